@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# demo.sh — set up, build, index cairn's own docs/ into a fresh store and search it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+cmake --preset release >/dev/null
+cmake --build --preset release -j"$(nproc)" >/dev/null
+CAIRN=$PWD/build/release/cairn
+store=$(mktemp -d /tmp/cairn-demo.XXXXXX)
+"$CAIRN" init --db "$store"
+"$CAIRN" add --db "$store" docs README.md
+"$CAIRN" status --db "$store"
+query=${1:-"how does chunking work"}
+echo; echo "\$ cairn search \"$query\""
+"$CAIRN" search --db "$store" --k 5 "$query"
+echo; echo "(store left at $store)"

@@ -1,0 +1,104 @@
+/* file.c — whole-file reads with a cap, atomic writes. */
+#include "base.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+cairn_status cairn_file_read_all(const char *path, size_t limit, char **out, size_t *len)
+{
+    *out = NULL;
+    if (len)
+        *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return cairn_fail(CAIRN_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_IO, "%s: is a directory", path);
+    }
+    if (S_ISREG(sb.st_mode) && (uint64_t)sb.st_size > limit) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%s: %lld bytes exceeds the size cap of %zu bytes",
+                          path, (long long)sb.st_size, limit);
+    }
+    cairn_buf b;
+    cairn_buf_init(&b, limit);
+    cairn_status st = cairn_buf_reserve(&b, S_ISREG(sb.st_mode) ? (size_t)sb.st_size : 4096);
+    while (st == CAIRN_OK) {
+        if (b.cap - b.len < 2)
+            st = cairn_buf_reserve(&b, 65536 < limit - b.len ? 65536 : limit - b.len + 1);
+        if (st != CAIRN_OK)
+            break;
+        ssize_t r = read(fd, b.data + b.len, b.cap - b.len - 1);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            st = cairn_fail(CAIRN_ERR_IO, "%s: read failed: %s", path, strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        b.len += (size_t)r;
+        if (b.len > limit)
+            st = cairn_fail(CAIRN_ERR_TOO_LARGE, "%s: exceeds the size cap of %zu bytes", path, limit);
+    }
+    close(fd);
+    if (st != CAIRN_OK) {
+        if (st == CAIRN_ERR_TOO_LARGE)
+            cairn_fail(st, "%s: exceeds the size cap of %zu bytes", path, limit);
+        cairn_buf_free(&b);
+        return st;
+    }
+    if (!b.data && cairn_buf_reserve(&b, 0) != CAIRN_OK)
+        return CAIRN_ERR_NOMEM;
+    b.data[b.len] = 0;
+    if (len)
+        *len = b.len;
+    *out = b.data;
+    return CAIRN_OK;
+}
+
+cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t len)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return cairn_fail(CAIRN_ERR_INVALID, "%s: path too long", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    const char *p = data;
+    size_t left = len;
+    while (left) {
+        ssize_t w = write(fd, p, left);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = errno;
+            close(fd);
+            unlink(tmp);
+            return cairn_fail(CAIRN_ERR_IO, "%s: write failed: %s", tmp, strerror(e));
+        }
+        p += w;
+        left -= (size_t)w;
+    }
+    if (fsync(fd) != 0 || close(fd) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cairn_fail(CAIRN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(e));
+    }
+    if (rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        return cairn_fail(CAIRN_ERR_IO, "%s: rename failed: %s", path, strerror(e));
+    }
+    return CAIRN_OK;
+}

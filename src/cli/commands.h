@@ -1,0 +1,19 @@
+/* commands.h — the cairn subcommands; each lives in its own cmd_*.c file.
+ * A command returns the process exit code: 0 ok, 1 failure, 2 usage error. */
+#ifndef CAIRN_COMMANDS_H
+#define CAIRN_COMMANDS_H
+
+int cmd_init(int argc, char **argv);
+int cmd_add(int argc, char **argv);
+int cmd_rm(int argc, char **argv);
+int cmd_status(int argc, char **argv);
+int cmd_search(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_sync(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
+int cmd_model(int argc, char **argv);      /* model info FILE */
+int cmd_quantize(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+#endif

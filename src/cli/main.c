@@ -1,0 +1,56 @@
+/* main.c — the `cairn` command: dispatch to subcommands. */
+#include "base/base.h"
+#include "cli/commands.h"
+#include <stdio.h>
+#include <string.h>
+
+typedef struct command {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} command;
+
+static const command commands[] = {
+    {"init", cmd_init, "create a .cairn/ store here (or at --db DIR)"},
+    {"add", cmd_add, "ingest files and directories"},
+    {"rm", cmd_rm, "remove documents and everything derived from them"},
+    {"status", cmd_status, "documents, chunks, bytes, index size, freshness"},
+    {"search", cmd_search, "search the store (BM25)"},
+    {"eval", cmd_eval, "evaluate retrieval on a BEIR-layout collection"},
+    {"sync", cmd_sync, "bring the store in line with its sources"},
+    {"watch", cmd_watch, "keep syncing as files change"},
+    {"model", cmd_model, "inspect a GGUF model: model info FILE"},
+    {"quantize", cmd_quantize, "quantize a GGUF model: quantize IN OUT TYPE"},
+    {"generate", cmd_generate, "generate text with a local GGUF model"},
+    {"bench", cmd_bench, "measure prompt and generation speed of a model"},
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: cairn COMMAND [ARGS...]\n\ncommands:\n");
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(commands); i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n'cairn COMMAND --help' shows a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+        printf("cairn %s\n", CAIRN_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(commands); i++)
+        if (!strcmp(argv[1], commands[i].name))
+            return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "cairn: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

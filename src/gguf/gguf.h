@@ -1,0 +1,91 @@
+/*
+ * gguf.h — validating, zero-copy (mmap) GGUF v2/v3 reader, and a writer.
+ *
+ * The on-disk format is described at the top of gguf.c. Every count, offset
+ * and size read from the file is checked against the file's length, so a
+ * truncated or hostile file yields CAIRN_ERR_CORRUPT with a detail, never a
+ * crash.
+ */
+#ifndef CAIRN_GGUF_H
+#define CAIRN_GGUF_H
+
+#include "base/base.h"
+
+/* GGUF metadata value types (numbering fixed by the format). */
+typedef enum {
+    GGUF_TYPE_UINT8 = 0, GGUF_TYPE_INT8 = 1, GGUF_TYPE_UINT16 = 2, GGUF_TYPE_INT16 = 3,
+    GGUF_TYPE_UINT32 = 4, GGUF_TYPE_INT32 = 5, GGUF_TYPE_FLOAT32 = 6, GGUF_TYPE_BOOL = 7,
+    GGUF_TYPE_STRING = 8, GGUF_TYPE_ARRAY = 9, GGUF_TYPE_UINT64 = 10, GGUF_TYPE_INT64 = 11,
+    GGUF_TYPE_FLOAT64 = 12, GGUF_TYPE_COUNT
+} gguf_type;
+
+typedef struct gguf_str { const char *ptr; uint64_t len; } gguf_str; /* NOT NUL-terminated; points into the mapping */
+
+typedef struct gguf_kv {
+    gguf_str key;
+    gguf_type type;
+    union {
+        uint64_t u64; int64_t i64; double f64; bool b; gguf_str str;
+        struct { gguf_type type; uint64_t count; const void *data; } arr; /* data: raw elements in the file;
+                                                                            for string arrays use gguf_arr_str() */
+    } v;
+} gguf_kv;
+
+#define GGUF_MAX_DIMS 4
+typedef struct gguf_tensor {
+    gguf_str name;
+    uint32_t n_dims;
+    int64_t ne[GGUF_MAX_DIMS];  /* ne[0] = innermost (row length); unused dims = 1 */
+    uint32_t type;              /* ggml tensor type id, see kernels/quant.h */
+    uint64_t offset;            /* relative to the data section */
+    uint64_t nbytes;
+    const void *data;           /* points into the mapping */
+} gguf_tensor;
+
+typedef struct gguf_file gguf_file;
+
+cairn_status gguf_open(const char *path, gguf_file **out);
+void gguf_close(gguf_file *g);
+
+uint32_t gguf_version(const gguf_file *g);
+uint64_t gguf_kv_count(const gguf_file *g);
+const gguf_kv *gguf_kv_at(const gguf_file *g, uint64_t i);
+const gguf_kv *gguf_kv_find(const gguf_file *g, const char *key);
+uint64_t gguf_tensor_count(const gguf_file *g);
+const gguf_tensor *gguf_tensor_at(const gguf_file *g, uint64_t i);
+const gguf_tensor *gguf_tensor_find(const gguf_file *g, const char *name);
+size_t gguf_file_size(const gguf_file *g);
+uint32_t gguf_alignment(const gguf_file *g);
+const char *gguf_path(const gguf_file *g);
+
+/* Typed getters: CAIRN_ERR_NOT_FOUND if absent, CAIRN_ERR_CORRUPT on a type
+ * mismatch that cannot be converted (integer widths convert when in range). */
+cairn_status gguf_get_u32(const gguf_file *g, const char *key, uint32_t *out);
+cairn_status gguf_get_i64(const gguf_file *g, const char *key, int64_t *out);
+cairn_status gguf_get_f32(const gguf_file *g, const char *key, float *out);
+cairn_status gguf_get_bool(const gguf_file *g, const char *key, bool *out);
+cairn_status gguf_get_str(const gguf_file *g, const char *key, gguf_str *out);
+/* Array access. Element i of a string array: */
+gguf_str gguf_arr_str(const gguf_kv *kv, uint64_t i);  /* O(1): the reader indexes string arrays at open */
+bool gguf_str_eq(gguf_str s, const char *c);
+const char *gguf_type_name(gguf_type t);
+
+/* ---- writer ---- */
+typedef struct gguf_writer gguf_writer;
+cairn_status gguf_writer_new(gguf_writer **out);
+void gguf_writer_free(gguf_writer *w);
+cairn_status gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);
+cairn_status gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v);
+cairn_status gguf_writer_set_f32(gguf_writer *w, const char *key, float v);
+cairn_status gguf_writer_set_bool(gguf_writer *w, const char *key, bool v);
+cairn_status gguf_writer_set_str(gguf_writer *w, const char *key, const char *v);
+cairn_status gguf_writer_set_arr(gguf_writer *w, const char *key, gguf_type elem, const void *data, uint64_t count);
+cairn_status gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *strs, uint64_t count);
+/* Copy every KV of `src` (used by quantize). */
+cairn_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src);
+/* Add a tensor; `data` is copied (nbytes must match type and shape). */
+cairn_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type,
+                                    uint32_t n_dims, const int64_t *ne, const void *data, size_t nbytes);
+cairn_status gguf_writer_write(gguf_writer *w, const char *path);
+
+#endif

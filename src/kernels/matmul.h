@@ -1,0 +1,31 @@
+/*
+ * matmul.h — y = W x for quantized W, decode (one token) and prompt (many).
+ *
+ * W: `rows` x `cols` in `type` (row-major, GGUF layout: ne[0] = cols).
+ * X: n_tok x cols float32 (row-major). Y: n_tok x rows float32.
+ * Work is split across the thread pool in chunks claimed without locks.
+ */
+#ifndef CAIRN_MATMUL_H
+#define CAIRN_MATMUL_H
+
+#include "kernels/quant.h"
+
+typedef struct cairn_pool cairn_pool;   /* base/pool.h */
+
+typedef struct qmat {
+    uint32_t type;
+    int64_t rows, cols;
+    const void *data;
+} qmat;
+
+/* Scratch for quantized activations is owned by the caller's context. */
+typedef struct matmul_ctx {
+    cairn_pool *pool;     /* NULL = single thread */
+    void *scratch;        /* grown as needed (cairn_malloc_aligned) */
+    size_t scratch_size;
+} matmul_ctx;
+
+cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, int64_t n_tok);
+void matmul_ctx_free(matmul_ctx *ctx);
+
+#endif

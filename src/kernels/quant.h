@@ -1,0 +1,57 @@
+/*
+ * quant.h — tensor types (ggml numbering, as stored in GGUF), their block
+ * layouts and per-type function tables.
+ *
+ * Each quantized type is a fixed-size block of `block_size` values taking
+ * `type_size` bytes. Dot products pair a weight type with an activation type
+ * (`vec_dot_type`: Q8_0 for the legacy quants, Q8_K for the K-quants, F32/F16
+ * for float weights): activations are quantized once per row of input, then
+ * every weight row is dotted with them.
+ *
+ * Every kernel has a scalar reference (quant_ref.c); SIMD versions live in
+ * *_avx2.c / *_avx512.c and are picked at run time by CPU features.
+ */
+#ifndef CAIRN_QUANT_H
+#define CAIRN_QUANT_H
+
+#include "base/base.h"
+
+typedef enum {
+    QT_F32 = 0, QT_F16 = 1, QT_Q4_0 = 2, QT_Q4_1 = 3, QT_Q5_0 = 6, QT_Q5_1 = 7,
+    QT_Q8_0 = 8, QT_Q8_1 = 9, QT_Q2_K = 10, QT_Q3_K = 11, QT_Q4_K = 12, QT_Q5_K = 13,
+    QT_Q6_K = 14, QT_Q8_K = 15, QT_BF16 = 30, QT_COUNT = 40
+} qtype;
+
+typedef void (*qt_to_float_fn)(const void *src, float *dst, int64_t n);
+typedef void (*qt_from_float_fn)(const float *src, void *dst, int64_t n);
+/* s = dot(x[0..n), y[0..n)) where x is the weight row and y the activation row in vec_dot_type. */
+typedef void (*qt_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+
+typedef struct qtype_traits {
+    const char *name;
+    int block_size;            /* values per block */
+    size_t type_size;          /* bytes per block */
+    qtype vec_dot_type;        /* activation type for vec_dot */
+    qt_to_float_fn to_float;
+    qt_from_float_fn from_float;   /* quantize (reference quality) */
+    qt_vec_dot_fn vec_dot;         /* best kernel for this CPU */
+} qtype_traits;
+
+/* NULL for an unknown or unsupported type id. */
+const qtype_traits *qtype_get(uint32_t type);
+/* Bytes of a row of n values (n must be a multiple of block_size; returns 0 otherwise). */
+size_t qtype_row_size(uint32_t type, int64_t n);
+
+/* Kernel selection: "scalar", "avx2", "avx512" (default: best available;
+ * CAIRN_KERNELS env var overrides). Returns the name in use. */
+const char *kernels_init(void);
+const char *kernels_isa(void);
+/* Scalar reference traits, for tests comparing SIMD kernels against them. */
+const qtype_traits *qtype_get_ref(uint32_t type);
+
+float fp16_to_fp32(uint16_t h);
+uint16_t fp32_to_fp16(float f);
+float bf16_to_fp32(uint16_t h);
+uint16_t fp32_to_bf16(float f);
+
+#endif

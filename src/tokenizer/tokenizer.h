@@ -1,0 +1,41 @@
+/*
+ * tokenizer.h — tokenizers loaded from GGUF metadata (tokenizer.ggml.*):
+ * SentencePiece-style ("llama": scores + byte fallback), byte-level BPE
+ * ("gpt2": merges + a pre-tokenizer chosen by tokenizer.ggml.pre) and
+ * WordPiece ("bert").
+ */
+#ifndef CAIRN_TOKENIZER_H
+#define CAIRN_TOKENIZER_H
+
+#include "gguf/gguf.h"
+
+typedef struct cairn_tokenizer cairn_tokenizer;
+
+cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out);
+void tokenizer_free(cairn_tokenizer *t);
+
+int32_t tokenizer_n_vocab(const cairn_tokenizer *t);
+int32_t tokenizer_bos(const cairn_tokenizer *t);   /* -1 if none */
+int32_t tokenizer_eos(const cairn_tokenizer *t);
+bool tokenizer_add_bos(const cairn_tokenizer *t);  /* per tokenizer.ggml.add_bos_token / model default */
+bool tokenizer_add_eos(const cairn_tokenizer *t);
+bool tokenizer_is_eog(const cairn_tokenizer *t, int32_t id); /* end of generation (eos, eot, ...) */
+
+/* Encode UTF-8 text. add_special: BOS/EOS (or CLS/SEP) per the model's flags.
+ * parse_special: recognise special-token text like "<|im_start|>".
+ * Writes at most `cap` ids; returns the number of ids needed in *n_out
+ * (call again with a larger buffer if *n_out > cap). */
+cairn_status tokenizer_encode(const cairn_tokenizer *t, const char *text, size_t len,
+                              bool add_special, bool parse_special,
+                              int32_t *ids, size_t cap, size_t *n_out);
+
+/* Bytes of one token's text as it appears in the output (byte tokens decoded,
+ * SentencePiece "▁" turned into a space, byte-level BPE unmapped). Returns the
+ * number of bytes needed (may exceed cap; nothing beyond cap is written). */
+size_t tokenizer_piece(const cairn_tokenizer *t, int32_t id, char *buf, size_t cap);
+
+/* Decode a sequence into `out` (appended). strip_leading_space: drop the
+ * first byte if it is the space SentencePiece prepends. */
+cairn_status tokenizer_decode(const cairn_tokenizer *t, const int32_t *ids, size_t n, cairn_buf *out);
+
+#endif
