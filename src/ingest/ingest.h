@@ -1,0 +1,123 @@
+/*
+ * ingest.h — turning a file into documents: format detection, parsers, and
+ * typed metadata.
+ *
+ * A parser reads a file's bytes and emits one or more documents (a JSONL file
+ * of records or a CSV file with one document per row emits many). Each
+ * document is a title, typed metadata and a sequence of structural blocks
+ * (headings, paragraphs, list items, code, table rows) with page numbers,
+ * which the chunker (chunk/chunk.h) turns into chunks.
+ *
+ * Parsers sit behind a small function table (ingest_parser) so formats can
+ * be added without touching the pipeline.
+ */
+#ifndef CAIRN_INGEST_H
+#define CAIRN_INGEST_H
+
+#include "base/base.h"
+
+/* ---- typed metadata ---- */
+typedef enum { META_STRING = 1, META_NUMBER = 2, META_DATE = 3, META_BOOL = 4, META_LIST = 5 } meta_type;
+
+typedef struct meta_value {
+    meta_type type;
+    char *s;            /* META_STRING */
+    double n;           /* META_NUMBER; META_DATE: seconds since the epoch (UTC); META_BOOL: 0/1 */
+    char **items;       /* META_LIST: strings */
+    size_t n_items;
+} meta_value;
+
+typedef struct meta_entry { char *key; meta_value v; } meta_entry;
+
+typedef struct meta_list { meta_entry *e; size_t n, cap; } meta_list;
+
+void meta_list_free(meta_list *m);
+/* Set (replace) a key. Strings are copied. */
+cairn_status meta_set_string(meta_list *m, const char *key, const char *s);
+cairn_status meta_set_number(meta_list *m, const char *key, double n);
+cairn_status meta_set_date(meta_list *m, const char *key, double epoch_seconds);
+cairn_status meta_set_bool(meta_list *m, const char *key, bool b);
+cairn_status meta_set_list(meta_list *m, const char *key, const char *const *items, size_t n);
+const meta_value *meta_get(const meta_list *m, const char *key);
+/* Parse a user-supplied value ("--tag k=v", front matter scalars): numbers,
+ * ISO dates (YYYY-MM-DD[THH:MM[:SS][Z]]), true/false become typed; else string. */
+cairn_status meta_set_parsed(meta_list *m, const char *key, const char *value);
+
+/* ---- documents ---- */
+typedef enum {
+    BLOCK_HEADING = 1,   /* level = 1..6 */
+    BLOCK_PARAGRAPH,
+    BLOCK_LIST_ITEM,
+    BLOCK_CODE,
+    BLOCK_TABLE_ROW,
+    BLOCK_QUOTE
+} block_kind;
+
+typedef struct ingest_block {
+    block_kind kind;
+    int level;          /* heading level, list nesting */
+    int page;           /* 1-based page (PDF); 0 = not paged */
+    char *text;         /* UTF-8, NUL-terminated, owned */
+    size_t len;
+} ingest_block;
+
+typedef struct ingest_doc {
+    char *key;          /* unique within the source file: "" for a whole file, else a record id */
+    char *title;        /* may be NULL */
+    const char *type;   /* "text", "markdown", "html", "pdf", "json", "jsonl", "csv", "code" */
+    ingest_block *blocks;
+    size_t n_blocks, cap_blocks;
+    meta_list meta;     /* parser-found metadata (front matter, <meta>, PDF info, record fields) */
+    bool utf8_repaired; /* invalid UTF-8 was replaced by U+FFFD */
+} ingest_doc;
+
+void ingest_doc_init(ingest_doc *d);
+void ingest_doc_free(ingest_doc *d);
+cairn_status ingest_doc_add_block(ingest_doc *d, block_kind kind, int level, int page, const char *text, size_t len);
+
+/* ---- options (from flags and .cairn/config) ---- */
+typedef struct ingest_options {
+    size_t max_file_bytes;      /* size cap; larger files are skipped with a reason */
+    const char *json_id_field;  /* JSON/JSONL: defaults "_id" then "id" */
+    const char *json_title_field; /* default "title" */
+    const char *json_text_field;  /* default "text" */
+    bool csv_row_per_doc;       /* CSV: one document per row (default) or one per file */
+    const char *csv_text_columns; /* comma list; NULL = all columns */
+} ingest_options;
+
+void ingest_options_default(ingest_options *o);
+
+/* Called for each document a file yields. The callee may keep nothing it
+ * does not copy; the caller frees the document after the call. */
+typedef cairn_status (*ingest_emit_fn)(void *ctx, ingest_doc *doc);
+
+typedef struct ingest_parser {
+    const char *name;   /* = ingest_doc.type */
+    /* Parse `len` bytes of `data` (NUL-terminated) read from `path`. */
+    cairn_status (*parse)(const char *path, const char *data, size_t len,
+                          const ingest_options *opt, ingest_emit_fn emit, void *ctx);
+} ingest_parser;
+
+/* Choose a parser by extension and content sniffing. Returns NULL and sets
+ * *why (static string) for binary/unknown files that should be skipped. */
+const ingest_parser *ingest_detect(const char *path, const char *data, size_t len, const char **why);
+
+/* Read a file (capped), detect, parse, emit. CAIRN_ERR_UNSUPPORTED = skipped
+ * (detail says why); other errors = failed (detail names file and reason). */
+cairn_status ingest_file(const char *path, const ingest_options *opt, ingest_emit_fn emit, void *ctx);
+
+/* Validate UTF-8; if invalid, replace bad sequences with U+FFFD into a new
+ * buffer (*out, caller frees) and set *repaired. *out == NULL when valid. */
+cairn_status utf8_repair(const char *s, size_t len, char **out, size_t *out_len, bool *repaired);
+
+/* The individual parsers (one file each in src/ingest/). */
+extern const ingest_parser ingest_parser_text;
+extern const ingest_parser ingest_parser_code;
+extern const ingest_parser ingest_parser_markdown;
+extern const ingest_parser ingest_parser_html;
+extern const ingest_parser ingest_parser_pdf;
+extern const ingest_parser ingest_parser_json;
+extern const ingest_parser ingest_parser_jsonl;
+extern const ingest_parser ingest_parser_csv;
+
+#endif
