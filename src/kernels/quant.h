@@ -26,6 +26,12 @@ typedef void (*qt_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*qt_from_float_fn)(const float *src, void *dst, int64_t n);
 /* s = dot(x[0..n), y[0..n)) where x is the weight row and y the activation row in vec_dot_type. */
 typedef void (*qt_vec_dot_fn)(int n, float *s, const void *x, const void *y);
+/* Tile product (optional, per ISA): for i < nr weight rows (row i at x + i*bx bytes)
+ * and j < nc activation rows (row j at y + j*by bytes, in vec_dot_type):
+ *     s[j*bs + i] = dot(x_i, y_j) over n values.
+ * matmul calls it with 1 <= nr <= gemm_nr and 1 <= nc <= gemm_nc. */
+typedef void (*qt_gemm_fn)(int n, float *s, size_t bs, const void *x, size_t bx,
+                           const void *y, size_t by, int nr, int nc);
 
 typedef struct qtype_traits {
     const char *name;
@@ -35,6 +41,13 @@ typedef struct qtype_traits {
     qt_to_float_fn to_float;
     qt_from_float_fn from_float;   /* quantize (reference quality) */
     qt_vec_dot_fn vec_dot;         /* best kernel for this CPU */
+    /* Fast activation quantizer used by matmul when this type is a
+     * vec_dot_type. May round differently from from_float (e.g. SIMD
+     * round-half-even) but must stay within from_float's error. Never NULL
+     * in the table returned by qtype_get (defaults to from_float). */
+    qt_from_float_fn quantize_act;
+    qt_gemm_fn gemm;               /* optional tile kernel (NULL = use vec_dot) */
+    int gemm_nr, gemm_nc;          /* largest tile gemm accepts */
 } qtype_traits;
 
 /* NULL for an unknown or unsupported type id. */

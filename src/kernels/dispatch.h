@@ -1,0 +1,44 @@
+/*
+ * dispatch.h — how the per-ISA kernel files plug into the type table.
+ *
+ * kernels_init() builds the table from the scalar references (quant_ref.c),
+ * then, if the CPU and OS support the ISA and CAIRN_KERNELS does not forbid
+ * it, calls the registration hooks in order avx2 -> avx512, so an AVX-512
+ * hook only needs to override what it does better than AVX2.
+ *
+ * A hook is called once, single-threaded, with the table indexed by qtype
+ * (QT_COUNT entries; entries with name == NULL are unsupported types). It may
+ * replace for any type:
+ *   vec_dot       — must accept the same (weight, activation) layouts as the
+ *                   reference: weights in that type, activations in the
+ *                   entry's vec_dot_type;
+ *   to_float      — dequantize, bit-exact with the reference;
+ *   quantize_act  — for activation types (Q8_0, Q8_1, Q8_K, F16 ...): the
+ *                   matmul activation quantizer; may round differently from
+ *                   the reference from_float but not be less accurate;
+ *   gemm, gemm_nr, gemm_nc — an optional tile kernel (see quant.h);
+ *   vec_dot_type  — only together with vec_dot (and gemm), e.g. to pair F16
+ *                   weights with F16 activations. matmul follows the table.
+ * It must not touch name, block_size, type_size or from_float (the reference
+ * quantizer, which has to stay byte-identical with ggml's).
+ *
+ * The hooks are defined in *_avx2.c / *_avx512.c. They are declared weak in
+ * dispatch.c, so the build works before (or without) those files.
+ */
+#ifndef CAIRN_DISPATCH_H
+#define CAIRN_DISPATCH_H
+
+#include "kernels/quant.h"
+
+void kernels_register_avx2(qtype_traits *table);
+void kernels_register_avx512(qtype_traits *table);
+
+/* CPU features as detected (cpuid + xgetbv); for tests and bench output. */
+typedef struct cpu_features {
+    bool avx2, fma, f16c, bmi2;       /* AVX2 level also requires OS YMM state */
+    bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16; /* + OS ZMM state */
+    bool avx_vnni;
+} cpu_features;
+const cpu_features *kernels_cpu(void);
+
+#endif
