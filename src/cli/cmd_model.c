@@ -1,18 +1,517 @@
-/* cmd_model.c — placeholder until this part lands. */
+/* cmd_model.c — `cairn model info FILE` and `cairn quantize IN OUT TYPE`. */
 #include "cli/commands.h"
+#include "gguf/gguf.h"
+#include <cjson/cJSON.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- formatting helpers ---- */
+
+static const char *ftype_name(uint32_t ft)
+{
+    static const char *const names[] = {
+        [0] = "ALL_F32", [1] = "MOSTLY_F16", [2] = "MOSTLY_Q4_0", [3] = "MOSTLY_Q4_1", [7] = "MOSTLY_Q8_0",
+        [8] = "MOSTLY_Q5_0", [9] = "MOSTLY_Q5_1", [10] = "MOSTLY_Q2_K", [11] = "MOSTLY_Q3_K_S",
+        [12] = "MOSTLY_Q3_K_M", [13] = "MOSTLY_Q3_K_L", [14] = "MOSTLY_Q4_K_S", [15] = "MOSTLY_Q4_K_M",
+        [16] = "MOSTLY_Q5_K_S", [17] = "MOSTLY_Q5_K_M", [18] = "MOSTLY_Q6_K", [19] = "MOSTLY_IQ2_XXS",
+        [20] = "MOSTLY_IQ2_XS", [21] = "MOSTLY_Q2_K_S", [22] = "MOSTLY_IQ3_XS", [23] = "MOSTLY_IQ3_XXS",
+        [24] = "MOSTLY_IQ1_S", [25] = "MOSTLY_IQ4_NL", [26] = "MOSTLY_IQ3_S", [27] = "MOSTLY_IQ3_M",
+        [28] = "MOSTLY_IQ2_S", [29] = "MOSTLY_IQ2_M", [30] = "MOSTLY_IQ4_XS", [31] = "MOSTLY_IQ1_M",
+        [32] = "MOSTLY_BF16", [36] = "MOSTLY_TQ1_0", [37] = "MOSTLY_TQ2_0",
+    };
+    return ft < CAIRN_ARRAY_LEN(names) && names[ft] ? names[ft] : "unknown";
+}
+
+/* Print s with control characters escaped, at most max bytes. */
+static void put_escaped(FILE *f, gguf_str s, size_t max)
+{
+    size_t n = s.len < max ? (size_t)s.len : max;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s.ptr[i];
+        if (c == '\n')
+            fputs("\\n", f);
+        else if (c == '\t')
+            fputs("\\t", f);
+        else if (c < 0x20 || c == 0x7f)
+            fprintf(f, "\\x%02x", c);
+        else
+            fputc(c, f);
+    }
+    if (n < s.len)
+        fprintf(f, "... (%llu bytes)", (unsigned long long)s.len);
+}
+
+static void print_scalar(FILE *f, const gguf_kv *kv)
+{
+    switch (kv->type) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
+        fprintf(f, "%llu", (unsigned long long)kv->v.u64);
+        break;
+    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
+        fprintf(f, "%lld", (long long)kv->v.i64);
+        break;
+    case GGUF_TYPE_FLOAT32: case GGUF_TYPE_FLOAT64:
+        fprintf(f, "%g", kv->v.f64);
+        break;
+    case GGUF_TYPE_BOOL:
+        fputs(kv->v.b ? "true" : "false", f);
+        break;
+    case GGUF_TYPE_STRING:
+        fputc('"', f);
+        put_escaped(f, kv->v.str, 200);
+        fputc('"', f);
+        break;
+    default:
+        break;
+    }
+}
+
+/* Arrays of up to 8 elements are shown in full, longer ones summarized. */
+static void print_value(FILE *f, const gguf_kv *kv)
+{
+    if (kv->type != GGUF_TYPE_ARRAY) {
+        print_scalar(f, kv);
+        return;
+    }
+    uint64_t n = kv->v.arr.count;
+    if (n > 8) {
+        fprintf(f, "[%s x %llu]", gguf_type_name(kv->v.arr.type), (unsigned long long)n);
+        return;
+    }
+    fputc('[', f);
+    for (uint64_t i = 0; i < n; i++) {
+        if (i)
+            fputs(", ", f);
+        if (kv->v.arr.type == GGUF_TYPE_STRING) {
+            fputc('"', f);
+            put_escaped(f, gguf_arr_str(kv, i), 60);
+            fputc('"', f);
+            continue;
+        }
+        int64_t iv;
+        double dv;
+        if (kv->v.arr.type != GGUF_TYPE_FLOAT32 && kv->v.arr.type != GGUF_TYPE_FLOAT64 && gguf_arr_i64(kv, i, &iv))
+            fprintf(f, "%lld", (long long)iv);
+        else if (gguf_arr_f64(kv, i, &dv))
+            fprintf(f, "%g", dv);
+    }
+    fputc(']', f);
+}
+
+/* A float32 widened to double prints as 9.99999974737875e-06; print the
+ * shortest decimal that reads back as the same float instead. */
+static double f32_pretty(double v)
+{
+    char buf[32];
+    snprintf(buf, sizeof buf, "%.9g", v);
+    for (int p = 1; p <= 9; p++) {
+        snprintf(buf, sizeof buf, "%.*g", p, v);
+        if ((float)strtod(buf, NULL) == (float)v)
+            break;
+    }
+    return strtod(buf, NULL);
+}
+
+static cJSON *json_scalar(const gguf_kv *kv)
+{
+    switch (kv->type) {
+    case GGUF_TYPE_UINT8: case GGUF_TYPE_UINT16: case GGUF_TYPE_UINT32: case GGUF_TYPE_UINT64:
+        return cJSON_CreateNumber((double)kv->v.u64);
+    case GGUF_TYPE_INT8: case GGUF_TYPE_INT16: case GGUF_TYPE_INT32: case GGUF_TYPE_INT64:
+        return cJSON_CreateNumber((double)kv->v.i64);
+    case GGUF_TYPE_FLOAT32:
+        return cJSON_CreateNumber(f32_pretty(kv->v.f64));
+    case GGUF_TYPE_FLOAT64:
+        return cJSON_CreateNumber(kv->v.f64);
+    case GGUF_TYPE_BOOL:
+        return cJSON_CreateBool(kv->v.b);
+    case GGUF_TYPE_STRING: {
+        char *s = cairn_strndup(kv->v.str.ptr, (size_t)kv->v.str.len);
+        cJSON *j = cJSON_CreateString(s ? s : "");
+        cairn_free(s);
+        return j;
+    }
+    default:
+        return cJSON_CreateNull();
+    }
+}
+
+/* Arrays: up to 64 elements in full, longer ones as {"type", "count"}. */
+static cJSON *json_value(const gguf_kv *kv)
+{
+    if (kv->type != GGUF_TYPE_ARRAY)
+        return json_scalar(kv);
+    uint64_t n = kv->v.arr.count;
+    if (n > 64) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "array_of", gguf_type_name(kv->v.arr.type));
+        cJSON_AddNumberToObject(o, "count", (double)n);
+        return o;
+    }
+    cJSON *a = cJSON_CreateArray();
+    for (uint64_t i = 0; i < n; i++) {
+        if (kv->v.arr.type == GGUF_TYPE_STRING) {
+            gguf_str s = gguf_arr_str(kv, i);
+            char *c = cairn_strndup(s.ptr ? s.ptr : "", (size_t)s.len);
+            cJSON_AddItemToArray(a, cJSON_CreateString(c ? c : ""));
+            cairn_free(c);
+        } else {
+            double dv = 0;
+            gguf_arr_f64(kv, i, &dv);
+            cJSON_AddItemToArray(a, cJSON_CreateNumber(kv->v.arr.type == GGUF_TYPE_FLOAT32 ? f32_pretty(dv) : dv));
+        }
+    }
+    return a;
+}
+
+static char *key_dup(const gguf_kv *kv) { return cairn_strndup(kv->key.ptr, (size_t)kv->key.len); }
+
+static bool key_has_prefix(const gguf_kv *kv, const char *prefix, size_t plen)
+{
+    return kv->key.len > plen && memcmp(kv->key.ptr, prefix, plen) == 0;
+}
+
+static void fmt_bytes(char *buf, size_t n, uint64_t b)
+{
+    if (b >= (1ull << 30))
+        snprintf(buf, n, "%.2f GiB", (double)b / (1ull << 30));
+    else if (b >= (1ull << 20))
+        snprintf(buf, n, "%.2f MiB", (double)b / (1ull << 20));
+    else if (b >= 1024)
+        snprintf(buf, n, "%.1f KiB", (double)b / 1024);
+    else
+        snprintf(buf, n, "%llu B", (unsigned long long)b);
+}
+
+static void fmt_shape(char *buf, size_t n, const gguf_tensor *t)
+{
+    size_t o = (size_t)snprintf(buf, n, "[");
+    for (uint32_t d = 0; d < t->n_dims && o < n; d++)
+        o += (size_t)snprintf(buf + o, n - o, "%s%lld", d ? ", " : "", (long long)t->ne[d]);
+    if (o < n)
+        snprintf(buf + o, n - o, "]");
+}
+
+/* ---- model info ---- */
+
+typedef struct type_stat { uint64_t count, bytes, params; } type_stat;
+#define N_TTYPES 64
+
+static const char *tok_ids[] = {"bos", "eos", "unknown", "padding", "seperator", "mask", "eot", "eom"};
+
+static int info_text(const gguf_file *g, bool tensors)
+{
+    char b1[64];
+    const gguf_kv *kv;
+    gguf_str arch = {"", 0};
+    gguf_get_str(g, "general.architecture", &arch);
+    fmt_bytes(b1, sizeof b1, gguf_file_size(g));
+    printf("file          %s (%zu bytes, %s)\n", gguf_path(g), gguf_file_size(g), b1);
+    printf("format        GGUF v%u, %llu KVs, %llu tensors, alignment %u, data at byte %llu\n", gguf_version(g),
+           (unsigned long long)gguf_kv_count(g), (unsigned long long)gguf_tensor_count(g), gguf_alignment(g),
+           (unsigned long long)gguf_data_offset(g));
+    printf("architecture  ");
+    put_escaped(stdout, arch, 100);
+    printf("\n");
+    if ((kv = gguf_kv_find(g, "general.name"))) {
+        printf("name          ");
+        print_value(stdout, kv);
+        printf("\n");
+    }
+    uint32_t ft;
+    if (gguf_get_u32(g, "general.file_type", &ft) == CAIRN_OK)
+        printf("file type     %s (%u)\n", ftype_name(ft), ft);
+
+    /* Hyper-parameters: every <arch>.* key. */
+    char prefix[128];
+    int plen = snprintf(prefix, sizeof prefix, "%.*s.", (int)CAIRN_MIN(arch.len, 100), arch.ptr);
+    printf("\nhyper-parameters\n");
+    for (uint64_t i = 0; i < gguf_kv_count(g); i++) {
+        kv = gguf_kv_at(g, i);
+        if (arch.len == 0 || !key_has_prefix(kv, prefix, (size_t)plen))
+            continue;
+        printf("  %-40.*s ", (int)(kv->key.len - (uint64_t)plen), kv->key.ptr + plen);
+        print_value(stdout, kv);
+        printf("\n");
+    }
+
+    /* Tokenizer. */
+    printf("\ntokenizer\n");
+    gguf_str s;
+    if (gguf_get_str(g, "tokenizer.ggml.model", &s) == CAIRN_OK) {
+        printf("  model        ");
+        put_escaped(stdout, s, 100);
+        printf("\n");
+    }
+    if (gguf_get_str(g, "tokenizer.ggml.pre", &s) == CAIRN_OK) {
+        printf("  pre          ");
+        put_escaped(stdout, s, 100);
+        printf("\n");
+    }
+    const gguf_kv *toks = NULL;
+    if (gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks) == CAIRN_OK)
+        printf("  vocab size   %llu\n", (unsigned long long)toks->v.arr.count);
+    if ((kv = gguf_kv_find(g, "tokenizer.ggml.merges")) && kv->type == GGUF_TYPE_ARRAY)
+        printf("  merges       %llu\n", (unsigned long long)kv->v.arr.count);
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(tok_ids); i++) {
+        char key[96];
+        snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", tok_ids[i]);
+        int64_t id;
+        if (gguf_get_i64(g, key, &id) != CAIRN_OK)
+            continue;
+        printf("  %-12s %lld", tok_ids[i], (long long)id);
+        gguf_str t = gguf_arr_str(toks, (uint64_t)id);
+        if (t.ptr) {
+            printf("  \"");
+            put_escaped(stdout, t, 40);
+            printf("\"");
+        } else if (toks) {
+            printf("  (none: not a token id)");
+        }
+        printf("\n");
+    }
+    for (uint64_t i = 0; i < gguf_kv_count(g); i++) {
+        kv = gguf_kv_at(g, i);
+        if (!key_has_prefix(kv, "tokenizer.", 10) || gguf_str_eq(kv->key, "tokenizer.ggml.tokens") ||
+            gguf_str_eq(kv->key, "tokenizer.ggml.merges"))
+            continue;
+        if (key_has_prefix(kv, "tokenizer.ggml.", 15) && (gguf_str_eq(kv->key, "tokenizer.ggml.model") ||
+            gguf_str_eq(kv->key, "tokenizer.ggml.pre") || (kv->key.len > 9 &&
+            !memcmp(kv->key.ptr + kv->key.len - 9, "_token_id", 9))))
+            continue;
+        printf("  %-40.*s ", (int)(kv->key.len - 10), kv->key.ptr + 10);
+        print_value(stdout, kv);
+        printf("\n");
+    }
+
+    /* Other metadata. */
+    printf("\nother metadata\n");
+    int n_other = 0;
+    for (uint64_t i = 0; i < gguf_kv_count(g); i++) {
+        kv = gguf_kv_at(g, i);
+        if ((arch.len && key_has_prefix(kv, prefix, (size_t)plen)) || key_has_prefix(kv, "tokenizer.", 10) ||
+            gguf_str_eq(kv->key, "general.architecture") || gguf_str_eq(kv->key, "general.name") ||
+            gguf_str_eq(kv->key, "general.file_type"))
+            continue;
+        printf("  %-42.*s ", (int)CAIRN_MIN(kv->key.len, 200), kv->key.ptr);
+        print_value(stdout, kv);
+        printf("\n");
+        n_other++;
+    }
+    if (!n_other)
+        printf("  (none)\n");
+
+    /* Tensors by type. */
+    type_stat st[N_TTYPES] = {{0}};
+    uint64_t params = 0, bytes = 0;
+    for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        type_stat *x = &st[t->type < N_TTYPES ? t->type : 0];
+        x->count++;
+        x->bytes += t->nbytes;
+        x->params += (uint64_t)gguf_tensor_nelements(t);
+        params += (uint64_t)gguf_tensor_nelements(t);
+        bytes += t->nbytes;
+    }
+    printf("\ntensors       %llu, %llu parameters (%.3f M), %llu bytes of data\n",
+           (unsigned long long)gguf_tensor_count(g), (unsigned long long)params, (double)params / 1e6,
+           (unsigned long long)bytes);
+    if (gguf_tensor_count(g)) {
+        printf("  %-8s %6s %14s %12s %14s %8s\n", "type", "count", "params", "bytes", "size", "bits/w");
+        for (int ty = 0; ty < N_TTYPES; ty++) {
+            if (!st[ty].count)
+                continue;
+            fmt_bytes(b1, sizeof b1, st[ty].bytes);
+            printf("  %-8s %6llu %14llu %12llu %14s %8.2f\n", gguf_ttype(ty)->name,
+                   (unsigned long long)st[ty].count, (unsigned long long)st[ty].params,
+                   (unsigned long long)st[ty].bytes, b1, 8.0 * (double)st[ty].bytes / (double)st[ty].params);
+        }
+        fmt_bytes(b1, sizeof b1, bytes);
+        printf("  %-8s %6llu %14llu %12llu %14s %8.2f\n", "total", (unsigned long long)gguf_tensor_count(g),
+               (unsigned long long)params, (unsigned long long)bytes, b1,
+               params ? 8.0 * (double)bytes / (double)params : 0.0);
+    }
+    if (tensors && gguf_tensor_count(g)) {
+        printf("\n  %-5s %-40s %-8s %-24s %12s %12s\n", "#", "name", "type", "shape", "bytes", "offset");
+        for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+            const gguf_tensor *t = gguf_tensor_at(g, i);
+            char shape[128];
+            fmt_shape(shape, sizeof shape, t);
+            printf("  %-5llu %-40.*s %-8s %-24s %12llu %12llu\n", (unsigned long long)i,
+                   (int)CAIRN_MIN(t->name.len, 200), t->name.ptr, gguf_ttype(t->type)->name, shape,
+                   (unsigned long long)t->nbytes, (unsigned long long)t->offset);
+        }
+    }
+    return 0;
+}
+
+static void *json_malloc(size_t n) { return cairn_malloc(n); }
+
+static int info_json(const gguf_file *g, bool tensors)
+{
+    cJSON_Hooks hooks = {json_malloc, cairn_free};
+    cJSON_InitHooks(&hooks);
+    cJSON *o = cJSON_CreateObject();
+    gguf_str arch = {"", 0};
+    gguf_get_str(g, "general.architecture", &arch);
+    char archs[128];
+    snprintf(archs, sizeof archs, "%.*s", (int)CAIRN_MIN(arch.len, 100), arch.ptr);
+    cJSON_AddStringToObject(o, "path", gguf_path(g));
+    cJSON_AddNumberToObject(o, "file_size", (double)gguf_file_size(g));
+    cJSON_AddNumberToObject(o, "version", gguf_version(g));
+    cJSON_AddNumberToObject(o, "alignment", gguf_alignment(g));
+    cJSON_AddNumberToObject(o, "data_offset", (double)gguf_data_offset(g));
+    cJSON_AddNumberToObject(o, "kv_count", (double)gguf_kv_count(g));
+    cJSON_AddNumberToObject(o, "tensor_count", (double)gguf_tensor_count(g));
+    cJSON_AddStringToObject(o, "architecture", archs);
+    const gguf_kv *kv = gguf_kv_find(g, "general.name");
+    if (kv && kv->type == GGUF_TYPE_STRING)
+        cJSON_AddItemToObject(o, "name", json_scalar(kv));
+    uint32_t ft;
+    if (gguf_get_u32(g, "general.file_type", &ft) == CAIRN_OK)
+        cJSON_AddStringToObject(o, "file_type", ftype_name(ft));
+
+    char prefix[128];
+    int plen = snprintf(prefix, sizeof prefix, "%s.", archs);
+    cJSON *hp = cJSON_AddObjectToObject(o, "hparams");
+    cJSON *md = cJSON_AddObjectToObject(o, "metadata");
+    for (uint64_t i = 0; i < gguf_kv_count(g); i++) {
+        kv = gguf_kv_at(g, i);
+        char *k = key_dup(kv);
+        if (!k)
+            continue;
+        if (archs[0] && key_has_prefix(kv, prefix, (size_t)plen))
+            cJSON_AddItemToObject(hp, k + plen, json_value(kv));
+        cJSON_AddItemToObject(md, k, json_value(kv));
+        cairn_free(k);
+    }
+    cJSON *tok = cJSON_AddObjectToObject(o, "tokenizer");
+    gguf_str s;
+    char buf[256];
+    if (gguf_get_str(g, "tokenizer.ggml.model", &s) == CAIRN_OK) {
+        snprintf(buf, sizeof buf, "%.*s", (int)CAIRN_MIN(s.len, 200), s.ptr);
+        cJSON_AddStringToObject(tok, "model", buf);
+    }
+    if (gguf_get_str(g, "tokenizer.ggml.pre", &s) == CAIRN_OK) {
+        snprintf(buf, sizeof buf, "%.*s", (int)CAIRN_MIN(s.len, 200), s.ptr);
+        cJSON_AddStringToObject(tok, "pre", buf);
+    }
+    const gguf_kv *toks = NULL;
+    if (gguf_get_arr(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks) == CAIRN_OK)
+        cJSON_AddNumberToObject(tok, "vocab_size", (double)toks->v.arr.count);
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(tok_ids); i++) {
+        char key[96], name[64];
+        snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", tok_ids[i]);
+        snprintf(name, sizeof name, "%s_token_id", tok_ids[i]);
+        int64_t id;
+        if (gguf_get_i64(g, key, &id) == CAIRN_OK)
+            cJSON_AddNumberToObject(tok, name, (double)id);
+    }
+
+    type_stat st[N_TTYPES] = {{0}};
+    uint64_t params = 0, bytes = 0;
+    cJSON *tl = tensors ? cJSON_AddArrayToObject(o, "tensors") : NULL;
+    for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        type_stat *x = &st[t->type < N_TTYPES ? t->type : 0];
+        x->count++;
+        x->bytes += t->nbytes;
+        x->params += (uint64_t)gguf_tensor_nelements(t);
+        params += (uint64_t)gguf_tensor_nelements(t);
+        bytes += t->nbytes;
+        if (tl) {
+            cJSON *e = cJSON_CreateObject();
+            char name[1100];
+            snprintf(name, sizeof name, "%.*s", (int)CAIRN_MIN(t->name.len, 1024), t->name.ptr);
+            cJSON_AddStringToObject(e, "name", name);
+            cJSON_AddStringToObject(e, "type", gguf_ttype(t->type)->name);
+            cJSON *sh = cJSON_AddArrayToObject(e, "shape");
+            for (uint32_t d = 0; d < t->n_dims; d++)
+                cJSON_AddItemToArray(sh, cJSON_CreateNumber((double)t->ne[d]));
+            cJSON_AddNumberToObject(e, "bytes", (double)t->nbytes);
+            cJSON_AddNumberToObject(e, "offset", (double)t->offset);
+            cJSON_AddItemToArray(tl, e);
+        }
+    }
+    cJSON_AddNumberToObject(o, "params", (double)params);
+    cJSON_AddNumberToObject(o, "tensor_bytes", (double)bytes);
+    cJSON *types = cJSON_AddObjectToObject(o, "types");
+    for (int ty = 0; ty < N_TTYPES; ty++) {
+        if (!st[ty].count)
+            continue;
+        cJSON *e = cJSON_AddObjectToObject(types, gguf_ttype(ty)->name);
+        cJSON_AddNumberToObject(e, "count", (double)st[ty].count);
+        cJSON_AddNumberToObject(e, "params", (double)st[ty].params);
+        cJSON_AddNumberToObject(e, "bytes", (double)st[ty].bytes);
+    }
+    char *out = cJSON_Print(o);
+    if (out)
+        printf("%s\n", out);
+    cJSON_free(out);
+    cJSON_Delete(o);
+    return out ? 0 : 1;
+}
+
+static void model_usage(FILE *f)
+{
+    fprintf(f, "usage: cairn model info FILE [--json] [--tensors]\n\n"
+               "Describe a GGUF model: architecture, hyper-parameters, tokenizer, tensor types and sizes.\n"
+               "  --json      one JSON object (hparams, tokenizer, metadata, types, params)\n"
+               "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n");
+}
 
 int cmd_model(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn model: not built yet\n");
-    return 2;
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        model_usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "info") != 0) {
+        fprintf(stderr, "cairn model: unknown subcommand '%s'\n", argv[1]);
+        model_usage(stderr);
+        return 2;
+    }
+    const char *file = NULL;
+    bool json = false, tensors = false;
+    for (int i = 2; i < argc; i++) {
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else if (!strcmp(argv[i], "--tensors"))
+            tensors = true;
+        else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            model_usage(stdout);
+            return 0;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "cairn model info: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (!file)
+            file = argv[i];
+        else {
+            fprintf(stderr, "cairn model info: one FILE only\n");
+            return 2;
+        }
+    }
+    if (!file) {
+        model_usage(stderr);
+        return 2;
+    }
+    gguf_file *g = NULL;
+    cairn_status st = gguf_open(file, &g);
+    if (st != CAIRN_OK) {
+        fprintf(stderr, "cairn model info: %s: %s\n", cairn_status_str(st), cairn_last_error());
+        return 1;
+    }
+    int rc = json ? info_json(g, tensors) : info_text(g, tensors);
+    gguf_close(g);
+    return rc;
 }
+
+/* ---- quantize ---- */
 
 int cmd_quantize(int argc, char **argv)
 {
     (void)argc; (void)argv;
-    fprintf(stderr, "cairn quantize: not built yet\n");
+    fprintf(stderr, "cairn quantize: not built yet (waits for the kernels' quantizers)\n");
     return 2;
 }
-
