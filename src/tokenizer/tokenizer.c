@@ -1,0 +1,982 @@
+/*
+ * tokenizer.c — loading a tokenizer from GGUF metadata, special-token
+ * splitting, the encode driver, and detokenization.
+ *
+ * GGUF keys read (all under "tokenizer.ggml."):
+ *   model            "llama" (SentencePiece), "gpt2" (byte-level BPE), "bert" (WordPiece)
+ *   pre              pre-tokenizer name for "gpt2" (tok_pre.c)
+ *   tokens           string array, the vocabulary (id = index)
+ *   scores           float32 array (SPM merge priority), optional
+ *   token_type       int32 array: 1 normal, 2 unknown, 3 control, 4 user defined,
+ *                    5 unused, 6 byte; optional (all normal)
+ *   merges           string array "left right" in rank order (gpt2 only)
+ *   bos_token_id eos_token_id eot_token_id eom_token_id unknown_token_id
+ *   seperator_token_id padding_token_id cls_token_id mask_token_id
+ *   add_bos_token add_eos_token add_space_prefix
+ * Ids outside the vocabulary are ignored (the model default stays), as
+ * llama.cpp does (stories260K stores 0xFFFFFFFF for "none").
+ */
+#include "tokenizer/tok_internal.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TOK_MAX_VOCAB (1 << 24)
+#define TOK_MAX_INPUT ((size_t)1 << 30)
+
+/* ------------------------------------------------------------------ */
+/* small containers                                                    */
+
+cairn_status tok_ids_push(tok_ids *o, int32_t id)
+{
+    if (o->n == o->cap) {
+        size_t ncap = o->cap ? o->cap * 2 : 64;
+        int32_t *p = cairn_reallocarray(o->v, ncap, sizeof *p);
+        if (!p)
+            return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for %zu ids", ncap);
+        o->v = p;
+        o->cap = ncap;
+    }
+    o->v[o->n++] = id;
+    return CAIRN_OK;
+}
+
+static inline bool heap_less(const tok_heap_ent *x, const tok_heap_ent *y)
+{
+    return x->key < y->key || (x->key == y->key && x->left < y->left);
+}
+
+cairn_status tok_heap_push(tok_heap *h, tok_heap_ent x)
+{
+    if (h->n == h->cap) {
+        size_t ncap = h->cap ? h->cap * 2 : 64;
+        tok_heap_ent *p = cairn_reallocarray(h->e, ncap, sizeof *p);
+        if (!p)
+            return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for the merge queue");
+        h->e = p;
+        h->cap = ncap;
+    }
+    size_t i = h->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!heap_less(&x, &h->e[parent]))
+            break;
+        h->e[i] = h->e[parent];
+        i = parent;
+    }
+    h->e[i] = x;
+    return CAIRN_OK;
+}
+
+bool tok_heap_pop(tok_heap *h, tok_heap_ent *out)
+{
+    if (h->n == 0)
+        return false;
+    *out = h->e[0];
+    tok_heap_ent last = h->e[--h->n];
+    size_t i = 0, n = h->n;
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= n)
+            break;
+        if (c + 1 < n && heap_less(&h->e[c + 1], &h->e[c]))
+            c++;
+        if (!heap_less(&h->e[c], &last))
+            break;
+        h->e[i] = h->e[c];
+        i = c;
+    }
+    if (n)
+        h->e[i] = last;
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* strings and the string -> index map                                 */
+
+static inline uint32_t str_hash(const char *s, size_t n) { return (uint32_t)cairn_hash64(s, n); }
+
+int32_t tok_lookup(const cairn_tokenizer *t, const char *s, size_t n)
+{
+    uint32_t h = str_hash(s, n) & t->map_mask;
+    for (;;) {
+        uint32_t v = t->map[h];
+        if (!v)
+            return -1;
+        size_t len;
+        const char *p = tok_str(t, v - 1, &len);
+        if (len == n && memcmp(p, s, n) == 0)
+            return (int32_t)(v - 1);
+        h = (h + 1) & t->map_mask;
+    }
+}
+
+static cairn_status map_grow(cairn_tokenizer *t, uint32_t need)
+{
+    /* keep the load factor <= 1/2 */
+    if ((uint64_t)need * 2 <= (uint64_t)t->map_mask + 1 && t->map)
+        return CAIRN_OK;
+    uint64_t cap = 1024;
+    while (cap < (uint64_t)need * 2)
+        cap *= 2;
+    if (cap > ((uint64_t)1 << 31))
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "tokenizer: too many strings (%u)", need);
+    uint32_t *m = cairn_calloc((size_t)cap, sizeof *m);
+    if (!m)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for the vocabulary map");
+    uint32_t mask = (uint32_t)(cap - 1);
+    if (t->map) {
+        for (uint64_t i = 0; i <= t->map_mask; i++) {
+            uint32_t v = t->map[i];
+            if (!v)
+                continue;
+            size_t len;
+            const char *p = tok_str(t, v - 1, &len);
+            uint32_t h = str_hash(p, len) & mask;
+            while (m[h])
+                h = (h + 1) & mask;
+            m[h] = v;
+        }
+        cairn_free(t->map);
+    }
+    t->map = m;
+    t->map_mask = mask;
+    return CAIRN_OK;
+}
+
+/* Append a string to the blob (no map update). */
+static cairn_status str_add(cairn_tokenizer *t, const char *s, size_t n)
+{
+    if (t->n_str + 1 >= t->str_cap) {
+        uint32_t ncap = t->str_cap ? t->str_cap * 2 : 1024;
+        uint32_t *p = cairn_reallocarray(t->off, (size_t)ncap + 1, sizeof *p);
+        if (!p)
+            return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for strings");
+        t->off = p;
+        t->str_cap = ncap;
+    }
+    if (t->blob_len + n > UINT32_MAX / 2)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "tokenizer: vocabulary text too large");
+    if (t->blob_len + n > t->blob_cap) {
+        size_t ncap = t->blob_cap ? t->blob_cap : 4096;
+        while (ncap < t->blob_len + n)
+            ncap *= 2;
+        char *p = cairn_realloc(t->blob, ncap);
+        if (!p)
+            return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for strings");
+        t->blob = p;
+        t->blob_cap = ncap;
+    }
+    if (t->n_str == 0)
+        t->off[0] = 0;
+    memcpy(t->blob + t->blob_len, s, n);
+    t->blob_len += n;
+    t->n_str++;
+    t->off[t->n_str] = (uint32_t)t->blob_len;
+    return CAIRN_OK;
+}
+
+/* Map string index i (already in the blob); replaces an equal string. */
+static cairn_status map_put(cairn_tokenizer *t, uint32_t i)
+{
+    CAIRN_TRY(map_grow(t, t->map_used + 1));
+    size_t len;
+    const char *s = tok_str(t, i, &len);
+    uint32_t h = str_hash(s, len) & t->map_mask;
+    for (;;) {
+        uint32_t v = t->map[h];
+        if (!v) {
+            t->map[h] = i + 1;
+            t->map_used++;
+            return CAIRN_OK;
+        }
+        size_t l2;
+        const char *p = tok_str(t, v - 1, &l2);
+        if (l2 == len && memcmp(p, s, len) == 0) {
+            t->map[h] = i + 1; /* later duplicate wins */
+            return CAIRN_OK;
+        }
+        h = (h + 1) & t->map_mask;
+    }
+}
+
+cairn_status tok_intern(cairn_tokenizer *t, const char *s, size_t n, int32_t *idx)
+{
+    int32_t i = tok_lookup(t, s, n);
+    if (i >= 0) {
+        *idx = i;
+        return CAIRN_OK;
+    }
+    CAIRN_TRY(str_add(t, s, n));
+    CAIRN_TRY(map_put(t, t->n_str - 1));
+    *idx = (int32_t)(t->n_str - 1);
+    return CAIRN_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* loading                                                             */
+
+static bool str_is(gguf_str s, const char *c) { return gguf_str_eq(s, c); }
+
+static const gguf_kv *find_arr(const gguf_file *g, const char *key, gguf_type elem, uint64_t n, bool need,
+                               cairn_status *st)
+{
+    *st = CAIRN_OK;
+    const gguf_kv *kv = gguf_kv_find(g, key);
+    if (!kv) {
+        if (need)
+            *st = cairn_fail(CAIRN_ERR_NOT_FOUND, "tokenizer: GGUF has no %s", key);
+        return NULL;
+    }
+    if (kv->type != GGUF_TYPE_ARRAY || kv->v.arr.type != elem) {
+        *st = cairn_fail(CAIRN_ERR_CORRUPT, "tokenizer: %s is not an array of %s", key, gguf_type_name(elem));
+        return NULL;
+    }
+    if (n != UINT64_MAX && kv->v.arr.count != n) {
+        *st = cairn_fail(CAIRN_ERR_CORRUPT, "tokenizer: %s has %llu entries, the vocabulary %llu", key,
+                         (unsigned long long)kv->v.arr.count, (unsigned long long)n);
+        return NULL;
+    }
+    return kv;
+}
+
+static void read_id(const gguf_file *g, const cairn_tokenizer *t, const char *key, int32_t *id)
+{
+    int64_t v;
+    if (gguf_get_i64(g, key, &v) == CAIRN_OK && v >= 0 && v < t->n_vocab)
+        *id = (int32_t)v;
+    cairn_clear_error();
+}
+
+static void read_bool(const gguf_file *g, const char *key, bool *b)
+{
+    bool v;
+    if (gguf_get_bool(g, key, &v) == CAIRN_OK)
+        *b = v;
+    cairn_clear_error();
+}
+
+static int cmp_special(const void *a, const void *b, void *ctx)
+{
+    const cairn_tokenizer *t = ctx;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    uint32_t lx = t->off[x + 1] - t->off[x], ly = t->off[y + 1] - t->off[y];
+    if (lx != ly)
+        return lx > ly ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+static void set_attr_by_text(cairn_tokenizer *t, const char *text, uint8_t flag, bool on)
+{
+    int32_t id = tok_lookup(t, text, strlen(text));
+    if (id < 0 || id >= t->n_vocab)
+        return;
+    if (on)
+        t->attr[id] |= flag;
+    else
+        t->attr[id] &= (uint8_t)~flag;
+}
+
+static cairn_status build_specials(cairn_tokenizer *t, const gguf_file *g)
+{
+    /* Per-model attribute fixes llama.cpp applies (absent from GGUF). */
+    char name[64] = "";
+    gguf_str gn;
+    if (gguf_get_str(g, "general.name", &gn) == CAIRN_OK) {
+        size_t n = CAIRN_MIN(gn.len, sizeof name - 1);
+        for (size_t i = 0; i < n; i++)
+            name[i] = (char)tolower((unsigned char)gn.ptr[i]);
+        name[n] = 0;
+    }
+    cairn_clear_error();
+    if (strstr(t->pre_name, "jina-v2-de") || strstr(t->pre_name, "jina-v2-es") ||
+        strstr(t->pre_name, "jina-v2-code")) {
+        set_attr_by_text(t, "<mask>", TOK_ATTR_LSTRIP, true);
+    } else if (strstr(name, "phi-3") || strstr(name, "phi3")) {
+        for (int32_t i = 0; i < t->n_vocab; i++)
+            if (t->attr[i] & (TOK_ATTR_CONTROL | TOK_ATTR_USER | TOK_ATTR_UNKNOWN))
+                t->attr[i] |= TOK_ATTR_RSTRIP;
+        set_attr_by_text(t, "</s>", TOK_ATTR_RSTRIP, true);
+        set_attr_by_text(t, "<unk>", TOK_ATTR_RSTRIP, false);
+        set_attr_by_text(t, "<s>", TOK_ATTR_RSTRIP, false);
+        set_attr_by_text(t, "<|endoftext|>", TOK_ATTR_RSTRIP, false);
+    }
+
+    uint32_t n = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if (t->attr[i] & (TOK_ATTR_CONTROL | TOK_ATTR_USER | TOK_ATTR_UNKNOWN))
+            n++;
+    for (int i = 0; i < 256; i++)
+        t->sp_single[i] = -1;
+    if (n == 0)
+        return CAIRN_OK;
+    t->special = cairn_calloc(n, sizeof *t->special);
+    t->sp_bucket = cairn_calloc(65537, sizeof *t->sp_bucket);
+    t->sp_items = cairn_calloc(n, sizeof *t->sp_items);
+    if (!t->special || !t->sp_bucket || !t->sp_items)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for special tokens");
+    n = 0;
+    for (int32_t i = 0; i < t->n_vocab; i++)
+        if (t->attr[i] & (TOK_ATTR_CONTROL | TOK_ATTR_USER | TOK_ATTR_UNKNOWN))
+            t->special[n++] = i;
+    t->n_special = n;
+    qsort_r(t->special, n, sizeof *t->special, cmp_special, t);
+
+    /* bucket by the first two bytes (counting sort); 1-byte tokens apart */
+    for (uint32_t r = 0; r < n; r++) {
+        size_t len;
+        const char *s = tok_str(t, (uint32_t)t->special[r], &len);
+        if (t->attr[t->special[r]] & TOK_ATTR_USER)
+            t->any_user_special = true;
+        if (len >= 2)
+            t->sp_bucket[((uint8_t)s[0] << 8 | (uint8_t)s[1]) + 1]++;
+        else if (len == 1 && t->sp_single[(uint8_t)s[0]] < 0)
+            t->sp_single[(uint8_t)s[0]] = (int32_t)r;
+    }
+    for (uint32_t k = 0; k < 65536; k++)
+        t->sp_bucket[k + 1] += t->sp_bucket[k];
+    uint32_t *fill = cairn_calloc(65536, sizeof *fill);
+    if (!fill)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for special tokens");
+    for (uint32_t r = 0; r < n; r++) {
+        size_t len;
+        const char *s = tok_str(t, (uint32_t)t->special[r], &len);
+        if (len >= 2) {
+            uint32_t k = (uint8_t)s[0] << 8 | (uint8_t)s[1];
+            t->sp_items[t->sp_bucket[k] + fill[k]++] = r;
+        }
+    }
+    cairn_free(fill);
+    return CAIRN_OK;
+}
+
+static cairn_status build_eog(cairn_tokenizer *t)
+{
+    static const char *const texts[] = {
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
+        "<EOT>", "_<EOT>", "<|EOT|>", "<|end_of_text|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    };
+    int32_t cand[3 + CAIRN_ARRAY_LEN(texts)];
+    uint32_t n = 0;
+    if (t->eos >= 0)
+        cand[n++] = t->eos;
+    if (t->eot >= 0)
+        cand[n++] = t->eot;
+    if (t->eom >= 0)
+        cand[n++] = t->eom;
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(texts); i++) {
+        int32_t id = tok_lookup(t, texts[i], strlen(texts[i]));
+        if (id >= 0 && id < t->n_vocab && (t->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_USER)))
+            cand[n++] = id;
+    }
+    t->eog = cairn_calloc(n ? n : 1, sizeof *t->eog);
+    if (!t->eog)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory");
+    for (uint32_t i = 0; i < n; i++) {
+        bool dup = false;
+        for (uint32_t j = 0; j < t->n_eog; j++)
+            dup |= t->eog[j] == cand[i];
+        if (!dup)
+            t->eog[t->n_eog++] = cand[i];
+    }
+    return CAIRN_OK;
+}
+
+/* Parse "<0xAB>" -> 0xAB, or -1. */
+static int parse_byte_token(const char *s, size_t n)
+{
+    if (n != 6 || s[0] != '<' || s[1] != '0' || s[2] != 'x' || s[5] != '>')
+        return -1;
+    int v = 0;
+    for (int i = 3; i < 5; i++) {
+        char c = s[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+static cairn_status load_vocab(cairn_tokenizer *t, const gguf_file *g)
+{
+    cairn_status st;
+    const gguf_kv *tokens = find_arr(g, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, UINT64_MAX, true, &st);
+    if (!tokens)
+        return st;
+    uint64_t n = tokens->v.arr.count;
+    if (n == 0 || n > TOK_MAX_VOCAB)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "tokenizer: vocabulary size %llu out of range",
+                          (unsigned long long)n);
+    t->n_vocab = (int32_t)n;
+    const gguf_kv *scores = find_arr(g, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, n, false, &st);
+    if (st != CAIRN_OK)
+        return st;
+    const gguf_kv *types = gguf_kv_find(g, "tokenizer.ggml.token_type");
+    if (types && (types->type != GGUF_TYPE_ARRAY ||
+                  (types->v.arr.type != GGUF_TYPE_INT32 && types->v.arr.type != GGUF_TYPE_UINT32) ||
+                  types->v.arr.count != n))
+        return cairn_fail(CAIRN_ERR_CORRUPT, "tokenizer: tokenizer.ggml.token_type is not an int32 array of %llu",
+                          (unsigned long long)n);
+
+    t->score = cairn_calloc((size_t)n, sizeof *t->score);
+    t->attr = cairn_calloc((size_t)n, sizeof *t->attr);
+    if (!t->score || !t->attr)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for %llu tokens", (unsigned long long)n);
+    CAIRN_TRY(map_grow(t, (uint32_t)n));
+    for (uint64_t i = 0; i < n; i++) {
+        gguf_str s = gguf_arr_str(tokens, i);
+        if (s.len == 0) { /* llama.cpp names empty tokens so they stay unique */
+            char tmp[32];
+            int k = snprintf(tmp, sizeof tmp, "[EMPTY_%llu]", (unsigned long long)i);
+            CAIRN_TRY(str_add(t, tmp, (size_t)k));
+        } else {
+            if (s.len > (1u << 20))
+                return cairn_fail(CAIRN_ERR_CORRUPT, "tokenizer: token %llu is %llu bytes long",
+                                  (unsigned long long)i, (unsigned long long)s.len);
+            CAIRN_TRY(str_add(t, s.ptr, s.len));
+        }
+        CAIRN_TRY(map_put(t, (uint32_t)i));
+        int32_t len = (int32_t)(t->off[i + 1] - t->off[i]);
+        if (len > t->max_token_len)
+            t->max_token_len = len;
+        float sc = 0.0f;
+        if (scores)
+            memcpy(&sc, (const char *)scores->v.arr.data + 4 * i, 4);
+        if (sc == 0.0f)
+            sc = 0.0f; /* -0 == 0 in the reference's comparisons */
+        t->score[i] = sc;
+        int32_t ty = 1;
+        if (types)
+            memcpy(&ty, (const char *)types->v.arr.data + 4 * i, 4);
+        switch (ty) {
+        case 1: t->attr[i] = TOK_ATTR_NORMAL; break;
+        case 2: t->attr[i] = TOK_ATTR_UNKNOWN; break;
+        case 3: t->attr[i] = TOK_ATTR_CONTROL; break;
+        case 4: t->attr[i] = TOK_ATTR_USER; break;
+        case 5: t->attr[i] = TOK_ATTR_UNUSED; break;
+        case 6: t->attr[i] = TOK_ATTR_BYTE; break;
+        default: t->attr[i] = 0; break;
+        }
+    }
+    return CAIRN_OK;
+}
+
+cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
+{
+    if (!g || !out)
+        return cairn_fail(CAIRN_ERR_INVALID, "tokenizer_load: NULL argument");
+    *out = NULL;
+    gguf_str model;
+    if (gguf_get_str(g, "tokenizer.ggml.model", &model) != CAIRN_OK)
+        return cairn_fail(CAIRN_ERR_NOT_FOUND, "tokenizer: GGUF has no tokenizer.ggml.model");
+    tok_kind kind;
+    if (str_is(model, "llama"))
+        kind = TOK_SPM;
+    else if (str_is(model, "gpt2"))
+        kind = TOK_BPE;
+    else if (str_is(model, "bert"))
+        kind = TOK_WPM;
+    else
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "tokenizer: model type \"%.*s\" is not supported "
+                          "(llama, gpt2 and bert are)", (int)CAIRN_MIN(model.len, 64), model.ptr);
+
+    cairn_tokenizer *t = cairn_calloc(1, sizeof *t);
+    if (!t)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory");
+    t->kind = kind;
+    gguf_str pre;
+    if (gguf_get_str(g, "tokenizer.ggml.pre", &pre) == CAIRN_OK) {
+        size_t n = CAIRN_MIN(pre.len, sizeof t->pre_name - 1);
+        memcpy(t->pre_name, pre.ptr, n);
+        t->pre_name[n] = 0;
+    }
+    cairn_clear_error();
+
+    cairn_status st = load_vocab(t, g);
+    if (st != CAIRN_OK)
+        goto fail;
+
+    /* model defaults (llama.cpp's), then the file's keys */
+    t->bos = t->eos = t->unk = t->sep = t->pad = t->cls = t->mask = t->eot = t->eom = -1;
+    switch (kind) {
+    case TOK_SPM:
+        t->bos = 1; t->eos = 2; t->unk = 0;
+        t->add_bos = true; t->add_space_prefix = true;
+        break;
+    case TOK_BPE:
+        t->bos = 11; t->eos = 11;
+        break;
+    case TOK_WPM:
+        t->bos = 101; t->eos = -1; t->unk = 100; t->sep = 102; t->pad = 0; t->mask = 103;
+        t->add_bos = true;
+        break;
+    }
+    int32_t *ids[] = { &t->bos, &t->eos, &t->unk, &t->sep, &t->pad, &t->mask };
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(ids); i++)
+        if (*ids[i] >= t->n_vocab)
+            *ids[i] = -1;
+    read_id(g, t, "tokenizer.ggml.bos_token_id", &t->bos);
+    read_id(g, t, "tokenizer.ggml.eos_token_id", &t->eos);
+    read_id(g, t, "tokenizer.ggml.eot_token_id", &t->eot);
+    read_id(g, t, "tokenizer.ggml.eom_token_id", &t->eom);
+    read_id(g, t, "tokenizer.ggml.unknown_token_id", &t->unk);
+    read_id(g, t, "tokenizer.ggml.seperator_token_id", &t->sep);
+    read_id(g, t, "tokenizer.ggml.padding_token_id", &t->pad);
+    read_id(g, t, "tokenizer.ggml.mask_token_id", &t->mask);
+    t->cls = t->bos;
+    read_id(g, t, "tokenizer.ggml.cls_token_id", &t->cls);
+
+    if (kind == TOK_BPE) {
+        st = tok_pre_init(t, t->pre_name);
+        if (st != CAIRN_OK)
+            goto fail;
+        st = tok_bpe_init(t, g);
+        if (st != CAIRN_OK)
+            goto fail;
+    }
+    read_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos);
+    read_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos);
+    read_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix);
+
+    for (int b = 0; b < 256; b++) {
+        char tmp[8];
+        snprintf(tmp, sizeof tmp, "<0x%02X>", b);
+        int32_t id = tok_lookup(t, tmp, 6);
+        if (id < 0 || id >= t->n_vocab) {
+            /* llama.cpp falls back to the byte itself as a one-character token */
+            char c = (char)b;
+            id = tok_lookup(t, &c, 1);
+        }
+        t->byte_tok[b] = id < t->n_vocab ? id : -1;
+    }
+
+    st = build_specials(t, g);
+    if (st == CAIRN_OK)
+        st = build_eog(t);
+    if (st != CAIRN_OK)
+        goto fail;
+    *out = t;
+    return CAIRN_OK;
+fail:
+    tokenizer_free(t);
+    return st;
+}
+
+void tokenizer_free(cairn_tokenizer *t)
+{
+    if (!t)
+        return;
+    tok_bpe_free(t);
+    cairn_free(t->blob);
+    cairn_free(t->off);
+    cairn_free(t->score);
+    cairn_free(t->attr);
+    cairn_free(t->map);
+    cairn_free(t->special);
+    cairn_free(t->sp_bucket);
+    cairn_free(t->sp_items);
+    cairn_free(t->eog);
+    cairn_free(t);
+}
+
+int32_t tokenizer_n_vocab(const cairn_tokenizer *t) { return t->n_vocab; }
+int32_t tokenizer_bos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? t->cls : t->bos; }
+int32_t tokenizer_eos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? t->sep : t->eos; }
+bool tokenizer_add_bos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? true : t->add_bos; }
+bool tokenizer_add_eos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? true : t->add_eos; }
+
+bool tokenizer_is_eog(const cairn_tokenizer *t, int32_t id)
+{
+    for (uint32_t i = 0; i < t->n_eog; i++)
+        if (t->eog[i] == id)
+            return true;
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* special-token splitting                                             */
+
+typedef struct frag {
+    int32_t id;          /* token, or -1 for raw text */
+    size_t off, len;     /* raw text span */
+} frag;
+
+typedef struct occ {
+    uint32_t rank;       /* index into t->special: lower = longer = first */
+    size_t pos;
+} occ;
+
+static int cmp_occ(const void *a, const void *b)
+{
+    const occ *x = a, *y = b;
+    if (x->rank != y->rank)
+        return x->rank < y->rank ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+static int cmp_frag(const void *a, const void *b)
+{
+    const frag *x = a, *y = b;
+    return x->off < y->off ? -1 : x->off > y->off;
+}
+
+static inline bool special_active(const cairn_tokenizer *t, uint32_t rank, bool parse_special)
+{
+    /* Without parse_special only user-defined tokens are split out (as the
+     * reference does for e.g. GPT-NeoX's runs of spaces). */
+    uint8_t a = t->attr[t->special[rank]];
+    return parse_special || !(a & (TOK_ATTR_CONTROL | TOK_ATTR_UNKNOWN));
+}
+
+static inline bool bit_get(const uint64_t *bm, size_t i) { return (bm[i >> 6] >> (i & 63)) & 1; }
+static inline void bit_set(uint64_t *bm, size_t i) { bm[i >> 6] |= (uint64_t)1 << (i & 63); }
+static bool bits_clear(const uint64_t *bm, size_t a, size_t b) /* [a, b) all zero */
+{
+    while (a < b) {
+        if ((a & 63) == 0 && b - a >= 64) {
+            if (bm[a >> 6])
+                return false;
+            a += 64;
+        } else {
+            if (bit_get(bm, a))
+                return false;
+            a++;
+        }
+    }
+    return true;
+}
+
+static inline bool c_isspace(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\v' || c == '\f' || c == '\r';
+}
+
+/* Split text into raw fragments and special tokens. Equivalent to trying the
+ * special tokens longest first, each at its leftmost non-overlapping
+ * occurrences inside the still-raw text, with lstrip/rstrip eating adjacent
+ * whitespace — but found in one scan of the text. */
+static cairn_status split_specials(const cairn_tokenizer *t, const char *text, size_t len, bool parse_special,
+                                   frag **out, size_t *nout)
+{
+    *out = NULL;
+    *nout = 0;
+    occ *oc = NULL;
+    size_t noc = 0, coc = 0;
+    uint64_t *bm = NULL;
+    frag *fr = NULL;
+    cairn_status st = CAIRN_OK;
+
+    if (len && t->n_special && (parse_special || t->any_user_special)) {
+        for (size_t i = 0; i < len; i++) {
+            uint8_t b0 = (uint8_t)text[i];
+            uint32_t r1 = UINT32_MAX;
+            if (t->sp_single[b0] >= 0)
+                r1 = (uint32_t)t->sp_single[b0];
+            uint32_t lo = 0, hi = 0;
+            if (i + 1 < len) {
+                uint32_t k = (uint32_t)b0 << 8 | (uint8_t)text[i + 1];
+                lo = t->sp_bucket[k];
+                hi = t->sp_bucket[k + 1];
+            }
+            for (uint32_t j = lo; j <= hi; j++) {
+                uint32_t r;
+                if (j < hi) {
+                    r = t->sp_items[j];
+                    size_t sl;
+                    const char *s = tok_str(t, (uint32_t)t->special[r], &sl);
+                    if (sl > len - i || memcmp(text + i, s, sl) != 0)
+                        continue;
+                } else {
+                    if (r1 == UINT32_MAX)
+                        break;
+                    r = r1;
+                }
+                if (!special_active(t, r, parse_special))
+                    continue;
+                if (noc == coc) {
+                    size_t nc = coc ? coc * 2 : 64;
+                    occ *p = cairn_reallocarray(oc, nc, sizeof *p);
+                    if (!p) {
+                        st = cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory");
+                        goto done;
+                    }
+                    oc = p;
+                    coc = nc;
+                }
+                oc[noc++] = (occ){ r, i };
+            }
+        }
+    }
+
+    if (noc == 0) {
+        if (len) {
+            fr = cairn_malloc(sizeof *fr);
+            if (!fr) {
+                st = cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory");
+                goto done;
+            }
+            fr[0] = (frag){ -1, 0, len };
+            *nout = 1;
+        }
+        *out = fr;
+        fr = NULL;
+        goto done;
+    }
+
+    qsort(oc, noc, sizeof *oc, cmp_occ);
+    bm = cairn_calloc(len / 64 + 1, sizeof *bm);
+    /* at most one token per occurrence + raw runs between them */
+    fr = cairn_calloc(2 * noc + 1, sizeof *fr);
+    if (!bm || !fr) {
+        st = cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory");
+        goto done;
+    }
+    size_t nf = 0;
+    for (size_t k = 0; k < noc; k++) {
+        int32_t id = t->special[oc[k].rank];
+        size_t sl = t->off[id + 1] - t->off[id];
+        size_t p = oc[k].pos;
+        if (!bits_clear(bm, p, p + sl))
+            continue;
+        for (size_t i = p; i < p + sl; i++)
+            bit_set(bm, i);
+        fr[nf++] = (frag){ id, p, sl };
+        if (t->attr[id] & TOK_ATTR_LSTRIP)
+            for (size_t i = p; i > 0 && !bit_get(bm, i - 1) && c_isspace(text[i - 1]); i--)
+                bit_set(bm, i - 1);
+        if (t->attr[id] & TOK_ATTR_RSTRIP)
+            for (size_t i = p + sl; i < len && !bit_get(bm, i) && c_isspace(text[i]); i++)
+                bit_set(bm, i);
+    }
+    /* raw runs = maximal unclaimed spans */
+    size_t ntok = nf;
+    for (size_t i = 0; i < len;) {
+        if (bit_get(bm, i)) {
+            i++;
+            continue;
+        }
+        size_t j = i;
+        while (j < len && !bit_get(bm, j))
+            j++;
+        fr[nf++] = (frag){ -1, i, j - i };
+        i = j;
+    }
+    (void)ntok;
+    qsort(fr, nf, sizeof *fr, cmp_frag);
+    *out = fr;
+    *nout = nf;
+    fr = NULL;
+done:
+    cairn_free(oc);
+    cairn_free(bm);
+    cairn_free(fr);
+    return st;
+}
+
+/* ------------------------------------------------------------------ */
+/* encode                                                              */
+
+cairn_status tokenizer_encode(const cairn_tokenizer *t, const char *text, size_t len, bool add_special,
+                              bool parse_special, int32_t *ids, size_t cap, size_t *n_out)
+{
+    if (!t || !n_out || (!text && len) || (!ids && cap))
+        return cairn_fail(CAIRN_ERR_INVALID, "tokenizer_encode: NULL argument");
+    *n_out = 0;
+    if (len > TOK_MAX_INPUT)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "tokenizer: input of %zu bytes exceeds the %zu byte limit", len,
+                          TOK_MAX_INPUT);
+    frag *fr = NULL;
+    size_t nf = 0;
+    tok_ids o = { 0 };
+    cairn_status st = split_specials(t, text, len, parse_special, &fr, &nf);
+    if (st != CAIRN_OK)
+        return st;
+
+    if (add_special) {
+        int32_t first = t->kind == TOK_WPM ? t->cls : (t->add_bos ? t->bos : -1);
+        if (first >= 0 && (st = tok_ids_push(&o, first)) != CAIRN_OK)
+            goto done;
+    }
+    bool prev_special = true; /* SPM: the dummy space goes before the first text */
+    for (size_t i = 0; i < nf; i++) {
+        if (fr[i].id >= 0) {
+            st = tok_ids_push(&o, fr[i].id);
+            prev_special = true;
+        } else {
+            const char *s = text + fr[i].off;
+            switch (t->kind) {
+            case TOK_SPM:
+                st = tok_spm_encode(t, s, fr[i].len, t->add_space_prefix && prev_special, &o);
+                break;
+            case TOK_BPE:
+                st = tok_bpe_encode(t, s, fr[i].len, &o);
+                break;
+            case TOK_WPM:
+                st = tok_wpm_encode(t, s, fr[i].len, &o);
+                break;
+            }
+            prev_special = false;
+        }
+        if (st != CAIRN_OK)
+            goto done;
+    }
+    if (add_special) {
+        int32_t last = t->kind == TOK_WPM ? t->sep : (t->add_eos ? t->eos : -1);
+        if (last >= 0 && (st = tok_ids_push(&o, last)) != CAIRN_OK)
+            goto done;
+    }
+    if (o.n)
+        memcpy(ids, o.v, CAIRN_MIN(o.n, cap) * sizeof *ids);
+    *n_out = o.n;
+done:
+    cairn_free(fr);
+    cairn_free(o.v);
+    return st;
+}
+
+int32_t tokenizer_find(const cairn_tokenizer *t, const char *text, size_t len)
+{
+    int32_t id = tok_lookup(t, text, len);
+    return id < t->n_vocab ? id : -1;
+}
+
+const char *tokenizer_token_text(const cairn_tokenizer *t, int32_t id, size_t *len)
+{
+    if (id < 0 || id >= t->n_vocab) {
+        *len = 0;
+        return "";
+    }
+    return tok_str(t, (uint32_t)id, len);
+}
+
+const char *tokenizer_type_name(const cairn_tokenizer *t)
+{
+    switch (t->kind) {
+    case TOK_SPM: return "llama (SentencePiece)";
+    case TOK_BPE: return "gpt2 (byte-level BPE)";
+    case TOK_WPM: return "bert (WordPiece)";
+    }
+    return "?";
+}
+
+const char *tokenizer_pre_name(const cairn_tokenizer *t) { return t->pre_name; }
+
+/* ------------------------------------------------------------------ */
+/* decode                                                              */
+
+static size_t put(char *buf, size_t cap, size_t at, const void *p, size_t n)
+{
+    if (at < cap)
+        memcpy(buf + at, p, CAIRN_MIN(n, cap - at));
+    return at + n;
+}
+
+size_t tokenizer_piece_ex(const cairn_tokenizer *t, int32_t id, unsigned flags, char *buf, size_t cap)
+{
+    if (!t || id < 0 || id >= t->n_vocab)
+        return 0;
+    uint8_t a = t->attr[id];
+    size_t len;
+    const char *s = tok_str(t, (uint32_t)id, &len);
+    if (a & TOK_ATTR_CONTROL)
+        return (flags & TOKENIZER_DECODE_SPECIAL) ? put(buf, cap, 0, s, len) : 0;
+    if (a & TOK_ATTR_USER)
+        return put(buf, cap, 0, s, len);
+    size_t n = 0;
+    switch (t->kind) {
+    case TOK_SPM:
+    case TOK_WPM:
+        if (a & TOK_ATTR_NORMAL) {
+            /* U+2581 (E2 96 81) -> ' ' */
+            for (size_t i = 0; i < len;) {
+                if (i + 2 < len && (uint8_t)s[i] == 0xE2 && (uint8_t)s[i + 1] == 0x96 && (uint8_t)s[i + 2] == 0x81) {
+                    n = put(buf, cap, n, " ", 1);
+                    i += 3;
+                } else {
+                    n = put(buf, cap, n, s + i, 1);
+                    i++;
+                }
+            }
+            return n;
+        }
+        if (a & TOK_ATTR_BYTE) {
+            int b = parse_byte_token(s, len);
+            if (b >= 0) {
+                char c = (char)b;
+                return put(buf, cap, 0, &c, 1);
+            }
+            return put(buf, cap, 0, s, len);
+        }
+        if (a & TOK_ATTR_UNKNOWN)
+            return put(buf, cap, 0, "\xe2\x96\x85", 3); /* U+2585, as the reference renders <unk> */
+        return 0;
+    case TOK_BPE:
+        if (a & TOK_ATTR_NORMAL) {
+            /* map each code point back to its byte; others pass through */
+            for (size_t i = 0; i < len;) {
+                size_t i0 = i;
+                uint32_t cp = tok_utf8_next(s, len, &i);
+                if (cp < 324 && t->cp_byte[cp] >= 0) {
+                    char c = (char)t->cp_byte[cp];
+                    n = put(buf, cap, n, &c, 1);
+                } else {
+                    n = put(buf, cap, n, s + i0, i - i0);
+                }
+            }
+            return n;
+        }
+        return 0;
+    }
+    return 0;
+}
+
+size_t tokenizer_piece(const cairn_tokenizer *t, int32_t id, char *buf, size_t cap)
+{
+    return tokenizer_piece_ex(t, id, 0, buf, cap);
+}
+
+cairn_status tokenizer_decode_ex(const cairn_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
+                                 cairn_buf *out)
+{
+    if (!t || !out || (!ids && n))
+        return cairn_fail(CAIRN_ERR_INVALID, "tokenizer_decode: NULL argument");
+    bool strip = (t->add_space_prefix || t->kind == TOK_WPM) && !(flags & TOKENIZER_DECODE_KEEP_SPACE);
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = ids[i];
+        if (id < 0 || id >= t->n_vocab)
+            return cairn_fail(CAIRN_ERR_INVALID, "tokenizer_decode: token id %d outside the vocabulary of %d",
+                              id, t->n_vocab);
+        char small[64];
+        size_t need = tokenizer_piece_ex(t, id, flags, small, sizeof small);
+        size_t at = out->len;
+        if (need <= sizeof small) {
+            CAIRN_TRY(cairn_buf_append(out, small, need));
+        } else {
+            CAIRN_TRY(cairn_buf_reserve(out, need));
+            tokenizer_piece_ex(t, id, flags, out->data + out->len, need);
+            out->len += need;
+            out->data[out->len] = 0;
+        }
+        /* The SentencePiece dummy prefix: drop one leading space of the first
+         * text token (a leading BOS does not count). */
+        if (strip && !(i == 0 && id == t->bos && (t->attr[id] & TOK_ATTR_CONTROL))) {
+            if (out->len > at && out->data[at] == ' ') {
+                memmove(out->data + at, out->data + at + 1, out->len - at - 1);
+                out->len--;
+                out->data[out->len] = 0;
+            }
+            strip = false;
+        }
+    }
+    if (out->data == NULL)
+        CAIRN_TRY(cairn_buf_reserve(out, 0));
+    return CAIRN_OK;
+}
+
+cairn_status tokenizer_decode(const cairn_tokenizer *t, const int32_t *ids, size_t n, cairn_buf *out)
+{
+    return tokenizer_decode_ex(t, ids, n, 0, out);
+}
