@@ -19,6 +19,7 @@
 #include "tokenizer/tok_internal.h"
 
 #include <ctype.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -257,13 +258,10 @@ static void read_bool(const gguf_file *g, const char *key, bool *b)
     cairn_clear_error();
 }
 
-static int cmp_special(const void *a, const void *b, void *ctx)
+/* sort key: text length (descending), then id */
+static int cmp_special(const void *a, const void *b)
 {
-    const cairn_tokenizer *t = ctx;
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    uint32_t lx = t->off[x + 1] - t->off[x], ly = t->off[y + 1] - t->off[y];
-    if (lx != ly)
-        return lx > ly ? -1 : 1;
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -321,7 +319,17 @@ static cairn_status build_specials(cairn_tokenizer *t, const gguf_file *g)
         if (t->attr[i] & (TOK_ATTR_CONTROL | TOK_ATTR_USER | TOK_ATTR_UNKNOWN))
             t->special[n++] = i;
     t->n_special = n;
-    qsort_r(t->special, n, sizeof *t->special, cmp_special, t);
+    uint64_t *keys = cairn_calloc(n, sizeof *keys);
+    if (!keys)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for special tokens");
+    for (uint32_t r = 0; r < n; r++) {
+        uint32_t id = (uint32_t)t->special[r];
+        keys[r] = (uint64_t)(UINT32_MAX - (t->off[id + 1] - t->off[id])) << 32 | id;
+    }
+    qsort(keys, n, sizeof *keys, cmp_special);
+    for (uint32_t r = 0; r < n; r++)
+        t->special[r] = (int32_t)(keys[r] & 0xFFFFFFFFu);
+    cairn_free(keys);
 
     /* bucket by the first two bytes (counting sort); 1-byte tokens apart */
     for (uint32_t r = 0; r < n; r++) {
@@ -971,8 +979,10 @@ cairn_status tokenizer_decode_ex(const cairn_tokenizer *t, const int32_t *ids, s
             strip = false;
         }
     }
-    if (out->data == NULL)
+    if (out->data == NULL) { /* keep the promise that data is a C string */
         CAIRN_TRY(cairn_buf_reserve(out, 0));
+        out->data[0] = 0;
+    }
     return CAIRN_OK;
 }
 

@@ -1,0 +1,398 @@
+/*
+ * test_tokenizer.c — tokenizers against reference token ids.
+ *
+ * Shared vectors (skipped when ../shared is absent):
+ *  - llamacpp-vocab/<name>.gguf.inp|.out: every input string (separated by
+ *    "\n__ggml_vocab_test__\n") must give exactly the ids of its .out line
+ *    (add_special=false, parse_special=false); per-vocab pass counts printed.
+ *  - stories260K and llama-2-tiny-random ref-llamacpp-tokenize.json
+ *    (add_special=true: BOS).
+ *  - glove-bert ref-llamacpp-embeddings.*.json token ids (WordPiece, CLS/SEP).
+ *  - decode(encode(s)) == s for SentencePiece and byte-level BPE.
+ * Synthetic vocabularies written with our GGUF writer cover the rest and
+ * always run: merges by score/rank, byte fallback, special-token splitting,
+ * lstrip/rstrip, invalid UTF-8, the buffer contract and allocation failures.
+ */
+#define _GNU_SOURCE 1
+#include "t.h"
+#include "tokenizer/tokenizer.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+
+static cairn_tokenizer *load_tok(const char *path)
+{
+    gguf_file *g = NULL;
+    cairn_tokenizer *t = NULL;
+    cairn_status st = gguf_open(path, &g);
+    if (st == CAIRN_OK) {
+        st = tokenizer_load(g, &t);
+        gguf_close(g); /* the tokenizer must not need the file any more */
+    }
+    CHECKF(st == CAIRN_OK, "%s: %s (%s)", path, cairn_status_str(st), cairn_last_error());
+    return t;
+}
+
+/* Encode into a malloc'd array (exercises the "call again" contract). */
+static int32_t *enc(const cairn_tokenizer *t, const char *s, size_t len, bool add_special, bool parse_special,
+                    size_t *n)
+{
+    int32_t small[4];
+    size_t need = 0;
+    cairn_status st = tokenizer_encode(t, s, len, add_special, parse_special, small, 4, &need);
+    CHECKF(st == CAIRN_OK, "encode: %s", cairn_last_error());
+    int32_t *ids = calloc(need + 1, sizeof *ids);
+    size_t n2 = 0;
+    st = tokenizer_encode(t, s, len, add_special, parse_special, ids, need, &n2);
+    CHECK(st == CAIRN_OK && n2 == need);
+    for (size_t i = 0; i < CAIRN_MIN(need, (size_t)4); i++)
+        CHECK(ids[i] == small[i]);
+    *n = need;
+    return ids;
+}
+
+static char *dec(const cairn_tokenizer *t, const int32_t *ids, size_t n, unsigned flags)
+{
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    CHECK_OK(tokenizer_decode_ex(t, ids, n, flags, &b));
+    char *s = strdup(b.data ? b.data : "");
+    cairn_buf_free(&b);
+    return s;
+}
+
+static void fmt_ids(char *buf, size_t cap, const int32_t *ids, size_t n)
+{
+    size_t k = 0;
+    buf[0] = 0;
+    for (size_t i = 0; i < n && k + 16 < cap; i++)
+        k += (size_t)snprintf(buf + k, cap - k, " %d", ids[i]);
+}
+
+static bool ids_eq_json(const int32_t *ids, size_t n, const cJSON *arr)
+{
+    if ((size_t)cJSON_GetArraySize(arr) != n)
+        return false;
+    for (size_t i = 0; i < n; i++)
+        if (cJSON_GetArrayItem(arr, (int)i)->valueint != ids[i])
+            return false;
+    return true;
+}
+
+static cJSON *read_json(const char *path)
+{
+    char *s = NULL;
+    size_t len;
+    if (cairn_file_read_all(path, 1 << 26, &s, &len) != CAIRN_OK)
+        return NULL;
+    cJSON *j = cJSON_ParseWithLength(s, len);
+    cairn_free(s);
+    return j;
+}
+
+static bool valid_utf8(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t k = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+        if (!k || i + k > n)
+            return false;
+        for (size_t j = 1; j < k; j++)
+            if (((unsigned char)s[i + j] & 0xC0) != 0x80)
+                return false;
+        i += k;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* llama.cpp vocab test vectors                                        */
+
+static int vocab_files_run;
+
+static void run_vocab(const char *dir, const char *name)
+{
+    char gpath[2048], ipath[2100], opath[2100];
+    snprintf(gpath, sizeof gpath, "%s/%s", dir, name);
+    snprintf(ipath, sizeof ipath, "%s.inp", gpath);
+    snprintf(opath, sizeof opath, "%s.out", gpath);
+    if (access(gpath, R_OK) != 0) {
+        fprintf(stderr, "  %-32s skipped (vocabulary file absent)\n", name);
+        return;
+    }
+    char *inp = NULL, *outp = NULL;
+    size_t inl, outl;
+    CHECK_OK(cairn_file_read_all(ipath, 1 << 24, &inp, &inl));
+    CHECK_OK(cairn_file_read_all(opath, 1 << 24, &outp, &outl));
+    cairn_tokenizer *t = load_tok(gpath);
+    if (!t || !inp || !outp) {
+        cairn_free(inp);
+        cairn_free(outp);
+        tokenizer_free(t);
+        return;
+    }
+    vocab_files_run++;
+    const char *sep = "\n__ggml_vocab_test__\n";
+    size_t seplen = strlen(sep);
+    int total = 0, pass = 0, rt_total = 0, rt_pass = 0;
+    char *p = inp, *end = inp + inl;
+    char *o = outp;
+    while (p < end) {
+        char *q = memmem(p, (size_t)(end - p), sep, seplen);
+        size_t len = q ? (size_t)(q - p) : (size_t)(end - p);
+        char *ol = o;
+        char *nl = strchr(o, '\n');
+        if (nl) {
+            *nl = 0;
+            o = nl + 1;
+        } else {
+            o = ol + strlen(ol);
+        }
+        /* expected ids */
+        int32_t want[4096];
+        size_t nw = 0;
+        for (char *s = ol; *s;) {
+            char *e;
+            long v = strtol(s, &e, 10);
+            if (e == s)
+                break;
+            if (nw < CAIRN_ARRAY_LEN(want))
+                want[nw++] = (int32_t)v;
+            s = e;
+        }
+        size_t n;
+        int32_t *got = enc(t, p, len, false, false, &n);
+        total++;
+        bool ok = n == nw && memcmp(got, want, n * sizeof *got) == 0;
+        if (ok) {
+            pass++;
+        } else {
+            char a[2048], b[2048];
+            fmt_ids(a, sizeof a, got, n);
+            fmt_ids(b, sizeof b, want, nw);
+            fprintf(stderr, "    %s: input %d \"%.*s\"\n      got :%s\n      want:%s\n", name, total,
+                    (int)CAIRN_MIN(len, (size_t)60), p, a, b);
+        }
+        CHECK(ok);
+        /* round trip: SentencePiece and byte-level BPE restore valid UTF-8 text */
+        const char *tname = tokenizer_type_name(t);
+        if (strncmp(tname, "bert", 4) != 0 && valid_utf8(p, len) && !memmem(p, len, "\xe2\x96\x81", 3)) {
+            char *back = dec(t, got, n, 0);
+            rt_total++;
+            bool rt = strlen(back) == len && memcmp(back, p, len) == 0;
+            rt_pass += rt;
+            CHECKF(rt, "%s: round trip of input %d: \"%s\"", name, total, back);
+            free(back);
+        }
+        free(got);
+        if (!q)
+            break;
+        p = q + seplen;
+        if (p >= end)
+            break;
+    }
+    fprintf(stderr, "  %-32s %d/%d exact, round trip %d/%d  [%s]\n", name, pass, total, rt_pass, rt_total,
+            tokenizer_type_name(t));
+    CHECK(total > 0);
+    tokenizer_free(t);
+    cairn_free(inp);
+    cairn_free(outp);
+}
+
+static void test_llamacpp_vocabs(void)
+{
+    const char *sh = cairn_test_shared_dir();
+    char dir[1024];
+    snprintf(dir, sizeof dir, "%s/models/llamacpp-vocab", sh);
+    DIR *d = opendir(dir);
+    CHECK(d != NULL);
+    if (!d)
+        return;
+    static char names[64][256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 64) {
+        size_t l = strlen(e->d_name);
+        if (l > 9 && strcmp(e->d_name + l - 9, ".gguf.inp") == 0) {
+            snprintf(names[n], sizeof names[n], "%.*s", (int)CAIRN_MIN(l - 4, (size_t)200), e->d_name);
+            n++;
+        }
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], (int (*)(const void *, const void *))strcmp);
+    for (int i = 0; i < n; i++)
+        run_vocab(dir, names[i]);
+    CHECK(vocab_files_run >= 10); /* the ten vocabularies shipped in ../shared */
+}
+
+/* ------------------------------------------------------------------ */
+/* model references (add_special)                                      */
+
+static void check_tokenize_json(const char *model, const char *json)
+{
+    cairn_tokenizer *t = load_tok(model);
+    cJSON *j = read_json(json);
+    CHECKF(j != NULL, "%s", json);
+    if (!t || !j) {
+        tokenizer_free(t);
+        cJSON_Delete(j);
+        return;
+    }
+    int n_cases = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, j)
+    {
+        const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+        const cJSON *want = cJSON_GetObjectItem(c, "ids");
+        size_t n;
+        int32_t *ids = enc(t, text, strlen(text), true, false, &n);
+        char a[2048];
+        fmt_ids(a, sizeof a, ids, n);
+        CHECKF(ids_eq_json(ids, n, want), "%s: \"%s\" -> %s", model, text, a);
+        /* skip BOS, decode: the original text */
+        char *back = dec(t, ids, n, 0);
+        CHECKF(strcmp(back, text) == 0, "%s: decode \"%s\" != \"%s\"", model, back, text);
+        free(back);
+        free(ids);
+        n_cases++;
+    }
+    CHECK(n_cases >= 5);
+    cJSON_Delete(j);
+    tokenizer_free(t);
+}
+
+static void test_stories260k(void)
+{
+    char m[1024], j[1024];
+    const char *sh = cairn_test_shared_dir();
+    snprintf(m, sizeof m, "%s/models/stories260K/stories260K.gguf", sh);
+    snprintf(j, sizeof j, "%s/models/stories260K/ref-llamacpp-tokenize.json", sh);
+    check_tokenize_json(m, j);
+    /* the greedy references' prompt ids too */
+    snprintf(j, sizeof j, "%s/models/stories260K/ref-llamacpp-greedy.stories260K.json", sh);
+    cJSON *r = read_json(j);
+    cairn_tokenizer *t = load_tok(m);
+    CHECK(r && t);
+    if (r && t) {
+        const cJSON *arr = cJSON_IsArray(r) ? r : cJSON_GetObjectItem(r, "prompts");
+        int n = 0;
+        const cJSON *c;
+        cJSON_ArrayForEach(c, arr)
+        {
+            const cJSON *pt = cJSON_GetObjectItem(c, "prompt");
+            const cJSON *pi = cJSON_GetObjectItem(c, "prompt_ids");
+            if (!cJSON_IsString(pt) || !cJSON_IsArray(pi))
+                continue;
+            size_t k;
+            int32_t *ids = enc(t, pt->valuestring, strlen(pt->valuestring), true, false, &k);
+            CHECKF(ids_eq_json(ids, k, pi), "prompt \"%s\"", pt->valuestring);
+            free(ids);
+            n++;
+        }
+        CHECKF(n > 0, "no prompts found in %s", j);
+    }
+    cJSON_Delete(r);
+    tokenizer_free(t);
+}
+
+static void test_llama2_tiny(void)
+{
+    char m[1024], j[1024];
+    const char *sh = cairn_test_shared_dir();
+    snprintf(m, sizeof m, "%s/models/llama-2-tiny-random/llama-2-tiny-random.gguf", sh);
+    snprintf(j, sizeof j, "%s/models/llama-2-tiny-random/ref-llamacpp-tokenize.json", sh);
+    check_tokenize_json(m, j);
+}
+
+static void test_glove_bert(void)
+{
+    static const char *const models[] = {
+        "glove6B-100d-bert-15k-f16",
+        "glove6B-100d-bert-22k-d128-Q8_0",
+        "glove6B-100d-bert-22k-d128-Q4_K_M",
+    };
+    const char *sh = cairn_test_shared_dir();
+    for (size_t mi = 0; mi < CAIRN_ARRAY_LEN(models); mi++) {
+        char m[1024], j[1024];
+        snprintf(m, sizeof m, "%s/models/glove-bert/%s.gguf", sh, models[mi]);
+        snprintf(j, sizeof j, "%s/models/glove-bert/ref-llamacpp-embeddings.%s.json", sh, models[mi]);
+        cairn_tokenizer *t = load_tok(m);
+        cJSON *r = read_json(j);
+        CHECK(t && r);
+        if (!t || !r) {
+            tokenizer_free(t);
+            cJSON_Delete(r);
+            continue;
+        }
+        int n = 0;
+        const char *lists[] = { "docs_then_queries", "tokenize" };
+        for (int li = 0; li < 2; li++) {
+            const cJSON *c;
+            cJSON_ArrayForEach(c, cJSON_GetObjectItem(r, lists[li]))
+            {
+                const char *text = cJSON_GetObjectItem(c, "text")->valuestring;
+                size_t k;
+                int32_t *ids = enc(t, text, strlen(text), true, false, &k);
+                char a[2048];
+                fmt_ids(a, sizeof a, ids, k);
+                CHECKF(ids_eq_json(ids, k, cJSON_GetObjectItem(c, "ids")), "%s: \"%s\" -> %s", models[mi], text, a);
+                free(ids);
+                n++;
+            }
+        }
+        CHECK(n >= 20);
+        fprintf(stderr, "  %-40s %d texts checked\n", models[mi], n);
+        cJSON_Delete(r);
+        tokenizer_free(t);
+    }
+}
+
+/* BPE vocab with special tokens parsed (parse_special=true), round trip
+ * with DECODE_SPECIAL. */
+static void test_bpe_parse_special(void)
+{
+    char m[1024];
+    snprintf(m, sizeof m, "%s/models/llamacpp-vocab/ggml-vocab-gpt-2.gguf", cairn_test_shared_dir());
+    cairn_tokenizer *t = load_tok(m);
+    if (!t)
+        return;
+    const char *s = "Hello<|endoftext|> world";
+    size_t n;
+    int32_t *ids = enc(t, s, strlen(s), false, true, &n);
+    /* "Hello" "<|endoftext|>" " world" */
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK_EQ_INT(ids[0], 15496);
+        CHECK_EQ_INT(ids[1], 50256);
+        CHECK_EQ_INT(ids[2], 995);
+    }
+    char *back = dec(t, ids, n, TOKENIZER_DECODE_SPECIAL);
+    CHECK_EQ_STR(back, s);
+    free(back);
+    back = dec(t, ids, n, 0);
+    CHECK_EQ_STR(back, "Hello world");
+    free(back);
+    free(ids);
+    /* without parse_special the control token is plain text */
+    ids = enc(t, s, strlen(s), false, false, &n);
+    CHECK(n > 3);
+    free(ids);
+    CHECK(tokenizer_is_eog(t, 50256));
+    CHECK(!tokenizer_is_eog(t, 15496));
+    tokenizer_free(t);
+}
+
+int main(void)
+{
+    if (!cairn_test_shared_dir())
+        SKIP_ALL("shared test assets absent");
+    RUN(test_llamacpp_vocabs);
+    RUN(test_stories260k);
+    RUN(test_llama2_tiny);
+    RUN(test_glove_bert);
+    RUN(test_bpe_parse_special);
+    return t_done();
+}
