@@ -47,12 +47,12 @@ static bool merge_find(const cairn_tokenizer *t, uint32_t l, uint32_t r, uint32_
     uint64_t key = ((uint64_t)l << 32 | r) + 1;
     uint32_t h = pair_hash(key) & t->mmask;
     for (;;) {
-        uint64_t k = t->mkey[h];
-        if (k == 0)
+        const struct tok_merge *m = &t->merge[h];
+        if (m->key == 0)
             return false;
-        if (k == key) {
-            *rank = t->mrank[h];
-            *res = t->mres[h];
+        if (m->key == key) {
+            *rank = m->rank;
+            *res = m->res;
             return true;
         }
         h = (h + 1) & t->mmask;
@@ -73,10 +73,8 @@ cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g)
     uint64_t cap = 1024;
     while (cap < nm * 2)
         cap *= 2;
-    t->mkey = cairn_calloc((size_t)cap, sizeof *t->mkey);
-    t->mrank = cairn_calloc((size_t)cap, sizeof *t->mrank);
-    t->mres = cairn_calloc((size_t)cap, sizeof *t->mres);
-    if (!t->mkey || !t->mrank || !t->mres)
+    t->merge = cairn_calloc((size_t)cap, sizeof *t->merge);
+    if (!t->merge)
         return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory for %llu merges", (unsigned long long)nm);
     t->mmask = (uint32_t)(cap - 1);
 
@@ -108,13 +106,11 @@ cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g)
             break;
         uint64_t key = ((uint64_t)(uint32_t)li << 32 | (uint32_t)ri) + 1;
         uint32_t h = pair_hash(key) & t->mmask;
-        while (t->mkey[h] && t->mkey[h] != key)
+        while (t->merge[h].key && t->merge[h].key != key)
             h = (h + 1) & t->mmask;
-        if (t->mkey[h] == key)
+        if (t->merge[h].key == key)
             continue; /* first occurrence keeps its rank */
-        t->mkey[h] = key;
-        t->mrank[h] = (uint32_t)i;
-        t->mres[h] = (uint32_t)mi;
+        t->merge[h] = (struct tok_merge){ key, (uint32_t)i, (uint32_t)mi };
     }
     cairn_free(tmp);
     if (st != CAIRN_OK)
@@ -135,11 +131,8 @@ cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g)
 void tok_bpe_free(cairn_tokenizer *t)
 {
     tok_bpe_free_regex(t);
-    cairn_free(t->mkey);
-    cairn_free(t->mrank);
-    cairn_free(t->mres);
-    t->mkey = NULL;
-    t->mrank = t->mres = NULL;
+    cairn_free(t->merge);
+    t->merge = NULL;
 }
 
 typedef struct bpe_sym {

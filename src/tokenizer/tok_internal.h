@@ -86,13 +86,16 @@ struct cairn_tokenizer {
     int32_t *eog;             /* end-of-generation ids */
     uint32_t n_eog;
 
+    bool spm_split;           /* SPM: merge per segment (tok_spm_splittable) */
     /* SPM: token id of each byte value ("<0xXX>"), -1 if the vocab lacks it. */
     int32_t byte_tok[256];
 
     /* BPE: the merge table, key (left << 32 | right) over string indices. */
-    uint64_t *mkey;           /* (left << 32 | right) + 1; 0 = empty slot */
-    uint32_t *mrank;
-    uint32_t *mres;           /* string index of the merged text */
+    struct tok_merge {
+        uint64_t key;         /* (left << 32 | right) + 1; 0 = empty slot */
+        uint32_t rank;
+        uint32_t res;         /* string index of the merged text */
+    } *merge;                 /* open addressing, one cache line per probe */
     uint32_t mmask;
     int32_t byte_sym[256];    /* string index of the byte's mapped char, -1 if none */
     int32_t byte_fb[256][2];  /* output when a symbol is no token: ids of the single
@@ -144,6 +147,7 @@ uint32_t tok_cp_nfd_base(uint32_t cp);   /* first code point of the NFD decompos
 /* prefix_space: prepend " " (SentencePiece's dummy prefix) before escaping. */
 cairn_status tok_spm_encode(const cairn_tokenizer *t, const char *text, size_t len, bool prefix_space,
                             tok_ids *out);
+bool tok_spm_splittable(const cairn_tokenizer *t);
 cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g);
 void tok_bpe_free(cairn_tokenizer *t);
 cairn_status tok_bpe_encode(const cairn_tokenizer *t, const char *text, size_t len, tok_ids *out);

@@ -561,6 +561,8 @@ cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
         t->byte_tok[b] = id < t->n_vocab ? id : -1;
     }
 
+    if (kind == TOK_SPM)
+        t->spm_split = tok_spm_splittable(t);
     st = build_specials(t, g);
     if (st == CAIRN_OK)
         st = build_eog(t);
