@@ -1,32 +1,576 @@
-/* cmd_store.c — placeholder until this part lands. */
+/* cmd_store.c — cairn init, add, rm, status. */
+#include "cli/cli_store.h"
 #include "cli/commands.h"
+#include "ingest/pipeline.h"
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+static bool is_help(const char *a) { return !strcmp(a, "--help") || !strcmp(a, "-h"); }
+
+/* ---- init ---- */
 int cmd_init(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn init: not built yet\n");
-    return 2;
+    const char *db = NULL;
+    if (!cli_take_db(&argc, argv, &db))
+        return 2;
+    const char *dir = db;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: cairn init [--db DIR | DIR]\n\nCreate DIR/.cairn (default: ./.cairn).\n");
+            return 0;
+        }
+        if (argv[i][0] == '-') {
+            fprintf(stderr, "cairn init: unknown option '%s'\n", argv[i]);
+            return 2;
+        }
+        if (dir) {
+            fprintf(stderr, "cairn init: more than one directory given\n");
+            return 2;
+        }
+        dir = argv[i];
+    }
+    if (!dir)
+        dir = ".";
+    struct stat sb;
+    if (stat(dir, &sb) != 0) {
+        if (errno == ENOENT && mkdir(dir, 0755) == 0) {
+            /* created */
+        } else {
+            fprintf(stderr, "cairn init: %s: %s\n", dir, strerror(errno));
+            return 1;
+        }
+    } else if (!S_ISDIR(sb.st_mode)) {
+        fprintf(stderr, "cairn init: %s is not a directory\n", dir);
+        return 1;
+    }
+    char path[PATH_MAX + 16];
+    const char *base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    if (!strcmp(base, STORE_DIR_NAME))
+        snprintf(path, sizeof path, "%s", dir);
+    else
+        snprintf(path, sizeof path, "%s/%s", dir, STORE_DIR_NAME);
+    cairn_status st = store_create(path);
+    if (st != CAIRN_OK) {
+        cli_error("init", st);
+        return 1;
+    }
+    char real[PATH_MAX];
+    printf("Initialized an empty cairn store in %s\n", realpath(path, real) ? real : path);
+    return 0;
+}
+
+/* ---- add ---- */
+static volatile sig_atomic_t stop_flag;
+static void on_signal(int sig) { (void)sig; stop_flag = 1; }
+
+typedef struct add_ui {
+    bool tty, quiet;
+    int64_t t0, last_draw;
+    uint64_t total_files, total_bytes;   /* estimate; 0 = unknown */
+    uint64_t files, bytes, chunks;
+    bool line_drawn;
+} add_ui;
+
+static void fmt_mb(char *buf, size_t n, uint64_t bytes)
+{
+    snprintf(buf, n, "%.1f MB", (double)bytes / 1e6);
+}
+
+static void clear_line(add_ui *u)
+{
+    if (u->line_drawn) {
+        fputs("\r\033[K", stderr);
+        u->line_drawn = false;
+    }
+}
+
+static void draw(add_ui *u, bool force)
+{
+    if (!u->tty || u->quiet)
+        return;
+    int64_t now = cairn_mono_ns();
+    if (!force && now - u->last_draw < 100000000LL)
+        return;
+    u->last_draw = now;
+    double secs = (double)(now - u->t0) / 1e9;
+    double rate = secs > 0 ? (double)u->bytes / 1e6 / secs : 0;
+    char eta[32] = "";
+    if (u->total_bytes && rate > 0 && u->bytes <= u->total_bytes) {
+        double left = (double)(u->total_bytes - u->bytes) / 1e6 / rate;
+        snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)left / 60, (int)left % 60);
+    }
+    char tot[48] = "";
+    if (u->total_files)
+        snprintf(tot, sizeof tot, "/%llu", (unsigned long long)u->total_files);
+    fprintf(stderr, "\r\033[Kfiles %llu%s  %.1f MB  chunks %llu  %.1f MB/s%s", (unsigned long long)u->files, tot,
+            (double)u->bytes / 1e6, (unsigned long long)u->chunks, rate, eta);
+    u->line_drawn = true;
+}
+
+static void on_event(void *ctx, const pipe_event *ev)
+{
+    add_ui *u = ctx;
+    const char *tag = NULL;
+    switch (ev->outcome) {
+    case PIPE_ADDED:
+    case PIPE_UPDATED:
+    case PIPE_UNCHANGED:
+        u->files++;
+        u->bytes += ev->bytes;
+        u->chunks += ev->chunks;
+        if (!u->tty && !u->quiet && ev->outcome != PIPE_UNCHANGED)
+            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", ev->path, ev->chunks,
+                   ev->chunks == 1 ? "" : "s");
+        draw(u, false);
+        return;
+    case PIPE_SKIPPED:
+        u->files++;
+        u->bytes += ev->bytes;
+        tag = "skipped";
+        break;
+    case PIPE_FAILED:
+        u->files++;
+        tag = "failed";
+        break;
+    case PIPE_WARNING: tag = "warning"; break;
+    }
+    if (u->quiet && ev->outcome != PIPE_FAILED)
+        return;
+    clear_line(u);
+    fprintf(stderr, "%s: %s: %s\n", tag, ev->path, ev->reason ? ev->reason : "");
+    draw(u, true);
+}
+
+/* --tag k=v; a repeated key becomes a list. */
+static bool add_tag(meta_list *tags, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv) {
+        fprintf(stderr, "cairn add: --tag wants KEY=VALUE, got '%s'\n", kv);
+        return false;
+    }
+    char key[256];
+    if ((size_t)(eq - kv) >= sizeof key) {
+        fprintf(stderr, "cairn add: --tag key too long\n");
+        return false;
+    }
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = 0;
+    if (store_meta_is_builtin(key)) {
+        fprintf(stderr, "cairn add: --tag %s: '%s' is a builtin field and cannot be set\n", kv, key);
+        return false;
+    }
+    const meta_value *old = meta_get(tags, key);
+    cairn_status st;
+    if (!old) {
+        st = meta_set_parsed(tags, key, eq + 1);
+    } else {
+        /* collect old value(s) + new as strings */
+        size_t n = old->type == META_LIST ? old->n_items : 1;
+        const char **items = cairn_calloc(n + 1, sizeof *items);
+        char buf[64];
+        if (!items) {
+            fprintf(stderr, "cairn add: out of memory\n");
+            return false;
+        }
+        if (old->type == META_LIST) {
+            for (size_t i = 0; i < n; i++)
+                items[i] = old->items[i];
+        } else if (old->type == META_STRING) {
+            items[0] = old->s;
+        } else {
+            /* earlier value was typed: keep its text form */
+            snprintf(buf, sizeof buf, "%.17g", old->n);
+            items[0] = old->type == META_BOOL ? (old->n ? "true" : "false") : buf;
+        }
+        items[n] = eq + 1;
+        /* meta_set_list copies before replacing the old entry's storage */
+        meta_list tmp = {0};
+        st = meta_set_list(&tmp, key, items, n + 1);
+        if (st == CAIRN_OK) {
+            const meta_value *v = meta_get(&tmp, key);
+            st = meta_set_list(tags, key, (const char *const *)v->items, v->n_items);
+        }
+        meta_list_free(&tmp);
+        cairn_free(items);
+    }
+    if (st != CAIRN_OK) {
+        cli_error("add", st);
+        return false;
+    }
+    return true;
+}
+
+static void print_add_summary(const pipe_stats *s, double secs, bool interrupted)
+{
+    double mb = (double)s->bytes_read / 1e6;
+    fprintf(stdout,
+            "%s%zu added, %zu updated, %zu unchanged, %zu skipped, %zu failed; "
+            "%zu documents written, %zu chunks added, %zu removed; %.1f MB read in %.2f s (%.1f MB/s)\n",
+            interrupted ? "interrupted: " : "", s->files_added, s->files_updated, s->files_unchanged, s->files_skipped,
+            s->files_failed, s->docs_written, s->chunks_added, s->chunks_removed, mb, secs,
+            secs > 0 ? mb / secs : 0);
 }
 
 int cmd_add(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn add: not built yet\n");
-    return 2;
+    const char *db = NULL;
+    if (!cli_take_db(&argc, argv, &db))
+        return 2;
+    meta_list tags = {0};
+    const char **excludes = cairn_calloc((size_t)argc + 1, sizeof *excludes);
+    const char **paths = cairn_calloc((size_t)argc + 1, sizeof *paths);
+    size_t n_ex = 0, n_paths = 0;
+    bool quiet = false, no_progress = false;
+    int rc = 2;
+    store *s = NULL;
+    pipeline *p = NULL;
+    if (!excludes || !paths) {
+        fprintf(stderr, "cairn add: out of memory\n");
+        goto out;
+    }
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (is_help(a)) {
+            printf("usage: cairn add PATH... [--tag KEY=VALUE]... [--exclude GLOB]... [--quiet] [--db DIR]\n\n"
+                   "Ingest files and directories (recursively) into the store. Unchanged files are skipped.\n"
+                   "  --tag KEY=VALUE  metadata for every document (typed: number, date, true/false, string;\n"
+                   "                   a repeated KEY makes a list)\n"
+                   "  --exclude GLOB   skip files and directories whose name or path matches\n"
+                   "  --quiet          print only failures\n");
+            rc = 0;
+            goto out;
+        }
+        if (!strcmp(a, "--tag") || !strcmp(a, "-t")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cairn add: --tag needs KEY=VALUE\n");
+                goto out;
+            }
+            if (!add_tag(&tags, argv[++i]))
+                goto out;
+        } else if (!strncmp(a, "--tag=", 6)) {
+            if (!add_tag(&tags, a + 6))
+                goto out;
+        } else if (!strcmp(a, "--exclude")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cairn add: --exclude needs a glob\n");
+                goto out;
+            }
+            excludes[n_ex++] = argv[++i];
+        } else if (!strncmp(a, "--exclude=", 10)) {
+            excludes[n_ex++] = a + 10;
+        } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
+            quiet = true;
+        } else if (!strcmp(a, "--no-progress")) {
+            no_progress = true;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "cairn add: unknown option '%s'\n", a);
+            goto out;
+        } else {
+            paths[n_paths++] = a;
+        }
+    }
+    if (!n_paths) {
+        fprintf(stderr, "usage: cairn add PATH... [--tag KEY=VALUE]... [--exclude GLOB]... [--quiet]\n");
+        goto out;
+    }
+    rc = 1;
+    cairn_status st = cli_open_store(db, &s);
+    if (st != CAIRN_OK) {
+        cli_error("add", st);
+        goto out;
+    }
+    const store_config *cfg = store_get_config(s);
+    pipe_options po = {0};
+    ingest_options_default(&po.ingest);
+    po.ingest.max_file_bytes = cfg->max_file_bytes;
+    chunk_options_default(&po.chunk);
+    po.chunk.max_tokens = cfg->chunk_tokens;
+    po.chunk.overlap_tokens = cfg->chunk_overlap;
+    po.tags = &tags;
+    po.excludes = excludes;
+    po.n_excludes = n_ex;
+    po.stop = &stop_flag;
+    add_ui ui = {.tty = !no_progress && isatty(2), .quiet = quiet, .t0 = cairn_mono_ns()};
+    po.on_event = on_event;
+    po.event_ctx = &ui;
+    if ((st = store_next_sync_gen(s, &po.sync_gen)) != CAIRN_OK) {
+        cli_error("add", st);
+        goto out;
+    }
+    if ((st = pipeline_new(s, &po, &p)) != CAIRN_OK) {
+        cli_error("add", st);
+        goto out;
+    }
+    if (ui.tty && !quiet) {
+        for (size_t i = 0; i < n_paths; i++) {
+            uint64_t f = 0, b = 0;
+            if (pipeline_count(p, paths[i], &f, &b) == CAIRN_OK) {
+                ui.total_files += f;
+                ui.total_bytes += b;
+            }
+        }
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    for (size_t i = 0; i < n_paths && st == CAIRN_OK; i++)
+        st = pipeline_add_path(p, paths[i]);
+    cairn_status fin = pipeline_finish(p);
+    if (st == CAIRN_OK)
+        st = fin;
+    bool interrupted = st == CAIRN_ERR_INTERRUPTED;
+    if (st == CAIRN_OK || interrupted) {
+        cairn_status d = store_update_derived(s);
+        if (d != CAIRN_OK) {
+            clear_line(&ui);
+            cli_error("add", d);
+            st = d;
+        }
+    }
+    clear_line(&ui);
+    const pipe_stats *ps = pipeline_stats(p);
+    if (!quiet)
+        print_add_summary(ps, (double)(cairn_mono_ns() - ui.t0) / 1e9, interrupted);
+    if (interrupted) {
+        fprintf(stderr, "cairn add: interrupted; completed documents are saved; run the same command to finish\n");
+        rc = 130;
+    } else if (st != CAIRN_OK) {
+        cli_error("add", st);
+        rc = 1;
+    } else {
+        rc = ps->files_failed ? 1 : 0;
+    }
+out:
+    pipeline_free(p);
+    store_close(s);
+    meta_list_free(&tags);
+    cairn_free(excludes);
+    cairn_free(paths);
+    return rc;
 }
 
+/* ---- rm ---- */
 int cmd_rm(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn rm: not built yet\n");
-    return 2;
+    const char *db = NULL;
+    if (!cli_take_db(&argc, argv, &db))
+        return 2;
+    int n_paths = 0;
+    bool quiet = false;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: cairn rm PATH... [--quiet] [--db DIR]\n\n"
+                   "Remove documents (a directory removes everything under it) and all data derived from them.\n"
+                   "The files on disk are not touched.\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q"))
+            quiet = true;
+        else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "cairn rm: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else
+            n_paths++;
+    }
+    if (!n_paths) {
+        fprintf(stderr, "usage: cairn rm PATH...\n");
+        return 2;
+    }
+    store *s;
+    cairn_status st = cli_open_store(db, &s);
+    if (st != CAIRN_OK) {
+        cli_error("rm", st);
+        return 1;
+    }
+    int rc = 0;
+    size_t tf = 0, td = 0;
+    for (int i = 1; i < argc && st == CAIRN_OK; i++) {
+        if (argv[i][0] == '-' && argv[i][1])
+            continue;
+        char *key;
+        st = store_path_key(s, argv[i], &key);
+        if (st != CAIRN_OK)
+            break;
+        size_t nf = 0, nd = 0;
+        st = store_remove_under(s, key, &nf, &nd);
+        if (st == CAIRN_OK && nf == 0 && nd == 0) {
+            fprintf(stderr, "cairn rm: %s: not in the store\n", argv[i]);
+            rc = 1;
+        } else if (st == CAIRN_OK && !quiet) {
+            printf("removed %s (%zu file%s, %zu document%s)\n", key[0] ? key : ".", nf, nf == 1 ? "" : "s", nd,
+                   nd == 1 ? "" : "s");
+        }
+        tf += nf;
+        td += nd;
+        cairn_free(key);
+    }
+    if (st == CAIRN_OK && (tf || td))
+        st = store_update_derived(s);
+    if (st != CAIRN_OK) {
+        cli_error("rm", st);
+        rc = 1;
+    }
+    store_close(s);
+    return rc;
+}
+
+/* ---- status ---- */
+static int64_t dir_bytes_except(const char *dir, const char *skip_prefix, int depth)
+{
+    DIR *d = opendir(dir);
+    if (!d || depth > 8) {
+        if (d)
+            closedir(d);
+        return 0;
+    }
+    int64_t total = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+            continue;
+        if (skip_prefix && !strncmp(de->d_name, skip_prefix, strlen(skip_prefix)))
+            continue;
+        char p[PATH_MAX];
+        if (snprintf(p, sizeof p, "%s/%s", dir, de->d_name) >= (int)sizeof p)
+            continue;
+        struct stat sb;
+        if (lstat(p, &sb) != 0)
+            continue;
+        if (S_ISDIR(sb.st_mode))
+            total += dir_bytes_except(p, NULL, depth + 1);
+        else if (S_ISREG(sb.st_mode) && strcmp(de->d_name, "config"))
+            total += (int64_t)sb.st_size;
+    }
+    closedir(d);
+    return total;
+}
+
+static void fmt_time(int64_t ns, char *buf, size_t n)
+{
+    if (!ns) {
+        snprintf(buf, n, "never");
+        return;
+    }
+    time_t t = (time_t)(ns / 1000000000LL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+static void fmt_age(int64_t ns, char *buf, size_t n)
+{
+    if (!ns) {
+        buf[0] = 0;
+        return;
+    }
+    int64_t s = (cairn_now_ns() - ns) / 1000000000LL;
+    if (s < 0)
+        s = 0;
+    if (s < 120)
+        snprintf(buf, n, " (%llds ago)", (long long)s);
+    else if (s < 7200)
+        snprintf(buf, n, " (%lldm ago)", (long long)(s / 60));
+    else if (s < 172800)
+        snprintf(buf, n, " (%lldh ago)", (long long)(s / 3600));
+    else
+        snprintf(buf, n, " (%lldd ago)", (long long)(s / 86400));
 }
 
 int cmd_status(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn status: not built yet\n");
-    return 2;
+    const char *db = NULL;
+    if (!cli_take_db(&argc, argv, &db))
+        return 2;
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (is_help(argv[i])) {
+            printf("usage: cairn status [--json] [--db DIR]\n\nDocuments, chunks, bytes, index size, last sync.\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "--json"))
+            json = true;
+        else {
+            fprintf(stderr, "cairn status: unknown argument '%s'\n", argv[i]);
+            return 2;
+        }
+    }
+    store *s;
+    cairn_status st = cli_open_store(db, &s);
+    if (st != CAIRN_OK) {
+        cli_error("status", st);
+        return 1;
+    }
+    store_stats o;
+    st = store_get_stats(s, &o);
+    if (st != CAIRN_OK) {
+        cli_error("status", st);
+        store_close(s);
+        return 1;
+    }
+    int64_t index_bytes = dir_bytes_except(store_dir(s), STORE_DB_NAME, 0);
+    char last[40], oldest[40], age[40], oage[40];
+    fmt_time(o.last_sync_ns, last, sizeof last);
+    fmt_time(o.oldest_ingest_ns, oldest, sizeof oldest);
+    fmt_age(o.last_sync_ns, age, sizeof age);
+    fmt_age(o.oldest_ingest_ns, oage, sizeof oage);
+    if (json) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "store", store_dir(s));
+        cJSON_AddNumberToObject(j, "documents", (double)o.docs);
+        cJSON_AddNumberToObject(j, "files", (double)o.files);
+        cJSON_AddNumberToObject(j, "files_skipped", (double)o.files_skipped);
+        cJSON_AddNumberToObject(j, "files_partial", (double)o.files_partial);
+        cJSON_AddNumberToObject(j, "chunks", (double)o.chunks);
+        cJSON_AddNumberToObject(j, "bytes", (double)o.bytes);
+        cJSON_AddNumberToObject(j, "text_bytes", (double)o.text_bytes);
+        cJSON_AddNumberToObject(j, "store_bytes", (double)o.db_bytes);
+        cJSON_AddNumberToObject(j, "index_bytes", (double)index_bytes);
+        cJSON_AddNumberToObject(j, "sync_gen", (double)o.sync_gen);
+        if (o.last_sync_ns)
+            cJSON_AddStringToObject(j, "last_sync", last);
+        else
+            cJSON_AddNullToObject(j, "last_sync");
+        if (o.oldest_ingest_ns)
+            cJSON_AddStringToObject(j, "oldest_ingest", oldest);
+        else
+            cJSON_AddNullToObject(j, "oldest_ingest");
+        char *txt = cJSON_Print(j);
+        if (txt)
+            printf("%s\n", txt);
+        cJSON_free(txt);
+        cJSON_Delete(j);
+    } else {
+        char b1[32], b2[32], b3[32], b4[32];
+        fmt_mb(b1, sizeof b1, (uint64_t)o.bytes);
+        fmt_mb(b2, sizeof b2, (uint64_t)o.text_bytes);
+        fmt_mb(b3, sizeof b3, (uint64_t)o.db_bytes);
+        fmt_mb(b4, sizeof b4, (uint64_t)index_bytes);
+        printf("store:      %s\n", store_dir(s));
+        printf("documents:  %lld (from %lld files", (long long)o.docs, (long long)o.files);
+        if (o.files_skipped)
+            printf("; %lld skipped", (long long)o.files_skipped);
+        if (o.files_partial)
+            printf("; %lld partially ingested: rerun cairn add", (long long)o.files_partial);
+        printf(")\n");
+        printf("chunks:     %lld\n", (long long)o.chunks);
+        printf("bytes:      %s of sources, %s of chunk text\n", b1, b2);
+        printf("store size: %s (SQLite), index %s\n", b3, b4);
+        printf("last sync:  %s%s\n", last, age);
+        if (o.oldest_ingest_ns)
+            printf("oldest:     %s%s\n", oldest, oage);
+    }
+    store_close(s);
+    return 0;
 }
-

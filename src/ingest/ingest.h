@@ -42,6 +42,10 @@ const meta_value *meta_get(const meta_list *m, const char *key);
 /* Parse a user-supplied value ("--tag k=v", front matter scalars): numbers,
  * ISO dates (YYYY-MM-DD[THH:MM[:SS][Z]]), true/false become typed; else string. */
 cairn_status meta_set_parsed(meta_list *m, const char *key, const char *value);
+/* Parse an ISO date (as meta_set_parsed accepts) into epoch seconds. */
+bool meta_parse_date(const char *s, double *epoch_seconds);
+/* Format epoch seconds as "YYYY-MM-DD" (midnight) or "YYYY-MM-DDTHH:MM:SSZ". */
+void meta_format_date(double epoch_seconds, char out[32]);
 
 /* ---- documents ---- */
 typedef enum {
@@ -106,9 +110,30 @@ const ingest_parser *ingest_detect(const char *path, const char *data, size_t le
  * (detail says why); other errors = failed (detail names file and reason). */
 cairn_status ingest_file(const char *path, const ingest_options *opt, ingest_emit_fn emit, void *ctx);
 
+/* A file's bytes (read into a buffer that lives until release); always
+ * NUL-terminated. Files over `limit` bytes: CAIRN_ERR_TOO_LARGE. */
+typedef struct ingest_data {
+    const char *data;
+    size_t len;
+    void *map_;         /* private */
+    size_t map_len_;
+    char *heap_;
+} ingest_data;
+cairn_status ingest_data_load(const char *path, size_t limit, ingest_data *d);
+void ingest_data_release(ingest_data *d);
+
+/* Detect, parse and emit already-loaded bytes (ingest_file without the
+ * read). Emitted documents always hold valid UTF-8: invalid sequences are
+ * replaced and doc->utf8_repaired is set. */
+cairn_status ingest_buffer(const char *path, const char *data, size_t len,
+                           const ingest_options *opt, ingest_emit_fn emit, void *ctx);
+
 /* Validate UTF-8; if invalid, replace bad sequences with U+FFFD into a new
  * buffer (*out, caller frees) and set *repaired. *out == NULL when valid. */
 cairn_status utf8_repair(const char *s, size_t len, char **out, size_t *out_len, bool *repaired);
+
+/* Programming language named by a source file's name ("c", "python"...), or NULL. */
+const char *ingest_code_language(const char *path);
 
 /* The individual parsers (one file each in src/ingest/). */
 extern const ingest_parser ingest_parser_text;

@@ -1,0 +1,125 @@
+/* cli_store.c — store discovery and opening for the CLI commands. */
+#include "cli/cli_store.h"
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bool cli_take_db(int *argc, char **argv, const char **db)
+{
+    int o = 1;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < *argc)
+                argv[o++] = argv[i++];
+            break;
+        }
+        if (!strcmp(argv[i], "--db")) {
+            if (i + 1 >= *argc) {
+                fprintf(stderr, "cairn %s: --db needs a directory\n", argv[0]);
+                return false;
+            }
+            *db = argv[++i];
+            continue;
+        }
+        if (!strncmp(argv[i], "--db=", 5)) {
+            *db = argv[i] + 5;
+            continue;
+        }
+        argv[o++] = argv[i];
+    }
+    *argc = o;
+    argv[o] = NULL;
+    return true;
+}
+
+static bool is_store_dir(const char *dir)
+{
+    char p[PATH_MAX + 32];
+    if (snprintf(p, sizeof p, "%s/%s", dir, STORE_DB_NAME) >= (int)sizeof p)
+        return false;
+    return access(p, F_OK) == 0;
+}
+
+static cairn_status from_dir(const char *dir, const char *what, char *out, size_t out_len)
+{
+    char p[PATH_MAX + 32];
+    const char *base = strrchr(dir, '/');
+    base = base ? base + 1 : dir;
+    if (!strcmp(base, STORE_DIR_NAME) && is_store_dir(dir)) {
+        snprintf(out, out_len, "%s", dir);
+        return CAIRN_OK;
+    }
+    if (snprintf(p, sizeof p, "%s/%s", dir, STORE_DIR_NAME) >= (int)sizeof p)
+        return cairn_fail(CAIRN_ERR_INVALID, "%s: path too long", dir);
+    if (is_store_dir(p)) {
+        snprintf(out, out_len, "%s", p);
+        return CAIRN_OK;
+    }
+    if (is_store_dir(dir)) {
+        snprintf(out, out_len, "%s", dir);
+        return CAIRN_OK;
+    }
+    return cairn_fail(CAIRN_ERR_NOT_FOUND, "no cairn store at %s (from %s); create one with 'cairn init --db %s'",
+                      dir, what, dir);
+}
+
+cairn_status cli_find_store(const char *db, char *out, size_t out_len)
+{
+    if (db && *db)
+        return from_dir(db, "--db", out, out_len);
+    const char *env = getenv("CAIRN_DB");
+    if (env && *env)
+        return from_dir(env, "CAIRN_DB", out, out_len);
+    char cwd[PATH_MAX];
+    if (!getcwd(cwd, sizeof cwd))
+        return cairn_fail(CAIRN_ERR_IO, "cannot get the current directory: %s", strerror(errno));
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%s", cwd);
+    for (;;) {
+        char p[PATH_MAX + 32];
+        if (snprintf(p, sizeof p, "%s/%s", strcmp(dir, "/") ? dir : "", STORE_DIR_NAME) >= (int)sizeof p)
+            break;
+        if (is_store_dir(p)) {
+            snprintf(out, out_len, "%s", p);
+            return CAIRN_OK;
+        }
+        char *slash = strrchr(dir, '/');
+        if (!slash || slash == dir) {
+            if (!strcmp(dir, "/"))
+                break;
+            snprintf(dir, sizeof dir, "/");
+            continue;
+        }
+        *slash = 0;
+    }
+    return cairn_fail(CAIRN_ERR_NOT_FOUND,
+                      "not in a cairn store (no .cairn/ here or in any parent directory); run 'cairn init' or pass --db DIR");
+}
+
+/* Derived indexes (BM25, vectors) catch up here after a command changed
+ * the store. The index part adds its catch-up call to this function. */
+static cairn_status derived_update(store *s, void *ctx)
+{
+    (void)s;
+    (void)ctx;
+    return CAIRN_OK;
+}
+
+cairn_status cli_open_store(const char *db, store **out)
+{
+    char dir[PATH_MAX + 32];
+    CAIRN_TRY(cli_find_store(db, dir, sizeof dir));
+    CAIRN_TRY(store_open(dir, out));
+    store_set_derived_hook(*out, derived_update, NULL);
+    return CAIRN_OK;
+}
+
+void cli_error(const char *cmd, cairn_status st)
+{
+    const char *d = cairn_last_error();
+    fprintf(stderr, "cairn %s: %s\n", cmd, d && *d ? d : cairn_status_str(st));
+}

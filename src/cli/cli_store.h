@@ -1,0 +1,26 @@
+/* cli_store.h — finding and opening the store from the command line.
+ *
+ * A store is found, in order: from `--db DIR` (DIR/.cairn, or DIR itself
+ * when it is a .cairn directory), from $CAIRN_DB (same forms), or by
+ * walking up from the current directory to the first directory holding
+ * .cairn/, like git. */
+#ifndef CAIRN_CLI_STORE_H
+#define CAIRN_CLI_STORE_H
+
+#include "store/store.h"
+#include <stddef.h>
+
+/* Remove "--db DIR" / "--db=DIR" from anywhere in argv (argv[0] is the
+ * command name). Returns false (after printing) on a missing value. */
+bool cli_take_db(int *argc, char **argv, const char **db);
+
+/* Resolve the .cairn directory into `out`. */
+cairn_status cli_find_store(const char *db, char *out, size_t out_len);
+
+/* Find, open, and install the derived-index hook. Prints nothing. */
+cairn_status cli_open_store(const char *db, store **out);
+
+/* Print "cairn CMD: <detail>" for a failed status. */
+void cli_error(const char *cmd, cairn_status st);
+
+#endif

@@ -1,0 +1,275 @@
+/* ingest.c — documents, options, UTF-8 repair, reading files, and the
+ * detect → parse → emit path shared by every parser. */
+#include "ingest/ingest.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INGEST_MAX_BLOCKS (1u << 24)
+
+void ingest_doc_init(ingest_doc *d) { memset(d, 0, sizeof *d); }
+
+void ingest_doc_free(ingest_doc *d)
+{
+    for (size_t i = 0; i < d->n_blocks; i++)
+        cairn_free(d->blocks[i].text);
+    cairn_free(d->blocks);
+    cairn_free(d->key);
+    cairn_free(d->title);
+    meta_list_free(&d->meta);
+    memset(d, 0, sizeof *d);
+}
+
+cairn_status ingest_doc_add_block(ingest_doc *d, block_kind kind, int level, int page, const char *text, size_t len)
+{
+    if (d->n_blocks >= INGEST_MAX_BLOCKS)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "document has more than %u blocks", INGEST_MAX_BLOCKS);
+    if (d->n_blocks == d->cap_blocks) {
+        size_t nc = d->cap_blocks ? d->cap_blocks * 2 : 16;
+        ingest_block *b = cairn_reallocarray(d->blocks, nc, sizeof *b);
+        if (!b)
+            return cairn_fail(CAIRN_ERR_NOMEM, "out of memory adding a block");
+        d->blocks = b;
+        d->cap_blocks = nc;
+    }
+    char *t = cairn_strndup(text ? text : "", text ? len : 0);
+    if (!t)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory adding a block");
+    ingest_block *b = &d->blocks[d->n_blocks++];
+    b->kind = kind;
+    b->level = level;
+    b->page = page;
+    b->text = t;
+    b->len = strlen(t) == len ? len : strlen(t);
+    return CAIRN_OK;
+}
+
+void ingest_options_default(ingest_options *o)
+{
+    memset(o, 0, sizeof *o);
+    o->max_file_bytes = (size_t)256 << 20;
+    o->json_id_field = NULL;
+    o->json_title_field = "title";
+    o->json_text_field = "text";
+    o->csv_row_per_doc = true;
+    o->csv_text_columns = NULL;
+}
+
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. NUL is
+ * treated as invalid: it cannot live inside C strings. */
+static size_t utf8_seq(const unsigned char *s, size_t left)
+{
+    unsigned c = s[0];
+    if (c >= 0x01 && c < 0x80)
+        return 1;
+    if (c >= 0xC2 && c <= 0xDF)
+        return left >= 2 && (s[1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xE0 && s[1] < 0xA0)
+            return 0;   /* overlong */
+        if (c == 0xED && s[1] >= 0xA0)
+            return 0;   /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90)
+            return 0;
+        if (c == 0xF4 && s[1] >= 0x90)
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Offset of the first invalid byte, or len when all valid. */
+static size_t utf8_valid_prefix(const char *str, size_t len)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    size_t i = 0;
+    while (i < len) {
+        /* ASCII fast path, 8 bytes at a time (no NUL, no high bit). */
+        while (i + 8 <= len) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            if ((w & 0x8080808080808080ull) || ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull))
+                break;
+            i += 8;
+        }
+        if (i >= len)
+            break;
+        size_t n = utf8_seq(s + i, len - i);
+        if (!n)
+            return i;
+        i += n;
+    }
+    return len;
+}
+
+cairn_status utf8_repair(const char *s, size_t len, char **out, size_t *out_len, bool *repaired)
+{
+    *out = NULL;
+    if (out_len)
+        *out_len = len;
+    if (repaired)
+        *repaired = false;
+    size_t first = utf8_valid_prefix(s, len);
+    if (first == len)
+        return CAIRN_OK;
+    /* Each bad byte becomes U+FFFD (3 bytes). */
+    size_t cap;
+    if (!cairn_mul_ok(len, 3, &cap) || !cairn_add_ok(cap, 1, &cap))
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "text too large to repair");
+    char *o = cairn_malloc(cap);
+    if (!o)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory repairing UTF-8");
+    memcpy(o, s, first);
+    size_t j = first, i = first;
+    const unsigned char *u = (const unsigned char *)s;
+    while (i < len) {
+        size_t n = utf8_seq(u + i, len - i);
+        if (n) {
+            memcpy(o + j, s + i, n);
+            j += n;
+            i += n;
+        } else {
+            memcpy(o + j, "\xEF\xBF\xBD", 3);
+            j += 3;
+            i++;
+            /* Skip continuation bytes of the same broken sequence. */
+            while (i < len && (u[i] & 0xC0) == 0x80 && !utf8_seq(u + i, len - i)) {
+                i++;
+            }
+        }
+    }
+    o[j] = 0;
+    *out = o;
+    if (out_len)
+        *out_len = j;
+    if (repaired)
+        *repaired = true;
+    return CAIRN_OK;
+}
+
+static cairn_status repair_field(char **text, size_t *len, bool *repaired)
+{
+    size_t l = len ? *len : strlen(*text);
+    char *fixed;
+    size_t fl;
+    bool r;
+    CAIRN_TRY(utf8_repair(*text, l, &fixed, &fl, &r));
+    if (fixed) {
+        cairn_free(*text);
+        *text = fixed;
+        if (len)
+            *len = fl;
+        *repaired = true;
+    }
+    return CAIRN_OK;
+}
+
+/* Make every string of the document valid UTF-8. */
+static cairn_status doc_repair(ingest_doc *d)
+{
+    bool rep = false;
+    for (size_t i = 0; i < d->n_blocks; i++)
+        CAIRN_TRY(repair_field(&d->blocks[i].text, &d->blocks[i].len, &rep));
+    if (d->title)
+        CAIRN_TRY(repair_field(&d->title, NULL, &rep));
+    for (size_t i = 0; i < d->meta.n; i++) {
+        meta_value *v = &d->meta.e[i].v;
+        if (v->s)
+            CAIRN_TRY(repair_field(&v->s, NULL, &rep));
+        for (size_t k = 0; k < v->n_items; k++)
+            CAIRN_TRY(repair_field(&v->items[k], NULL, &rep));
+    }
+    if (rep)
+        d->utf8_repaired = true;
+    return CAIRN_OK;
+}
+
+typedef struct emit_wrap {
+    ingest_emit_fn emit;
+    void *ctx;
+} emit_wrap;
+
+static cairn_status emit_repaired(void *ctx, ingest_doc *doc)
+{
+    emit_wrap *w = ctx;
+    CAIRN_TRY(doc_repair(doc));
+    return w->emit(w->ctx, doc);
+}
+
+cairn_status ingest_buffer(const char *path, const char *data, size_t len,
+                           const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    const char *why = NULL;
+    const ingest_parser *p = ingest_detect(path, data, len, &why);
+    if (!p)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
+    emit_wrap w = {emit, ctx};
+    return p->parse(path, data, len, opt, emit_repaired, &w);
+}
+
+cairn_status ingest_data_load(const char *path, size_t limit, ingest_data *d)
+{
+    memset(d, 0, sizeof *d);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return cairn_fail(CAIRN_ERR_IO, "cannot stat: %s", strerror(e));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "not a regular file");
+    }
+    if ((uint64_t)sb.st_size > limit) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%lld bytes exceeds the size cap of %zu bytes",
+                          (long long)sb.st_size, limit);
+    }
+    /* Read, not mmap: a file truncated by another process while mapped
+     * would kill us with SIGBUS. The buffer lives for one file only. */
+    close(fd);
+    char *buf;
+    size_t n;
+    cairn_status st = cairn_file_read_all(path, limit, &buf, &n);
+    if (st != CAIRN_OK)
+        return st;
+    d->heap_ = buf;
+    d->data = buf;
+    d->len = n;
+    return CAIRN_OK;
+}
+
+void ingest_data_release(ingest_data *d)
+{
+    if (d->map_)
+        munmap(d->map_, d->map_len_);
+    cairn_free(d->heap_);
+    memset(d, 0, sizeof *d);
+}
+
+cairn_status ingest_file(const char *path, const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    ingest_data d;
+    cairn_status st = ingest_data_load(path, opt->max_file_bytes, &d);
+    if (st != CAIRN_OK)
+        return cairn_fail_wrap(st, "%s", path);
+    st = ingest_buffer(path, d.data, d.len, opt, emit, ctx);
+    ingest_data_release(&d);
+    if (st != CAIRN_OK)
+        return cairn_fail_wrap(st, "%s", path);
+    return CAIRN_OK;
+}

@@ -1,0 +1,86 @@
+/*
+ * pipeline.h — files and directories into the store:
+ *   walk → stat → (unchanged? skip) → read → hash → detect → parse →
+ *   metadata (parser, sidecar FILE.meta.json, --tag) → chunk → store.
+ *
+ * Used by `cairn add` and `cairn sync`. Each document is written atomically
+ * (a savepoint); documents are grouped into transactions of about half a
+ * second for speed, so a killed process loses at most the last group, and
+ * the files of that group stay marked partial (or absent) so the next run
+ * redoes them. Memory is bounded by one file (capped by max_file_bytes)
+ * plus its chunks: nothing accumulates across files.
+ *
+ * Walking: directories recursively; symbolic links are followed, with loops
+ * detected by (device, inode); hidden entries (".name") and the store
+ * directory are skipped inside directories (not when named explicitly);
+ * FILE.meta.json sidecars are metadata, never documents.
+ */
+#ifndef CAIRN_PIPELINE_H
+#define CAIRN_PIPELINE_H
+
+#include "ingest/ingest.h"
+#include "chunk/chunk.h"
+#include "store/store.h"
+#include <signal.h>
+
+typedef enum {
+    PIPE_ADDED = 1,     /* new file ingested */
+    PIPE_UPDATED,       /* changed file re-ingested */
+    PIPE_UNCHANGED,     /* same size/mtime or same content: nothing to do */
+    PIPE_SKIPPED,       /* binary, too large, unsupported: `reason` */
+    PIPE_FAILED,        /* unreadable, permission denied, corrupt: `reason` */
+    PIPE_WARNING        /* a note about a file that was still ingested (repaired UTF-8, bad sidecar) */
+} pipe_outcome;
+
+typedef struct pipe_event {
+    pipe_outcome outcome;
+    const char *path;       /* as given / found on disk */
+    const char *reason;     /* skipped/failed/warning: why */
+    uint64_t bytes;
+    size_t docs, chunks;    /* added/updated: written */
+} pipe_event;
+
+typedef void (*pipe_event_fn)(void *ctx, const pipe_event *ev);
+
+typedef struct pipe_stats {
+    size_t files_added, files_updated, files_unchanged, files_skipped, files_failed, warnings;
+    size_t docs_written, docs_unchanged, docs_removed;
+    size_t chunks_added, chunks_kept, chunks_removed;
+    uint64_t bytes_read;        /* bytes of files read and parsed */
+    uint64_t bytes_seen;        /* bytes of every regular file considered */
+} pipe_stats;
+
+typedef struct pipe_options {
+    ingest_options ingest;
+    chunk_options chunk;
+    const meta_list *tags;          /* --tag k=v (override everything) */
+    const char *const *excludes;    /* --exclude GLOB: matched against the base name and the path */
+    size_t n_excludes;
+    int64_t source_id;              /* 0 = none */
+    int64_t ttl_s;                  /* 0 = none: documents expire ingest time + ttl */
+    int64_t sync_gen;               /* generation stamped on files and documents */
+    pipe_event_fn on_event;
+    void *event_ctx;
+    volatile sig_atomic_t *stop;    /* set by a signal handler: stop at the next file */
+} pipe_options;
+
+typedef struct pipeline pipeline;
+
+cairn_status pipeline_new(store *s, const pipe_options *opt, pipeline **out);
+/* Add a file or a directory (recursively). Per-file problems are reported
+ * through on_event and counted, not returned; the return value is for
+ * failures of the store itself or an interruption. */
+cairn_status pipeline_add_path(pipeline *p, const char *fs_path);
+/* Walk without ingesting: the files and bytes pipeline_add_path would
+ * consider (for progress ETA). */
+cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, uint64_t *bytes);
+/* Commit the pending group. */
+cairn_status pipeline_finish(pipeline *p);
+const pipe_stats *pipeline_stats(const pipeline *p);
+void pipeline_free(pipeline *p);
+
+/* fnmatch-style glob ('*', '?', '[...]'); '*' does not cross '/' unless the
+ * pattern is matched against a base name. */
+bool pipeline_glob_match(const char *pattern, const char *s);
+
+#endif
