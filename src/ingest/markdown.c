@@ -562,7 +562,7 @@ static cairn_status md_body(md *m, const char *data, size_t len)
             flen = fl;
             fence_indent = ind;
             cairn_buf_reset(&m->code);
-        } else if (ind >= 4 && prev_blank && !(m->have_para && m->para_kind == BLOCK_LIST_ITEM && ind >= list_indent)) {
+        } else if (ind >= 4 && (!m->have_para || (m->para_kind == BLOCK_LIST_ITEM && prev_blank && ind < list_indent))) {
             st = flush_para(m);
             in_indented = true;
             cairn_buf_reset(&m->code);

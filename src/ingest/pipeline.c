@@ -338,6 +338,7 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
     if (fst == CAIRN_OK && !strcmp(old, dh)) {
         st = store_doc_put(p->s, &in, &res);   /* touches stat data only */
         p->st.docs_unchanged++;
+        fc->docs++;
     } else {
         st = chunk_doc(d, &p->o.chunk, &cl);
         in.chunks = &cl;
