@@ -115,7 +115,7 @@ cairn_status tok_pre_init(cairn_tokenizer *t, const char *pre)
         if (!re) {
             PCRE2_UCHAR msg[128];
             pcre2_get_error_message(err, msg, sizeof msg);
-            st = cairn_fail(err == PCRE2_ERROR_HEAPLIMIT || err == PCRE2_ERROR_NOMEMORY ? CAIRN_ERR_NOMEM
+            st = cairn_fail(err == PCRE2_ERROR_HEAP_FAILED || err == PCRE2_ERROR_NOMEMORY ? CAIRN_ERR_NOMEM
                                                                                          : CAIRN_ERR_INTERNAL,
                             "tokenizer: pre-tokenizer regex %d of \"%s\": %s at %zu", i, pre, (char *)msg,
                             (size_t)eoff);

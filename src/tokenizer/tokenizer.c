@@ -838,7 +838,7 @@ cairn_status tokenizer_encode(const cairn_tokenizer *t, const char *text, size_t
         if (last >= 0 && (st = tok_ids_push(&o, last)) != CAIRN_OK)
             goto done;
     }
-    if (o.n)
+    if (o.n && cap)
         memcpy(ids, o.v, CAIRN_MIN(o.n, cap) * sizeof *ids);
     *n_out = o.n;
 done:
@@ -971,8 +971,8 @@ cairn_status tokenizer_decode_ex(const cairn_tokenizer *t, const int32_t *ids, s
             out->data[out->len] = 0;
         }
         /* The SentencePiece dummy prefix: drop one leading space of the first
-         * text token (a leading BOS does not count). */
-        if (strip && !(i == 0 && id == t->bos && (t->attr[id] & TOK_ATTR_CONTROL))) {
+         * text (leading control tokens that render nothing do not count). */
+        if (strip && !(need == 0 && (t->attr[id] & TOK_ATTR_CONTROL))) {
             if (out->len > at && out->data[at] == ' ') {
                 memmove(out->data + at, out->data + at + 1, out->len - at - 1);
                 out->len--;
