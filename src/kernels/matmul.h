@@ -23,8 +23,14 @@ typedef struct matmul_ctx {
     cairn_pool *pool;     /* NULL = single thread */
     void *scratch;        /* grown as needed (cairn_malloc_aligned) */
     size_t scratch_size;
+    kernels_level level;  /* KERNELS_DEFAULT (0) = the selected kernels; tests/bench pick others */
 } matmul_ctx;
 
+/* Errors: CAIRN_ERR_UNSUPPORTED for a type without a dot product (or a
+ * level this CPU lacks), CAIRN_ERR_INVALID for bad shapes (cols not a
+ * multiple of the block size), CAIRN_ERR_NOMEM if the scratch cannot grow.
+ * Results do not depend on the number of threads (each output element is
+ * computed by one kernel call over the whole row). */
 cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, int64_t n_tok);
 void matmul_ctx_free(matmul_ctx *ctx);
 

@@ -62,6 +62,18 @@ const char *kernels_isa(void);
 /* Scalar reference traits, for tests comparing SIMD kernels against them. */
 const qtype_traits *qtype_get_ref(uint32_t type);
 
+/* Kernel levels, for tests and benchmarks that compare them in one process. */
+typedef enum {
+    KERNELS_DEFAULT = 0,   /* whatever kernels_init() selected */
+    KERNELS_SCALAR = 1, KERNELS_AVX2 = 2, KERNELS_AVX512 = 3, KERNELS_LEVELS = 4
+} kernels_level;
+/* Traits of `type` at a given level (cumulative: AVX-512 falls back to AVX2
+ * kernels, then scalar). NULL for an unknown type or a level this CPU lacks. */
+const qtype_traits *qtype_get_level(uint32_t type, kernels_level level);
+kernels_level kernels_selected(void);          /* the level qtype_get uses */
+bool kernels_level_supported(kernels_level level);
+const char *kernels_level_name(kernels_level level);
+
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);
 float bf16_to_fp32(uint16_t h);
