@@ -4,7 +4,9 @@
  * Decode runs ~200 short matmuls per token (tens of microseconds each), so a
  * job must start and finish in well under a microsecond of overhead: workers
  * never exit between jobs. A job is published by bumping `gen` (release);
- * workers spin on it for a while (SPIN_NS), then sleep on a futex, so an
+ * workers spin on it briefly, then
+ * yield (cheap when the core is free, and lets a preempted thread run when
+ * cores are oversubscribed) for up to SPIN_NS, then sleep on a futex, so an
  * idle pool costs no CPU. The caller runs share 0 itself, then spins until
  * `done` reaches nth - 1.
  *
@@ -72,8 +74,11 @@ static uint32_t wait_gen(cairn_pool *p, uint32_t seen)
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen)
             return g;
-        cpu_relax();
-        if ((i & 1023) == 1023) {
+        if (i < 4096)
+            cpu_relax();
+        else
+            sched_yield();         /* oversubscribed: let the thread we wait for run */
+        if ((i & 255) == 255) {
             int64_t t = now_ns();
             if (!t0) {
                 t0 = t;
@@ -170,8 +175,9 @@ void cairn_pool_run(cairn_pool *p, cairn_pool_fn fn, void *arg)
         futex_wake_all(&p->gen);
     fn(arg, 0, p->n);
     for (unsigned i = 0; atomic_load_explicit(&p->done, memory_order_acquire) != p->n - 1; i++) {
-        cpu_relax();
-        if ((i & 0xffff) == 0xffff)
+        if (i < 4096)
+            cpu_relax();
+        else
             sched_yield();                        /* oversubscribed machine: let workers run */
     }
 }
