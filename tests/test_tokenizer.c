@@ -385,52 +385,67 @@ static void test_bpe_parse_special(void)
     tokenizer_free(t);
 }
 
-/* The SentencePiece per-segment merge (a speed-up) must equal merging the
- * whole text at once: compare both on prose and on random byte soup. */
-static void test_spm_segments_exact(void)
+/* The speed-ups must not change results: SentencePiece's per-segment merge
+ * and the word cache must equal merging the whole text at once without a
+ * cache. Compared on prose and on random byte soup (twice: the second pass
+ * runs from a warm cache). */
+static void check_fast_equals_slow(const char *vocab_name, const char *text, size_t len, const char *soup,
+                                   size_t soup_len)
 {
-    const char *sh = cairn_test_shared_dir();
-    char m[1024], c[1024];
-    snprintf(m, sizeof m, "%s/models/llamacpp-vocab/ggml-vocab-llama-spm.gguf", sh);
-    snprintf(c, sizeof c, "%s/data/qa/squad-v1.1-dev/corpus.jsonl", sh);
+    char m[1024];
+    snprintf(m, sizeof m, "%s/models/llamacpp-vocab/%s", cairn_test_shared_dir(), vocab_name);
     cairn_tokenizer *t = load_tok(m);
+    if (!t)
+        return;
+    CHECK(t->cache != NULL);
+    const char *texts[] = { text, soup, text };
+    size_t lens[] = { len, soup_len, len };
+    for (int i = 0; i < 3; i++) {
+        size_t n1, n2;
+        int32_t *a = enc(t, texts[i], lens[i], true, false, &n1);
+        tok_cache *c = t->cache;
+        bool split = t->spm_split;
+        t->cache = NULL;
+        t->spm_split = false;
+        int32_t *b = enc(t, texts[i], lens[i], true, false, &n2);
+        t->cache = c;
+        t->spm_split = split;
+        CHECKF(n1 == n2 && memcmp(a, b, n1 * sizeof *a) == 0, "%s text %d: %zu vs %zu ids", vocab_name, i, n1, n2);
+        CHECK(n1 > 1000);
+        free(a);
+        free(b);
+    }
+    tokenizer_free(t);
+}
+
+static void test_fast_paths_exact(void)
+{
+    char c[1024];
+    snprintf(c, sizeof c, "%s/data/qa/squad-v1.1-dev/corpus.jsonl", cairn_test_shared_dir());
     char *text = NULL;
     size_t len = 0;
     CHECK_OK(cairn_file_read_all(c, 1 << 26, &text, &len));
-    if (!t || !text) {
-        tokenizer_free(t);
-        cairn_free(text);
+    if (!text)
         return;
-    }
-    CHECK(t->spm_split);
     len = CAIRN_MIN(len, (size_t)200000);
     /* random soup: spaces, U+2581, ASCII, multi-byte and invalid bytes */
     static char soup[20000];
     uint64_t x = 88172645463325252ull;
-    static const char *const parts[] = { " ", "  ", "\xe2\x96\x81", "a", "the", "\xc3\xa9", "\xff", "\xe2\x96", "\n", "\xf0\x9f\x98\x80", "1" };
+    static const char *const parts[] = { " ", "  ", "\xe2\x96\x81", "a", "the", "\xc3\xa9", "\xff", "\xe2\x96",
+                                         "\n", "\xf0\x9f\x98\x80", "1", "<|endoftext|>", "'s" };
     size_t k = 0;
-    while (k + 8 < sizeof soup) {
-        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+    while (k + 16 < sizeof soup) {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
         const char *p = parts[x % CAIRN_ARRAY_LEN(parts)];
         size_t pl = strlen(p);
         memcpy(soup + k, p, pl);
         k += pl;
     }
-    const char *texts[] = { text, soup };
-    size_t lens[] = { len, k };
-    for (int i = 0; i < 2; i++) {
-        size_t n1, n2;
-        t->spm_split = true;
-        int32_t *a = enc(t, texts[i], lens[i], true, false, &n1);
-        t->spm_split = false;
-        int32_t *b = enc(t, texts[i], lens[i], true, false, &n2);
-        CHECKF(n1 == n2 && memcmp(a, b, n1 * sizeof *a) == 0, "text %d: %zu vs %zu ids", i, n1, n2);
-        CHECK(n1 > 1000);
-        free(a);
-        free(b);
-    }
-    t->spm_split = true;
-    tokenizer_free(t);
+    check_fast_equals_slow("ggml-vocab-llama-spm.gguf", text, len, soup, k);
+    check_fast_equals_slow("ggml-vocab-gpt-2.gguf", text, len, soup, k);
+    check_fast_equals_slow("ggml-vocab-mpt.gguf", text, len, soup, k);
     cairn_free(text);
 }
 
@@ -443,6 +458,6 @@ int main(void)
     RUN(test_llama2_tiny);
     RUN(test_glove_bert);
     RUN(test_bpe_parse_special);
-    RUN(test_spm_segments_exact);
+    RUN(test_fast_paths_exact);
     return t_done();
 }

@@ -13,6 +13,8 @@
 #include "t.h"
 #include "tokenizer/tok_internal.h"
 
+#include <pthread.h>
+
 typedef struct tk {
     const char *s;
     float score;
@@ -548,6 +550,56 @@ static void test_alloc_failures(void)
     alloc_loop("gpt2", "gpt-2", &v, bpe_merges, (int)CAIRN_ARRAY_LEN(bpe_merges), "hello  world<|endoftext|>ab");
 }
 
+/* One tokenizer, several threads (the word cache is shared). */
+typedef struct thr_arg {
+    const cairn_tokenizer *t;
+    const int32_t *want;
+    size_t nwant;
+    int bad;
+} thr_arg;
+
+static const char *thr_text = "hello hello abc ab xy  w hello world the the the abcabc hello";
+
+static void *thr_main(void *p)
+{
+    thr_arg *a = p;
+    for (int r = 0; r < 300; r++) {
+        int32_t ids[256];
+        size_t n = 0;
+        if (tokenizer_encode(a->t, thr_text, strlen(thr_text), false, false, ids, 256, &n) != CAIRN_OK ||
+            n != a->nwant || memcmp(ids, a->want, n * sizeof *ids) != 0)
+            a->bad++;
+    }
+    return NULL;
+}
+
+static void test_threads(void)
+{
+    vocab v;
+    bpe_vocab(&v);
+    cairn_tokenizer *t = NULL;
+    CHECK_OK(write_and_load("gpt2", "gpt-2", &v, bpe_merges, (int)CAIRN_ARRAY_LEN(bpe_merges), NULL, &t));
+    if (!t)
+        return;
+    int32_t want[256];
+    size_t nwant = 0;
+    tok_cache *c = t->cache;
+    t->cache = NULL; /* reference without the cache */
+    CHECK_OK(tokenizer_encode(t, thr_text, strlen(thr_text), false, false, want, 256, &nwant));
+    t->cache = c;
+    pthread_t th[4];
+    thr_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thr_arg){ t, want, nwant, 0 };
+        CHECK(pthread_create(&th[i], NULL, thr_main, &args[i]) == 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        CHECK_EQ_INT(args[i].bad, 0);
+    }
+    tokenizer_free(t);
+}
+
 int main(void)
 {
     RUN(test_spm);
@@ -557,5 +609,6 @@ int main(void)
     RUN(test_wpm);
     RUN(test_bad_metadata);
     RUN(test_alloc_failures);
+    RUN(test_threads);
     return t_done();
 }

@@ -173,15 +173,8 @@ static cairn_status add_pair(const cairn_tokenizer *t, const bpe_sym *sy, int32_
                                             .a = (uint32_t)sy[l].id, .b = (uint32_t)sy[r].id });
 }
 
-static cairn_status bpe_word(const cairn_tokenizer *t, const char *w, size_t n, void *vctx)
+static cairn_status bpe_word_merge(const cairn_tokenizer *t, const char *w, size_t n, bpe_ctx *c)
 {
-    bpe_ctx *c = vctx;
-    if (n == 0)
-        return CAIRN_OK;
-    if (n == 1) {
-        bpe_sym s = { -1, -1, t->byte_sym[(uint8_t)w[0]], 0, 1 };
-        return emit_symbol(t, w, &s, c->out);
-    }
     if (t->ignore_merges) {
         /* a word that is a token as a whole is taken as is */
         c->mapped.len = 0;
@@ -227,6 +220,31 @@ static cairn_status bpe_word(const cairn_tokenizer *t, const char *w, size_t n, 
     }
     for (int32_t i = 0; i >= 0; i = sy[i].next)
         CAIRN_TRY(emit_symbol(t, w, &sy[i], c->out));
+    return CAIRN_OK;
+}
+
+static cairn_status bpe_word(const cairn_tokenizer *t, const char *w, size_t n, void *vctx)
+{
+    bpe_ctx *c = vctx;
+    if (n == 0)
+        return CAIRN_OK;
+    if (n == 1) {
+        bpe_sym s = { -1, -1, t->byte_sym[(uint8_t)w[0]], 0, 1 };
+        return emit_symbol(t, w, &s, c->out);
+    }
+    if (!t->cache || n > TOK_CACHE_WORD)
+        return bpe_word_merge(t, w, n, c);
+    uint64_t h = cairn_hash64(w, n);
+    int32_t ids[TOK_CACHE_IDS];
+    size_t k;
+    if (tok_cache_get(t->cache, w, n, h, ids, &k)) {
+        for (size_t i = 0; i < k; i++)
+            CAIRN_TRY(tok_ids_push(c->out, ids[i]));
+        return CAIRN_OK;
+    }
+    size_t mark = c->out->n;
+    CAIRN_TRY(bpe_word_merge(t, w, n, c));
+    tok_cache_put(t->cache, w, n, h, c->out->v + mark, c->out->n - mark);
     return CAIRN_OK;
 }
 

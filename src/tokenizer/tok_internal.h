@@ -23,6 +23,15 @@
 
 typedef enum { TOK_SPM, TOK_BPE, TOK_WPM } tok_kind;
 
+/* Shared word -> ids cache (tok_cache.c). */
+#define TOK_CACHE_WORD 30
+#define TOK_CACHE_IDS 8
+typedef struct tok_cache tok_cache;
+cairn_status tok_cache_new(tok_cache **out);
+void tok_cache_free(tok_cache *c);
+bool tok_cache_get(tok_cache *c, const char *w, size_t n, uint64_t h, int32_t *ids, size_t *nids);
+void tok_cache_put(tok_cache *c, const char *w, size_t n, uint64_t h, const int32_t *ids, size_t nids);
+
 /* Token attributes, derived from tokenizer.ggml.token_type (GGUF numbering:
  * 1 normal, 2 unknown, 3 control, 4 user defined, 5 unused, 6 byte). */
 enum {
@@ -87,6 +96,7 @@ struct cairn_tokenizer {
     uint32_t n_eog;
 
     bool spm_split;           /* SPM: merge per segment (tok_spm_splittable) */
+    tok_cache *cache;         /* BPE words / SPM segments; NULL = off */
     /* SPM: token id of each byte value ("<0xXX>"), -1 if the vocab lacks it. */
     int32_t byte_tok[256];
 

@@ -57,8 +57,8 @@ static inline bool is_space(const char *txt, const spm_sym *s)
 }
 
 /* Run the merges over symbols [a, b) and emit their tokens. */
-static cairn_status merge_segment(const cairn_tokenizer *t, const char *txt, spm_sym *sy, int32_t a, int32_t b,
-                                  tok_heap *h, tok_ids *out)
+static cairn_status merge_segment_run(const cairn_tokenizer *t, const char *txt, spm_sym *sy, int32_t a, int32_t b,
+                                      tok_heap *h, tok_ids *out)
 {
     sy[a].prev = -1;
     sy[b - 1].next = -1;
@@ -87,6 +87,28 @@ static cairn_status merge_segment(const cairn_tokenizer *t, const char *txt, spm
         else
             CAIRN_TRY(emit_bytes(t, s, sy[i].n, out));
     }
+    return CAIRN_OK;
+}
+
+/* The ids of a segment depend only on its bytes: look them up first. */
+static cairn_status merge_segment(const cairn_tokenizer *t, const char *txt, spm_sym *sy, int32_t a, int32_t b,
+                                  tok_heap *h, tok_ids *out)
+{
+    const char *w = txt + sy[a].start;
+    size_t n = sy[b - 1].start + sy[b - 1].n - sy[a].start;
+    if (!t->cache || n > TOK_CACHE_WORD || b - a < 2)
+        return merge_segment_run(t, txt, sy, a, b, h, out);
+    uint64_t hv = cairn_hash64(w, n);
+    int32_t ids[TOK_CACHE_IDS];
+    size_t k;
+    if (tok_cache_get(t->cache, w, n, hv, ids, &k)) {
+        for (size_t i = 0; i < k; i++)
+            CAIRN_TRY(tok_ids_push(out, ids[i]));
+        return CAIRN_OK;
+    }
+    size_t mark = out->n;
+    CAIRN_TRY(merge_segment_run(t, txt, sy, a, b, h, out));
+    tok_cache_put(t->cache, w, n, hv, out->v + mark, out->n - mark);
     return CAIRN_OK;
 }
 

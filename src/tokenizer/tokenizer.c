@@ -563,6 +563,11 @@ cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
 
     if (kind == TOK_SPM)
         t->spm_split = tok_spm_splittable(t);
+    if (kind == TOK_BPE || t->spm_split) {
+        st = tok_cache_new(&t->cache);
+        if (st != CAIRN_OK)
+            goto fail;
+    }
     st = build_specials(t, g);
     if (st == CAIRN_OK)
         st = build_eog(t);
@@ -580,6 +585,7 @@ void tokenizer_free(cairn_tokenizer *t)
     if (!t)
         return;
     tok_bpe_free(t);
+    tok_cache_free(t->cache);
     cairn_free(t->blob);
     cairn_free(t->off);
     cairn_free(t->score);
