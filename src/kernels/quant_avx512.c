@@ -6,6 +6,8 @@
 #define SIMD_SFX(name) name##_avx512
 #include "kernels/simd_impl.h"
 
+void gemm_register_avx512(qtype_traits *t);   /* gemm_avx512.c */
+
 void kernels_register_avx512(qtype_traits *t)
 {
     t[QT_F32].vec_dot = vec_dot_f32_f32_avx512;
@@ -34,4 +36,5 @@ void kernels_register_avx512(qtype_traits *t)
     t[QT_Q8_K].quantize_act = quantize_row_q8_K_avx512;
     (void)vec_dot_f16_f16_avx512;
     (void)vec_dot_bf16_bf16_avx512;
+    gemm_register_avx512(t);
 }
