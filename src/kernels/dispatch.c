@@ -13,9 +13,9 @@
 #include <stdlib.h>
 #include <strings.h>
 
-/* Hooks live in *_avx2.c / *_avx512.c; weak so the build works without them. */
-#pragma weak kernels_register_avx2
-#pragma weak kernels_register_avx512
+/* Hooks live in quant_avx2.c / quant_avx512.c. They must be strong references:
+ * a weak one does not pull the object out of libcairn_core.a, and the SIMD
+ * levels would silently stay off. */
 
 #define REF(t, bs, ts, vdt, deq, q, dot) \
     [t] = {.name = NULL, .block_size = bs, .type_size = ts, .vec_dot_type = vdt, \
@@ -99,12 +99,12 @@ static void build_tables(void)
     bool avx2 = cpu.avx2 && cpu.fma && cpu.f16c && cpu.bmi2;
     bool avx512 = avx2 && cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512dq && cpu.avx512vnni;
     memcpy(tables[KERNELS_AVX2], tables[KERNELS_SCALAR], sizeof tables[0]);
-    if (avx2 && kernels_register_avx2) {
+    if (avx2) {
         kernels_register_avx2(tables[KERNELS_AVX2]);
         level_ok[KERNELS_AVX2] = true;
     }
     memcpy(tables[KERNELS_AVX512], tables[KERNELS_AVX2], sizeof tables[0]);
-    if (avx512 && level_ok[KERNELS_AVX2] && kernels_register_avx512) {
+    if (avx512 && level_ok[KERNELS_AVX2]) {
         kernels_register_avx512(tables[KERNELS_AVX512]);
         level_ok[KERNELS_AVX512] = true;
     }
