@@ -102,7 +102,9 @@ check "[ $rc -eq 0 ]"
 check "[ $rc -ne 0 ]"
 (cd "$TMP" && "$CAIRN" status --db "$P" >/dev/null 2>&1); rc=$?
 check "[ $rc -eq 0 ]"
-(cd "$TMP" && "$CAIRN" --db "$P" status >/dev/null 2>&1 || "$CAIRN" status --json --db "$P/.cairn" >/dev/null 2>&1); rc=$?
+(cd "$TMP" && "$CAIRN" --db "$P" status >/dev/null 2>&1); rc=$?
+check "[ $rc -eq 0 ]"
+(cd "$TMP" && "$CAIRN" status --json --db "$P/.cairn" >/dev/null 2>&1); rc=$?
 check "[ $rc -eq 0 ]"
 (cd "$TMP" && CAIRN_DB="$P" "$CAIRN" status >/dev/null 2>&1); rc=$?
 check "[ $rc -eq 0 ]"

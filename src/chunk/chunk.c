@@ -39,12 +39,18 @@ void chunk_key_hex(uint64_t key, char out[17])
 }
 
 /* ---- token estimate ---- */
-static inline bool is_space(unsigned char c) { return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
+enum { C_PUNCT = 0, C_SPACE = 1, C_WORD = 2, C_E = 3 };
 
-static inline bool is_word_byte(unsigned char c)
-{
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c >= 0x80;
-}
+/* Byte classes. Bytes >= 0x80 are parts of letters (UTF-8) except the
+ * three-byte leads E0..EF, which need a look at the code point (CJK).
+ * Everything not listed is punctuation (C_PUNCT = 0). */
+static const uint8_t byte_class[256] = {
+    [' '] = C_SPACE, ['\n'] = C_SPACE, ['\t'] = C_SPACE, ['\r'] = C_SPACE, ['\f'] = C_SPACE, ['\v'] = C_SPACE,
+    ['0' ... '9'] = C_WORD, ['a' ... 'z'] = C_WORD, ['A' ... 'Z'] = C_WORD, ['_'] = C_WORD,
+    [0x80 ... 0xDF] = C_WORD, [0xE0 ... 0xEF] = C_E, [0xF0 ... 0xFF] = C_WORD,
+};
+
+static inline bool is_space(unsigned char c) { return byte_class[c] == C_SPACE; }
 
 /* CJK ideographs, kana and hangul: one token per character. */
 static inline bool is_cjk_lead(const unsigned char *s, size_t left)
@@ -59,21 +65,28 @@ static inline bool is_cjk_lead(const unsigned char *s, size_t left)
 size_t chunk_count_tokens(const char *str, size_t len)
 {
     const unsigned char *s = (const unsigned char *)str;
-    size_t tok = 0, run = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = s[i];
-        if (c >= 0xE0 && is_cjk_lead(s + i, len - i)) {
+    size_t tok = 0, i = 0;
+    while (i < len) {
+        unsigned c = byte_class[s[i]];
+        if (c == C_SPACE) {
+            i++;
+        } else if (c == C_PUNCT) {
             tok++;
-            run = 0;
-            i += 2;
-        } else if (is_word_byte(c)) {
-            if (run % 8 == 0)
-                tok++;
-            run++;
+            i++;
+        } else if (c == C_E && is_cjk_lead(s + i, len - i)) {
+            tok++;
+            i += 3;
         } else {
-            run = 0;
-            if (!is_space(c))
-                tok++;
+            /* a run of word bytes: one token per started 8 bytes */
+            size_t start = i++;
+            while (i < len) {
+                unsigned d = byte_class[s[i]];
+                if (d == C_WORD || (d == C_E && !is_cjk_lead(s + i, len - i)))
+                    i++;
+                else
+                    break;
+            }
+            tok += (i - start + 7) / 8;
         }
     }
     return tok;
@@ -193,6 +206,10 @@ static cairn_status split_sentences(pieces *ps, const char *s, size_t n, size_t 
 {
     size_t start = 0, i = 0;
     while (i < n) {
+        /* block texts are NUL-terminated, so strcspn stays inside */
+        i += strcspn(s + i, ".!?");
+        if (i >= n)
+            break;
         char c = s[i];
         if (c == '.' || c == '!' || c == '?') {
             size_t e = i + 1;

@@ -35,6 +35,20 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    /* "cairn --db DIR COMMAND ..." = "cairn COMMAND ... --db DIR": move the
+     * global option behind the command name (commands accept it anywhere). */
+    if (argc >= 4 && !strcmp(argv[1], "--db")) {
+        char *o = argv[1], *v = argv[2];
+        for (int i = 3; i < argc; i++)
+            argv[i - 2] = argv[i];
+        argv[argc - 2] = o;
+        argv[argc - 1] = v;
+    } else if (argc >= 3 && !strncmp(argv[1], "--db=", 5)) {
+        char *o = argv[1];
+        for (int i = 2; i < argc; i++)
+            argv[i - 1] = argv[i];
+        argv[argc - 1] = o;
+    }
     if (argc < 2) {
         usage(stderr);
         return 2;
