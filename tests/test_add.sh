@@ -150,6 +150,14 @@ else
 fi
 chmod 755 locked
 
+# --- --exclude: by base name, by path, a directory is not entered ---
+mkdir -p ex/build ex/keep && printf 'a\n' > ex/build/x.txt && printf 'b\n' > ex/keep/y.log && printf 'c\n' > ex/keep/z.txt
+out=$("$CAIRN" add ex --exclude build --exclude '*.log' 2>&1); rc=$?
+check "[ $rc -eq 0 ] && grep -q '1 added' <<<\"\$out\""
+check "[ \"\$(q \"select count(*) from docs where path like 'ex/%'\")\" = 1 ]"
+out=$("$CAIRN" add ex --exclude 'ex/keep/*' 2>&1)
+check "[ \"\$(q \"select group_concat(path) from (select path from docs where path like 'ex/%' order by path)\")\" = 'ex/build/x.txt,ex/keep/z.txt' ]"
+
 # --- rm ---
 out=$("$CAIRN" rm docs 2>&1); rc=$?
 check "[ $rc -eq 0 ] && grep -q 'removed docs' <<<\"\$out\""
