@@ -27,7 +27,7 @@ static void eval_usage(FILE *f)
             "  --json            print the metrics as one JSON object\n"
             "  --db DIR          use (and keep) the store in DIR instead of a temporary one\n"
             "  --direct          index corpus.jsonl records directly (one chunk per record), no store\n"
-            "  --k1 X --b X      BM25 parameters (0.9, 0.4)\n"
+            "  --k1 X --b X      BM25 parameters (1.2, 0.6)\n"
             "  --title-weight N  index the title as its own field with weight N (0: title+text as one)\n"
             "  --agg max|sum     document score from its chunks (max)\n"
             "  --rm3 DOCS        pseudo-relevance feedback from the top DOCS chunks (0: off)\n"

@@ -34,8 +34,8 @@
 #include "text/analyzer.h"
 
 typedef struct bm25_params {
-    float k1;   /* default 0.9 */
-    float b;    /* default 0.4 */
+    float k1;   /* default 1.2 */
+    float b;    /* default 0.6 */
 } bm25_params;
 
 void bm25_params_default(bm25_params *p);
@@ -138,7 +138,8 @@ cairn_status bm25_writer_reset(bm25_writer *w, const text_config *cfg);
 /* Merge all segments into one, dropping tombstones. */
 cairn_status bm25_writer_optimize(bm25_writer *w);
 
-/* Memory budget (postings) before a writer flushes a segment; tests lower it. */
+/* Memory budget (postings) before a writer flushes a segment; tests lower
+ * it; 0 restores the default. */
 void bm25_set_flush_postings(size_t n);
 
 #endif

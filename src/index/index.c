@@ -46,13 +46,14 @@ struct bm25_index {
     uint64_t n_docs, total_len;
 };
 
-static size_t flush_postings = 24u << 20;  /* ~300 MB of builder memory */
-void bm25_set_flush_postings(size_t n) { flush_postings = n ? n : 1; }
+#define FLUSH_POSTINGS_DEFAULT (24u << 20)   /* ~300 MB of builder memory */
+static size_t flush_postings = FLUSH_POSTINGS_DEFAULT;
+void bm25_set_flush_postings(size_t n) { flush_postings = n ? n : FLUSH_POSTINGS_DEFAULT; }
 
 void bm25_params_default(bm25_params *p)
 {
-    p->k1 = 0.9f;
-    p->b = 0.4f;
+    p->k1 = 1.2f;   /* chosen by cairn eval over ../shared/data/ir (docs/eval.md) */
+    p->b = 0.6f;
 }
 
 uint64_t bm25_hwm(const bm25_index *ix) { return ix->hwm; }
@@ -824,9 +825,9 @@ static cairn_status commit(bm25_writer *w, uint64_t hwm, uint64_t del_hwm, bool 
         }
         state_free(&r);
     }
+done:
     s.names = NULL;     /* borrowed */
     s.n_names = 0;
-done:
     for (size_t i = 0; segs && i < cap; i++)
         if (owned && owned[i] && segs[i])
             seg_close(segs[i]);

@@ -14,7 +14,7 @@ void text_config_default(text_config *c)
 {
     memset(c, 0, sizeof *c);
     snprintf(c->stemmer, sizeof c->stemmer, "english");
-    c->stop = TEXT_STOP_LUCENE;
+    c->stop = TEXT_STOP_ENGLISH;
     c->strip_accents = false;
 }
 
@@ -299,14 +299,14 @@ static size_t normalize(const text_analyzer *a, const char *s, size_t n, bool as
         if (n > WORD_CP_CAP)
             return 0;
         utf8proc_int32_t cps[WORD_CP_CAP];
-        int opts = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE;
+        int opts = UTF8PROC_STABLE | UTF8PROC_COMPAT | UTF8PROC_CASEFOLD | UTF8PROC_IGNORE | UTF8PROC_DECOMPOSE;
         if (a->cfg.strip_accents)
             opts |= UTF8PROC_STRIPMARK;
         utf8proc_ssize_t m = utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
                                                 cps, WORD_CP_CAP, (utf8proc_option_t)opts);
         if (m <= 0 || m > WORD_CP_CAP)
             return 0;
-        m = utf8proc_normalize_utf32(cps, m, (utf8proc_option_t)(opts | UTF8PROC_COMPOSE));
+        m = utf8proc_normalize_utf32(cps, m, (utf8proc_option_t)((opts & ~UTF8PROC_DECOMPOSE) | UTF8PROC_COMPOSE));
         if (m <= 0)
             return 0;
         for (utf8proc_ssize_t i = 0; i < m; i++) {

@@ -37,7 +37,8 @@ typedef struct text_config {
     bool strip_accents;     /* fold "café" to "cafe" */
 } text_config;
 
-/* Defaults: stemmer=english, stop=lucene, accents kept. */
+/* Defaults (chosen by cairn eval, docs/eval.md): stemmer=english,
+ * stop=english, accents kept. */
 void text_config_default(text_config *c);
 /* Set one option by name ("stemmer", "stop", "accents"); CAIRN_ERR_INVALID with
  * a detail for unknown names or values. */

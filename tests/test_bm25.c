@@ -1,0 +1,451 @@
+/* test_bm25.c — the inverted index: MaxScore/block-max and direct scoring
+ * return exactly the exhaustive reference's top-k (random corpora and
+ * queries, with and without allowed sets and tombstones), segments, merges,
+ * reopen, crash leftovers, corruption, locking. */
+#include "t.h"
+#include "index/bm25.h"
+#include <sys/stat.h>
+
+#define VOCAB 3000
+#define NDOCS 6000
+
+static uint64_t rng = 88172645463325252ull;
+static uint64_t rnd(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+
+/* word i as letters only ("zq" + base-26), never a stop word */
+static int word(int i, char *out)
+{
+    int n = 0;
+    out[n++] = 'z';
+    out[n++] = 'q';
+    do {
+        out[n++] = (char)('a' + i % 26);
+        i /= 26;
+    } while (i);
+    out[n] = 0;
+    return n;
+}
+
+/* Zipf-ish word id */
+static int zipf(void)
+{
+    double u = (double)(rnd() % 1000000) / 1000000.0;
+    int w = (int)(pow((double)VOCAB, u)) - 1;
+    return w < 0 ? 0 : w >= VOCAB ? VOCAB - 1 : w;
+}
+
+static void make_doc(char *buf, size_t cap, int len)
+{
+    size_t n = 0;
+    char w[16];
+    for (int i = 0; i < len && n + 20 < cap; i++) {
+        int l = word(zipf(), w);
+        memcpy(buf + n, w, (size_t)l);
+        n += (size_t)l;
+        buf[n++] = ' ';
+    }
+    buf[n] = 0;
+}
+
+static text_config cfg_none(void)
+{
+    text_config c;
+    text_config_default(&c);
+    text_config_set(&c, "stemmer", "none");
+    return c;
+}
+
+/* Compare fast vs exhaustive top-k: scores rank by rank within 1e-5
+ * (relative), ids equal wherever the score is not tied with a neighbour. */
+static int compare(const bm25_hit *a, size_t na, const bm25_hit *b, size_t nb, const char *what)
+{
+    int bad = 0;
+    if (na != nb) {
+        fprintf(stderr, "%s: %zu vs %zu hits\n", what, na, nb);
+        return 1;
+    }
+    for (size_t i = 0; i < na; i++) {
+        double tol = 1e-5 * fabs(b[i].score) + 1e-6;
+        if (fabs(a[i].score - b[i].score) > tol) {
+            fprintf(stderr, "%s: rank %zu score %.7f vs %.7f\n", what, i, a[i].score, b[i].score);
+            bad = 1;
+            break;
+        }
+        bool tied = (i > 0 && fabs(b[i - 1].score - b[i].score) <= tol) ||
+                    (i + 1 < nb && fabs(b[i + 1].score - b[i].score) <= tol);
+        if (!tied && a[i].chunk_id != b[i].chunk_id) {
+            fprintf(stderr, "%s: rank %zu id %llu vs %llu\n", what, i, (unsigned long long)a[i].chunk_id,
+                    (unsigned long long)b[i].chunk_id);
+            bad = 1;
+            break;
+        }
+    }
+    return bad;
+}
+
+static void random_query(bm25_query *q)
+{
+    memset(q, 0, sizeof *q);
+    int n = 1 + (int)(rnd() % 12);
+    char w[16];
+    for (int i = 0; i < n; i++) {
+        /* mix frequent and rare terms, like natural-language queries */
+        int id = rnd() % 3 == 0 ? (int)(rnd() % 20) : zipf();
+        int l = word(id, w);
+        bm25_query_add(q, w, (size_t)l, rnd() % 5 == 0 ? 2.0f : 1.0f);
+    }
+}
+
+static int check_queries(const bm25_index *ix, int nq, const bm25_allowed *al, const char *what)
+{
+    bm25_params p;
+    bm25_params_default(&p);
+    bm25_hit a[200], b[200];
+    int fails = 0;
+    size_t ks[] = {1, 10, 100};
+    for (int i = 0; i < nq; i++) {
+        bm25_query q;
+        random_query(&q);
+        size_t k = ks[rnd() % 3], na, nb;
+        if (i % 7 == 0) {
+            p.k1 = 1.2f;
+            p.b = 0.75f;
+        } else {
+            bm25_params_default(&p);
+        }
+        bm25_search_stats st;
+        CHECK_OK(bm25_search(ix, &q, &p, al, k, a, &na, &st));
+        CHECK_OK(bm25_search_exhaustive(ix, &q, &p, al, k, b, &nb));
+        fails += compare(a, na, b, nb, what);
+        for (size_t j = 0; al && j < na; j++)
+            CHECK(a[j].chunk_id < al->nbits && (al->bits[a[j].chunk_id >> 6] >> (a[j].chunk_id & 63)) & 1);
+        for (size_t j = 0; j < na; j++)
+            CHECK(bm25_is_live(ix, a[j].chunk_id));
+        bm25_query_free(&q);
+    }
+    CHECKF(fails == 0, "%s: %d of %d queries differ", what, fails, nq);
+    return fails;
+}
+
+static uint64_t *make_allowed(uint64_t nbits, double frac, size_t *count)
+{
+    uint64_t *bits = cairn_calloc((nbits + 63) / 64, 8);
+    *count = 0;
+    for (uint64_t id = 0; id < nbits; id++)
+        if ((double)(rnd() % 1000000) < frac * 1000000.0) {
+            bits[id >> 6] |= 1ull << (id & 63);
+            (*count)++;
+        }
+    return bits;
+}
+
+static void build(const char *dir, int ndocs, int per_commit, int *deleted_out)
+{
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    CHECK_OK(bm25_open(dir, &cfg, &ix, NULL));
+    char *buf = malloc(8192);
+    int deleted = 0;
+    uint64_t id = 0;
+    while ((int)id < ndocs) {
+        bm25_writer *w;
+        CHECK_OK(bm25_writer_open(ix, &w));
+        for (int i = 0; i < per_commit && (int)id < ndocs; i++) {
+            id += 1 + (rnd() % 10 == 0);    /* gaps in ids, like deleted chunks */
+            make_doc(buf, 8192, 3 + (int)(rnd() % 300));
+            bm25_field f[2] = {{buf, strlen(buf), 1}, {"zqtitle", 7, 3}};
+            CHECK_OK(bm25_writer_add(w, id, f, rnd() % 4 == 0 ? 2 : 1));
+        }
+        for (int i = 0; i < per_commit / 20; i++) {
+            CHECK_OK(bm25_writer_delete(w, 1 + rnd() % id));
+            deleted++;
+        }
+        CHECK_OK(bm25_writer_commit(w, id, (uint64_t)deleted));
+        bm25_writer_free(w);
+    }
+    free(buf);
+    bm25_close(ix);
+    if (deleted_out)
+        *deleted_out = deleted;
+}
+
+static void test_fast_equals_exhaustive(void)
+{
+    const char *dir = t_tmpdir("bm25_eq");
+    char ixdir[1100];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    bm25_set_flush_postings(60000);     /* several segments per commit */
+    build(ixdir, NDOCS, 700, NULL);
+    bm25_set_flush_postings(0);
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    bool mismatch;
+    CHECK_OK(bm25_open(ixdir, &cfg, &ix, &mismatch));
+    CHECK(!mismatch);
+    CHECK(bm25_n_segments(ix) >= 2 && bm25_n_segments(ix) <= 8);
+    CHECK(bm25_n_docs(ix) > NDOCS / 2);
+    check_queries(ix, 300, NULL, "unfiltered");
+    /* allowed sets from dense to tiny */
+    double fracs[] = {0.5, 0.01, 0.001};
+    for (size_t f = 0; f < 3; f++) {
+        size_t count;
+        uint64_t nbits = bm25_hwm(ix) + 1;
+        uint64_t *bits = make_allowed(nbits, fracs[f], &count);
+        bm25_allowed al = {bits, nbits};
+        char what[64];
+        snprintf(what, sizeof what, "allowed %.3f", fracs[f]);
+        check_queries(ix, 150, &al, what);
+        cairn_free(bits);
+    }
+    /* empty allowed set */
+    bm25_allowed none = {NULL, 0};
+    bm25_query q = {0};
+    bm25_query_add(&q, "zqa", 3, 1);
+    bm25_hit h[10];
+    size_t n = 99;
+    CHECK_OK(bm25_search(ix, &q, &(bm25_params){0.9f, 0.4f}, &none, 10, h, &n, NULL));
+    CHECK_EQ_INT(n, 0);
+    bm25_query_free(&q);
+    bm25_close(ix);
+}
+
+static void test_tiny_filter_full_topk(void)
+{
+    /* A filter matching 0.1% still returns a full top-k when k matches exist. */
+    const char *dir = t_tmpdir("bm25_tiny");
+    char ixdir[1100];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+    bm25_writer *w;
+    CHECK_OK(bm25_writer_open(ix, &w));
+    char buf[256];
+    for (uint64_t id = 1; id <= 20000; id++) {
+        /* every doc has "zqcommon"; high-scoring docs are outside the filter */
+        snprintf(buf, sizeof buf, "zqcommon %s", id % 1000 == 7 ? "zqcommon zqcommon" : "zqother");
+        bm25_field f = {buf, strlen(buf), 1};
+        CHECK_OK(bm25_writer_add(w, id, &f, 1));
+    }
+    CHECK_OK(bm25_writer_commit(w, 20000, 0));
+    bm25_writer_free(w);
+    uint64_t nbits = 20001;
+    uint64_t *bits = cairn_calloc((nbits + 63) / 64, 8);
+    for (uint64_t id = 5; id <= 20000; id += 1000)     /* 20 allowed = 0.1% */
+        bits[id >> 6] |= 1ull << (id & 63);
+    bm25_allowed al = {bits, nbits};
+    bm25_query q = {0};
+    bm25_query_add(&q, "zqcommon", 8, 1);
+    bm25_hit h[10];
+    size_t n;
+    bm25_search_stats st;
+    CHECK_OK(bm25_search(ix, &q, &(bm25_params){0.9f, 0.4f}, &al, 10, h, &n, &st));
+    CHECK_EQ_INT(n, 10);
+    CHECK(st.direct);
+    for (size_t i = 0; i < n; i++)
+        CHECK(h[i].chunk_id % 1000 == 5);
+    bm25_query_free(&q);
+    cairn_free(bits);
+    bm25_close(ix);
+}
+
+static void test_deletes_and_optimize(void)
+{
+    const char *dir = t_tmpdir("bm25_del");
+    char ixdir[1100];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    build(ixdir, 3000, 3000, NULL);
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+    uint64_t before = bm25_n_docs(ix);
+    bm25_writer *w;
+    CHECK_OK(bm25_writer_open(ix, &w));
+    size_t dead = 0;
+    for (uint64_t id = 1; id <= bm25_hwm(ix); id += 3) {
+        if (bm25_is_live(ix, id))
+            dead++;
+        CHECK_OK(bm25_writer_delete(w, id));
+    }
+    CHECK_OK(bm25_writer_delete(w, 999999));   /* unknown: ignored */
+    CHECK_OK(bm25_writer_commit(w, bm25_hwm(ix), 77));
+    CHECK_EQ_INT(bm25_n_docs(ix), before - dead);
+    CHECK_EQ_INT(bm25_del_hwm(ix), 77);
+    CHECK(!bm25_is_live(ix, 1));
+    check_queries(ix, 100, NULL, "with tombstones");
+    /* optimize: one segment, no tombstones, same live docs */
+    CHECK_OK(bm25_writer_optimize(w));
+    bm25_writer_free(w);
+    CHECK_EQ_INT(bm25_n_segments(ix), 1);
+    CHECK_EQ_INT(bm25_n_docs(ix), before - dead);
+    check_queries(ix, 100, NULL, "after optimize");
+    bm25_close(ix);
+    /* reopen from disk */
+    CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+    CHECK_EQ_INT(bm25_n_docs(ix), before - dead);
+    CHECK(!bm25_is_live(ix, 4));
+    check_queries(ix, 50, NULL, "reopened");
+    bm25_close(ix);
+}
+
+static void test_crash_leftovers_and_lock(void)
+{
+    const char *dir = t_tmpdir("bm25_crash");
+    char ixdir[1100], path[1200];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    build(ixdir, 500, 500, NULL);
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+    uint64_t docs = bm25_n_docs(ix), hwm = bm25_hwm(ix);
+    /* A writer that flushed segments but never committed (as if killed). */
+    bm25_set_flush_postings(1000);
+    bm25_writer *w;
+    CHECK_OK(bm25_writer_open(ix, &w));
+    bm25_writer *w2;
+    CHECK(bm25_writer_open(ix, &w2) == CAIRN_ERR_BUSY);
+    char buf[4096];
+    for (uint64_t id = hwm + 1; id < hwm + 200; id++) {
+        make_doc(buf, sizeof buf, 50);
+        bm25_field f = {buf, strlen(buf), 1};
+        CHECK_OK(bm25_writer_add(w, id, &f, 1));
+    }
+    bm25_set_flush_postings(0);
+    /* a stray segment file as a crash would leave */
+    snprintf(path, sizeof path, "%s/seg-999999.bm25", ixdir);
+    FILE *f = fopen(path, "w");
+    fputs("partial", f);
+    fclose(f);
+    /* readers still see the committed state */
+    bm25_index *r;
+    CHECK_OK(bm25_open(ixdir, &cfg, &r, NULL));
+    CHECK_EQ_INT(bm25_n_docs(r), docs);
+    bm25_close(r);
+    bm25_writer_free(w);    /* abort: its segments are removed */
+    CHECK_OK(bm25_writer_open(ix, &w));
+    make_doc(buf, sizeof buf, 50);
+    bm25_field fld = {buf, strlen(buf), 1};
+    CHECK_OK(bm25_writer_add(w, hwm + 1, &fld, 1));
+    CHECK_OK(bm25_writer_commit(w, hwm + 1, 0));
+    bm25_writer_free(w);
+    CHECK_EQ_INT(bm25_n_docs(ix), docs + 1);
+    struct stat sb;
+    CHECK(stat(path, &sb) != 0);   /* stray file cleaned */
+    /* ids must ascend */
+    CHECK_OK(bm25_writer_open(ix, &w));
+    CHECK(bm25_writer_add(w, 1, &fld, 1) == CAIRN_ERR_INVALID);
+    bm25_writer_free(w);
+    bm25_close(ix);
+}
+
+static void test_corruption(void)
+{
+    const char *dir = t_tmpdir("bm25_corrupt");
+    char ixdir[1100], path[1200];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    build(ixdir, 300, 300, NULL);
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    /* flip one byte in the middle of the segment */
+    snprintf(path, sizeof path, "%s/seg-000001.bm25", ixdir);
+    FILE *f = fopen(path, "r+b");
+    CHECK(f != NULL);
+    if (!f)
+        return;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, len / 2, SEEK_SET);
+    int c = fgetc(f);
+    fseek(f, len / 2, SEEK_SET);
+    fputc(c ^ 0x40, f);
+    fclose(f);
+    CHECK(bm25_open(ixdir, &cfg, &ix, NULL) == CAIRN_ERR_CORRUPT);
+    CHECK(strstr(cairn_last_error(), "seg-000001") != NULL);
+    /* truncated */
+    CHECK(truncate(path, 40) == 0);
+    CHECK(bm25_open(ixdir, &cfg, &ix, NULL) == CAIRN_ERR_CORRUPT);
+    /* a manifest with a bad checksum */
+    snprintf(path, sizeof path, "%s/MANIFEST", ixdir);
+    f = fopen(path, "r+b");
+    fputc('X', f);
+    fclose(f);
+    CHECK(bm25_open(ixdir, &cfg, &ix, NULL) == CAIRN_ERR_CORRUPT);
+}
+
+static void test_analyzer_mismatch(void)
+{
+    const char *dir = t_tmpdir("bm25_cfg");
+    char ixdir[1100];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    build(ixdir, 50, 50, NULL);
+    text_config other;
+    text_config_default(&other);
+    bm25_index *ix;
+    bool mismatch = false;
+    CHECK_OK(bm25_open(ixdir, &other, &ix, &mismatch));
+    CHECK(mismatch);
+    bm25_writer *w;
+    CHECK_OK(bm25_writer_open(ix, &w));
+    CHECK_OK(bm25_writer_reset(w, &other));
+    bm25_field f = {"Running dogs", 12, 1};
+    CHECK_OK(bm25_writer_add(w, 1, &f, 1));
+    CHECK_OK(bm25_writer_commit(w, 1, 0));
+    bm25_writer_free(w);
+    CHECK_EQ_INT(bm25_n_docs(ix), 1);
+    CHECK_EQ_INT(bm25_df(ix, "run", 3), 1);
+    bm25_close(ix);
+    CHECK_OK(bm25_open(ixdir, &other, &ix, &mismatch));
+    CHECK(!mismatch);
+    bm25_close(ix);
+}
+
+static void test_alloc_failures(void)
+{
+    /* Every allocation failure in build + commit is clean, and the index
+     * then still opens with its last committed state. */
+    const char *dir = t_tmpdir("bm25_oom");
+    char ixdir[1100];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    build(ixdir, 20, 20, NULL);
+    text_config cfg = cfg_none();
+    for (long n = 0; n < 400; n += 3) {
+        bm25_index *ix = NULL;
+        CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+        uint64_t docs = bm25_n_docs(ix), hwm = bm25_hwm(ix);
+        bm25_writer *w = NULL;
+        cairn_alloc_fail_after(n, false);
+        cairn_status st = bm25_writer_open(ix, &w);
+        if (st == CAIRN_OK) {
+            bm25_field f = {"zqa zqb zqc", 11, 1};
+            st = bm25_writer_add(w, hwm + 1, &f, 1);
+            if (st == CAIRN_OK)
+                st = bm25_writer_commit(w, hwm + 1, 0);
+            bm25_writer_free(w);
+        }
+        cairn_alloc_fail_after(-1, false);
+        bm25_close(ix);
+        CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+        if (ix) {
+            CHECK(bm25_n_docs(ix) == docs || bm25_n_docs(ix) == docs + 1);
+            bm25_close(ix);
+        }
+    }
+}
+
+int main(void)
+{
+    RUN(test_fast_equals_exhaustive);
+    RUN(test_tiny_filter_full_topk);
+    RUN(test_deletes_and_optimize);
+    RUN(test_crash_leftovers_and_lock);
+    RUN(test_corruption);
+    RUN(test_analyzer_mismatch);
+    RUN(test_alloc_failures);
+    return t_done();
+}
