@@ -84,4 +84,19 @@ unsigned filter_builtin_type(const char *field);
 /* Render an error pointing at byte `pos` of `src` (used by parse/check). */
 cairn_status filter_error_at(const char *src, int pos, const char *fmt, ...) CAIRN_PRINTF(3, 4);
 
+
+/* ---- evaluation against a store (filter_store.c) ---- */
+typedef struct store store;
+
+/* A sorted set of ids (document or chunk ids). */
+typedef struct filter_idset { int64_t *ids; size_t n, cap; } filter_idset;
+void filter_idset_free(filter_idset *s);
+bool filter_idset_has(const filter_idset *s, int64_t id);
+
+/* Parse and type-check `src` against the fields present in the store. */
+cairn_status filter_compile(store *s, const char *src, int64_t now, filter_node **out);
+/* Documents matching the filter (pre-filtering: exact, before any ranking). */
+cairn_status filter_docs(store *s, const filter_node *f, filter_idset *out);
+/* Chunks of the matching documents. */
+cairn_status filter_chunks(store *s, const filter_node *f, filter_idset *out);
 #endif

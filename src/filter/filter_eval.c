@@ -5,9 +5,8 @@
 #include <string.h>
 
 static const struct { const char *name; unsigned types; } builtins[] = {
-    {"path", FT_STRING},  {"type", FT_STRING},     {"title", FT_STRING}, {"hash", FT_STRING},
+    {"path", FT_STRING},  {"type", FT_STRING},     {"title", FT_STRING}, {"content_hash", FT_STRING},
     {"size", FT_NUMBER},  {"modified", FT_DATE},   {"ingested", FT_DATE}, {"expires", FT_DATE},
-    {"page", FT_NUMBER},
 };
 
 unsigned filter_builtin_type(const char *field)
@@ -64,7 +63,7 @@ static cairn_status check(filter_node *f, const char *src, filter_field_types_fn
         ft |= types(ctx, f->field);
     if (!ft)
         return filter_error_at(src, f->field_pos, "unknown field '%s' (no document has it; builtin fields are path, type, "
-                               "title, hash, size, modified, ingested, expires, page)", f->field);
+                               "title, content_hash, size, modified, ingested, expires)", f->field);
     switch (f->kind) {
     case FN_HAS:
         f->field_types = ft;
