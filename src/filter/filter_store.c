@@ -10,6 +10,7 @@
 #include "store/store.h"
 #include <fnmatch.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
