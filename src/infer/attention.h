@@ -1,0 +1,47 @@
+/*
+ * attention.h — causal multi-head attention with grouped-query heads over
+ * the session's KV cache (internal to src/infer).
+ *
+ * Cache layout per layer: (n_head_kv, n_ctx, hd_k) rows of kv_type, hd_k =
+ * head_dim rounded up to the type's block size (zero padded), so each head's
+ * keys for consecutive positions are one contiguous run that dequantizes in
+ * a single call.
+ *
+ * Two passes, each split over the thread pool:
+ *   1. dequantize K and V of positions [0, n_past + n_tok) to F32 scratch,
+ *      once per layer (each cached value is read once per layer, however
+ *      many query rows there are);
+ *   2. one task per (token, head): scores = q . K^T / sqrt(hd), causal
+ *      mask, softmax, out = scores . V.
+ */
+#ifndef CAIRN_ATTENTION_H
+#define CAIRN_ATTENTION_H
+
+#include "base/base.h"
+
+typedef struct cairn_pool cairn_pool;
+
+typedef struct attn_args {
+    int n_tok, n_past, n_ctx;
+    int n_head, n_head_kv, head_dim, hd_k;
+    uint32_t kv_type;
+    size_t kv_row;              /* bytes per cached row of hd_k values */
+    const void *k_cache;        /* (n_head_kv, n_ctx, hd_k) of kv_type, this layer */
+    const void *v_cache;        /* (n_head_kv, n_ctx, hd_k) of kv_type, this layer */
+    const float *q;             /* (n_tok, n_head*head_dim), RoPE applied */
+    float *out;                 /* (n_tok, n_head*head_dim) */
+    float *kf, *vf;             /* scratch (n_head_kv, n_ctx, hd_k) */
+    float *scratch;             /* (n_threads, n_ctx + hd_k) */
+    bool round_f16;             /* round q and probabilities to F16 like an F16-cache engine */
+} attn_args;
+
+void attention(cairn_pool *pool, const attn_args *a);
+
+/* Vector helpers (best available ISA; picked once). */
+typedef float (*attn_dot_fn)(const float *a, const float *b, int n);
+typedef void (*attn_axpy_fn)(float *y, float a, const float *x, int n);
+void attn_kernels(attn_dot_fn *dot, attn_axpy_fn *axpy);
+float attn_dot_avx2(const float *a, const float *b, int n);
+void attn_axpy_avx2(float *y, float a, const float *x, int n);
+
+#endif

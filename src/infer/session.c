@@ -1,0 +1,435 @@
+/*
+ * session.c — KV cache, activation buffers and the llama-family forward pass.
+ *
+ * Read top to bottom in data-flow order: buffers → small ops (RMSNorm, RoPE,
+ * SwiGLU) → the forward pass over one batch → session_eval splitting input
+ * into batches. Shapes are written (rows, cols), row-major; T is the number
+ * of tokens in the current batch (<= n_batch).
+ *
+ * Numerics follow the reference engine where it is cheap to do so: RMSNorm
+ * accumulates in double, RoPE angles advance by repeated multiplication in
+ * float, and with an F16 cache the query and the attention probabilities are
+ * rounded to F16 before meeting K and V.
+ */
+#include "infer/session.h"
+#include "base/pool.h"
+#include "infer/attention.h"
+
+#include <math.h>
+#include <stdatomic.h>
+#include <string.h>
+
+#define SESSION_MAX_CTX (1 << 20)
+#define SESSION_MAX_BATCH 4096
+
+struct cairn_session {
+    const cairn_model *m;
+    session_opts opts;
+    int n_ctx, n_batch, n_threads;
+    int n_past;
+    cairn_pool *pool;          /* NULL when single-threaded */
+    matmul_ctx mm;
+
+    /* KV cache: (n_layer, n_head_kv, n_ctx, hd_k) rows of kv_type each */
+    int hd_k;                  /* head_dim padded to the kv type's block size */
+    size_t kv_row;             /* bytes per cached row */
+    size_t kv_layer;           /* bytes per layer of K (same for V) */
+    void *k_cache, *v_cache;
+    float *kv_pad;             /* (hd_k,) zero-padded row being stored */
+
+    /* activations for one batch */
+    float *x;                  /* (n_batch, n_embd) residual stream */
+    float *xb;                 /* (n_batch, n_embd) normed input of a sub-layer */
+    float *xb2;                /* (n_batch, n_embd) sub-layer output */
+    float *q;                  /* (n_batch, n_head*head_dim) */
+    float *k, *v;              /* (n_batch, n_head_kv*head_dim) */
+    float *att;                /* (n_batch, n_head*head_dim) attention output */
+    float *hb, *hb2;           /* (n_batch, n_ff) FFN hidden */
+    float *rope_cos, *rope_sin;/* (n_batch, n_rot/2) per-position rotation */
+    float *kf, *vf;            /* (n_head_kv, n_ctx, hd_k) dequantized K, V of one layer */
+    float *att_scratch;        /* (n_threads, n_ctx + hd_k) scores per thread */
+    float *logits;             /* (n_vocab,) of the last token */
+};
+
+session_opts session_opts_default(void)
+{
+    return (session_opts){.n_ctx = 0, .n_batch = 0, .n_threads = 1, .kv_type = QT_F16};
+}
+
+/* ---- construction ---- */
+
+static float *alloc_f32(size_t a, size_t b, bool *ok)
+{
+    size_t n;
+    if (!cairn_mul_ok(a, b, &n) || !cairn_mul_ok(n, sizeof(float), &n)) {
+        *ok = false;
+        return NULL;
+    }
+    float *p = cairn_malloc_aligned(n ? n : 64, 64);
+    if (!p)
+        *ok = false;
+    return p;
+}
+
+cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_session **out)
+{
+    *out = NULL;
+    const model_hparams *hp = &m->hp;
+    session_opts o = opts ? *opts : session_opts_default();
+    if (o.n_ctx <= 0)
+        o.n_ctx = CAIRN_MIN(hp->n_ctx_train, 4096);
+    if (o.n_batch <= 0)
+        o.n_batch = 256;
+    if (o.n_threads <= 0)
+        o.n_threads = 1;
+    if (o.n_ctx > SESSION_MAX_CTX || o.n_batch > SESSION_MAX_BATCH || o.n_threads > 256)
+        return cairn_fail(CAIRN_ERR_INVALID, "session: n_ctx %d / n_batch %d / threads %d too large",
+                          o.n_ctx, o.n_batch, o.n_threads);
+    o.n_batch = CAIRN_MIN(o.n_batch, o.n_ctx);
+    if (o.kv_type != QT_F16 && o.kv_type != QT_Q8_0 && o.kv_type != QT_F32)
+        return cairn_fail(CAIRN_ERR_INVALID, "session: KV cache type must be f16, q8_0 or f32");
+    const qtype_traits *kt = qtype_get(o.kv_type);
+    if (!kt || !kt->from_float || !kt->to_float)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "session: KV cache type %u not available", o.kv_type);
+
+    cairn_session *s = cairn_calloc(1, sizeof *s);
+    if (!s)
+        return cairn_fail(CAIRN_ERR_NOMEM, "session: out of memory");
+    s->m = m;
+    s->opts = o;
+    s->n_ctx = o.n_ctx;
+    s->n_batch = o.n_batch;
+    s->n_threads = o.n_threads;
+    if (o.n_threads > 1) {
+        cairn_status st = cairn_pool_new(o.n_threads, &s->pool);
+        if (st != CAIRN_OK) {
+            cairn_free(s);
+            return st;
+        }
+        s->mm.pool = s->pool;
+    }
+
+    size_t B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
+    size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
+    s->hd_k = (hp->head_dim + kt->block_size - 1) / kt->block_size * kt->block_size;
+    s->kv_row = qtype_row_size(o.kv_type, s->hd_k);
+    bool ok = true;
+    size_t per_layer;
+    if (!cairn_mul_ok((size_t)hp->n_head_kv * C, s->kv_row, &per_layer))
+        ok = false;
+    s->kv_layer = per_layer;
+    size_t kv_total;
+    if (ok && cairn_mul_ok(per_layer, (size_t)hp->n_layer, &kv_total)) {
+        s->k_cache = cairn_malloc_aligned(kv_total, 64);
+        s->v_cache = cairn_malloc_aligned(kv_total, 64);
+        ok = s->k_cache && s->v_cache;
+    } else {
+        ok = false;
+    }
+    s->kv_pad = alloc_f32((size_t)s->hd_k, 1, &ok);
+    s->x = alloc_f32(B, (size_t)hp->n_embd, &ok);
+    s->xb = alloc_f32(B, (size_t)hp->n_embd, &ok);
+    s->xb2 = alloc_f32(B, (size_t)hp->n_embd, &ok);
+    s->q = alloc_f32(B, q_dim, &ok);
+    s->k = alloc_f32(B, kv_dim, &ok);
+    s->v = alloc_f32(B, kv_dim, &ok);
+    s->att = alloc_f32(B, q_dim, &ok);
+    s->hb = alloc_f32(B, (size_t)hp->n_ff, &ok);
+    s->hb2 = alloc_f32(B, (size_t)hp->n_ff, &ok);
+    s->rope_cos = alloc_f32(B, (size_t)hp->n_rot / 2 + 1, &ok);
+    s->rope_sin = alloc_f32(B, (size_t)hp->n_rot / 2 + 1, &ok);
+    s->kf = alloc_f32((size_t)hp->n_head_kv * C, (size_t)s->hd_k, &ok);
+    s->vf = alloc_f32((size_t)hp->n_head_kv * C, (size_t)s->hd_k, &ok);
+    s->att_scratch = alloc_f32((size_t)s->n_threads, C + (size_t)s->hd_k, &ok);
+    s->logits = alloc_f32((size_t)hp->n_vocab, 1, &ok);
+    if (!ok) {
+        session_free(s);
+        return cairn_fail(CAIRN_ERR_NOMEM, "session: out of memory for a %d-token context", o.n_ctx);
+    }
+    *out = s;
+    return CAIRN_OK;
+}
+
+void session_free(cairn_session *s)
+{
+    if (!s)
+        return;
+    float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2,
+                      &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(bufs); i++)
+        cairn_free_aligned(*bufs[i]);
+    cairn_free_aligned(s->k_cache);
+    cairn_free_aligned(s->v_cache);
+    matmul_ctx_free(&s->mm);
+    cairn_pool_free(s->pool);
+    cairn_free(s);
+}
+
+void session_truncate(cairn_session *s, int n) { s->n_past = CAIRN_MAX(0, CAIRN_MIN(n, s->n_past)); }
+int session_n_past(const cairn_session *s) { return s->n_past; }
+int session_n_ctx(const cairn_session *s) { return s->n_ctx; }
+const cairn_model *session_model(const cairn_session *s) { return s->m; }
+size_t session_kv_bytes(const cairn_session *s) { return 2 * s->kv_layer * (size_t)s->m->hp.n_layer; }
+
+/* ---- row-parallel helper for the element-wise ops ---- */
+
+typedef void (*rows_fn)(cairn_session *s, void *arg, int r0, int r1);
+typedef struct rows_job {
+    cairn_session *s;
+    rows_fn fn;
+    void *arg;
+    int n_rows, chunk;
+    atomic_int next;
+} rows_job;
+
+static void rows_worker(void *p, int ith, int nth)
+{
+    (void)ith; (void)nth;
+    rows_job *j = p;
+    for (;;) {
+        int r0 = atomic_fetch_add(&j->next, j->chunk);
+        if (r0 >= j->n_rows)
+            break;
+        j->fn(j->s, j->arg, r0, CAIRN_MIN(r0 + j->chunk, j->n_rows));
+    }
+}
+
+/* Run fn over rows [0, n_rows); threaded when there is enough work. */
+static void for_rows(cairn_session *s, rows_fn fn, void *arg, int n_rows)
+{
+    if (!s->pool || n_rows < 4) {
+        fn(s, arg, 0, n_rows);
+        return;
+    }
+    rows_job j = {.s = s, .fn = fn, .arg = arg, .n_rows = n_rows,
+                  .chunk = CAIRN_MAX(1, n_rows / (4 * s->n_threads))};
+    atomic_init(&j.next, 0);
+    cairn_pool_run(s->pool, rows_worker, &j);
+}
+
+/* ---- small ops ---- */
+
+/* out[i] = x[i] / sqrt(mean(x^2) + eps) * w[i], for one row of n. */
+static void rmsnorm(float *out, const float *x, const float *w, int n, float eps)
+{
+    double ss = 0;
+    for (int i = 0; i < n; i++)
+        ss += (double)(x[i] * x[i]);
+    float scale = 1.0f / sqrtf((float)(ss / n) + eps);
+    for (int i = 0; i < n; i++)
+        out[i] = x[i] * scale * w[i];
+}
+
+typedef struct norm_arg { const float *w; float *out; const float *in; } norm_arg;
+
+static void rmsnorm_rows(cairn_session *s, void *p, int r0, int r1)
+{
+    norm_arg *a = p;
+    int n = s->m->hp.n_embd;
+    for (int r = r0; r < r1; r++)
+        rmsnorm(a->out + (size_t)r * n, a->in + (size_t)r * n, a->w, n, s->m->hp.norm_eps);
+}
+
+/* Rotation angles for positions pos0..pos0+T-1: cos/sin (T, n_rot/2).
+ * theta_i = pos * base^(-2i/n_rot) [/ freq_factor_i], scaled per the
+ * model's RoPE scaling (linear: theta * scale; YaRN: blend of interpolated
+ * and extrapolated angles by dimension, with a magnitude correction). */
+static void rope_angles(cairn_session *s, int pos0, int T)
+{
+    const model_hparams *hp = &s->m->hp;
+    const int half = hp->n_rot / 2;
+    const float theta_scale = powf(hp->rope_freq_base, -2.0f / (float)hp->n_rot);
+    const float fs = hp->rope_freq_scale;
+    float ext = 0, lo = 0, hi = 0, mscale = 1.0f;
+    if (hp->rope_scaling_type == ROPE_SCALING_YARN && fs != 1.0f) {
+        /* dims whose wavelength completes beta rotations within the original context */
+        const float beta_fast = 32.0f, beta_slow = 1.0f, n_orig = (float)hp->rope_yarn_orig_ctx;
+        const float nr = (float)hp->n_rot, lb = 2.0f * logf(hp->rope_freq_base);
+        float d_fast = nr * logf(n_orig / (beta_fast * 2.0f * (float)M_PI)) / lb;
+        float d_slow = nr * logf(n_orig / (beta_slow * 2.0f * (float)M_PI)) / lb;
+        lo = fmaxf(0.0f, floorf(d_fast));
+        hi = fminf(nr - 1, ceilf(d_slow));
+        ext = 1.0f;
+        mscale = 1.0f + 0.1f * logf(1.0f / fs);
+    }
+    for (int t = 0; t < T; t++) {
+        float theta = (float)(pos0 + t);
+        float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
+        for (int i = 0; i < half; i++) {
+            float th_extrap = s->m->rope_freqs ? theta / s->m->rope_freqs[i] : theta;
+            float th = fs * th_extrap;
+            if (ext != 0) {
+                float y = ((float)i - lo) / fmaxf(0.001f, hi - lo);
+                float ramp = (1.0f - fminf(1.0f, fmaxf(0.0f, y))) * ext;
+                th = th * (1 - ramp) + th_extrap * ramp;
+            }
+            c[i] = cosf(th) * mscale;
+            sn[i] = sinf(th) * mscale;
+            theta *= theta_scale;
+        }
+    }
+}
+
+/* Rotate the first n_rot dims of each of n_heads heads of one token row. */
+static void rope_row(float *x, int n_heads, int head_dim, int n_rot, rope_pairs pairs,
+                     const float *c, const float *sn)
+{
+    const int half = n_rot / 2;
+    for (int h = 0; h < n_heads; h++) {
+        float *v = x + (size_t)h * head_dim;
+        for (int i = 0; i < half; i++) {
+            int a = pairs == ROPE_PAIRS_NEOX ? i : 2 * i;
+            int b = pairs == ROPE_PAIRS_NEOX ? i + half : 2 * i + 1;
+            float x0 = v[a], x1 = v[b];
+            v[a] = x0 * c[i] - x1 * sn[i];
+            v[b] = x0 * sn[i] + x1 * c[i];
+        }
+    }
+}
+
+typedef struct qk_arg { const model_layer *L; } qk_arg;
+
+/* Biases (qwen2) then RoPE on q and k, rows r0..r1 of the batch. */
+static void qk_rows(cairn_session *s, void *p, int r0, int r1)
+{
+    const model_layer *L = ((qk_arg *)p)->L;
+    const model_hparams *hp = &s->m->hp;
+    const int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim, half = hp->n_rot / 2;
+    for (int t = r0; t < r1; t++) {
+        float *q = s->q + (size_t)t * q_dim, *k = s->k + (size_t)t * kv_dim, *v = s->v + (size_t)t * kv_dim;
+        if (L->bq)
+            for (int i = 0; i < q_dim; i++) q[i] += L->bq[i];
+        if (L->bk)
+            for (int i = 0; i < kv_dim; i++) k[i] += L->bk[i];
+        if (L->bv)
+            for (int i = 0; i < kv_dim; i++) v[i] += L->bv[i];
+        const float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
+        rope_row(q, hp->n_head, hp->head_dim, hp->n_rot, hp->rope, c, sn);
+        rope_row(k, hp->n_head_kv, hp->head_dim, hp->n_rot, hp->rope, c, sn);
+    }
+}
+
+/* hb = silu(hb) * hb2, rows r0..r1 of (T, n_ff). */
+static void swiglu_rows(cairn_session *s, void *p, int r0, int r1)
+{
+    (void)p;
+    const size_t n = (size_t)s->m->hp.n_ff;
+    for (size_t i = (size_t)r0 * n; i < (size_t)r1 * n; i++) {
+        float g = s->hb[i];
+        s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
+    }
+}
+
+/* Store the batch's K and V rows of layer il at positions n_past.. */
+static void kv_store(cairn_session *s, int il, int T)
+{
+    const model_hparams *hp = &s->m->hp;
+    const qtype_traits *tr = qtype_get(s->opts.kv_type);
+    const int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
+    char *kc = (char *)s->k_cache + (size_t)il * s->kv_layer;
+    char *vc = (char *)s->v_cache + (size_t)il * s->kv_layer;
+    memset(s->kv_pad, 0, (size_t)s->hd_k * sizeof(float));
+    for (int t = 0; t < T; t++) {
+        size_t pos = (size_t)(s->n_past + t);
+        for (int g = 0; g < hp->n_head_kv; g++) {
+            size_t off = ((size_t)g * s->n_ctx + pos) * s->kv_row;
+            memcpy(s->kv_pad, s->k + (size_t)t * kv_dim + (size_t)g * hd, (size_t)hd * sizeof(float));
+            tr->from_float(s->kv_pad, kc + off, s->hd_k);
+            memcpy(s->kv_pad, s->v + (size_t)t * kv_dim + (size_t)g * hd, (size_t)hd * sizeof(float));
+            tr->from_float(s->kv_pad, vc + off, s->hd_k);
+        }
+    }
+}
+
+static void add_rows(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}
+
+/* ---- the forward pass over one batch of T tokens ---- */
+
+static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
+{
+    const cairn_model *m = s->m;
+    const model_hparams *hp = &m->hp;
+    const int n_embd = hp->n_embd;
+    const size_t xn = (size_t)T * n_embd;
+
+    /* x (T, n_embd) = embedding rows */
+    const qtype_traits *et = qtype_get(m->tok_embd.type);
+    const size_t erow = qtype_row_size(m->tok_embd.type, n_embd);
+    for (int t = 0; t < T; t++)
+        et->to_float((const char *)m->tok_embd.data + (size_t)ids[t] * erow, s->x + (size_t)t * n_embd, n_embd);
+
+    rope_angles(s, s->n_past, T);
+
+    for (int il = 0; il < hp->n_layer; il++) {
+        const model_layer *L = &m->layers[il];
+
+        /* attention block: xb = rmsnorm(x); q, k, v = xb W^T (+ b); RoPE */
+        norm_arg na = {L->attn_norm, s->xb, s->x};
+        for_rows(s, rmsnorm_rows, &na, T);
+        CAIRN_TRY(matmul(&s->mm, &L->wq, s->xb, s->q, T));      /* (T, q_dim) */
+        CAIRN_TRY(matmul(&s->mm, &L->wk, s->xb, s->k, T));      /* (T, kv_dim) */
+        CAIRN_TRY(matmul(&s->mm, &L->wv, s->xb, s->v, T));      /* (T, kv_dim) */
+        qk_arg qa = {L};
+        for_rows(s, qk_rows, &qa, T);
+        kv_store(s, il, T);
+
+        /* att (T, q_dim) = softmax(q K^T / sqrt(hd)) V over positions [0, n_past + T) */
+        attn_args aa = {
+            .n_tok = T, .n_past = s->n_past, .n_ctx = s->n_ctx,
+            .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .hd_k = s->hd_k,
+            .kv_type = s->opts.kv_type, .kv_row = s->kv_row,
+            .k_cache = (const char *)s->k_cache + (size_t)il * s->kv_layer,
+            .v_cache = (const char *)s->v_cache + (size_t)il * s->kv_layer,
+            .q = s->q, .out = s->att, .kf = s->kf, .vf = s->vf, .scratch = s->att_scratch,
+            .round_f16 = s->opts.kv_type == QT_F16,
+        };
+        attention(s->pool, &aa);
+
+        /* x += att Wo^T */
+        CAIRN_TRY(matmul(&s->mm, &L->wo, s->att, s->xb2, T));   /* (T, n_embd) */
+        add_rows(s->x, s->xb2, xn);
+
+        /* FFN block: x += (silu(xb Wg^T) * (xb Wu^T)) Wd^T, xb = rmsnorm(x) */
+        na = (norm_arg){L->ffn_norm, s->xb, s->x};
+        for_rows(s, rmsnorm_rows, &na, T);
+        CAIRN_TRY(matmul(&s->mm, &L->ffn_gate, s->xb, s->hb, T));  /* (T, n_ff) */
+        CAIRN_TRY(matmul(&s->mm, &L->ffn_up, s->xb, s->hb2, T));   /* (T, n_ff) */
+        for_rows(s, swiglu_rows, NULL, T);
+        CAIRN_TRY(matmul(&s->mm, &L->ffn_down, s->hb, s->xb2, T)); /* (T, n_embd) */
+        add_rows(s->x, s->xb2, xn);
+    }
+
+    /* logits (n_vocab,) = rmsnorm(x[T-1]) Wout^T — only the last token */
+    rmsnorm(s->xb, s->x + (size_t)(T - 1) * n_embd, m->output_norm, n_embd, hp->norm_eps);
+    CAIRN_TRY(matmul(&s->mm, &m->output, s->xb, s->logits, 1));
+    return CAIRN_OK;
+}
+
+cairn_status session_eval(cairn_session *s, const int32_t *ids, int n, float **logits)
+{
+    if (logits)
+        *logits = NULL;
+    if (n <= 0)
+        return cairn_fail(CAIRN_ERR_INVALID, "session: no tokens to evaluate");
+    if (n > s->n_ctx - s->n_past)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "session: %d tokens exceed the context (%d of %d used)",
+                          n, s->n_past, s->n_ctx);
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= s->m->hp.n_vocab)
+            return cairn_fail(CAIRN_ERR_INVALID, "session: token id %d outside the vocabulary (%d)",
+                              ids[i], s->m->hp.n_vocab);
+    for (int i = 0; i < n; i += s->n_batch) {
+        int T = CAIRN_MIN(s->n_batch, n - i);
+        cairn_status st = forward(s, ids + i, T);
+        if (st != CAIRN_OK)
+            return st;
+        s->n_past += T;
+    }
+    if (logits)
+        *logits = s->logits;
+    return CAIRN_OK;
+}

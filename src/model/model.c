@@ -1,0 +1,401 @@
+/*
+ * model.c — bind a llama-family model from GGUF metadata and tensors.
+ *
+ * Order of work: architecture name → hyper-parameters (validated, with caps)
+ * → global tensors → per-layer tensors. Every tensor's type and shape is
+ * checked against the hyper-parameters, so the forward pass can trust them.
+ */
+#include "model/model.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Hard caps: far above any real model, low enough that products of two of
+ * them cannot overflow the size arithmetic in the session. */
+#define MODEL_MAX_LAYERS 1024
+#define MODEL_MAX_EMBD (1 << 16)
+#define MODEL_MAX_FF (1 << 20)
+#define MODEL_MAX_HEADS 1024
+#define MODEL_MAX_VOCAB (1 << 22)
+
+const char *model_arch_name(model_arch a)
+{
+    switch (a) {
+    case MODEL_ARCH_LLAMA: return "llama";
+    case MODEL_ARCH_QWEN2: return "qwen2";
+    }
+    return "?";
+}
+
+/* ---- metadata helpers ---- */
+
+static cairn_status hp_u32(const cairn_model *m, const char *key, bool required, uint32_t def, uint32_t *out)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
+    cairn_status st = gguf_get_u32(m->gguf, full, out);
+    if (st == CAIRN_ERR_NOT_FOUND && !required) {
+        *out = def;
+        cairn_clear_error();
+        return CAIRN_OK;
+    }
+    if (st == CAIRN_ERR_NOT_FOUND)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing metadata %s", gguf_path(m->gguf), full);
+    if (st != CAIRN_OK)
+        return cairn_fail_wrap(st, "%s", full);
+    return CAIRN_OK;
+}
+
+static cairn_status hp_f32(const cairn_model *m, const char *key, bool required, float def, float *out)
+{
+    char full[128];
+    snprintf(full, sizeof full, "%s.%s", m->arch_name, key);
+    cairn_status st = gguf_get_f32(m->gguf, full, out);
+    if (st == CAIRN_ERR_NOT_FOUND && !required) {
+        *out = def;
+        cairn_clear_error();
+        return CAIRN_OK;
+    }
+    if (st == CAIRN_ERR_NOT_FOUND)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing metadata %s", gguf_path(m->gguf), full);
+    if (st != CAIRN_OK)
+        return cairn_fail_wrap(st, "%s", full);
+    if (!isfinite(*out))
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: %s is not finite", gguf_path(m->gguf), full);
+    return CAIRN_OK;
+}
+
+static cairn_status check_range(const cairn_model *m, const char *what, uint32_t v, uint32_t lo, uint32_t hi)
+{
+    if (v < lo || v > hi)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: %s = %u out of range [%u, %u]",
+                          gguf_path(m->gguf), what, v, lo, hi);
+    return CAIRN_OK;
+}
+
+static cairn_status load_hparams(cairn_model *m)
+{
+    model_hparams *hp = &m->hp;
+    uint32_t v;
+
+    CAIRN_TRY(hp_u32(m, "block_count", true, 0, &v));
+    CAIRN_TRY(check_range(m, "block_count", v, 1, MODEL_MAX_LAYERS));
+    hp->n_layer = (int)v;
+    CAIRN_TRY(hp_u32(m, "embedding_length", true, 0, &v));
+    CAIRN_TRY(check_range(m, "embedding_length", v, 1, MODEL_MAX_EMBD));
+    hp->n_embd = (int)v;
+    CAIRN_TRY(hp_u32(m, "attention.head_count", true, 0, &v));
+    CAIRN_TRY(check_range(m, "attention.head_count", v, 1, MODEL_MAX_HEADS));
+    hp->n_head = (int)v;
+    CAIRN_TRY(hp_u32(m, "attention.head_count_kv", false, (uint32_t)hp->n_head, &v));
+    CAIRN_TRY(check_range(m, "attention.head_count_kv", v, 1, (uint32_t)hp->n_head));
+    hp->n_head_kv = (int)v;
+    if (hp->n_head % hp->n_head_kv)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: head_count %d not a multiple of head_count_kv %d",
+                          gguf_path(m->gguf), hp->n_head, hp->n_head_kv);
+    CAIRN_TRY(hp_u32(m, "expert_count", false, 0, &v));
+    hp->n_expert = (int)v;
+    CAIRN_TRY(hp_u32(m, "expert_used_count", false, 0, &v));
+    hp->n_expert_used = (int)v;
+    if (hp->n_expert > 0)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: mixture-of-experts models are not supported yet",
+                          gguf_path(m->gguf));
+    CAIRN_TRY(hp_u32(m, "feed_forward_length", true, 0, &v));
+    CAIRN_TRY(check_range(m, "feed_forward_length", v, 1, MODEL_MAX_FF));
+    hp->n_ff = (int)v;
+
+    uint32_t def_hd = (uint32_t)(hp->n_embd / hp->n_head);
+    CAIRN_TRY(hp_u32(m, "attention.key_length", false, def_hd, &v));
+    CAIRN_TRY(check_range(m, "attention.key_length", v, 1, MODEL_MAX_EMBD));
+    hp->head_dim = (int)v;
+    CAIRN_TRY(hp_u32(m, "attention.value_length", false, (uint32_t)hp->head_dim, &v));
+    if ((int)v != hp->head_dim)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: value_length %u != key_length %d",
+                          gguf_path(m->gguf), v, hp->head_dim);
+    if (hp->head_dim % 2)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: odd head dimension %d", gguf_path(m->gguf), hp->head_dim);
+    char klkey[128];
+    snprintf(klkey, sizeof klkey, "%s.attention.key_length", m->arch_name);
+    if (!gguf_kv_find(m->gguf, klkey) && hp->n_embd % hp->n_head)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: embedding_length %d not a multiple of head_count %d",
+                          gguf_path(m->gguf), hp->n_embd, hp->n_head);
+
+    CAIRN_TRY(hp_u32(m, "context_length", false, 2048, &v));
+    CAIRN_TRY(check_range(m, "context_length", v, 1, 1u << 24));
+    hp->n_ctx_train = (int)v;
+    CAIRN_TRY(hp_f32(m, "attention.layer_norm_rms_epsilon", false, 1e-5f, &hp->norm_eps));
+    if (!(hp->norm_eps >= 0 && hp->norm_eps < 1))
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rms epsilon %g out of range", gguf_path(m->gguf),
+                          (double)hp->norm_eps);
+
+    /* RoPE */
+    hp->rope = hp->arch == MODEL_ARCH_QWEN2 ? ROPE_PAIRS_NEOX : ROPE_PAIRS_NORMAL;
+    CAIRN_TRY(hp_u32(m, "rope.dimension_count", false, (uint32_t)hp->head_dim, &v));
+    if (v % 2 || (int)v > hp->head_dim)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rope.dimension_count %u invalid for head dim %d",
+                          gguf_path(m->gguf), v, hp->head_dim);
+    hp->n_rot = (int)v;
+    CAIRN_TRY(hp_f32(m, "rope.freq_base", false, 10000.0f, &hp->rope_freq_base));
+    if (!(hp->rope_freq_base > 1.0f))
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rope.freq_base %g invalid", gguf_path(m->gguf),
+                          (double)hp->rope_freq_base);
+
+    /* Scaling: rope.scaling.{type,factor,original_context_length}; older
+     * files carry only rope.scale_linear. */
+    float factor = 0;
+    hp->rope_scaling_type = ROPE_SCALING_NONE;
+    CAIRN_TRY(hp_f32(m, "rope.scale_linear", false, 0.0f, &factor));
+    if (factor > 0)
+        hp->rope_scaling_type = ROPE_SCALING_LINEAR;
+    char key[128];
+    snprintf(key, sizeof key, "%s.rope.scaling.type", m->arch_name);
+    gguf_str stype;
+    if (gguf_get_str(m->gguf, key, &stype) == CAIRN_OK) {
+        if (gguf_str_eq(stype, "none")) hp->rope_scaling_type = ROPE_SCALING_NONE;
+        else if (gguf_str_eq(stype, "linear")) hp->rope_scaling_type = ROPE_SCALING_LINEAR;
+        else if (gguf_str_eq(stype, "yarn")) hp->rope_scaling_type = ROPE_SCALING_YARN;
+        else
+            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: rope scaling type '%.*s' not supported",
+                              gguf_path(m->gguf), (int)CAIRN_MIN(stype.len, 32), stype.ptr);
+    }
+    cairn_clear_error();
+    CAIRN_TRY(hp_f32(m, "rope.scaling.factor", false, factor, &factor));
+    hp->rope_freq_scale = 1.0f;
+    if (hp->rope_scaling_type != ROPE_SCALING_NONE && factor > 0) {
+        if (!(factor >= 1e-3f && factor <= 1e3f))
+            return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rope scaling factor %g out of range",
+                              gguf_path(m->gguf), (double)factor);
+        hp->rope_freq_scale = 1.0f / factor;
+    }
+    CAIRN_TRY(hp_u32(m, "rope.scaling.original_context_length", false, (uint32_t)hp->n_ctx_train, &v));
+    hp->rope_yarn_orig_ctx = (int)CAIRN_MIN(v, 1u << 24);
+    return CAIRN_OK;
+}
+
+/* ---- tensor binding ---- */
+
+static cairn_status own(cairn_model *m, void *p)
+{
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? m->cap_owned * 2 : 16;
+        void **n = cairn_reallocarray(m->owned, (size_t)cap, sizeof *n);
+        if (!n) {
+            cairn_free(p);
+            return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
+        }
+        m->owned = n;
+        m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    return CAIRN_OK;
+}
+
+static bool dims_are(const gguf_tensor *t, int64_t ne0, int64_t ne1)
+{
+    if (t->ne[0] != ne0 || t->ne[1] != ne1)
+        return false;
+    for (int i = 2; i < GGUF_MAX_DIMS; i++)
+        if (t->ne[i] != 1)
+            return false;
+    return true;
+}
+
+/* A matrix of `rows` x `cols` (GGUF ne = [cols, rows]) in any supported
+ * type. A missing optional matrix leaves out->data NULL. */
+static cairn_status bind_matrix(cairn_model *m, const char *name, int64_t rows, int64_t cols,
+                                bool required, qmat *out)
+{
+    memset(out, 0, sizeof *out);
+    const gguf_tensor *t = gguf_tensor_find(m->gguf, name);
+    if (!t) {
+        if (!required)
+            return CAIRN_OK;
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing tensor %s", gguf_path(m->gguf), name);
+    }
+    if (!dims_are(t, cols, rows))
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld]",
+                          gguf_path(m->gguf), name, (long long)t->ne[0], (long long)t->ne[1],
+                          (long long)t->ne[2], (long long)cols, (long long)rows);
+    const qtype_traits *tr = qtype_get(t->type);
+    if (!tr || !tr->to_float || !tr->vec_dot)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: tensor %s has unsupported type %u",
+                          gguf_path(m->gguf), name, t->type);
+    size_t row = qtype_row_size(t->type, cols), total;
+    if (row == 0 || !cairn_mul_ok(row, (size_t)rows, &total) || total > t->nbytes)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensor %s: %lld columns do not fit type %s",
+                          gguf_path(m->gguf), name, (long long)cols, tr->name);
+    out->type = t->type;
+    out->rows = rows;
+    out->cols = cols;
+    out->data = t->data;
+    return CAIRN_OK;
+}
+
+/* A vector of n floats: used in place when F32, else converted once. */
+static cairn_status bind_vector(cairn_model *m, const char *name, int64_t n, bool required, const float **out)
+{
+    *out = NULL;
+    const gguf_tensor *t = gguf_tensor_find(m->gguf, name);
+    if (!t) {
+        if (!required)
+            return CAIRN_OK;
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing tensor %s", gguf_path(m->gguf), name);
+    }
+    if (!dims_are(t, n, 1))
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensor %s has shape [%lld, %lld], expected [%lld]",
+                          gguf_path(m->gguf), name, (long long)t->ne[0], (long long)t->ne[1], (long long)n);
+    const qtype_traits *tr = qtype_get(t->type);
+    size_t row = tr ? qtype_row_size(t->type, n) : 0;
+    if (!tr || !tr->to_float || row == 0)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: tensor %s has unsupported type %u",
+                          gguf_path(m->gguf), name, t->type);
+    if (row > t->nbytes)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensor %s is truncated", gguf_path(m->gguf), name);
+    if (t->type == QT_F32 && ((uintptr_t)t->data % sizeof(float)) == 0) {
+        *out = t->data;
+        return CAIRN_OK;
+    }
+    float *f = cairn_malloc((size_t)n * sizeof *f);
+    if (!f)
+        return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
+    tr->to_float(t->data, f, n);
+    CAIRN_TRY(own(m, f));
+    *out = f;
+    return CAIRN_OK;
+}
+
+static cairn_status bind_layer(cairn_model *m, int il)
+{
+    const model_hparams *hp = &m->hp;
+    model_layer *L = &m->layers[il];
+    int64_t q_dim = (int64_t)hp->n_head * hp->head_dim, kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
+    char name[96];
+#define NAME(s) (snprintf(name, sizeof name, "blk.%d." s, il), name)
+    CAIRN_TRY(bind_vector(m, NAME("attn_norm.weight"), hp->n_embd, true, &L->attn_norm));
+    CAIRN_TRY(bind_matrix(m, NAME("attn_q.weight"), q_dim, hp->n_embd, true, &L->wq));
+    CAIRN_TRY(bind_matrix(m, NAME("attn_k.weight"), kv_dim, hp->n_embd, true, &L->wk));
+    CAIRN_TRY(bind_matrix(m, NAME("attn_v.weight"), kv_dim, hp->n_embd, true, &L->wv));
+    CAIRN_TRY(bind_matrix(m, NAME("attn_output.weight"), hp->n_embd, q_dim, true, &L->wo));
+    bool biases = hp->arch == MODEL_ARCH_QWEN2;
+    CAIRN_TRY(bind_vector(m, NAME("attn_q.bias"), q_dim, biases, &L->bq));
+    CAIRN_TRY(bind_vector(m, NAME("attn_k.bias"), kv_dim, biases, &L->bk));
+    CAIRN_TRY(bind_vector(m, NAME("attn_v.bias"), kv_dim, biases, &L->bv));
+    CAIRN_TRY(bind_vector(m, NAME("ffn_norm.weight"), hp->n_embd, true, &L->ffn_norm));
+    CAIRN_TRY(bind_matrix(m, NAME("ffn_gate.weight"), hp->n_ff, hp->n_embd, true, &L->ffn_gate));
+    CAIRN_TRY(bind_matrix(m, NAME("ffn_up.weight"), hp->n_ff, hp->n_embd, true, &L->ffn_up));
+    CAIRN_TRY(bind_matrix(m, NAME("ffn_down.weight"), hp->n_embd, hp->n_ff, true, &L->ffn_down));
+#undef NAME
+    return CAIRN_OK;
+}
+
+static cairn_status bind_all(cairn_model *m)
+{
+    gguf_str arch;
+    if (gguf_get_str(m->gguf, "general.architecture", &arch) != CAIRN_OK)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing general.architecture", gguf_path(m->gguf));
+    if (gguf_str_eq(arch, "llama"))
+        m->hp.arch = MODEL_ARCH_LLAMA;
+    else if (gguf_str_eq(arch, "qwen2"))
+        m->hp.arch = MODEL_ARCH_QWEN2;
+    else
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: architecture '%.*s' not supported (llama, qwen2)",
+                          gguf_path(m->gguf), (int)CAIRN_MIN(arch.len, 64), arch.ptr);
+    snprintf(m->arch_name, sizeof m->arch_name, "%s", model_arch_name(m->hp.arch));
+    CAIRN_TRY(load_hparams(m));
+    model_hparams *hp = &m->hp;
+
+    const gguf_tensor *te = gguf_tensor_find(m->gguf, "token_embd.weight");
+    if (!te)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing tensor token_embd.weight", gguf_path(m->gguf));
+    if (te->ne[1] < 1 || te->ne[1] > MODEL_MAX_VOCAB)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: vocabulary size %lld out of range", gguf_path(m->gguf),
+                          (long long)te->ne[1]);
+    hp->n_vocab = (int)te->ne[1];
+    CAIRN_TRY(bind_matrix(m, "token_embd.weight", hp->n_vocab, hp->n_embd, true, &m->tok_embd));
+    CAIRN_TRY(bind_vector(m, "output_norm.weight", hp->n_embd, true, &m->output_norm));
+    CAIRN_TRY(bind_matrix(m, "output.weight", hp->n_vocab, hp->n_embd, false, &m->output));
+    if (!m->output.data) {
+        m->output = m->tok_embd;
+        m->tied_output = true;
+    }
+    CAIRN_TRY(bind_vector(m, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs));
+
+    m->layers = cairn_calloc((size_t)hp->n_layer, sizeof *m->layers);
+    if (!m->layers)
+        return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
+    for (int il = 0; il < hp->n_layer; il++)
+        CAIRN_TRY(bind_layer(m, il));
+    return CAIRN_OK;
+}
+
+cairn_status model_from_gguf(gguf_file *g, cairn_model **out)
+{
+    *out = NULL;
+    cairn_model *m = cairn_calloc(1, sizeof *m);
+    if (!m) {
+        gguf_close(g);
+        return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
+    }
+    m->gguf = g;
+    kernels_init();   /* the type table must be filled before qtype_get */
+    cairn_status st = bind_all(m);
+    if (st != CAIRN_OK) {
+        model_free(m);
+        return st;
+    }
+    *out = m;
+    return CAIRN_OK;
+}
+
+cairn_status model_load(const char *path, cairn_model **out)
+{
+    *out = NULL;
+    gguf_file *g;
+    CAIRN_TRY(gguf_open(path, &g));
+    return model_from_gguf(g, out);
+}
+
+void model_free(cairn_model *m)
+{
+    if (!m)
+        return;
+    for (int i = 0; i < m->n_owned; i++)
+        cairn_free(m->owned[i]);
+    cairn_free(m->owned);
+    cairn_free(m->layers);
+    gguf_close(m->gguf);
+    cairn_free(m);
+}
+
+static uint64_t qmat_bytes(const qmat *w)
+{
+    return w->data ? (uint64_t)qtype_row_size(w->type, w->cols) * (uint64_t)w->rows : 0;
+}
+
+uint64_t model_weight_bytes_per_token(const cairn_model *m)
+{
+    const model_hparams *hp = &m->hp;
+    uint64_t b = qtype_row_size(m->tok_embd.type, hp->n_embd) + qmat_bytes(&m->output);
+    b += (uint64_t)hp->n_embd * sizeof(float);
+    for (int il = 0; il < hp->n_layer; il++) {
+        const model_layer *L = &m->layers[il];
+        b += qmat_bytes(&L->wq) + qmat_bytes(&L->wk) + qmat_bytes(&L->wv) + qmat_bytes(&L->wo);
+        b += qmat_bytes(&L->ffn_gate) + qmat_bytes(&L->ffn_up) + qmat_bytes(&L->ffn_down);
+        b += 2 * (uint64_t)hp->n_embd * sizeof(float);
+    }
+    return b;
+}
+
+uint64_t model_n_params(const cairn_model *m)
+{
+    uint64_t n = 0;
+    for (uint64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        uint64_t e = 1;
+        for (uint32_t d = 0; d < GGUF_MAX_DIMS; d++)
+            e *= (uint64_t)(t->ne[d] > 0 ? t->ne[d] : 1);
+        n += e;
+    }
+    return n;
+}

@@ -1,0 +1,97 @@
+/*
+ * model.h — llama-family decoder models bound from a GGUF file.
+ *
+ * A cairn_model is the read-only half of inference: hyper-parameters read
+ * from `<arch>.*` metadata and weight matrices that point straight into the
+ * GGUF mapping (zero copy). Small per-channel vectors (norm weights, biases)
+ * are used in place when stored as F32 and converted once into an owned
+ * buffer otherwise. Everything that changes while generating (KV cache,
+ * activations) lives in a session (infer/session.h), so one model can serve
+ * several sessions.
+ *
+ * Architectures: "llama" (also Mistral-style: GQA, no biases) and "qwen2"
+ * (Q/K/V biases, NeoX RoPE). Tensor names follow GGUF conventions:
+ *   token_embd, output_norm, output (absent = tied to token_embd),
+ *   blk.N.{attn_norm, attn_q, attn_k, attn_v, attn_output, ffn_norm,
+ *          ffn_gate, ffn_up, ffn_down} and, for qwen2, blk.N.attn_{q,k,v}.bias.
+ *
+ * MoE (issue 5) extends model_layer with expert tensors and sets
+ * n_expert/n_expert_used; the forward pass picks the FFN per layer
+ * (see ffn step in infer/session.c).
+ */
+#ifndef CAIRN_MODEL_H
+#define CAIRN_MODEL_H
+
+#include "gguf/gguf.h"
+#include "kernels/matmul.h"
+
+typedef enum { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2 } model_arch;
+
+/* RoPE pairing: NORMAL rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's
+ * "normal" mode; NEOX rotates (x[i], x[i + n_rot/2]) (GPT-NeoX, qwen2). */
+typedef enum { ROPE_PAIRS_NORMAL, ROPE_PAIRS_NEOX } rope_pairs;
+typedef enum { ROPE_SCALING_NONE, ROPE_SCALING_LINEAR, ROPE_SCALING_YARN } rope_scaling;
+
+typedef struct model_hparams {
+    model_arch arch;
+    int n_vocab;        /* rows of token_embd */
+    int n_embd;         /* residual stream width */
+    int n_layer;
+    int n_ff;           /* dense FFN hidden width */
+    int n_head;         /* query heads */
+    int n_head_kv;      /* key/value heads (GQA: n_head % n_head_kv == 0) */
+    int head_dim;       /* per head (attention.key_length, default n_embd / n_head) */
+    int n_ctx_train;    /* context_length */
+    float norm_eps;     /* RMSNorm epsilon */
+    /* RoPE */
+    rope_pairs rope;
+    int n_rot;                /* rotated dims per head (rope.dimension_count, <= head_dim) */
+    float rope_freq_base;     /* theta base */
+    float rope_freq_scale;    /* 1 / scaling factor (linear and yarn) */
+    rope_scaling rope_scaling_type;
+    int rope_yarn_orig_ctx;   /* rope.scaling.original_context_length (yarn) */
+    /* MoE (0 for dense models) */
+    int n_expert, n_expert_used;
+} model_hparams;
+
+typedef struct model_layer {
+    const float *attn_norm;          /* (n_embd,) */
+    qmat wq;                         /* (n_head*head_dim, n_embd) */
+    qmat wk, wv;                     /* (n_head_kv*head_dim, n_embd) */
+    const float *bq, *bk, *bv;       /* qwen2 biases, NULL when absent */
+    qmat wo;                         /* (n_embd, n_head*head_dim) */
+    const float *ffn_norm;           /* (n_embd,) */
+    qmat ffn_gate, ffn_up;           /* (n_ff, n_embd) */
+    qmat ffn_down;                   /* (n_embd, n_ff) */
+} model_layer;
+
+typedef struct cairn_model {
+    gguf_file *gguf;                 /* owned: the weights point into its mapping */
+    char arch_name[32];
+    model_hparams hp;
+    qmat tok_embd;                   /* (n_vocab, n_embd), rows looked up with to_float */
+    const float *rope_freqs;         /* (n_rot/2,) frequency divisors (llama3 rope_freqs), or NULL */
+    model_layer *layers;             /* (n_layer,) */
+    const float *output_norm;        /* (n_embd,) */
+    qmat output;                     /* (n_vocab, n_embd); == tok_embd when tied */
+    bool tied_output;
+    void **owned;                    /* converted vectors, freed with the model */
+    int n_owned, cap_owned;
+} cairn_model;
+
+/* Open `path` (mmap) and bind the model. On failure *out is NULL and the
+ * detail names the missing/malformed tensor or key. */
+cairn_status model_load(const char *path, cairn_model **out);
+/* Bind a model from an already open file; takes ownership of `g` on success
+ * and on failure. */
+cairn_status model_from_gguf(gguf_file *g, cairn_model **out);
+void model_free(cairn_model *m);
+
+/* Bytes of weights read to generate one token: every layer matrix, the
+ * output matrix, norms, and one embedding row. */
+uint64_t model_weight_bytes_per_token(const cairn_model *m);
+/* Number of parameters (elements of all tensors). */
+uint64_t model_n_params(const cairn_model *m);
+const char *model_arch_name(model_arch a);
+
+#endif

@@ -1,0 +1,376 @@
+/*
+ * test_model.c — the llama forward pass against llama.cpp reference outputs
+ * in ../shared/models (stories260K F32 / Q8_0 / Q4_0, llama-2-tiny-random F16):
+ * prompt ids, the full step-0 logit vector, top-5 logits at every greedy
+ * step and the greedy continuation token for token.
+ *
+ * Tolerances (|ours - ref| <= atol + rtol * |ref|, logits of magnitude ~10-20):
+ *   F32 weights:  atol 2e-3, rtol 1e-3  — same math, F16 KV cache on both sides;
+ *   Q8_0 / Q4_0:  atol 2e-2, rtol 2e-3  — both quantize activations to Q8_0, but
+ *                 rounding of halfway cases and summation order differ;
+ *   F16 (tiny-random): atol 2e-3, rtol 1e-3.
+ * The measured worst errors are printed for every model.
+ */
+#include "infer/session.h"
+#include "infer/generate.h"
+#include "t.h"
+#include "tokenizer/tokenizer.h"
+
+#include <cjson/cJSON.h>
+
+typedef struct ref_model {
+    const char *model, *ref;
+    double atol, rtol;
+} ref_model;
+
+static const ref_model REFS[] = {
+    {"stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 2e-3, 1e-3},
+    {"stories260K/stories260K-Q8_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q8_0.json", 2e-2, 2e-3},
+    {"stories260K/stories260K-Q4_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q4_0.json", 2e-2, 2e-3},
+    {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 2e-3, 1e-3},
+};
+
+static const char *shared;
+
+static cJSON *load_json(const char *rel)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s", shared, rel);
+    char *text;
+    size_t len;
+    if (cairn_file_read_all(path, 64u << 20, &text, &len) != CAIRN_OK)
+        return NULL;
+    cJSON *j = cJSON_Parse(text);
+    cairn_free(text);
+    return j;
+}
+
+static cairn_status open_model(const char *rel, cairn_model **m)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/%s", shared, rel);
+    return model_load(path, m);
+}
+
+static int32_t argmax(const float *x, int n)
+{
+    int32_t b = 0;
+    for (int i = 1; i < n; i++)
+        if (x[i] > x[b])
+            b = i;
+    return b;
+}
+
+static int json_ids(const cJSON *arr, int32_t *out, int cap)
+{
+    int n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, arr) {
+        if (n < cap)
+            out[n] = (int32_t)e->valuedouble;
+        n++;
+    }
+    return n;
+}
+
+/* Worst |a-b| / (atol + rtol |b|): <= 1 passes. */
+static double err_ratio(double a, double b, const ref_model *r) { return fabs(a - b) / (r->atol + r->rtol * fabs(b)); }
+
+static void check_reference(const ref_model *r, uint32_t kv_type, int n_threads, int n_batch, bool check_logits)
+{
+    cairn_model *m = NULL;
+    cairn_tokenizer *tok = NULL;
+    cJSON *ref = load_json(r->ref);
+    CHECKF(ref != NULL, "%s", r->ref);
+    CHECK_OK(open_model(r->model, &m));
+    if (!m || !ref)
+        goto out;
+    CHECK_OK(tokenizer_load(m->gguf, &tok));
+    if (!tok)
+        goto out;
+    double worst0 = 0, worst_top = 0;
+    int n_prompts = 0, n_tokens_ok = 0, n_tokens = 0;
+    const cJSON *c;
+    cJSON_ArrayForEach(c, ref) {
+        const char *prompt = cJSON_GetObjectItem(c, "prompt")->valuestring;
+        int32_t want_ids[256], ids[256];
+        int n_want = json_ids(cJSON_GetObjectItem(c, "prompt_ids"), want_ids, 256);
+        size_t n_ids = 0;
+        CHECK_OK(tokenizer_encode(tok, prompt, strlen(prompt), true, false, ids, 256, &n_ids));
+        CHECKF((int)n_ids == n_want && !memcmp(ids, want_ids, n_ids * sizeof *ids), "%s: prompt ids of '%s'", r->model, prompt);
+
+        session_opts so = session_opts_default();
+        so.n_ctx = 512, so.kv_type = kv_type, so.n_threads = n_threads, so.n_batch = n_batch;
+        cairn_session *s = NULL;
+        CHECK_OK(session_new(m, &so, &s));
+        if (!s)
+            break;
+        float *logits = NULL;
+        CHECK_OK(session_eval(s, want_ids, n_want, &logits));
+        if (!logits) {
+            session_free(s);
+            break;
+        }
+        const int nv = m->hp.n_vocab;
+        const cJSON *l0 = cJSON_GetObjectItem(c, "logits_step0");
+        CHECK_EQ_INT(cJSON_GetArraySize(l0), nv);
+        if (check_logits) {
+            int i = 0;
+            const cJSON *e;
+            cJSON_ArrayForEach(e, l0) {
+                if (i < nv)
+                    worst0 = fmax(worst0, err_ratio(logits[i], e->valuedouble, r));
+                i++;
+            }
+        }
+        int32_t want_gen[256];
+        int n_gen = json_ids(cJSON_GetObjectItem(c, "generated_ids"), want_gen, 256);
+        const cJSON *steps = cJSON_GetObjectItem(c, "steps"), *st;
+        int step = 0;
+        bool same = true;
+        cJSON_ArrayForEach(st, steps) {
+            int32_t next = (int32_t)cJSON_GetObjectItem(st, "next")->valuedouble;
+            if (check_logits) {
+                const cJSON *t5;
+                cJSON_ArrayForEach(t5, cJSON_GetObjectItem(st, "top5")) {
+                    int id = (int)cJSON_GetArrayItem(t5, 0)->valuedouble;
+                    if (id >= 0 && id < nv)
+                        worst_top = fmax(worst_top, err_ratio(logits[id], cJSON_GetArrayItem(t5, 1)->valuedouble, r));
+                }
+            }
+            int32_t got = argmax(logits, nv);
+            n_tokens++;
+            n_tokens_ok += got == next;
+            if (got != next && same) {
+                fprintf(stderr, "%s kv=%u: '%s' step %d: got %d want %d\n", r->model, kv_type, prompt, step, got, next);
+                same = false;
+            }
+            if (step < n_gen)
+                CHECK_EQ_INT(want_gen[step], next);
+            step++;
+            if (!same || step == n_gen)
+                break;
+            CHECK_OK(session_eval(s, &next, 1, &logits));
+            if (!logits)
+                break;
+        }
+        CHECKF(same, "%s: greedy continuation of '%s'", r->model, prompt);
+        session_free(s);
+        n_prompts++;
+    }
+    fprintf(stderr, "%s kv=%s threads=%d batch=%d: %d prompts, %d/%d greedy tokens equal",
+            r->model, kv_type == QT_F16 ? "f16" : kv_type == QT_Q8_0 ? "q8_0" : "f32", n_threads, n_batch,
+            n_prompts, n_tokens_ok, n_tokens);
+    if (check_logits)
+        fprintf(stderr, ", worst logit error %.3f (step 0 all logits) / %.3f (top-5 every step) of tolerance",
+                worst0, worst_top);
+    fputc('\n', stderr);
+    CHECK(n_prompts > 0);
+    CHECKF(worst0 <= 1.0, "%s: step-0 logits outside tolerance", r->model);
+    CHECKF(worst_top <= 1.0, "%s: top-5 logits outside tolerance", r->model);
+out:
+    tokenizer_free(tok);
+    model_free(m);
+    cJSON_Delete(ref);
+}
+
+static void test_references(void)
+{
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(REFS); i++)
+        check_reference(&REFS[i], QT_F16, 2, 0, true);
+}
+
+/* Prompt split into several batches (and odd thread counts) gives the same greedy text. */
+static void test_batches_threads(void)
+{
+    check_reference(&REFS[0], QT_F16, 1, 3, true);
+    check_reference(&REFS[2], QT_F16, 3, 1, true);
+}
+
+/* The Q8_0 KV cache keeps the same greedy continuation on stories260K
+ * (logits differ by the cache's quantization error, so they are not checked). */
+static void test_kv_q8_0(void)
+{
+    check_reference(&REFS[0], QT_Q8_0, 2, 0, false);
+    check_reference(&REFS[3], QT_Q8_0, 2, 0, false);
+}
+
+/* Batched, incremental and chunked evaluation agree. */
+static void test_incremental(void)
+{
+    cairn_model *m = NULL;
+    CHECK_OK(open_model(REFS[0].model, &m));
+    if (!m)
+        return;
+    const int32_t ids[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
+    const int n = (int)CAIRN_ARRAY_LEN(ids), nv = m->hp.n_vocab;
+    float *a = cairn_malloc((size_t)nv * sizeof *a);
+    session_opts so = session_opts_default();
+    so.n_ctx = 64;
+    cairn_session *s = NULL;
+    CHECK_OK(session_new(m, &so, &s));
+    float *l;
+    CHECK_OK(session_eval(s, ids, n, &l));
+    memcpy(a, l, (size_t)nv * sizeof *a);
+    session_truncate(s, 0);
+    for (int i = 0; i < n; i++)
+        CHECK_OK(session_eval(s, ids + i, 1, &l));
+    double worst = 0;
+    for (int i = 0; i < nv; i++)
+        worst = fmax(worst, fabs(l[i] - a[i]));
+    CHECKF(worst < 1e-3, "batched vs one by one: %g", worst);
+    /* truncate and re-evaluate the tail */
+    session_truncate(s, 4);
+    CHECK_EQ_INT(session_n_past(s), 4);
+    CHECK_OK(session_eval(s, ids + 4, n - 4, &l));
+    worst = 0;
+    for (int i = 0; i < nv; i++)
+        worst = fmax(worst, fabs(l[i] - a[i]));
+    CHECKF(worst < 1e-3, "truncate + continue: %g", worst);
+    /* errors leave the session usable */
+    int32_t bad = nv;
+    CHECK(session_eval(s, &bad, 1, &l) == CAIRN_ERR_INVALID);
+    int32_t many[64] = {0};
+    CHECK(session_eval(s, many, 64, &l) == CAIRN_ERR_TOO_LARGE);
+    CHECK_EQ_INT(session_n_past(s), n);
+    session_free(s);
+    cairn_free(a);
+    model_free(m);
+}
+
+static void test_generate_stop(void)
+{
+    cairn_model *m = NULL;
+    cairn_tokenizer *tok = NULL;
+    CHECK_OK(open_model(REFS[0].model, &m));
+    if (!m)
+        return;
+    CHECK_OK(tokenizer_load(m->gguf, &tok));
+    session_opts so = session_opts_default();
+    so.n_ctx = 128;
+    cairn_session *s = NULL;
+    CHECK_OK(session_new(m, &so, &s));
+    sampler_params sp = sampler_params_default();
+    sp.temp = 0;
+    cairn_sampler *smp = NULL;
+    CHECK_OK(sampler_new(&sp, m->hp.n_vocab, &smp));
+    const int32_t prompt[] = {1, 403, 407, 261, 378};
+    /* "Once upon a time" -> ", there was a little girl named Lily. She loved ..." */
+    gen_params gp = {.n_predict = 40};
+    gen_result r;
+    CHECK_OK(generate(s, tok, smp, prompt, 5, &gp, &r));
+    CHECK(r.text && !strncmp(r.text, ", there was a little girl named Lily.", 37));
+    CHECK_EQ_INT(r.n_ids, 40);
+    CHECK(r.stop == GEN_STOP_LENGTH);
+    gen_result_free(&r);
+
+    const char *stops[] = {"zzz", "named Li"};
+    gp = (gen_params){.n_predict = 40, .stop = stops, .n_stop = 2};
+    session_truncate(s, 0);
+    sampler_reset(smp);
+    CHECK_OK(generate(s, tok, smp, prompt, 5, &gp, &r));
+    CHECK_EQ_STR(r.text, ", there was a little girl ");
+    CHECK(r.stop == GEN_STOP_STRING);
+    gen_result_free(&r);
+    sampler_free(smp);
+    session_free(s);
+    tokenizer_free(tok);
+    model_free(m);
+}
+
+static bool collect(void *ud, const char *text, size_t len)
+{
+    cairn_buf *b = ud;
+    return cairn_buf_append(b, text, len) == CAIRN_OK;
+}
+
+/* Streamed pieces concatenate to the final text; held-back stop prefixes are never emitted. */
+static void test_stream(void)
+{
+    cairn_model *m = NULL;
+    cairn_tokenizer *tok = NULL;
+    CHECK_OK(open_model(REFS[0].model, &m));
+    if (!m)
+        return;
+    CHECK_OK(tokenizer_load(m->gguf, &tok));
+    session_opts so = session_opts_default();
+    so.n_ctx = 128;
+    cairn_session *s = NULL;
+    CHECK_OK(session_new(m, &so, &s));
+    sampler_params sp = sampler_params_default();
+    sp.seed = 3;
+    cairn_sampler *smp = NULL;
+    CHECK_OK(sampler_new(&sp, m->hp.n_vocab, &smp));
+    const int32_t prompt[] = {1, 403, 407, 261, 378};
+    const char *stops[] = {"the park", "."};
+    for (int variant = 0; variant < 2; variant++) {
+        cairn_buf b;
+        cairn_buf_init(&b, 0);
+        gen_params gp = {.n_predict = 60, .stop = stops, .n_stop = variant, .on_text = collect, .ud = &b};
+        gen_result r;
+        session_truncate(s, 0);
+        CHECK_OK(generate(s, tok, smp, prompt, 5, &gp, &r));
+        CHECK_EQ_STR(b.len ? b.data : "", r.text);
+        if (variant == 1)
+            CHECK(strstr(r.text, "the park") == NULL);
+        gen_result_free(&r);
+        cairn_buf_free(&b);
+    }
+    sampler_free(smp);
+    session_free(s);
+    tokenizer_free(tok);
+    model_free(m);
+}
+
+/* Every allocation failure while loading and creating a session is clean. */
+static void test_alloc_failures(void)
+{
+    for (long n = 0; n < 400; n++) {
+        cairn_model *m = NULL;
+        cairn_session *s = NULL;
+        cairn_alloc_fail_after(n, false);
+        cairn_status st = open_model(REFS[0].model, &m);
+        if (st == CAIRN_OK) {
+            session_opts so = session_opts_default();
+            so.n_ctx = 32;
+            so.n_threads = 2;
+            st = session_new(m, &so, &s);
+        }
+        bool injected = cairn_alloc_injected_failures() > 0;
+        cairn_alloc_fail_after(-1, false);
+        if (st != CAIRN_OK)
+            CHECKF(st == CAIRN_ERR_NOMEM || st == CAIRN_ERR_IO, "n=%ld: %s", n, cairn_last_error());
+        session_free(s);
+        model_free(m);
+        if (!injected)
+            break;
+    }
+}
+
+static void test_bad_files(void)
+{
+    cairn_model *m = (cairn_model *)1;
+    CHECK(model_load("/nonexistent/model.gguf", &m) != CAIRN_OK);
+    CHECK(m == NULL);
+    /* a non-llama architecture is refused with a clear error */
+    char path[1024];
+    snprintf(path, sizeof path, "%s/models/glove-bert/glove6B-100d-bert-15k-f16.gguf", shared);
+    CHECK(model_load(path, &m) == CAIRN_ERR_UNSUPPORTED);
+    CHECK(strstr(cairn_last_error(), "bert") != NULL);
+}
+
+int main(void)
+{
+    shared = cairn_test_shared_dir();
+    if (!shared)
+        SKIP_ALL("shared test assets absent");
+    RUN(test_references);
+    RUN(test_batches_threads);
+    RUN(test_kv_q8_0);
+    RUN(test_incremental);
+    RUN(test_generate_stop);
+    RUN(test_stream);
+    RUN(test_alloc_failures);
+    RUN(test_bad_files);
+    return t_done();
+}

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""(cairn copy of ../shared/tools/np_ref.py, extended for qwen2: Q/K/V biases, NeoX RoPE; partial
+rotary dims (rope.dimension_count < head dim), linear RoPE scaling, attention.key_length; and a
+`llama-full` mode printing the whole last-position logit vector.)
+
+Independent numpy reference forward passes (float64) for the staged models, used to cross-check
+llama.cpp outputs.  llama: RMSNorm, RoPE (GGUF/llama.cpp "normal" mode: adjacent pairs), GQA, SwiGLU,
+optional Mixtral MoE (softmax -> top-k -> renormalise).  bert: post-LN BERT, GELU(tanh approx as
+ggml), mean pooling.
+
+usage: np_ref.py llama MODEL.gguf ID,ID,...      -> prints argmax + top5 of last position logits
+       np_ref.py llama-full MODEL.gguf ID,ID,... -> prints {"logits": [...]} of the last position
+       np_ref.py bert  MODEL.gguf ID,ID,...      -> prints L2-normalised mean-pooled embedding
+"""
+import sys, json
+import numpy as np
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+import ggufio as G
+
+
+def W(T, n):
+    return G.as_f32(*T[n]).astype(np.float64)
+
+
+def llama_logits(path, ids):
+    kv, T = G.load(path)
+    a = kv["general.architecture"][1]
+    g = lambda k, d=None: kv.get(a + "." + k, (None, d))[1]
+    n_layer, n_embd, n_head, n_kv = g("block_count"), g("embedding_length"), g("attention.head_count"), g("attention.head_count_kv")
+    eps = g("attention.layer_norm_rms_epsilon")
+    base = g("rope.freq_base", 10000.0)
+    n_exp, n_used = g("expert_count", 0), g("expert_used_count", 0)
+    hd = g("attention.key_length", n_embd // n_head)
+    n_rot = g("rope.dimension_count", hd)
+    neox = a == "qwen2"
+    scale_type = g("rope.scaling.type", "none")
+    factor = g("rope.scaling.factor", 0.0) or g("rope.scale_linear", 0.0) or 0.0
+    if scale_type == "yarn":
+        raise SystemExit("np_ref: yarn scaling not implemented")
+    fscale = 1.0 / factor if factor and scale_type != "none" else 1.0
+    n = len(ids)
+    x = W(T, "token_embd.weight")[ids]
+    rms = lambda v, w: v / np.sqrt((v * v).mean(-1, keepdims=True) + eps) * w
+    pos = np.arange(n)[:, None] * fscale
+    inv = base ** (-np.arange(0, n_rot, 2) / n_rot)
+    if "rope_freqs.weight" in T:
+        inv = inv / W(T, "rope_freqs.weight")
+    ang = pos * inv[None, :]
+    cos, sin = np.cos(ang), np.sin(ang)
+
+    def rope(t):  # t: (n, heads, hd); rotate the first n_rot dims: adjacent pairs, or halves (NeoX)
+        r = t[..., :n_rot]
+        c, s = cos[:, None, :], sin[:, None, :]
+        if neox:
+            x0, x1 = r[..., :n_rot // 2], r[..., n_rot // 2:]
+            rr = np.concatenate([x0 * c - x1 * s, x0 * s + x1 * c], -1)
+        else:
+            t2 = r.reshape(n, t.shape[1], n_rot // 2, 2)
+            x0, x1 = t2[..., 0], t2[..., 1]
+            rr = np.stack([x0 * c - x1 * s, x0 * s + x1 * c], -1).reshape(r.shape)
+        return np.concatenate([rr, t[..., n_rot:]], -1)
+
+    def proj(h, p, nm):
+        y = h @ W(T, p + nm + ".weight").T
+        if p + nm + ".bias" in T:
+            y = y + W(T, p + nm + ".bias")
+        return y
+
+    silu = lambda v: v / (1 + np.exp(-v))
+    for il in range(n_layer):
+        p = "blk.%d." % il
+        h = rms(x, W(T, p + "attn_norm.weight"))
+        q = rope(proj(h, p, "attn_q").reshape(n, n_head, hd))
+        k = rope(proj(h, p, "attn_k").reshape(n, n_kv, hd))
+        v = proj(h, p, "attn_v").reshape(n, n_kv, hd)
+        rep = n_head // n_kv
+        k, v = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)
+        att = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd)
+        att = att + np.triu(np.full((n, n), -np.inf), 1)[None]
+        att = np.exp(att - att.max(-1, keepdims=True))
+        att /= att.sum(-1, keepdims=True)
+        o = np.einsum("hqk,khd->qhd", att, v).reshape(n, n_head * hd)
+        x = x + o @ W(T, p + "attn_output.weight").T
+        h = rms(x, W(T, p + "ffn_norm.weight"))
+        if n_exp:
+            logits = h @ W(T, p + "ffn_gate_inp.weight").T  # (n, n_exp)
+            pr = np.exp(logits - logits.max(-1, keepdims=True)); pr /= pr.sum(-1, keepdims=True)
+            ge, ue, de = W(T, p + "ffn_gate_exps.weight"), W(T, p + "ffn_up_exps.weight"), W(T, p + "ffn_down_exps.weight")
+            out = np.zeros_like(h)
+            for t in range(n):
+                sel = np.argsort(-pr[t], kind="stable")[:n_used]
+                w = pr[t, sel] / pr[t, sel].sum()
+                for e, we in zip(sel, w):
+                    out[t] += we * (de[e] @ (silu(ge[e] @ h[t]) * (ue[e] @ h[t])))
+            x = x + out
+        else:
+            x = x + (silu(h @ W(T, p + "ffn_gate.weight").T) * (h @ W(T, p + "ffn_up.weight").T)) @ W(T, p + "ffn_down.weight").T
+    x = rms(x, W(T, "output_norm.weight"))
+    outw = W(T, "output.weight") if "output.weight" in T else W(T, "token_embd.weight")
+    return x @ outw.T  # (n, n_vocab)
+
+
+def bert_embed(path, ids):
+    kv, T = G.load(path)
+    g = lambda k: kv["bert." + k][1]
+    d, n_head, eps = g("embedding_length"), g("attention.head_count"), g("attention.layer_norm_epsilon")
+    hd = d // n_head
+    n = len(ids)
+    ln = lambda v, w, b: (v - v.mean(-1, keepdims=True)) / np.sqrt(v.var(-1, keepdims=True) + eps) * w + b
+    gelu = lambda v: 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3)))
+    x = W(T, "token_embd.weight")[ids] + W(T, "position_embd.weight")[:n] + W(T, "token_types.weight")[0]
+    x = ln(x, W(T, "token_embd_norm.weight"), W(T, "token_embd_norm.bias"))
+    for il in range(g("block_count")):
+        p = "blk.%d." % il
+        lin = lambda v, nm: v @ W(T, p + nm + ".weight").T + W(T, p + nm + ".bias")
+        q = lin(x, "attn_q").reshape(n, n_head, hd)
+        k = lin(x, "attn_k").reshape(n, n_head, hd)
+        v = lin(x, "attn_v").reshape(n, n_head, hd)
+        att = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd)
+        att = np.exp(att - att.max(-1, keepdims=True)); att /= att.sum(-1, keepdims=True)
+        o = lin(np.einsum("hqk,khd->qhd", att, v).reshape(n, d), "attn_output")
+        x = ln(x + o, W(T, p + "attn_output_norm.weight"), W(T, p + "attn_output_norm.bias"))
+        f = lin(gelu(lin(x, "ffn_up")), "ffn_down")
+        x = ln(x + f, W(T, p + "layer_output_norm.weight"), W(T, p + "layer_output_norm.bias"))
+    e = x.mean(0)
+    return e / np.linalg.norm(e)
+
+
+if __name__ == "__main__":
+    kind, path, ids = sys.argv[1], sys.argv[2], [int(t) for t in sys.argv[3].split(",")]
+    if kind == "llama-full":
+        print(json.dumps({"logits": [float(v) for v in llama_logits(path, ids)[-1]]}))
+    elif kind == "llama":
+        lg = llama_logits(path, ids)[-1]
+        top = np.argsort(-lg)[:5]
+        print(json.dumps({"argmax": int(top[0]), "top5": [[int(i), float(lg[i])] for i in top]}))
+    else:
+        print(json.dumps({"embedding_l2": [float(v) for v in bert_embed(path, ids)]}))
