@@ -11,8 +11,8 @@
  *
  * Quantized blocks are random bytes with sane scales (any bit pattern is a
  * valid block), so writing a 1B model takes seconds, not a quantizer run.
- * The Q4_K_M mix follows the usual recipe: Q6_K for the output matrix (the
- * embedding when tied) and for attn_v / ffn_down in the first and last
+ * Below 8 bits the output matrix (the embedding when tied) is Q6_K, as
+ * llama.cpp's quantizer does. The Q4_K_M mix adds Q6_K for attn_v / ffn_down in the first and last
  * eighth of layers and every third in between, Q4_K elsewhere; a K type
  * whose rows are not a multiple of 256 falls back (Q4_K->Q5_0, Q6_K->Q8_0).
  */
@@ -165,7 +165,10 @@ int main(int argc, char **argv)
     err |= gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f) != CAIRN_OK;
     err |= gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f) != CAIRN_OK;
     float sm = 1.0f / sqrtf((float)s.embd), sf = 1.0f / sqrtf((float)s.ff);
-    uint32_t q6 = km ? QT_Q6_K : base;
+    /* output matrix (the embedding when tied): Q6_K for every quantized
+     * type below 8 bits, as llama.cpp's quantizer does */
+    bool low = base != QT_F32 && base != QT_F16 && base != QT_BF16 && base != QT_Q8_0;
+    uint32_t q6 = low ? QT_Q6_K : base;
     err |= add(w, "token_embd.weight", s.tied ? q6 : base, s.vocab, s.embd, 1.0f, 0);
     err |= add(w, "output_norm.weight", QT_F32, 1, s.embd, 0, 1.0f);
     if (!s.tied)

@@ -4,12 +4,23 @@
  * prompt ids, the full step-0 logit vector, top-5 logits at every greedy
  * step and the greedy continuation token for token.
  *
- * Tolerances (|ours - ref| <= atol + rtol * |ref|, logits of magnitude ~10-20):
- *   F32 weights:  atol 2e-3, rtol 1e-3  — same math, F16 KV cache on both sides;
- *   Q8_0 / Q4_0:  atol 2e-2, rtol 2e-3  — both quantize activations to Q8_0, but
- *                 rounding of halfway cases and summation order differ;
- *   F16 (tiny-random): atol 2e-3, rtol 1e-3.
- * The measured worst errors are printed for every model.
+ * Tolerances: |ours - ref| <= atol + rtol * |ref| (logits are ~10-20).
+ *   F32 and F16 weights: atol 2e-3, rtol 1e-3. We follow the reference's
+ *     arithmetic (F16 KV cache with F16 query/probabilities, double RMSNorm
+ *     sums); measured worst error ~1e-4.
+ *   Q8_0 / Q4_0 weights: atol 0.35. Both engines quantize activations to
+ *     Q8_0 before each product; a perturbation of 1e-4 anywhere upstream
+ *     flips some of those roundings, and the flips move logits by ~0.1-0.2
+ *     (measured: our own F16 vs F32 KV cache differ by 0.17 on the Q8_0 model,
+ *     0.006 on the F32 model). The numpy float64 reference is 0.13 away from
+ *     llama.cpp for the same reason.
+ *   Q8_0 KV cache (F32 model): atol 0.6 (measured 0.41: the cache quantization
+ *     error, amplified by this small, sharp model).
+ * Greedy tokens must be identical at every step; the one exception is a
+ * tie: where the reference's pick and ours are within the logit tolerance
+ * of each other (tie_tol; 0 for F32/F16, so no exception there), ours may
+ * differ. The reference token is fed back at every step (teacher forcing),
+ * so every later step is still checked; ties are counted and printed.
  */
 #include "infer/session.h"
 #include "infer/generate.h"
@@ -20,14 +31,19 @@
 
 typedef struct ref_model {
     const char *model, *ref;
-    double atol, rtol;
+    double atol, rtol, tie_tol;
 } ref_model;
 
 static const ref_model REFS[] = {
-    {"stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 2e-3, 1e-3},
-    {"stories260K/stories260K-Q8_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q8_0.json", 2e-2, 2e-3},
-    {"stories260K/stories260K-Q4_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q4_0.json", 2e-2, 2e-3},
-    {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 2e-3, 1e-3},
+    {"stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 2e-3, 1e-3, 0},
+    {"stories260K/stories260K-Q8_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q8_0.json", 0.35, 0, 0.35},
+    {"stories260K/stories260K-Q4_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q4_0.json", 0.35, 0, 0.35},
+    {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 2e-3, 1e-3, 0},
+};
+/* stories260K F32 and tiny-random with a Q8_0 KV cache */
+static const ref_model REFS_KVQ8[] = {
+    {"stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 0.6, 0, 0.6},
+    {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 0.6, 0, 0.6},
 };
 
 static const char *shared;
@@ -89,7 +105,7 @@ static void check_reference(const ref_model *r, uint32_t kv_type, int n_threads,
     if (!tok)
         goto out;
     double worst0 = 0, worst_top = 0;
-    int n_prompts = 0, n_tokens_ok = 0, n_tokens = 0;
+    int n_prompts = 0, n_tokens_ok = 0, n_tokens = 0, n_ties = 0;
     const cJSON *c;
     cJSON_ArrayForEach(c, ref) {
         const char *prompt = cJSON_GetObjectItem(c, "prompt")->valuestring;
@@ -140,17 +156,23 @@ static void check_reference(const ref_model *r, uint32_t kv_type, int n_threads,
             }
             int32_t got = argmax(logits, nv);
             n_tokens++;
-            n_tokens_ok += got == next;
-            if (got != next && same) {
-                fprintf(stderr, "%s kv=%u: '%s' step %d: got %d want %d\n", r->model, kv_type, prompt, step, got, next);
+            if (got == next) {
+                n_tokens_ok++;
+            } else if (next >= 0 && next < nv && logits[got] - logits[next] <= r->tie_tol) {
+                n_ties++;
+                fprintf(stderr, "  tie: '%s' step %d: ours %d (%.4f), ref %d (%.4f)\n", prompt, step, got,
+                        logits[got], next, logits[next]);
+            } else {
+                fprintf(stderr, "  '%s' step %d: got %d (%.4f) want %d (%.4f)\n", prompt, step, got, logits[got],
+                        next, next >= 0 && next < nv ? logits[next] : NAN);
                 same = false;
             }
             if (step < n_gen)
                 CHECK_EQ_INT(want_gen[step], next);
             step++;
-            if (!same || step == n_gen)
+            if (step == n_gen)
                 break;
-            CHECK_OK(session_eval(s, &next, 1, &logits));
+            CHECK_OK(session_eval(s, &next, 1, &logits));   /* teacher forcing */
             if (!logits)
                 break;
         }
@@ -158,9 +180,9 @@ static void check_reference(const ref_model *r, uint32_t kv_type, int n_threads,
         session_free(s);
         n_prompts++;
     }
-    fprintf(stderr, "%s kv=%s threads=%d batch=%d: %d prompts, %d/%d greedy tokens equal",
+    fprintf(stderr, "%s kv=%s threads=%d batch=%d: %d prompts, %d/%d greedy tokens equal, %d ties",
             r->model, kv_type == QT_F16 ? "f16" : kv_type == QT_Q8_0 ? "q8_0" : "f32", n_threads, n_batch,
-            n_prompts, n_tokens_ok, n_tokens);
+            n_prompts, n_tokens_ok, n_tokens, n_ties);
     if (check_logits)
         fprintf(stderr, ", worst logit error %.3f (step 0 all logits) / %.3f (top-5 every step) of tolerance",
                 worst0, worst_top);
@@ -187,12 +209,11 @@ static void test_batches_threads(void)
     check_reference(&REFS[2], QT_F16, 3, 1, true);
 }
 
-/* The Q8_0 KV cache keeps the same greedy continuation on stories260K
- * (logits differ by the cache's quantization error, so they are not checked). */
+/* The Q8_0 KV cache: same greedy tokens up to ties, logits within its own tolerance. */
 static void test_kv_q8_0(void)
 {
-    check_reference(&REFS[0], QT_Q8_0, 2, 0, false);
-    check_reference(&REFS[3], QT_Q8_0, 2, 0, false);
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(REFS_KVQ8); i++)
+        check_reference(&REFS_KVQ8[i], QT_Q8_0, 2, 0, true);
 }
 
 /* Batched, incremental and chunked evaluation agree. */

@@ -50,6 +50,7 @@ typedef struct attn_job {
     int n_kv;
     attn_dot_fn dot;
     attn_axpy_fn axpy;
+    bool f16_direct;     /* read the F16 cache in place (pass 1 skipped) */
     atomic_int next;
 } attn_job;
 
@@ -94,12 +95,15 @@ static void query_task(void *arg, int ith, int nth)
         const float *q = a->q + (size_t)t * q_dim + (size_t)h * hd;
         const float *kf = a->kf + (size_t)g * a->n_ctx * a->hd_k;
         const float *vf = a->vf + (size_t)g * a->n_ctx * a->hd_k;
+        const uint16_t *kh = (const uint16_t *)a->k_cache + (size_t)g * a->n_ctx * a->hd_k;
+        const uint16_t *vh = (const uint16_t *)a->v_cache + (size_t)g * a->n_ctx * a->hd_k;
         for (int d = 0; d < hd; d++)
             qr[d] = a->round_f16 ? round_to_f16(q[d]) : q[d];
 
         float mx = -INFINITY;
         for (int p = 0; p < n_see; p++) {
-            float s = j->dot(qr, kf + (size_t)p * a->hd_k, hd) * scale;
+            float s = (j->f16_direct ? attn_dot_f16_avx2(qr, kh + (size_t)p * a->hd_k, hd)
+                                     : j->dot(qr, kf + (size_t)p * a->hd_k, hd)) * scale;
             sc[p] = s;
             mx = s > mx ? s : mx;
         }
@@ -115,7 +119,10 @@ static void query_task(void *arg, int ith, int nth)
             float w = sc[p] * inv;
             if (a->round_f16)
                 w = round_to_f16(w);
-            j->axpy(o, w, vf + (size_t)p * a->hd_k, hd);
+            if (j->f16_direct)
+                attn_axpy_f16_avx2(o, w, vh + (size_t)p * a->hd_k, hd);
+            else
+                j->axpy(o, w, vf + (size_t)p * a->hd_k, hd);
         }
     }
 }
@@ -133,6 +140,8 @@ void attention(cairn_pool *pool, const attn_args *a)
 {
     attn_job j = {.a = a, .n_kv = a->n_past + a->n_tok};
     attn_kernels(&j.dot, &j.axpy);
-    run(pool, dequant_task, &j);
+    j.f16_direct = a->kv_type == QT_F16 && j.dot == attn_dot_avx2 && __builtin_cpu_supports("f16c");
+    if (!j.f16_direct)
+        run(pool, dequant_task, &j);
     run(pool, query_task, &j);
 }

@@ -13,6 +13,10 @@
  *      many query rows there are);
  *   2. one task per (token, head): scores = q . K^T / sqrt(hd), causal
  *      mask, softmax, out = scores . V.
+ * With an F16 cache on an AVX2+F16C CPU, pass 1 is skipped: pass 2 reads
+ * F16 rows directly (conversion is one instruction per 8 values), which
+ * saves a pool dispatch and a write+read of the scratch per layer — what
+ * matters for decode. Results are identical to the two-pass path.
  */
 #ifndef CAIRN_ATTENTION_H
 #define CAIRN_ATTENTION_H
@@ -43,5 +47,8 @@ typedef void (*attn_axpy_fn)(float *y, float a, const float *x, int n);
 void attn_kernels(attn_dot_fn *dot, attn_axpy_fn *axpy);
 float attn_dot_avx2(const float *a, const float *b, int n);
 void attn_axpy_avx2(float *y, float a, const float *x, int n);
+/* F16 cache read directly (AVX2 + F16C): no dequantize pass. */
+float attn_dot_f16_avx2(const float *a, const uint16_t *b, int n);
+void attn_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
 
 #endif

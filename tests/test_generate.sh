@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# test_generate.sh — the `cairn generate` / `cairn bench` CLI contract on the shared
+# models: --json prompt_ids and greedy ids equal llama.cpp's references (F32 model:
+# every prompt, every token), streaming text equals the JSON text, --stop, sampling
+# with a seed is reproducible, bench JSON fields, usage errors.
+set -u
+SHARED=${CAIRN_TEST_SHARED:-${CAIRN_TEST_SHARED_DEFAULT:-../shared}}
+M=$SHARED/models/stories260K
+[ -f "$M/stories260K.gguf" ] || { echo "SKIP: shared models absent"; exit 77; }
+PY=python3
+T=${CAIRN_TEST_TMP:-/tmp}/test_generate.$$
+mkdir -p "$T"
+trap 'rm -rf "$T"' EXIT
+fail=0
+check() { if eval "$2"; then echo "ok   $1"; else echo "FAIL $1"; fail=1; fi; }
+
+# 1. greedy ids for every reference prompt (F32 model and tiny-random F16)
+for pair in "$M/stories260K.gguf:$M/ref-llamacpp-greedy.stories260K.json" \
+            "$SHARED/models/llama-2-tiny-random/llama-2-tiny-random.gguf:$SHARED/models/llama-2-tiny-random/ref-llamacpp-greedy.json"; do
+  model=${pair%%:*}; ref=${pair#*:}
+  n=$($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))))' "$ref")
+  for i in $(seq 0 $((n - 1))); do
+    prompt=$($PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[int(sys.argv[2])]["prompt"])' "$ref" "$i")
+    steps=$($PY -c 'import json,sys; print(len(json.load(open(sys.argv[1]))[int(sys.argv[2])]["generated_ids"]))' "$ref" "$i")
+    "$CAIRN" generate -m "$model" -p "$prompt" -n "$steps" --temp 0 -t 2 --json > "$T/out.json"
+    check "greedy ids $(basename "$model") '$prompt'" "$PY - '$ref' $i '$T/out.json' <<'PYEOF'
+import json, sys
+ref = json.load(open(sys.argv[1]))[int(sys.argv[2])]
+out = json.load(open(sys.argv[3]))
+ok = out['prompt_ids'] == ref['prompt_ids'] and out['ids'] == ref['generated_ids']
+ok = ok and out['text'] == ref['generated_text'] and out['timings']['gen_tokens_per_s'] > 0
+ok = ok and out['timings']['prompt_tokens_per_s'] > 0
+if not ok:
+    print('want', ref['prompt_ids'], ref['generated_ids'], repr(ref['generated_text']), file=sys.stderr)
+    print('got ', out, file=sys.stderr)
+sys.exit(0 if ok else 1)
+PYEOF"
+  done
+done
+
+# 2. streamed text equals the JSON text (greedy, same model, Q8_0 KV cache too)
+for kv in f16 q8_0; do
+  "$CAIRN" generate -m "$M/stories260K.gguf" -p "Tom and his dog" -n 30 --temp 0 --kv-type $kv > "$T/stream.txt" 2>/dev/null
+  "$CAIRN" generate -m "$M/stories260K.gguf" -p "Tom and his dog" -n 30 --temp 0 --kv-type $kv --json > "$T/j.json"
+  check "stream == json text (kv $kv)" "$PY -c 'import json,sys; t=json.load(open(sys.argv[1]))[\"text\"]; s=open(sys.argv[2]).read(); sys.exit(0 if s == t + \"\\n\" else 1)' '$T/j.json' '$T/stream.txt'"
+done
+
+# 3. stop strings: output ends before the first occurrence
+"$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 40 --temp 0 --stop "Lily" --stop "qqq" --json > "$T/stop.json"
+check "--stop" "$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j[\"text\"] == \", there was a little girl named \" and j[\"stop\"] == \"stop\" else 1)' '$T/stop.json'"
+
+# 4. sampling: same seed -> same ids, other seed -> (almost surely) different
+a=$("$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 30 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --seed 7 --json)
+b=$("$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 30 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --seed 7 --json)
+c=$("$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 30 --temp 1.0 --top-k 0 --top-p 1 --min-p 0 --seed 8 --json)
+ids() { $PY -c 'import json,sys; print(json.loads(sys.argv[1])["ids"])' "$1"; }
+check "seeded sampling reproducible" "[ \"$(ids "$a")\" = \"$(ids "$b")\" ]"
+check "different seed differs" "[ \"$(ids "$a")\" != \"$(ids "$c")\" ]"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p "Once" -n 20 --temp 0.7 --top-k 5 --top-p 0.9 --min-p 0.1 \
+  --repeat-penalty 1.3 --presence-penalty 0.5 --seed 1 --json > "$T/s.json"
+check "all sampling options accepted" "$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if len(j[\"ids\"]) >= 1 else 1)' '$T/s.json'"
+
+# 5. bench JSON fields
+"$CAIRN" bench -m "$M/stories260K-Q4_0.gguf" -p 32 -n 8 -r 1 --json > "$T/b.json"
+check "bench --json" "$PY -c '
+import json,sys; j=json.load(open(sys.argv[1]))
+sys.exit(0 if j[\"prompt_tokens_per_s\"] > 0 and j[\"gen_tokens_per_s\"] > 0 and j[\"peak_rss_bytes\"] > 0 and j[\"weight_bytes_per_token\"] > 0 else 1)' '$T/b.json'"
+
+# 6. errors: usage (2) and failures (1) with a message, never a crash
+"$CAIRN" generate -m "$M/stories260K.gguf" > /dev/null 2>&1; check "missing prompt -> 2" "[ $? -eq 2 ]"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p x --temp abc > /dev/null 2>&1; check "bad --temp -> 2" "[ $? -eq 2 ]"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p x --bogus > /dev/null 2>&1; check "unknown flag -> 2" "[ $? -eq 2 ]"
+"$CAIRN" generate -m "$T/none.gguf" -p x 2> "$T/err.txt"; rc=$?
+check "missing model -> 1 with message" "[ $rc -eq 1 ] && grep -q 'loading model' '$T/err.txt'"
+head -c 1000 "$M/stories260K.gguf" > "$T/trunc.gguf"
+"$CAIRN" generate -m "$T/trunc.gguf" -p x 2> /dev/null; check "truncated model -> 1" "[ $? -eq 1 ]"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 5000 -c 64 --temp 0 --ignore-eos --json > "$T/ctx.json"
+check "context full stops cleanly" "$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j[\"stop\"] == \"context\" and len(j[\"prompt_ids\"]) + len(j[\"ids\"]) == 65 else 1)' '$T/ctx.json'"
+exit $fail
