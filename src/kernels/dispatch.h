@@ -22,8 +22,8 @@
  * It must not touch name, block_size, type_size or from_float (the reference
  * quantizer, which has to stay byte-identical with ggml's).
  *
- * The hooks are defined in *_avx2.c / *_avx512.c. They are declared weak in
- * dispatch.c, so the build works before (or without) those files.
+ * The hooks are defined in quant_avx2.c / quant_avx512.c (compiled with the
+ * ISA flags; only called after the CPU check).
  */
 #ifndef CAIRN_DISPATCH_H
 #define CAIRN_DISPATCH_H
