@@ -15,5 +15,6 @@ int cmd_model(int argc, char **argv);      /* model info FILE */
 int cmd_quantize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_tokenize(int argc, char **argv);   /* tokenize -m MODEL -p TEXT */
 
 #endif

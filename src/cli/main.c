@@ -23,6 +23,7 @@ static const command commands[] = {
     {"quantize", cmd_quantize, "quantize a GGUF model: quantize IN OUT TYPE"},
     {"generate", cmd_generate, "generate text with a local GGUF model"},
     {"bench", cmd_bench, "measure prompt and generation speed of a model"},
+    {"tokenize", cmd_tokenize, "tokenize text (or decode ids) with a model's tokenizer"},
 };
 
 static void usage(FILE *f)
