@@ -232,13 +232,18 @@ int cmd_add(int argc, char **argv)
     const char **paths = cairn_calloc((size_t)argc + 1, sizeof *paths);
     size_t n_ex = 0, n_paths = 0;
     bool quiet = false, no_progress = false;
+    int64_t ttl_s = 0;
+    cJSON *src_opts = cJSON_CreateObject(), *src_tags = cJSON_CreateArray(), *src_ex = cJSON_CreateArray();
+    char *src_json = NULL;
     int rc = 2;
     store *s = NULL;
     pipeline *p = NULL;
-    if (!excludes || !paths) {
+    if (!excludes || !paths || !src_opts || !src_tags || !src_ex) {
         fprintf(stderr, "cairn add: out of memory\n");
         goto out;
     }
+    cJSON_AddItemToObject(src_opts, "tags", src_tags);
+    cJSON_AddItemToObject(src_opts, "exclude", src_ex);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (is_help(a)) {
@@ -247,6 +252,7 @@ int cmd_add(int argc, char **argv)
                    "  --tag KEY=VALUE  metadata for every document (typed: number, date, true/false, string;\n"
                    "                   a repeated KEY makes a list)\n"
                    "  --exclude GLOB   skip files and directories whose name or path matches\n"
+                   "  --ttl DURATION   documents expire DURATION after ingest (7d, 12h, 30m)\n"
                    "  --quiet          print only failures\n");
             rc = 0;
             goto out;
@@ -258,17 +264,27 @@ int cmd_add(int argc, char **argv)
             }
             if (!add_tag(&tags, argv[++i]))
                 goto out;
+            cJSON_AddItemToArray(src_tags, cJSON_CreateString(argv[i]));
         } else if (!strncmp(a, "--tag=", 6)) {
             if (!add_tag(&tags, a + 6))
                 goto out;
+            cJSON_AddItemToArray(src_tags, cJSON_CreateString(a + 6));
         } else if (!strcmp(a, "--exclude")) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "cairn add: --exclude needs a glob\n");
                 goto out;
             }
             excludes[n_ex++] = argv[++i];
+            cJSON_AddItemToArray(src_ex, cJSON_CreateString(argv[i]));
         } else if (!strncmp(a, "--exclude=", 10)) {
             excludes[n_ex++] = a + 10;
+            cJSON_AddItemToArray(src_ex, cJSON_CreateString(a + 10));
+        } else if (!strcmp(a, "--ttl") || !strncmp(a, "--ttl=", 6)) {
+            const char *v = a[5] == '=' ? a + 6 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v || cairn_parse_duration(v, &ttl_s) != CAIRN_OK || ttl_s <= 0) {
+                fprintf(stderr, "cairn add: --ttl wants a duration such as 7d, 12h, 30m\n");
+                goto out;
+            }
         } else if (!strcmp(a, "--quiet") || !strcmp(a, "-q")) {
             quiet = true;
         } else if (!strcmp(a, "--no-progress")) {
@@ -325,8 +341,24 @@ int cmd_add(int argc, char **argv)
     sa.sa_handler = on_signal;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    for (size_t i = 0; i < n_paths && st == CAIRN_OK; i++)
+    if (ttl_s)
+        cJSON_AddNumberToObject(src_opts, "ttl_s", (double)ttl_s);
+    src_json = cJSON_PrintUnformatted(src_opts);
+    for (size_t i = 0; i < n_paths && st == CAIRN_OK; i++) {
+        /* Remember each root with its options, so `cairn sync` can redo it. */
+        char *root = NULL;
+        int64_t sid = 0;
+        st = store_path_key(s, paths[i], &root);
+        if (st == CAIRN_OK)
+            st = store_source_upsert(s, root, src_json ? src_json : "{}", ttl_s, &sid);
+        if (st == CAIRN_OK)
+            st = store_source_touch(s, sid, cairn_now_ns());
+        cairn_free(root);
+        if (st != CAIRN_OK)
+            break;
+        pipeline_set_source(p, sid, ttl_s);
         st = pipeline_add_path(p, paths[i]);
+    }
     cairn_status fin = pipeline_finish(p);
     if (st == CAIRN_OK)
         st = fin;
@@ -355,6 +387,8 @@ int cmd_add(int argc, char **argv)
 out:
     pipeline_free(p);
     store_close(s);
+    cJSON_Delete(src_opts);
+    cJSON_free(src_json);
     meta_list_free(&tags);
     cairn_free(excludes);
     cairn_free(paths);

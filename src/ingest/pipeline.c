@@ -446,6 +446,7 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         }
         goto out;
     }
+    p->st.bytes_read += data.len;
     cairn_hash128_hex(data.data, data.len, ch);
     if (existed && f.state == STORE_FILE_OK && !strcmp(f.content_hash, ch) && !strcmp(f.meta_hash, mh)) {
         /* touched but not changed */
@@ -476,7 +477,6 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
                    .file_id = f.id, .now_ns = cairn_now_ns()};
     p->group_bytes += data.len;
     st = ingest_buffer(fs_path, data.data, data.len, &p->o.ingest, emit_doc, &fc);
-    p->st.bytes_read += data.len;
     if (st == CAIRN_ERR_UNSUPPORTED) {
         char why[600];
         snprintf(why, sizeof why, "%s", cairn_last_error());
@@ -702,6 +702,12 @@ cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, u
 }
 
 cairn_status pipeline_finish(pipeline *p) { return group_commit(p); }
+
+void pipeline_set_source(pipeline *p, int64_t source_id, int64_t ttl_s)
+{
+    p->o.source_id = source_id;
+    p->o.ttl_s = ttl_s;
+}
 
 const pipe_stats *pipeline_stats(const pipeline *p) { return &p->st; }
 

@@ -71,6 +71,9 @@ cairn_status pipeline_new(store *s, const pipe_options *opt, pipeline **out);
  * through on_event and counted, not returned; the return value is for
  * failures of the store itself or an interruption. */
 cairn_status pipeline_add_path(pipeline *p, const char *fs_path);
+/* Set the source (and its TTL) stamped on the files and documents added
+ * from now on. */
+void pipeline_set_source(pipeline *p, int64_t source_id, int64_t ttl_s);
 /* Walk without ingesting: the files and bytes pipeline_add_path would
  * consider (for progress ETA). */
 cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, uint64_t *bytes);
