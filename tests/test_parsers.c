@@ -305,6 +305,396 @@ static void test_html_hostile(void)
     cairn_log_set_level(lvl);
 }
 
+
+/* ---- JSON ---- */
+static double meta_num(const ingest_doc *d, const char *key, meta_type want)
+{
+    const meta_value *v = meta_get(&d->meta, key);
+    return v && v->type == want ? v->n : -12345.0;
+}
+
+static void test_json_record_and_generic(void)
+{
+    docs out;
+    /* one object with a text field: one record document */
+    CHECK_OK(run(&ingest_parser_json, "r.json",
+                 "{\"_id\": \"d1\", \"title\": \" A Title \", \"text\": \"Para one.\\n\\nPara two.\", "
+                 "\"year\": 2021, \"ok\": true, \"when\": \"2024-03-05\", \"tags\": [\"x\", \"y\", 3], "
+                 "\"meta\": {\"lang\": \"en\", \"n\": 2, \"deep\": {\"deeper\": {\"deepest\": {\"x\": 1}}}}, "
+                 "\"nothing\": null, \"code\": \"123\"}",
+                 NULL, &out));
+    CHECK_EQ_INT(out.n, 1);
+    if (out.n == 1) {
+        ingest_doc *d = &out.d[0];
+        CHECK_EQ_STR(d->key, "");
+        CHECK_EQ_STR(d->type, "json");
+        CHECK_EQ_STR(d->title, "A Title");
+        CHECK_EQ_INT(d->n_blocks, 2);
+        if (d->n_blocks == 2) {
+            CHECK_EQ_STR(d->blocks[0].text, "Para one.");
+            CHECK_EQ_STR(d->blocks[1].text, "Para two.");
+        }
+        CHECK_EQ_STR(meta_str(d, "id"), "d1");
+        CHECK_NEAR(meta_num(d, "year", META_NUMBER), 2021, 0);
+        CHECK_NEAR(meta_num(d, "ok", META_BOOL), 1, 0);
+        CHECK(meta_get(&d->meta, "when") && meta_get(&d->meta, "when")->type == META_DATE);
+        const meta_value *tags = meta_get(&d->meta, "tags");
+        CHECK(tags && tags->type == META_LIST && tags->n_items == 3 && strcmp(tags->items[2], "3") == 0);
+        CHECK_EQ_STR(meta_str(d, "meta.lang"), "en");
+        CHECK_NEAR(meta_num(d, "meta.n", META_NUMBER), 2, 0);
+        CHECK(meta_get(&d->meta, "meta.deep.deeper.deepest.x") == NULL); /* depth-capped */
+        CHECK(meta_get(&d->meta, "nothing") == NULL);
+        CHECK_EQ_STR(meta_str(d, "code"), "123"); /* a JSON string stays a string */
+        CHECK(meta_get(&d->meta, "text") == NULL && meta_get(&d->meta, "title") == NULL);
+    }
+    docs_free(&out);
+    /* a generic value: leaves become "path: value" blocks, top-level scalars metadata */
+    CHECK_OK(run(&ingest_parser_json, "cfg.json",
+                 "{\"name\": \"cairn\", \"version\": 2, \"server\": {\"host\": \"localhost\", \"ports\": [80, 443]}}",
+                 NULL, &out));
+    CHECK_EQ_INT(out.n, 1);
+    if (out.n == 1) {
+        ingest_doc *d = &out.d[0];
+        CHECK(any_block_has(d, "name: cairn"));
+        CHECK(any_block_has(d, "server.host: localhost"));
+        CHECK(any_block_has(d, "server.ports: 443"));
+        CHECK_EQ_STR(meta_str(d, "name"), "cairn");
+        CHECK_NEAR(meta_num(d, "version", META_NUMBER), 2, 0);
+    }
+    docs_free(&out);
+    CHECK_OK(run(&ingest_parser_json, "s.json", "\"just a string\"", NULL, &out));
+    CHECK(out.n == 1 && any_block_has(&out.d[0], "just a string"));
+    docs_free(&out);
+}
+
+static void test_json_array(void)
+{
+    docs out;
+    CHECK_OK(run(&ingest_parser_json, "a.json",
+                 "\xef\xbb\xbf[{\"id\": 7, \"title\": \"Seven\", \"text\": \"seven text\"},"
+                 " {\"title\": \"No id\", \"body\": \"body as text\", \"n\": 1.5},"
+                 " {\"id\": 7, \"text\": \"dup id\"}]",
+                 NULL, &out));
+    CHECK_EQ_INT(out.n, 3);
+    if (out.n == 3) {
+        CHECK_EQ_STR(out.d[0].key, "7");
+        CHECK_EQ_STR(out.d[0].title, "Seven");
+        CHECK_EQ_STR(out.d[1].key, "item:2");
+        CHECK(any_block_has(&out.d[1], "body: body as text")); /* no text field: string fields are text */
+        CHECK_NEAR(meta_num(&out.d[1], "n", META_NUMBER), 1.5, 0);
+        CHECK_EQ_STR(out.d[2].key, "7@item:3"); /* keys stay unique */
+    }
+    docs_free(&out);
+    /* a mixed array is one document */
+    CHECK_OK(run(&ingest_parser_json, "m.json", "[{\"a\": \"x\"}, \"y\"]", NULL, &out));
+    CHECK(out.n == 1 && strcmp(out.d[0].key, "") == 0);
+    docs_free(&out);
+}
+
+static void test_json_malformed(void)
+{
+    struct { const char *data; const char *want; } bad[] = {
+        {"", "ends early"},
+        {"{\"a\": 1", "ends early"},
+        {"{\"a\": 1,\n \"b\": tru }", "line 2"},
+        {"[1, 2] trailing", "after the value"},
+        {"{\"a\": \"unterminated", "JSON"},
+        {"nul", "JSON"},
+    };
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(bad); i++) {
+        docs out;
+        cairn_status st = run(&ingest_parser_json, "bad.json", bad[i].data, NULL, &out);
+        CHECKF(st == CAIRN_ERR_CORRUPT, "case %zu: status %s", i, cairn_status_str(st));
+        CHECKF(strstr(cairn_last_error(), "bad.json") && strstr(cairn_last_error(), bad[i].want), "case %zu: %s", i,
+               cairn_last_error());
+        CHECK_EQ_INT(out.total, 0);
+        docs_free(&out);
+    }
+    /* hostile nesting: refused by the parser's depth limit, no crash */
+    char *deep = repeat("[", 500000, "");
+    docs out;
+    CHECK(run(&ingest_parser_json, "deep.json", deep, NULL, &out) == CAIRN_ERR_CORRUPT);
+    docs_free(&out);
+    free(deep);
+    /* deep but allowed nesting is flattened with a depth cap, no crash */
+    char *ok = malloc(2000 + 64);
+    size_t k = 0;
+    for (int i = 0; i < 900; i++) ok[k++] = '[';
+    k += (size_t)sprintf(ok + k, "\"leaf\"");
+    for (int i = 0; i < 900; i++) ok[k++] = ']';
+    ok[k] = 0;
+    CHECK_OK(run(&ingest_parser_json, "deepok.json", ok, NULL, &out));
+    CHECK_EQ_INT(out.n, 1);
+    docs_free(&out);
+    free(ok);
+    /* a .json file holding JSON Lines is read as JSONL */
+    CHECK_OK(run(&ingest_parser_json, "lines.json", "{\"_id\": \"a\", \"text\": \"A\"}\n{\"_id\": \"b\", \"text\": \"B\"}\n",
+                 NULL, &out));
+    CHECK(out.n == 2 && strcmp(out.d[1].key, "b") == 0);
+    docs_free(&out);
+}
+
+/* ---- JSONL ---- */
+static void test_jsonl_beir(void)
+{
+    const char *corpus =
+        "{\"_id\": \"doc1\", \"title\": \"Flow\", \"text\": \"experimental investigation of the aerodynamics.\", \"metadata\": {}}\n"
+        "\r\n"
+        "{\"_id\": \"doc2\", \"title\": \"\", \"text\": \"second text\", \"metadata\": {\"url\": \"http://x\"}}\r\n"
+        "   \n"
+        "{\"_id\": 3, \"text\": \"numeric id\"}";
+    docs out;
+    CHECK_OK(run(&ingest_parser_jsonl, "corpus.jsonl", corpus, NULL, &out));
+    CHECK_EQ_INT(out.n, 3);
+    if (out.n == 3) {
+        CHECK_EQ_STR(out.d[0].key, "doc1");
+        CHECK_EQ_STR(out.d[0].type, "jsonl");
+        CHECK_EQ_STR(out.d[0].title, "Flow");
+        CHECK(out.d[0].n_blocks == 1 && strcmp(out.d[0].blocks[0].text, "experimental investigation of the aerodynamics.") == 0);
+        CHECK_EQ_STR(out.d[1].key, "doc2");
+        CHECK(out.d[1].title == NULL);
+        CHECK_EQ_STR(meta_str(&out.d[1], "metadata.url"), "http://x");
+        CHECK_EQ_STR(out.d[2].key, "3");
+    }
+    docs_free(&out);
+}
+
+static void test_jsonl_options_and_bad_lines(void)
+{
+    ingest_options o;
+    ingest_options_default(&o);
+    o.json_id_field = "pid";
+    o.json_title_field = "headline";
+    o.json_text_field = "body";
+    cairn_log_level lvl = cairn_log_get_level();
+    cairn_log_set_level(CAIRN_LOG_ERROR);
+    const char *data =
+        "{\"pid\": \"p1\", \"headline\": \"H1\", \"body\": \"B1\", \"_id\": \"ignored\", \"score\": 0.5}\n"
+        "{\"pid\": \"p2\", \"headline\": \"H2\", \"body\": [\"B2a\", \"B2b\"]}\n"
+        "{not json}\n"
+        "[1, 2]\n"
+        "{\"pid\": \"p3\"} extra\n"
+        "{\"headline\": \"no id\", \"body\": \"B6\"}\n"
+        "{\"pid\": \"p1\", \"body\": \"duplicate\"}\n"
+        "{\"pid\": \"p8\", \"body\": \"trunc";
+    docs out;
+    CHECK_OK(run(&ingest_parser_jsonl, "c.jsonl", data, &o, &out));
+    CHECK_EQ_INT(out.n, 4);
+    if (out.n == 4) {
+        CHECK_EQ_STR(out.d[0].key, "p1");
+        CHECK_EQ_STR(out.d[0].title, "H1");
+        CHECK_EQ_STR(meta_str(&out.d[0], "_id"), "ignored");
+        CHECK_NEAR(meta_num(&out.d[0], "score", META_NUMBER), 0.5, 0);
+        CHECK(out.d[1].n_blocks == 2);
+        CHECK_EQ_STR(out.d[2].key, "line:6");
+        CHECK_EQ_STR(out.d[3].key, "p1@line:7");
+    }
+    docs_free(&out);
+    /* nothing valid at all: the file fails, naming the first bad line */
+    cairn_status st = run(&ingest_parser_jsonl, "junk.jsonl", "\n\nthis is not json\n{\"a\":\n", NULL, &out);
+    CHECK(st == CAIRN_ERR_CORRUPT);
+    CHECKF(strstr(cairn_last_error(), "junk.jsonl") && strstr(cairn_last_error(), "line 3"), "%s", cairn_last_error());
+    docs_free(&out);
+    /* empty file: no documents, no error */
+    CHECK_OK(run(&ingest_parser_jsonl, "empty.jsonl", "", NULL, &out));
+    CHECK_EQ_INT(out.total, 0);
+    docs_free(&out);
+    cairn_log_set_level(lvl);
+}
+
+static cairn_status count_only(void *ctx, ingest_doc *doc)
+{
+    size_t *n = ctx;
+    (*n)++;
+    (void)doc;
+    return CAIRN_OK;
+}
+
+static cairn_status stop_after_two(void *ctx, ingest_doc *doc)
+{
+    size_t *n = ctx;
+    (void)doc;
+    return ++(*n) >= 2 ? cairn_fail(CAIRN_ERR_INTERRUPTED, "stop") : CAIRN_OK;
+}
+
+static void test_jsonl_large_and_emit_error(void)
+{
+    /* 200k records (~14 MB): linear time, every record emitted */
+    size_t n = 200000;
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    cairn_status bst = CAIRN_OK;
+    for (size_t i = 0; i < n && bst == CAIRN_OK; i++)
+        bst = cairn_buf_printf(&b, "{\"_id\": \"d%zu\", \"title\": \"t\", \"text\": \"word %zu and some more words\"}\n", i, i);
+    CHECK_OK(bst);
+    ingest_options o;
+    ingest_options_default(&o);
+    size_t count = 0;
+    CHECK_OK(ingest_parser_jsonl.parse("big.jsonl", b.data, b.len, &o, count_only, &count));
+    CHECK_EQ_INT(count, n);
+    /* an error from the callback stops the parse and is returned */
+    count = 0;
+    CHECK(ingest_parser_jsonl.parse("big.jsonl", b.data, b.len, &o, stop_after_two, &count) == CAIRN_ERR_INTERRUPTED);
+    CHECK_EQ_INT(count, 2);
+    cairn_buf_free(&b);
+}
+
+static void test_jsonl_shared_beir(void)
+{
+    const char *shared = cairn_test_shared_dir();
+    if (!shared) {
+        fprintf(stderr, "(shared assets absent: BEIR corpus check skipped)\n");
+        return;
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data/ir/cranfield/corpus.jsonl", shared);
+    char *data;
+    size_t len;
+    if (cairn_file_read_all(path, (size_t)1 << 30, &data, &len) != CAIRN_OK) {
+        fprintf(stderr, "(no %s: skipped)\n", path);
+        return;
+    }
+    size_t lines = 0;
+    for (size_t i = 0; i < len; i++)
+        lines += data[i] == '\n';
+    if (len && data[len - 1] != '\n')
+        lines++;
+    ingest_options o;
+    ingest_options_default(&o);
+    size_t count = 0;
+    CHECK_OK(ingest_parser_jsonl.parse(path, data, len, &o, count_only, &count));
+    CHECK_EQ_INT(count, lines);
+    cairn_free(data);
+}
+
+/* ---- CSV ---- */
+static void test_csv_rows(void)
+{
+    const char *data =
+        "\xef\xbb\xbfid,title,body,year,published,flag\r\n"
+        "r1,First,\"Hello, world\",1999,2001-02-03,true\r\n"
+        "\r\n"
+        "r2,\"Second \"\"quoted\"\"\",\"multi\nline\nbody\",2005,,false\r\n"
+        ",No id,short,,,\n"
+        "r4,Ragged\n"
+        "r5,Extra,b,1,2,3,EXTRA\n";
+    docs out;
+    CHECK_OK(run(&ingest_parser_csv, "t.csv", data, NULL, &out));
+    CHECK_EQ_INT(out.n, 5);
+    if (out.n == 5) {
+        ingest_doc *d = &out.d[0];
+        CHECK_EQ_STR(d->type, "csv");
+        CHECK_EQ_STR(d->key, "r1");
+        CHECK_EQ_STR(d->title, "First");
+        CHECK(d->n_blocks == 1 && strstr(d->blocks[0].text, "body: Hello, world") &&
+              strstr(d->blocks[0].text, "year: 1999"));
+        CHECK(!strstr(d->blocks[0].text, "r1")); /* the id column is not text */
+        CHECK_NEAR(meta_num(d, "year", META_NUMBER), 1999, 0);
+        CHECK(meta_get(&d->meta, "published") && meta_get(&d->meta, "published")->type == META_DATE);
+        CHECK_NEAR(meta_num(d, "flag", META_BOOL), 1, 0);
+        CHECK_EQ_STR(out.d[1].title, "Second \"quoted\"");
+        CHECK(any_block_has(&out.d[1], "multi\nline\nbody"));
+        CHECK(meta_get(&out.d[1].meta, "published") == NULL); /* empty cells are not metadata */
+        CHECK_EQ_STR(out.d[2].key, "row:3");
+        CHECK_EQ_STR(out.d[3].key, "r4");
+        CHECK_EQ_STR(out.d[4].key, "r5");
+        CHECK(any_block_has(&out.d[4], "column_7: EXTRA"));
+    }
+    docs_free(&out);
+}
+
+static void test_csv_options(void)
+{
+    ingest_options o;
+    ingest_options_default(&o);
+    o.csv_text_columns = "Body, summary";
+    const char *data = "name,body,summary,score\nAnn,the body,the summary,3.5\nBob,b2,,4\n";
+    docs out;
+    CHECK_OK(run(&ingest_parser_csv, "t.csv", data, &o, &out));
+    CHECK_EQ_INT(out.n, 2);
+    if (out.n == 2) {
+        ingest_doc *d = &out.d[0];
+        CHECK_EQ_INT(d->n_blocks, 2);
+        if (d->n_blocks == 2) {
+            CHECK_EQ_STR(d->blocks[0].text, "the body");
+            CHECK_EQ_STR(d->blocks[1].text, "the summary");
+        }
+        CHECK_EQ_STR(meta_str(d, "name"), "Ann");
+        CHECK_NEAR(meta_num(d, "score", META_NUMBER), 3.5, 0);
+        CHECK(meta_get(&d->meta, "body") == NULL);
+        CHECK_EQ_STR(d->key, "row:1");
+    }
+    docs_free(&out);
+    o.csv_text_columns = "nope";
+    cairn_status st = run(&ingest_parser_csv, "t.csv", data, &o, &out);
+    CHECK(st == CAIRN_ERR_INVALID);
+    CHECK(strstr(cairn_last_error(), "nope") != NULL);
+    docs_free(&out);
+    /* one document per file */
+    o.csv_text_columns = NULL;
+    o.csv_row_per_doc = false;
+    CHECK_OK(run(&ingest_parser_csv, "t.csv", data, &o, &out));
+    CHECK_EQ_INT(out.n, 1);
+    if (out.n == 1) {
+        ingest_doc *d = &out.d[0];
+        CHECK_EQ_STR(d->key, "");
+        CHECK_EQ_INT(d->n_blocks, 2);
+        if (d->n_blocks == 2) {
+            CHECK_EQ_INT(d->blocks[0].kind, BLOCK_TABLE_ROW);
+            CHECK_EQ_STR(d->blocks[0].text, "name: Ann | body: the body | summary: the summary | score: 3.5");
+            CHECK_EQ_STR(d->blocks[1].text, "name: Bob | body: b2 | score: 4");
+        }
+        CHECK_NEAR(meta_num(d, "rows", META_NUMBER), 2, 0);
+        const meta_value *cols = meta_get(&d->meta, "columns");
+        CHECK(cols && cols->type == META_LIST && cols->n_items == 4);
+    }
+    docs_free(&out);
+}
+
+static void test_csv_delimiters_and_malformed(void)
+{
+    docs out;
+    CHECK_OK(run(&ingest_parser_csv, "t.tsv", "a\tb\nx,y\tz\n", NULL, &out));
+    CHECK(out.n == 1 && any_block_has(&out.d[0], "a: x,y"));
+    docs_free(&out);
+    CHECK_OK(run(&ingest_parser_csv, "semi.csv", "a;b;c\n1,5;2;3\n", NULL, &out));
+    CHECK(out.n == 1 && any_block_has(&out.d[0], "a: 1,5"));
+    docs_free(&out);
+    cairn_log_level lvl = cairn_log_get_level();
+    cairn_log_set_level(CAIRN_LOG_ERROR);
+    /* the file ends inside quotes: earlier rows are kept, the broken one dropped */
+    CHECK_OK(run(&ingest_parser_csv, "q.csv", "a,b\n1,2\n3,\"never closed\n4,5\n", NULL, &out));
+    CHECK_EQ_INT(out.n, 1);
+    docs_free(&out);
+    cairn_status st = run(&ingest_parser_csv, "q.csv", "a,\"b\n1,2\n", NULL, &out);
+    CHECK(st == CAIRN_ERR_CORRUPT && strstr(cairn_last_error(), "q.csv") && strstr(cairn_last_error(), "line 1"));
+    docs_free(&out);
+    st = run(&ingest_parser_csv, "q.csv", "a,b\n\"x\n\n", NULL, &out);
+    CHECK(st == CAIRN_ERR_CORRUPT && strstr(cairn_last_error(), "line 2"));
+    docs_free(&out);
+    cairn_log_set_level(lvl);
+    /* lenient quirks: text after a closing quote, a stray quote inside a field */
+    CHECK_OK(run(&ingest_parser_csv, "l.csv", "a,b\n\"x\"y,ab\"c\n", NULL, &out));
+    CHECK(out.n == 1 && any_block_has(&out.d[0], "a: xy") && any_block_has(&out.d[0], "b: ab\"c"));
+    docs_free(&out);
+    /* header only, empty file, duplicate and empty header names */
+    CHECK_OK(run(&ingest_parser_csv, "h.csv", "a,b\n", NULL, &out));
+    CHECK_EQ_INT(out.total, 0);
+    docs_free(&out);
+    CHECK_OK(run(&ingest_parser_csv, "e.csv", "", NULL, &out));
+    CHECK_EQ_INT(out.total, 0);
+    docs_free(&out);
+    CHECK_OK(run(&ingest_parser_csv, "d.csv", "a,a,\n1,2,3\n", NULL, &out));
+    CHECK(out.n == 1 && any_block_has(&out.d[0], "a: 1") && any_block_has(&out.d[0], "column_2: 2") &&
+          any_block_has(&out.d[0], "column_3: 3"));
+    docs_free(&out);
+    /* too many columns */
+    char *wide = repeat("x,", 10000, "x\n1\n");
+    CHECK(run(&ingest_parser_csv, "w.csv", wide, NULL, &out) == CAIRN_ERR_CORRUPT);
+    docs_free(&out);
+    free(wide);
+}
+
 int main(void)
 {
     RUN(test_detect);
@@ -312,5 +702,15 @@ int main(void)
     RUN(test_html_title_fallback_and_breaks);
     RUN(test_html_malformed);
     RUN(test_html_hostile);
+    RUN(test_json_record_and_generic);
+    RUN(test_json_array);
+    RUN(test_json_malformed);
+    RUN(test_jsonl_beir);
+    RUN(test_jsonl_options_and_bad_lines);
+    RUN(test_jsonl_large_and_emit_error);
+    RUN(test_jsonl_shared_beir);
+    RUN(test_csv_rows);
+    RUN(test_csv_options);
+    RUN(test_csv_delimiters_and_malformed);
     return t_done();
 }

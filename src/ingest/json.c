@@ -293,14 +293,16 @@ static cairn_status json_parse(const char *path, const char *data, size_t len, c
         }
     }
     if (!root) {
-        if (n == 0 || (end && (size_t)(end - p) >= n)) {
-            size_t line, col;
-            line_col(p, n, &line, &col);
-            return cairn_fail(CAIRN_ERR_CORRUPT, "%s: invalid JSON: truncated at line %zu, column %zu", path, line, col);
-        }
+        size_t tn = n;
+        while (tn && pc_is_space((unsigned char)p[tn - 1]))
+            tn--;
         size_t off = end && end >= p && end <= p + n ? (size_t)(end - p) : 0;
         size_t line, col;
-        line_col(p, off, &line, &col);
+        line_col(p, CAIRN_MIN(off, n), &line, &col);
+        /* cJSON reports the failing item's last byte when the text ends early */
+        if (off + 1 >= tn)
+            return cairn_fail(CAIRN_ERR_CORRUPT, "%s: invalid JSON: the text ends early (truncated?) at line %zu, column %zu",
+                              path, line, col);
         return cairn_fail(CAIRN_ERR_CORRUPT, "%s: invalid JSON at line %zu, column %zu", path, line, col);
     }
 

@@ -48,8 +48,8 @@ cairn_status jsonl_parse_records(const char *path, const char *data, size_t len,
         char why[160] = "";
         if (!obj) {
             size_t col = end && end >= p && end <= p + k ? (size_t)(end - p) + 1 : 1;
-            if (col > k)
-                snprintf(why, sizeof why, "invalid JSON: truncated");
+            if (col >= k)
+                snprintf(why, sizeof why, "invalid JSON: the line ends early (truncated?)");
             else
                 snprintf(why, sizeof why, "invalid JSON at column %zu", col + (size_t)(p - line));
         } else if (end && end < p + k) {
