@@ -695,6 +695,246 @@ static void test_csv_delimiters_and_malformed(void)
     free(wide);
 }
 
+/* ---- PDF ---- */
+/* A minimal but valid PDF: catalog, pages, a standard font, an info
+ * dictionary, optionally an /Encrypt dictionary; a correct xref table. */
+static char *make_pdf(const char *const *pages, int npages, const char *info, bool encrypted, size_t *len)
+{
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    size_t off[64] = {0};
+    int nobj = 5 + 2 * npages;
+    cairn_buf_puts(&b, "%PDF-1.4\n%\xe2\xe3\xcf\xd3\n");
+    off[1] = b.len;
+    cairn_buf_puts(&b, "1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n");
+    off[2] = b.len;
+    cairn_buf_puts(&b, "2 0 obj\n<< /Type /Pages /Kids [");
+    for (int i = 0; i < npages; i++)
+        cairn_buf_printf(&b, "%d 0 R ", 6 + 2 * i);
+    cairn_buf_printf(&b, "] /Count %d >>\nendobj\n", npages);
+    off[3] = b.len;
+    cairn_buf_puts(&b, "3 0 obj\n<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>\nendobj\n");
+    off[4] = b.len;
+    cairn_buf_printf(&b, "4 0 obj\n<< %s >>\nendobj\n", info ? info : "");
+    off[5] = b.len;
+    if (encrypted) /* RC4 40-bit; the /U check fails for the empty password */
+        cairn_buf_puts(&b, "5 0 obj\n<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 "
+                           "/O <6f6e652074776f2074687265652066f7572206669766520736978207365766e> "
+                           "/U <0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef> >>\nendobj\n");
+    else
+        cairn_buf_puts(&b, "5 0 obj\n<< >>\nendobj\n");
+    for (int i = 0; i < npages; i++) {
+        off[6 + 2 * i] = b.len;
+        cairn_buf_printf(&b, "%d 0 obj\n<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents %d 0 R "
+                             "/Resources << /Font << /F1 3 0 R >> >> >>\nendobj\n", 6 + 2 * i, 7 + 2 * i);
+        off[7 + 2 * i] = b.len;
+        cairn_buf_printf(&b, "%d 0 obj\n<< /Length %zu >>\nstream\n%s\nendstream\nendobj\n", 7 + 2 * i,
+                         strlen(pages[i]), pages[i]);
+    }
+    size_t xref = b.len;
+    cairn_buf_printf(&b, "xref\n0 %d\n0000000000 65535 f \n", nobj);
+    for (int i = 1; i < nobj; i++)
+        cairn_buf_printf(&b, "%010zu 00000 n \n", off[i]);
+    cairn_buf_printf(&b, "trailer\n<< /Size %d /Root 1 0 R /Info 4 0 R%s >>\nstartxref\n%zu\n%%%%EOF\n", nobj,
+                     encrypted ? " /Encrypt 5 0 R /ID [<00112233445566778899aabbccddeeff> <00112233445566778899aabbccddeeff>]" : "",
+                     xref);
+    *len = b.len;
+    return cairn_buf_take(&b);
+}
+
+static const char *pdf_page1 =
+    "BT /F1 12 Tf 14 TL 72 720 Td (The first paragraph starts here and) Tj T* (continues on a well-known hyphen-) Tj "
+    "T* (ated second line.) Tj 0 -40 Td (A second paragraph after a gap.) Tj ET";
+static const char *pdf_page2 = "BT /F1 12 Tf 72 720 Td (Page two text.) Tj ET";
+
+/* Run a parse with stderr captured; returns what was printed (caller frees). */
+static char *parse_capturing_stderr(const ingest_parser *p, const char *path, const char *data, size_t len,
+                                    cairn_status *st, docs *out)
+{
+    char tmpl[] = "/tmp/cairn_stderr_XXXXXX";
+    int fd = mkstemp(tmpl);
+    fflush(stderr);
+    int saved = dup(2);
+    dup2(fd, 2);
+    *st = run_n(p, path, data, len, out);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    off_t n = lseek(fd, 0, SEEK_END);
+    char *buf = calloc(1, (size_t)n + 1);
+    if (pread(fd, buf, (size_t)n, 0) < 0)
+        buf[0] = 0;
+    close(fd);
+    unlink(tmpl);
+    return buf;
+}
+
+static void test_pdf_text_and_info(void)
+{
+    const char *pages[] = {pdf_page1, pdf_page2};
+    size_t len;
+    char *pdf = make_pdf(pages, 2, "/Title (Test Title) /Author (Ann Author) /Keywords (one, two; three) "
+                                   "/CreationDate (D:20240102030405Z)", false, &len);
+    docs out;
+    CHECK_OK(run_n(&ingest_parser_pdf, "t.pdf", pdf, len, &out));
+    CHECK_EQ_INT(out.n, 1);
+    if (out.n == 1) {
+        ingest_doc *d = &out.d[0];
+        CHECK_EQ_STR(d->type, "pdf");
+        CHECK_EQ_STR(d->key, "");
+        CHECK_EQ_STR(d->title, "Test Title");
+        CHECK_EQ_STR(meta_str(d, "author"), "Ann Author");
+        CHECK_NEAR(meta_num(d, "pages", META_NUMBER), 2, 0);
+        CHECK_NEAR(meta_num(d, "created", META_DATE), 1704164645, 0);
+        const meta_value *kw = meta_get(&d->meta, "keywords");
+        CHECK(kw && kw->type == META_LIST && kw->n_items == 3);
+        CHECK_EQ_INT(d->n_blocks, 3);
+        if (d->n_blocks == 3) {
+            CHECK_EQ_STR(d->blocks[0].text,
+                         "The first paragraph starts here and continues on a well-known hyphenated second line.");
+            CHECK_EQ_INT(d->blocks[0].page, 1);
+            CHECK_EQ_STR(d->blocks[1].text, "A second paragraph after a gap.");
+            CHECK_EQ_INT(d->blocks[1].page, 1);
+            CHECK_EQ_STR(d->blocks[2].text, "Page two text.");
+            CHECK_EQ_INT(d->blocks[2].page, 2);
+        }
+    }
+    docs_free(&out);
+    cairn_free(pdf);
+}
+
+static void test_pdf_bad(void)
+{
+    const char *pages[] = {pdf_page1, pdf_page2};
+    size_t len;
+    char *good = make_pdf(pages, 2, "/Title (T)", false, &len);
+    docs out;
+    cairn_status st;
+    char *err;
+
+    /* encrypted, needs a password */
+    size_t elen;
+    char *enc = make_pdf(pages, 2, NULL, true, &elen);
+    err = parse_capturing_stderr(&ingest_parser_pdf, "secret.pdf", enc, elen, &st, &out);
+    CHECKF(st == CAIRN_ERR_UNSUPPORTED, "%s: %s", cairn_status_str(st), cairn_last_error());
+    CHECK(strstr(cairn_last_error(), "secret.pdf") && strstr(cairn_last_error(), "encrypted"));
+    CHECKF(err[0] == 0, "poppler printed: %s", err);
+    CHECK_EQ_INT(out.total, 0);
+    free(err);
+    docs_free(&out);
+    cairn_free(enc);
+
+    /* not a PDF at all */
+    err = parse_capturing_stderr(&ingest_parser_pdf, "fake.pdf", "hello world, not a pdf", 22, &st, &out);
+    CHECK(st == CAIRN_ERR_CORRUPT && strstr(cairn_last_error(), "fake.pdf"));
+    free(err);
+    docs_free(&out);
+
+    /* header then garbage */
+    const char *garbage = "%PDF-1.7\n\x01\x02 garbage garbage 1 0 obj << /Type /Catalog >> trailer <<>>";
+    err = parse_capturing_stderr(&ingest_parser_pdf, "garbage.pdf", garbage, strlen(garbage), &st, &out);
+    CHECKF(st == CAIRN_ERR_CORRUPT, "%s: %s", cairn_status_str(st), cairn_last_error());
+    CHECK(strstr(cairn_last_error(), "garbage.pdf") != NULL);
+    CHECKF(err[0] == 0, "poppler printed: %s", err);
+    free(err);
+    docs_free(&out);
+
+    /* truncated at many points: a clear status each time, never a crash */
+    for (size_t cut = 9; cut < len; cut += len / 23) {
+        err = parse_capturing_stderr(&ingest_parser_pdf, "cut.pdf", good, cut, &st, &out);
+        CHECKF(st == CAIRN_OK || st == CAIRN_ERR_CORRUPT || st == CAIRN_ERR_UNSUPPORTED, "cut %zu: %s", cut,
+               cairn_status_str(st));
+        CHECKF(err[0] == 0, "cut %zu: poppler printed: %s", cut, err);
+        free(err);
+        docs_free(&out);
+    }
+
+    /* byte flips (deterministic): never a crash */
+    uint64_t seed = 0x9E3779B97F4A7C15ull;
+    char *m = malloc(len);
+    for (int it = 0; it < 150; it++) {
+        memcpy(m, good, len);
+        for (int f = 0; f < 4; f++) {
+            seed ^= seed << 13; seed ^= seed >> 7; seed ^= seed << 17;
+            m[seed % len] = (char)(seed >> 32);
+        }
+        st = run_n(&ingest_parser_pdf, "flip.pdf", m, len, &out);
+        CHECKF(st == CAIRN_OK || st == CAIRN_ERR_CORRUPT || st == CAIRN_ERR_UNSUPPORTED, "flip %d: %s", it,
+               cairn_status_str(st));
+        docs_free(&out);
+    }
+    free(m);
+
+    /* pages without text (a scan): skipped with a reason */
+    const char *blank[] = {"0 0 m 100 100 l S"};
+    size_t blen;
+    char *bl = make_pdf(blank, 1, NULL, false, &blen);
+    st = run_n(&ingest_parser_pdf, "scan.pdf", bl, blen, &out);
+    CHECK(st == CAIRN_ERR_UNSUPPORTED && strstr(cairn_last_error(), "no extractable text"));
+    docs_free(&out);
+    cairn_free(bl);
+    cairn_free(good);
+}
+
+/* ---- allocation failures: every one gives NOMEM cleanly (ASan checks leaks) ---- */
+static void test_alloc_failures(void)
+{
+    const char *pages[] = {pdf_page1, pdf_page2};
+    size_t plen;
+    char *pdf = make_pdf(pages, 2, "/Title (T) /Author (A) /Keywords (k1, k2)", false, &plen);
+    ingest_options file_mode;
+    ingest_options_default(&file_mode);
+    file_mode.csv_row_per_doc = false;
+    ingest_options text_cols;
+    ingest_options_default(&text_cols);
+    text_cols.csv_text_columns = "b";
+    struct { const ingest_parser *p; const char *path; const char *data; size_t len; const ingest_options *opt; } cases[] = {
+        {&ingest_parser_html, "a.html", "<html lang=en><head><title>T</title><meta name=keywords content='a,b'>"
+         "<meta name=description content=d></head><body><h1>H</h1><p>p <b>q</b></p><ul><li>i</li></ul>"
+         "<table><tr><td>a</td><td>b</td></tr></table><pre>c\n d</pre></body></html>", 0, NULL},
+        {&ingest_parser_html, "deep.html", NULL, 0, NULL},
+        {&ingest_parser_json, "a.json", "[{\"_id\":\"x\",\"title\":\"t\",\"text\":\"a\\n\\nb\",\"n\":1,\"l\":[1,\"2\"],"
+         "\"o\":{\"p\":true}},{\"_id\":\"x\",\"text\":\"c\"}]", 0, NULL},
+        {&ingest_parser_json, "g.json", "{\"a\":{\"b\":[\"c\",1,true]},\"d\":\"2020-01-01\"}", 0, NULL},
+        {&ingest_parser_jsonl, "a.jsonl", "{\"_id\":\"x\",\"text\":\"a\"}\nbad\n{\"_id\":\"x\",\"title\":\"t\",\"m\":{\"k\":1}}\n", 0, NULL},
+        {&ingest_parser_csv, "a.csv", "id,title,b,c\n1,t,\"x,y\",2\n2,u,z,\n", 0, NULL},
+        {&ingest_parser_csv, "a.csv", "id,title,b,c\n1,t,\"x,y\",2\n2,u,z,,extra\n", 0, &file_mode},
+        {&ingest_parser_csv, "a.csv", "id,title,b,c\n1,t,\"x,y\",2\n", 0, &text_cols},
+        {&ingest_parser_pdf, "a.pdf", pdf, plen, NULL},
+    };
+    char *deep = repeat("<div>", 5000, "<p>deep</p>");
+    cases[1].data = deep;
+    cairn_log_level lvl = cairn_log_get_level();
+    cairn_log_set_level(CAIRN_LOG_QUIET);
+    for (size_t c = 0; c < CAIRN_ARRAY_LEN(cases); c++) {
+        size_t len = cases[c].len ? cases[c].len : strlen(cases[c].data);
+        ingest_options o;
+        ingest_options_default(&o);
+        const ingest_options *opt = cases[c].opt ? cases[c].opt : &o;
+        bool finished = false;
+        for (long n = 0; n < 5000 && !finished; n++) {
+            docs out;
+            memset(&out, 0, sizeof out);
+            cairn_alloc_fail_after(n, false);
+            cairn_status st = cases[c].p->parse(cases[c].path, cases[c].data, len, opt, collect, &out);
+            long injected = cairn_alloc_injected_failures();
+            cairn_alloc_fail_after(-1, false);
+            if (injected == 0) {
+                CHECKF(st == CAIRN_OK, "case %zu: %s", c, cairn_last_error());
+                finished = true;
+            } else {
+                CHECKF(st == CAIRN_ERR_NOMEM, "case %zu, failing allocation %ld: %s (%s)", c, n,
+                       cairn_status_str(st), cairn_last_error());
+            }
+            docs_free(&out);
+        }
+        CHECKF(finished, "case %zu never finished", c);
+    }
+    cairn_log_set_level(lvl);
+    free(deep);
+    cairn_free(pdf);
+}
+
 int main(void)
 {
     RUN(test_detect);
@@ -712,5 +952,8 @@ int main(void)
     RUN(test_csv_rows);
     RUN(test_csv_options);
     RUN(test_csv_delimiters_and_malformed);
+    RUN(test_pdf_text_and_info);
+    RUN(test_pdf_bad);
+    RUN(test_alloc_failures);
     return t_done();
 }
