@@ -93,26 +93,8 @@ static const ext_map exts[] = {
     {"mdx", &ingest_parser_markdown, NULL},
     {"txt", &ingest_parser_text, NULL}, {"text", &ingest_parser_text, NULL}, {"rst", &ingest_parser_text, NULL},
     {"adoc", &ingest_parser_text, NULL}, {"org", &ingest_parser_text, NULL}, {"tex", &ingest_parser_text, NULL},
-    {"log", &ingest_parser_text, NULL}, {"xml", &ingest_parser_text, NULL}, {"yaml", &ingest_parser_text, NULL},
-    {"yml", &ingest_parser_text, NULL}, {"toml", &ingest_parser_text, NULL}, {"ini", &ingest_parser_text, NULL},
-    {"cfg", &ingest_parser_text, NULL}, {"conf", &ingest_parser_text, NULL}, {"srt", &ingest_parser_text, NULL},
-    {"c", &ingest_parser_code, NULL}, {"h", &ingest_parser_code, NULL}, {"cc", &ingest_parser_code, NULL},
-    {"cpp", &ingest_parser_code, NULL}, {"cxx", &ingest_parser_code, NULL}, {"hpp", &ingest_parser_code, NULL},
-    {"hh", &ingest_parser_code, NULL}, {"py", &ingest_parser_code, NULL}, {"js", &ingest_parser_code, NULL},
-    {"mjs", &ingest_parser_code, NULL}, {"ts", &ingest_parser_code, NULL}, {"tsx", &ingest_parser_code, NULL},
-    {"jsx", &ingest_parser_code, NULL}, {"go", &ingest_parser_code, NULL}, {"rs", &ingest_parser_code, NULL},
-    {"java", &ingest_parser_code, NULL}, {"kt", &ingest_parser_code, NULL}, {"scala", &ingest_parser_code, NULL},
-    {"rb", &ingest_parser_code, NULL}, {"php", &ingest_parser_code, NULL}, {"pl", &ingest_parser_code, NULL},
-    {"lua", &ingest_parser_code, NULL}, {"sh", &ingest_parser_code, NULL}, {"bash", &ingest_parser_code, NULL},
-    {"zsh", &ingest_parser_code, NULL}, {"sql", &ingest_parser_code, NULL}, {"r", &ingest_parser_code, NULL},
-    {"swift", &ingest_parser_code, NULL}, {"m", &ingest_parser_code, NULL}, {"cs", &ingest_parser_code, NULL},
-    {"css", &ingest_parser_code, NULL}, {"scss", &ingest_parser_code, NULL}, {"cmake", &ingest_parser_code, NULL},
-    {"mk", &ingest_parser_code, NULL}, {"hs", &ingest_parser_code, NULL}, {"ml", &ingest_parser_code, NULL},
-    {"ex", &ingest_parser_code, NULL}, {"exs", &ingest_parser_code, NULL}, {"erl", &ingest_parser_code, NULL},
-    {"clj", &ingest_parser_code, NULL}, {"zig", &ingest_parser_code, NULL}, {"nim", &ingest_parser_code, NULL},
-    {"dart", &ingest_parser_code, NULL}, {"vue", &ingest_parser_code, NULL}, {"proto", &ingest_parser_code, NULL},
-    {"el", &ingest_parser_code, NULL}, {"vim", &ingest_parser_code, NULL}, {"ps1", &ingest_parser_code, NULL},
-    {"bat", &ingest_parser_code, NULL}, {"f90", &ingest_parser_code, NULL}, {"jl", &ingest_parser_code, NULL},
+    {"log", &ingest_parser_text, NULL}, {"xml", &ingest_parser_text, NULL}, {"srt", &ingest_parser_text, NULL},
+    /* source code: ingest_code_language() (text.c) decides, after this table */
     {"docx", NULL, "Word document (docx): not supported"}, {"doc", NULL, "Word document (doc): not supported"},
     {"xlsx", NULL, "spreadsheet (xlsx): not supported"}, {"xls", NULL, "spreadsheet (xls): not supported"},
     {"pptx", NULL, "presentation (pptx): not supported"}, {"ppt", NULL, "presentation (ppt): not supported"},
@@ -146,8 +128,8 @@ static const ext_map exts[] = {
 /* Files known by their whole name. */
 static const struct { const char *name; const ingest_parser *parser; } names[] = {
     {"makefile", &ingest_parser_code}, {"gnumakefile", &ingest_parser_code}, {"dockerfile", &ingest_parser_code},
-    {"cmakelists.txt", &ingest_parser_code}, {"containerfile", &ingest_parser_code},
-    {"rakefile", &ingest_parser_code}, {"gemfile", &ingest_parser_code}, {"jenkinsfile", &ingest_parser_code},
+    {"containerfile", &ingest_parser_code}, {"rakefile", &ingest_parser_code}, {"gemfile", &ingest_parser_code},
+    {"jenkinsfile", &ingest_parser_code},
 };
 
 static const char *basename_of(const char *path)
@@ -271,6 +253,8 @@ const ingest_parser *ingest_detect(const char *path, const char *data, size_t le
             }
         }
     }
+    if (ingest_code_language(path))
+        return &ingest_parser_code;
     const char *base = basename_of(path);
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(names); i++)
         if (strcasecmp(names[i].name, base) == 0)

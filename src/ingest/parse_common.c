@@ -186,7 +186,10 @@ cairn_status pc_meta_string(meta_list *m, const char *key, const char *s)
     if (isdigit((unsigned char)s[0]) && isdigit((unsigned char)s[1]) && isdigit((unsigned char)s[2]) &&
         isdigit((unsigned char)s[3]) && s[4] == '-' && isdigit((unsigned char)s[5]) &&
         isdigit((unsigned char)s[6]) && s[7] == '-' && isdigit((unsigned char)s[8]) &&
-        isdigit((unsigned char)s[9]))
-        return meta_set_parsed(m, key, s);
+        isdigit((unsigned char)s[9])) {
+        double t;
+        if (meta_parse_date(s, &t))
+            return meta_set_date(m, key, t);
+    }
     return meta_set_string(m, key, s);
 }

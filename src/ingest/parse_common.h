@@ -46,8 +46,8 @@ void pc_keyset_free(pc_keyset *k);
  * else "key@alt" (alt names the record's position, e.g. "line:7"). */
 cairn_status pc_set_unique_key(pc_keyset *ks, ingest_doc *doc, const char *key, const char *alt);
 
-/* Metadata from a scalar string: ISO dates (YYYY-MM-DD...) become dates via
- * meta_set_parsed, everything else stays a string. */
+/* Metadata from a scalar string: ISO dates (YYYY-MM-DD[THH:MM[:SS][Z]]) become dates,
+ * everything else stays a string. */
 cairn_status pc_meta_string(meta_list *m, const char *key, const char *s);
 
 /* ---- JSON records (json.c), shared with jsonl.c ---- */
