@@ -32,7 +32,9 @@ struct pipeline {
     dir_id *stack;          /* directories on the current walk path (loop detection) */
     size_t depth, cap;
     char store_dir_real[4096];
-    bool counting;          /* pipeline_count: walk only */
+    bool counting;          /* pipeline_count / pipeline_list: walk only */
+    pipe_list_fn list_fn;   /* pipeline_list: called for each file */
+    void *list_ctx;
     uint64_t count_files, count_bytes;
 };
 
@@ -654,6 +656,8 @@ static cairn_status walk(pipeline *p, const char *path, bool explicit_arg)
         return CAIRN_OK;
     }
     if (p->counting) {
+        if (p->list_fn)
+            return p->list_fn(p->list_ctx, path, &sb);
         p->count_files++;
         p->count_bytes += (uint64_t)sb.st_size;
         return CAIRN_OK;
@@ -698,6 +702,18 @@ cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, u
     p->counting = false;
     *files = p->count_files;
     *bytes = p->count_bytes;
+    return st;
+}
+
+cairn_status pipeline_list(pipeline *p, const char *fs_path, pipe_list_fn fn, void *ctx)
+{
+    p->depth = 0;
+    p->counting = true;
+    p->list_fn = fn;
+    p->list_ctx = ctx;
+    cairn_status st = walk(p, fs_path, true);
+    p->counting = false;
+    p->list_fn = NULL;
     return st;
 }
 

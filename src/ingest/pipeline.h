@@ -22,6 +22,7 @@
 #include "chunk/chunk.h"
 #include "store/store.h"
 #include <signal.h>
+#include <sys/stat.h>
 
 typedef enum {
     PIPE_ADDED = 1,     /* new file ingested */
@@ -77,6 +78,11 @@ void pipeline_set_source(pipeline *p, int64_t source_id, int64_t ttl_s);
 /* Walk without ingesting: the files and bytes pipeline_add_path would
  * consider (for progress ETA). */
 cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, uint64_t *bytes);
+/* Walk like pipeline_add_path but only report each regular file it would
+ * consider (after excludes, hidden entries, sidecars and the store itself
+ * are left out). Used by sync to find new, moved and deleted files. */
+typedef cairn_status (*pipe_list_fn)(void *ctx, const char *fs_path, const struct stat *sb);
+cairn_status pipeline_list(pipeline *p, const char *fs_path, pipe_list_fn fn, void *ctx);
 /* Commit the pending group. */
 cairn_status pipeline_finish(pipeline *p);
 const pipe_stats *pipeline_stats(const pipeline *p);
