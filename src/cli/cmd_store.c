@@ -2,7 +2,6 @@
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "ingest/pipeline.h"
-#include "sync/sync.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -363,9 +362,6 @@ int cmd_add(int argc, char **argv)
     cairn_status fin = pipeline_finish(p);
     if (st == CAIRN_OK)
         st = fin;
-    /* Remember the roots so `cairn sync` / `cairn watch` without paths know them. */
-    for (size_t i = 0; i < n_paths && st == CAIRN_OK; i++)
-        st = sync_record_source(s, paths[i]);
     bool interrupted = st == CAIRN_ERR_INTERRUPTED;
     if (st == CAIRN_OK || interrupted) {
         cairn_status d = store_update_derived(s);

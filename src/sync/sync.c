@@ -4,7 +4,9 @@
  * and delete what is gone. */
 #include "sync/sync.h"
 #include <errno.h>
+#include <cjson/cJSON.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -195,78 +197,195 @@ cairn_status sync_remove_expired(store *s, int64_t now_s, size_t *removed)
     return st;
 }
 
-cairn_status sync_record_source(store *s, const char *fs_path)
+/* A recorded source: its root and the options `cairn add` was given. */
+typedef struct source_row {
+    char *abs;
+    int64_t id, ttl_s;
+    meta_list tags;
+    char **excludes;
+    size_t n_excludes;
+} source_row;
+
+static void source_free(source_row *r)
 {
-    struct stat sb;
-    if (stat(fs_path, &sb) != 0)
+    cairn_free(r->abs);
+    meta_list_free(&r->tags);
+    for (size_t i = 0; i < r->n_excludes; i++)
+        cairn_free(r->excludes[i]);
+    cairn_free(r->excludes);
+    memset(r, 0, sizeof *r);
+}
+
+/* options: {"tags": ["k=v", ...], "exclude": ["glob", ...], "ttl_s": N}.
+ * A repeated tag key makes a list, as with `cairn add --tag`. */
+static cairn_status source_options(source_row *r, const char *json)
+{
+    cJSON *j = json && *json ? cJSON_Parse(json) : NULL;
+    if (!j)
         return CAIRN_OK;
-    char *key = NULL;
-    CAIRN_TRY(store_path_key(s, fs_path, &key));
-    int64_t id;
-    /* Nested roots are fine: syncing both only repeats cheap stat checks. */
-    cairn_status st = store_source_upsert(s, key, "", 0, &id);
-    cairn_free(key);
+    cairn_status st = CAIRN_OK;
+    const cJSON *tags = cJSON_GetObjectItemCaseSensitive(j, "tags"), *t;
+    cJSON_ArrayForEach(t, tags)
+    {
+        if (st != CAIRN_OK || !cJSON_IsString(t))
+            continue;
+        const char *eq = strchr(t->valuestring, '=');
+        if (!eq || eq == t->valuestring)
+            continue;
+        char *key = cairn_strndup(t->valuestring, (size_t)(eq - t->valuestring));
+        if (!key) {
+            st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+            break;
+        }
+        const meta_value *old = meta_get(&r->tags, key);
+        if (!old) {
+            st = meta_set_parsed(&r->tags, key, eq + 1);
+        } else {
+            /* second value: make (or extend) a list of the string forms */
+            const char *items[64];
+            size_t n = 0;
+            char num[64];
+            if (old->type == META_LIST) {
+                for (size_t i = 0; i < old->n_items && n < 63; i++)
+                    items[n++] = old->items[i];
+            } else if (old->type == META_STRING) {
+                items[n++] = old->s;
+            } else {
+                snprintf(num, sizeof num, "%g", old->n);
+                items[n++] = num;
+            }
+            items[n++] = eq + 1;
+            st = meta_set_list(&r->tags, key, items, n);
+        }
+        cairn_free(key);
+    }
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "exclude"), *e;
+    size_t cnt = (size_t)cJSON_GetArraySize(ex);
+    if (st == CAIRN_OK && cnt) {
+        r->excludes = cairn_calloc(cnt, sizeof *r->excludes);
+        if (!r->excludes)
+            st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+        cJSON_ArrayForEach(e, ex)
+        {
+            if (st == CAIRN_OK && cJSON_IsString(e) && r->n_excludes < cnt) {
+                if (!(r->excludes[r->n_excludes] = cairn_strdup(e->valuestring)))
+                    st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+                else
+                    r->n_excludes++;
+            }
+        }
+    }
+    cJSON_Delete(j);
+    return st;
+}
+
+static cairn_status load_sources(store *s, source_row **rows, size_t *n)
+{
+    sqlite3_stmt *q = NULL;
+    size_t cap = 0;
+    *rows = NULL;
+    *n = 0;
+    if (sqlite3_prepare_v2(store_db(s), "SELECT id, root, options, ttl_s FROM sources ORDER BY root", -1, &q, NULL) !=
+        SQLITE_OK)
+        return cairn_fail(CAIRN_ERR_IO, "listing sources: %s", sqlite3_errmsg(store_db(s)));
+    cairn_status st = CAIRN_OK;
+    while (st == CAIRN_OK && sqlite3_step(q) == SQLITE_ROW) {
+        if ((st = grow((void **)rows, &cap, *n, sizeof **rows)) != CAIRN_OK)
+            break;
+        source_row *r = &(*rows)[*n];
+        memset(r, 0, sizeof *r);
+        (*n)++;
+        r->id = sqlite3_column_int64(q, 0);
+        r->ttl_s = sqlite3_column_int64(q, 3);
+        st = store_path_abs(s, (const char *)sqlite3_column_text(q, 1), &r->abs);
+        if (st == CAIRN_OK)
+            st = source_options(r, (const char *)sqlite3_column_text(q, 2));
+    }
+    sqlite3_finalize(q);
+    if (st != CAIRN_OK) {
+        for (size_t i = 0; i < *n; i++)
+            source_free(&(*rows)[i]);
+        cairn_free(*rows);
+        *rows = NULL;
+        *n = 0;
+    }
     return st;
 }
 
 cairn_status sync_sources(store *s, char ***roots, size_t *n)
 {
-    sqlite3_stmt *q = NULL;
+    source_row *rows = NULL;
+    size_t nr = 0;
     *roots = NULL;
     *n = 0;
-    size_t cap = 0;
-    if (sqlite3_prepare_v2(store_db(s), "SELECT root FROM sources ORDER BY root", -1, &q, NULL) != SQLITE_OK)
-        return cairn_fail(CAIRN_ERR_IO, "listing sources: %s", sqlite3_errmsg(store_db(s)));
+    CAIRN_TRY(load_sources(s, &rows, &nr));
     cairn_status st = CAIRN_OK;
-    while (st == CAIRN_OK && sqlite3_step(q) == SQLITE_ROW) {
-        char *abs = NULL;
-        st = store_path_abs(s, (const char *)sqlite3_column_text(q, 0), &abs);
-        if (st == CAIRN_OK && (st = grow((void **)roots, &cap, *n, sizeof **roots)) == CAIRN_OK)
-            (*roots)[(*n)++] = abs;
-        else
-            cairn_free(abs);
+    if (nr && !(*roots = cairn_calloc(nr, sizeof **roots)))
+        st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < nr; i++) {
+        if (st == CAIRN_OK) {
+            (*roots)[i] = rows[i].abs;
+            rows[i].abs = NULL;
+        }
+        source_free(&rows[i]);
     }
-    sqlite3_finalize(q);
-    if (st != CAIRN_OK) {
-        for (size_t i = 0; i < *n; i++)
-            cairn_free((*roots)[i]);
-        cairn_free(*roots);
-        *roots = NULL;
-        *n = 0;
-    }
+    cairn_free(rows);
+    if (st == CAIRN_OK)
+        *n = nr;
+    return st;
+}
+
+static void add_stats(sync_report *rep, const pipe_stats *ps)
+{
+    rep->added += ps->files_added;
+    rep->updated += ps->files_updated;
+    rep->unchanged += ps->files_unchanged;
+    rep->skipped += ps->files_skipped;
+    rep->failed += ps->files_failed;
+}
+
+/* Sync one path with its own pipeline (options of its source, if any). */
+static cairn_status sync_one(store *s, const char *path, const pipe_options *po, const sync_options *opt,
+                             sync_report *rep)
+{
+    pipeline *p = NULL;
+    CAIRN_TRY(pipeline_new(s, po, &p));
+    cairn_status st = sync_path(s, p, path, opt, rep);
+    add_stats(rep, pipeline_stats(p));
+    pipeline_free(p);
     return st;
 }
 
 cairn_status sync_run(store *s, const char *const *paths, size_t n, sync_options *opt, sync_report *rep)
 {
     memset(rep, 0, sizeof *rep);
-    char **roots = NULL;
-    size_t n_roots = 0;
-    if (n == 0) {
-        CAIRN_TRY(sync_sources(s, &roots, &n_roots));
-        paths = (const char *const *)roots;
-        n = n_roots;
-    }
-    pipeline *p = NULL;
     cairn_status st = store_next_sync_gen(s, &opt->pipe.sync_gen);
-    if (st == CAIRN_OK)
-        st = pipeline_new(s, &opt->pipe, &p);
-    for (size_t i = 0; i < n && st == CAIRN_OK; i++)
-        st = sync_path(s, p, paths[i], opt, rep);
+    if (n > 0) {
+        for (size_t i = 0; i < n && st == CAIRN_OK; i++)
+            st = sync_one(s, paths[i], &opt->pipe, opt, rep);
+    } else if (st == CAIRN_OK) {
+        source_row *rows = NULL;
+        size_t nr = 0;
+        st = load_sources(s, &rows, &nr);
+        for (size_t i = 0; i < nr; i++) {
+            if (st == CAIRN_OK) {
+                pipe_options po = opt->pipe;
+                po.tags = &rows[i].tags;
+                po.excludes = (const char *const *)rows[i].excludes;
+                po.n_excludes = rows[i].n_excludes;
+                po.source_id = rows[i].id;
+                po.ttl_s = rows[i].ttl_s;
+                st = sync_one(s, rows[i].abs, &po, opt, rep);
+                if (st == CAIRN_OK)
+                    st = store_source_touch(s, rows[i].id, cairn_now_ns());
+            }
+            source_free(&rows[i]);
+        }
+        cairn_free(rows);
+    }
+    rep->unchanged = rep->unchanged >= rep->moved ? rep->unchanged - rep->moved : 0;
     if (st == CAIRN_OK)
         st = sync_remove_expired(s, cairn_now_ns() / 1000000000LL, &rep->expired);
-    if (p) {
-        const pipe_stats *ps = pipeline_stats(p);
-        rep->added = ps->files_added;
-        rep->updated = ps->files_updated;
-        rep->unchanged = ps->files_unchanged >= rep->moved ? ps->files_unchanged - rep->moved : 0;
-        rep->skipped = ps->files_skipped;
-        rep->failed = ps->files_failed;
-    }
-    pipeline_free(p);
-    for (size_t i = 0; i < n_roots; i++)
-        cairn_free(roots[i]);
-    cairn_free(roots);
     if (st == CAIRN_OK)
         st = store_update_derived(s);
     return st;

@@ -34,10 +34,6 @@ cairn_status sync_run(store *s, const char *const *paths, size_t n, sync_options
 /* Remove documents whose expiry time has passed. */
 cairn_status sync_remove_expired(store *s, int64_t now_s, size_t *removed);
 
-/* Record a filesystem path given to `cairn add` as a source (idempotent;
- * paths that do not exist are ignored). */
-cairn_status sync_record_source(store *s, const char *fs_path);
-
 /* Recorded sources (filesystem roots given to `cairn add`). Caller frees
  * each string and the array with cairn_free. */
 cairn_status sync_sources(store *s, char ***roots, size_t *n);
