@@ -2,6 +2,7 @@
 #include "cli/cli_store.h"
 #include "cli/commands.h"
 #include "ingest/pipeline.h"
+#include "sync/sync.h"
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -554,6 +555,11 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
     int64_t index_bytes = dir_bytes_except(store_dir(s), STORE_DB_NAME, 0);
+    /* Staleness: what changed on disk since the last sync (a walk + stat). */
+    sync_stale_report stale = {0};
+    bool stale_ok = sync_stale(s, &stale) == CAIRN_OK;
+    if (!stale_ok)
+        cairn_clear_error();
     char last[40], oldest[40], age[40], oage[40];
     fmt_time(o.last_sync_ns, last, sizeof last);
     fmt_time(o.oldest_ingest_ns, oldest, sizeof oldest);
@@ -580,6 +586,12 @@ int cmd_status(int argc, char **argv)
             cJSON_AddStringToObject(j, "oldest_ingest", oldest);
         else
             cJSON_AddNullToObject(j, "oldest_ingest");
+        if (stale_ok) {
+            cJSON *sj = cJSON_AddObjectToObject(j, "stale");
+            cJSON_AddNumberToObject(sj, "new_files", (double)stale.new_files);
+            cJSON_AddNumberToObject(sj, "changed_files", (double)stale.changed_files);
+            cJSON_AddNumberToObject(sj, "missing_files", (double)stale.missing_files);
+        }
         char *txt = cJSON_Print(j);
         if (txt)
             printf("%s\n", txt);
@@ -604,6 +616,14 @@ int cmd_status(int argc, char **argv)
         printf("last sync:  %s%s\n", last, age);
         if (o.oldest_ingest_ns)
             printf("oldest:     %s%s\n", oldest, oage);
+        if (stale_ok && stale.sources) {
+            size_t n = stale.new_files + stale.changed_files + stale.missing_files;
+            if (n)
+                printf("stale:      %zu new, %zu changed, %zu deleted on disk since the last sync: run `cairn sync`\n",
+                       stale.new_files, stale.changed_files, stale.missing_files);
+            else
+                printf("stale:      none (sources match the store)\n");
+        }
     }
     store_close(s);
     return 0;

@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-typedef struct disk_file { char *key; char *fs_path; int64_t size; bool known; } disk_file;
-typedef struct gone_file { char *key; int64_t id, size; char hash[33]; bool ok, moved; } gone_file;
+typedef struct disk_file { char *key; char *fs_path; int64_t size, mtime_ns; bool known, stale; } disk_file;
+typedef struct gone_file { char *key; int64_t id, size, mtime_ns; char hash[33]; bool ok, moved; } gone_file;
 
 typedef struct scan {
     store *s;
@@ -46,6 +46,7 @@ static cairn_status on_disk(void *ctx, const char *fs_path, const struct stat *s
         return cairn_fail(CAIRN_ERR_NOMEM, "out of memory during sync");
     }
     f->size = (int64_t)sb->st_size;
+    f->mtime_ns = (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
     sc->nd++;
     return CAIRN_OK;
 }
@@ -60,6 +61,7 @@ static cairn_status in_store(void *ctx, const store_file *sf)
         return cairn_fail(CAIRN_ERR_NOMEM, "out of memory during sync");
     g->id = sf->id;
     g->size = sf->size;
+    g->mtime_ns = sf->mtime_ns;
     g->ok = sf->state == STORE_FILE_OK;
     memcpy(g->hash, sf->content_hash, sizeof g->hash);
     sc->ng++;
@@ -92,50 +94,60 @@ static cairn_status file_hash(const char *fs_path, size_t cap, char out[33])
     return CAIRN_OK;
 }
 
-static cairn_status sync_path(store *s, pipeline *p, const char *fs_path, const sync_options *opt, sync_report *rep)
+/* List the files under fs_path on disk and in the store; afterwards sc->d
+ * holds the disk files (known = also in the store, stale = stat differs)
+ * and sc->g only the stored files that are gone from disk. */
+static cairn_status scan_path(store *s, pipeline *p, const char *fs_path, scan *sc, bool *exists)
 {
-    scan sc = {.s = s};
     char *prefix = NULL;
-    cairn_status st = store_path_key(s, fs_path, &prefix);
-    if (st != CAIRN_OK)
-        return st;
+    CAIRN_TRY(store_path_key(s, fs_path, &prefix));
     if (!strcmp(prefix, "."))
         prefix[0] = 0;
     struct stat sb;
-    bool exists = stat(fs_path, &sb) == 0;
-    if (!exists && errno != ENOENT && errno != ENOTDIR) {
-        cairn_free(prefix);
-        return cairn_fail(CAIRN_ERR_IO, "%s: %s", fs_path, strerror(errno));
-    }
-    if (exists)
-        st = pipeline_list(p, fs_path, on_disk, &sc);
+    *exists = stat(fs_path, &sb) == 0;
+    cairn_status st = CAIRN_OK;
+    if (!*exists && errno != ENOENT && errno != ENOTDIR)
+        st = cairn_fail(CAIRN_ERR_IO, "%s: %s", fs_path, strerror(errno));
+    if (st == CAIRN_OK && *exists)
+        st = pipeline_list(p, fs_path, on_disk, sc);
     if (st == CAIRN_OK)
-        st = store_files_under(s, prefix, in_store, &sc);
+        st = store_files_under(s, prefix, in_store, sc);
+    cairn_free(prefix);
     if (st != CAIRN_OK)
-        goto out;
-    qsort(sc.d, sc.nd, sizeof *sc.d, cmp_disk);
-    qsort(sc.g, sc.ng, sizeof *sc.g, cmp_gone);
-    /* Merge the two sorted lists: keep in sc.g only the files not on disk. */
+        return st;
+    qsort(sc->d, sc->nd, sizeof *sc->d, cmp_disk);
+    qsort(sc->g, sc->ng, sizeof *sc->g, cmp_gone);
+    /* Merge the two sorted lists: keep in sc->g only the files not on disk. */
     size_t i = 0, j = 0, w = 0;
-    while (j < sc.ng) {
-        int c = i < sc.nd ? strcmp(sc.d[i].key, sc.g[j].key) : 1;
+    while (j < sc->ng) {
+        int c = i < sc->nd ? strcmp(sc->d[i].key, sc->g[j].key) : 1;
         if (c < 0) {
             i++;
         } else if (c == 0) {
-            sc.d[i++].known = true;
-            cairn_free(sc.g[j++].key);
+            sc->d[i].known = true;
+            sc->d[i].stale = !sc->g[j].ok || sc->d[i].size != sc->g[j].size || sc->d[i].mtime_ns != sc->g[j].mtime_ns;
+            i++;
+            cairn_free(sc->g[j++].key);
         } else {
-            sc.g[w++] = sc.g[j++];
+            sc->g[w++] = sc->g[j++];
         }
     }
-    sc.ng = w;
+    sc->ng = w;
+    return CAIRN_OK;
+}
+
+static cairn_status sync_path(store *s, pipeline *p, const char *fs_path, const sync_options *opt, sync_report *rep)
+{
+    scan sc = {.s = s};
+    bool exists;
+    cairn_status st = scan_path(s, p, fs_path, &sc, &exists);
     /* Moves: a new file whose content equals a disappeared file's. Only
      * same-size candidates are hashed. */
-    for (i = 0; i < sc.nd && st == CAIRN_OK && sc.ng; i++) {
+    for (size_t i = 0; i < sc.nd && st == CAIRN_OK && sc.ng; i++) {
         if (sc.d[i].known)
             continue;
         char h[33] = "";
-        for (j = 0; j < sc.ng && st == CAIRN_OK; j++) {
+        for (size_t j = 0; j < sc.ng && st == CAIRN_OK; j++) {
             gone_file *g = &sc.g[j];
             if (g->moved || !g->ok || g->size != sc.d[i].size)
                 continue;
@@ -159,16 +171,14 @@ static cairn_status sync_path(store *s, pipeline *p, const char *fs_path, const 
         st = pipeline_add_path(p, fs_path);
     if (st == CAIRN_OK)
         st = pipeline_finish(p);
-    for (j = 0; j < sc.ng && st == CAIRN_OK; j++) {
+    for (size_t j = 0; j < sc.ng && st == CAIRN_OK; j++) {
         if (sc.g[j].moved)
             continue;
         st = store_file_delete(s, sc.g[j].id);
         if (st == CAIRN_OK)
             rep->removed++;
     }
-out:
     scan_free(&sc);
-    cairn_free(prefix);
     return st;
 }
 
@@ -388,5 +398,43 @@ cairn_status sync_run(store *s, const char *const *paths, size_t n, sync_options
         st = sync_remove_expired(s, cairn_now_ns() / 1000000000LL, &rep->expired);
     if (st == CAIRN_OK)
         st = store_update_derived(s);
+    return st;
+}
+
+cairn_status sync_stale(store *s, sync_stale_report *rep)
+{
+    memset(rep, 0, sizeof *rep);
+    source_row *rows = NULL;
+    size_t nr = 0;
+    CAIRN_TRY(load_sources(s, &rows, &nr));
+    cairn_status st = CAIRN_OK;
+    for (size_t i = 0; i < nr; i++) {
+        if (st == CAIRN_OK) {
+            pipe_options po = {0};
+            ingest_options_default(&po.ingest);
+            chunk_options_default(&po.chunk);
+            po.excludes = (const char *const *)rows[i].excludes;
+            po.n_excludes = rows[i].n_excludes;
+            pipeline *p = NULL;
+            st = pipeline_new(s, &po, &p);
+            scan sc = {.s = s};
+            bool exists;
+            if (st == CAIRN_OK)
+                st = scan_path(s, p, rows[i].abs, &sc, &exists);
+            for (size_t k = 0; st == CAIRN_OK && k < sc.nd; k++) {
+                if (!sc.d[k].known)
+                    rep->new_files++;
+                else if (sc.d[k].stale)
+                    rep->changed_files++;
+            }
+            if (st == CAIRN_OK)
+                rep->missing_files += sc.ng;
+            scan_free(&sc);
+            pipeline_free(p);
+        }
+        source_free(&rows[i]);
+    }
+    cairn_free(rows);
+    rep->sources = nr;
     return st;
 }

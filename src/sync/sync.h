@@ -34,6 +34,12 @@ cairn_status sync_run(store *s, const char *const *paths, size_t n, sync_options
 /* Remove documents whose expiry time has passed. */
 cairn_status sync_remove_expired(store *s, int64_t now_s, size_t *removed);
 
+/* Staleness without changing anything: per recorded source, files new on
+ * disk, changed (size or mtime differ from the store) and gone. Costs one
+ * walk and stat per file. */
+typedef struct sync_stale_report { size_t sources, new_files, changed_files, missing_files; } sync_stale_report;
+cairn_status sync_stale(store *s, sync_stale_report *rep);
+
 /* Recorded sources (filesystem roots given to `cairn add`). Caller frees
  * each string and the array with cairn_free. */
 cairn_status sync_sources(store *s, char ***roots, size_t *n);
