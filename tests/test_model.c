@@ -5,9 +5,11 @@
  * step and the greedy continuation token for token.
  *
  * Tolerances: |ours - ref| <= atol + rtol * |ref| (logits are ~10-20).
- *   F32 and F16 weights: atol 2e-3, rtol 1e-3. We follow the reference's
+ *   F32 and F16 weights: atol 5e-3, rtol 1e-3. We follow the reference's
  *     arithmetic (F16 KV cache with F16 query/probabilities, double RMSNorm
- *     sums); measured worst error ~1e-4.
+ *     sums). Measured worst: ~1e-4 with the scalar kernels, ~3e-3 with the
+ *     SIMD ones (a last-bit difference upstream flips an F16 rounding of q
+ *     or of a probability, which moves a logit by ~1e-3).
  *   Q8_0 / Q4_0 weights: atol 0.35. Both engines quantize activations to
  *     Q8_0 before each product; a perturbation of 1e-4 anywhere upstream
  *     flips some of those roundings, and the flips move logits by ~0.1-0.2
@@ -35,10 +37,10 @@ typedef struct ref_model {
 } ref_model;
 
 static const ref_model REFS[] = {
-    {"stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 2e-3, 1e-3, 0},
+    {"stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 5e-3, 1e-3, 0},
     {"stories260K/stories260K-Q8_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q8_0.json", 0.35, 0, 0.35},
     {"stories260K/stories260K-Q4_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q4_0.json", 0.35, 0, 0.35},
-    {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 2e-3, 1e-3, 0},
+    {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 5e-3, 1e-3, 0},
 };
 /* stories260K F32 and tiny-random with a Q8_0 KV cache */
 static const ref_model REFS_KVQ8[] = {
