@@ -567,6 +567,54 @@ static void test_matmul_vs_float(void)
     }
 }
 
+/* matmul_multi equals separate matmul calls, bit for bit, with mixed
+ * activation types (Q8_K, Q8_0, F32, Q8_1) in one run. */
+static void test_matmul_multi(void)
+{
+    cairn_pool *pool = NULL;
+    CHECK_OK(cairn_pool_new(2, &pool));
+    const uint32_t types[] = {QT_Q4_K, QT_Q8_0, QT_F16, QT_Q6_K, QT_Q4_1, QT_Q5_0};
+    const int64_t rows[] = {96, 33, 40, 0, 17, 64};
+    int64_t cols = 512;
+    int64_t toks[] = {1, 4, 70};
+    for (size_t tt = 0; tt < CAIRN_ARRAY_LEN(toks); tt++) {
+        int64_t n_tok = toks[tt];
+        qmat ws[6];
+        float *ys[6], *yref[6], *x = NULL;
+        void *data[6];
+        for (int i = 0; i < 6; i++) {
+            float *xi;
+            fill_weights(types[i], rows[i] ? rows[i] : 1, cols, &data[i], &xi, n_tok);
+            if (i == 0)
+                x = xi;
+            else
+                free(xi);
+            ws[i] = (qmat){.type = types[i], .rows = rows[i], .cols = cols, .data = data[i]};
+            ys[i] = malloc((size_t)((rows[i] + 1) * n_tok) * sizeof(float));
+            yref[i] = malloc((size_t)((rows[i] + 1) * n_tok) * sizeof(float));
+        }
+        matmul_ctx c = {.pool = pool}, c1 = {0};
+        CHECK_OK(matmul_multi(&c, ws, 6, x, ys, n_tok));
+        for (int i = 0; i < 6; i++) {
+            CHECK_OK(matmul(&c1, &ws[i], x, yref[i], n_tok));
+            CHECKF(memcmp(ys[i], yref[i], (size_t)(rows[i] * n_tok) * sizeof(float)) == 0, "part %d n_tok %lld", i, (long long)n_tok);
+        }
+        ws[2].cols = 256;
+        CHECK(matmul_multi(&c, ws, 6, x, ys, n_tok) == CAIRN_ERR_INVALID);
+        CHECK(matmul_multi(&c, ws, 0, x, ys, n_tok) == CAIRN_ERR_INVALID);
+        CHECK(matmul_multi(&c, ws, MATMUL_MAX_MULTI + 1, x, ys, n_tok) == CAIRN_ERR_INVALID);
+        matmul_ctx_free(&c);
+        matmul_ctx_free(&c1);
+        for (int i = 0; i < 6; i++) {
+            free(data[i]);
+            free(ys[i]);
+            free(yref[i]);
+        }
+        free(x);
+    }
+    cairn_pool_free(pool);
+}
+
 static void test_matmul_errors(void)
 {
     float x[512] = {0}, y[8];
@@ -645,6 +693,7 @@ int main(void)
     RUN(test_vec_dot_scalar);
     RUN(test_matmul_threads_identical);
     RUN(test_matmul_vs_float);
+    RUN(test_matmul_multi);
     RUN(test_matmul_errors);
     RUN(test_matmul_alloc_failures);
     return t_done();

@@ -74,7 +74,7 @@ static uint32_t wait_gen(cairn_pool *p, uint32_t seen)
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen)
             return g;
-        if (i < 4096)
+        if (i < 1024)
             cpu_relax();
         else
             sched_yield();         /* oversubscribed: let the thread we wait for run */
@@ -175,7 +175,7 @@ void cairn_pool_run(cairn_pool *p, cairn_pool_fn fn, void *arg)
         futex_wake_all(&p->gen);
     fn(arg, 0, p->n);
     for (unsigned i = 0; atomic_load_explicit(&p->done, memory_order_acquire) != p->n - 1; i++) {
-        if (i < 4096)
+        if (i < 1024)
             cpu_relax();
         else
             sched_yield();                        /* oversubscribed machine: let workers run */

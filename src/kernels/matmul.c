@@ -13,6 +13,11 @@
  *    compute bound instead of memory bound. With a gemm tile kernel the
  *    chunk is walked in gemm_nr x gemm_nc tiles, else one vec_dot per output.
  * Decode (n_tok = 1) is one pool run with ~16 chunks per thread for balance.
+ * matmul_multi puts several matrices sharing an input into one run: their
+ * chunk ranges are concatenated behind the same counter.
+ *
+ * Every output element is one kernel call over the whole row, whichever
+ * thread runs it, so results do not depend on the thread count.
  */
 #include "kernels/matmul.h"
 #include "base/pool.h"
@@ -22,128 +27,186 @@
 #define WBLOCK_BYTES (32 * 1024)    /* weight rows reused across a token block */
 #define ABLOCK_BYTES (256 * 1024)   /* activations of one token block */
 
-typedef struct mm_job {
-    const qtype_traits *wt, *at;
+typedef struct mm_part {
+    const qtype_traits *wt;
     const uint8_t *w, *a;
     size_t w_row, a_row;
     float *y;
-    int64_t rows, cols, n_tok;
-    int64_t rb, tb, n_rb, n_chunks;
-    const float *x;                 /* quantize phase */
+    int64_t rows;
+    int64_t rb, tb, n_rb;           /* chunk shape, row blocks */
+    int64_t chunk0, n_chunks;       /* range in the shared counter */
+} mm_part;
+
+typedef struct mm_act {             /* one activation type to quantize */
+    const qtype_traits *at;
     uint8_t *q;
+    size_t a_row;
+} mm_act;
+
+typedef struct mm_job {
+    mm_part parts[MATMUL_MAX_MULTI];
+    mm_act acts[MATMUL_MAX_MULTI];
+    int n_parts, n_acts;
+    int64_t cols, n_tok, n_chunks;
+    const float *x;
     _Alignas(64) _Atomic int64_t next;
 } mm_job;
 
 static void quantize_rows(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
-    for (int64_t t = ith; t < j->n_tok; t += nth)
-        j->at->quantize_act(j->x + t * j->cols, j->q + (size_t)t * j->a_row, j->cols);
+    for (int k = 0; k < j->n_acts; k++) {
+        const mm_act *a = &j->acts[k];
+        for (int64_t t = ith; t < j->n_tok; t += nth)
+            a->at->quantize_act(j->x + t * j->cols, a->q + (size_t)t * a->a_row, j->cols);
+    }
 }
 
-static void run_chunk(const mm_job *j, int64_t c)
+static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n)
 {
-    int64_t r0 = (c % j->n_rb) * j->rb, t0 = (c / j->n_rb) * j->tb;
-    int64_t r1 = CAIRN_MIN(r0 + j->rb, j->rows), t1 = CAIRN_MIN(t0 + j->tb, j->n_tok);
-    int n = (int)j->cols;
-    const qtype_traits *wt = j->wt;
+    int64_t r0 = (c % p->n_rb) * p->rb, t0 = (c / p->n_rb) * p->tb;
+    int64_t r1 = CAIRN_MIN(r0 + p->rb, p->rows), t1 = CAIRN_MIN(t0 + p->tb, n_tok);
+    const qtype_traits *wt = p->wt;
     if (wt->gemm && t1 - t0 > 1) {
         for (int64_t t = t0; t < t1; t += wt->gemm_nc) {
             int nc = (int)CAIRN_MIN((int64_t)wt->gemm_nc, t1 - t);
             for (int64_t r = r0; r < r1; r += wt->gemm_nr) {
                 int nr = (int)CAIRN_MIN((int64_t)wt->gemm_nr, r1 - r);
-                wt->gemm(n, j->y + t * j->rows + r, (size_t)j->rows, j->w + (size_t)r * j->w_row, j->w_row,
-                         j->a + (size_t)t * j->a_row, j->a_row, nr, nc);
+                wt->gemm(n, p->y + t * p->rows + r, (size_t)p->rows, p->w + (size_t)r * p->w_row, p->w_row,
+                         p->a + (size_t)t * p->a_row, p->a_row, nr, nc);
             }
         }
         return;
     }
     for (int64_t t = t0; t < t1; t++) {
-        const uint8_t *a = j->a + (size_t)t * j->a_row;
-        float *y = j->y + t * j->rows;
+        const uint8_t *a = p->a + (size_t)t * p->a_row;
+        float *y = p->y + t * p->rows;
         for (int64_t r = r0; r < r1; r++)
-            wt->vec_dot(n, y + r, j->w + (size_t)r * j->w_row, a);
+            wt->vec_dot(n, y + r, p->w + (size_t)r * p->w_row, a);
     }
 }
 
 static void dot_chunks(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
+    int k = 0;
     for (;;) {
         int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
         if (c >= j->n_chunks)
             return;
-        run_chunk(j, c);
+        while (c >= j->parts[k].chunk0 + j->parts[k].n_chunks)   /* chunks are claimed in increasing order */
+            k++;
+        run_chunk(&j->parts[k], c - j->parts[k].chunk0, j->n_tok, (int)j->cols);
     }
 }
 
 static int64_t round_down(int64_t v, int64_t m) { return v / m * m; }
 
-cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, int64_t n_tok)
+static void plan_chunks(mm_part *p, int64_t n_tok, int nth)
 {
-    if (!ctx || !w || (!w->data && w->rows > 0) || n_tok < 0 || w->rows < 0 || w->cols <= 0 ||
-        w->cols > INT32_MAX || ((!x || !y) && n_tok > 0))
-        return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments");
-    const qtype_traits *wt = qtype_get_level(w->type, ctx->level);
-    if (!wt || !wt->vec_dot)
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "matmul: no %s kernel for tensor type %u",
-                          kernels_level_name(ctx->level), w->type);
-    const qtype_traits *at = qtype_get_level(wt->vec_dot_type, ctx->level);
-    size_t w_row = qtype_row_size(w->type, w->cols), a_row = qtype_row_size(wt->vec_dot_type, w->cols);
-    if (!at || !w_row || !a_row)
-        return cairn_fail(CAIRN_ERR_INVALID, "matmul: %lld columns is not a multiple of %s's block of %d",
-                          (long long)w->cols, wt->name, wt->block_size);
-    if (n_tok == 0 || w->rows == 0)
-        return CAIRN_OK;
-
-    mm_job j = {.wt = wt, .at = at, .w = w->data, .w_row = w_row, .a_row = a_row, .y = y,
-                .rows = w->rows, .cols = w->cols, .n_tok = n_tok, .x = x};
-    int nth = cairn_pool_size(ctx->pool);
-
-    if (wt->vec_dot_type == QT_F32) {
-        j.a = (const uint8_t *)x;
+    const qtype_traits *wt = p->wt;
+    int64_t nr = wt->gemm ? wt->gemm_nr : 1, nc = wt->gemm ? wt->gemm_nc : 1;
+    if (n_tok == 1) {
+        p->rb = CAIRN_MAX(CAIRN_MIN(p->rows / ((int64_t)nth * 16), 64), 8);
+        p->tb = 1;
     } else {
-        size_t need;
-        if (!cairn_mul_ok((size_t)n_tok, a_row, &need))
-            return cairn_fail(CAIRN_ERR_TOO_LARGE, "matmul: activation scratch overflows");
-        if (ctx->scratch_size < need) {
-            void *s = cairn_malloc_aligned(need, 64);
-            if (!s)
-                return cairn_fail(CAIRN_ERR_NOMEM, "matmul: cannot allocate %zu bytes of scratch", need);
-            cairn_free_aligned(ctx->scratch);
-            ctx->scratch = s;
-            ctx->scratch_size = need;
+        p->rb = CAIRN_MAX(round_down(CAIRN_MIN((int64_t)(WBLOCK_BYTES / p->w_row), 256), nr), nr);
+        int64_t tb = CAIRN_MAX(round_down((int64_t)(ABLOCK_BYTES / p->a_row), nc), nc);
+        p->tb = CAIRN_MIN(tb, n_tok);
+        int64_t n_tb = (n_tok + p->tb - 1) / p->tb;
+        /* enough chunks for balance when there are few tokens */
+        while (p->rb > nr && n_tb * ((p->rows + p->rb - 1) / p->rb) < (int64_t)nth * 8)
+            p->rb = CAIRN_MAX(round_down(p->rb / 2, nr), nr);
+    }
+    p->n_rb = (p->rows + p->rb - 1) / p->rb;
+    p->n_chunks = p->n_rb * ((n_tok + p->tb - 1) / p->tb);
+}
+
+cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float *x, float *const *ys, int64_t n_tok)
+{
+    if (!ctx || !ws || n_w < 1 || n_w > MATMUL_MAX_MULTI || n_tok < 0 || (n_tok > 0 && (!x || !ys)))
+        return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments");
+    mm_job j = {.n_parts = n_w, .cols = ws[0].cols, .n_tok = n_tok, .x = x};
+    size_t act_off[MATMUL_MAX_MULTI] = {0}, scratch = 0;
+    for (int i = 0; i < n_w; i++) {
+        const qmat *w = &ws[i];
+        if ((!w->data && w->rows > 0) || w->rows < 0 || w->cols <= 0 || w->cols > INT32_MAX || w->cols != j.cols ||
+            (n_tok > 0 && w->rows > 0 && !ys[i]))
+            return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments (matrix %d)", i);
+        const qtype_traits *wt = qtype_get_level(w->type, ctx->level);
+        if (!wt || !wt->vec_dot)
+            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "matmul: no %s kernel for tensor type %u",
+                              kernels_level_name(ctx->level), w->type);
+        const qtype_traits *at = qtype_get_level(wt->vec_dot_type, ctx->level);
+        size_t w_row = qtype_row_size(w->type, w->cols), a_row = qtype_row_size(wt->vec_dot_type, w->cols);
+        if (!at || !w_row || !a_row)
+            return cairn_fail(CAIRN_ERR_INVALID, "matmul: %lld columns is not a multiple of %s's block of %d",
+                              (long long)w->cols, wt->name, wt->block_size);
+        mm_part *p = &j.parts[i];
+        *p = (mm_part){.wt = wt, .w = w->data, .w_row = w_row, .a_row = a_row, .y = n_tok ? ys[i] : NULL, .rows = w->rows};
+        if (wt->vec_dot_type == QT_F32) {
+            p->a = (const uint8_t *)x;
+            continue;
         }
-        j.q = ctx->scratch;
-        j.a = j.q;
+        int k = 0;
+        while (k < j.n_acts && j.acts[k].at != at)
+            k++;
+        if (k == j.n_acts) {     /* a new activation type: its own scratch region */
+            size_t bytes;
+            if (!cairn_mul_ok((size_t)n_tok, a_row, &bytes) || !cairn_add_ok(bytes, 63, &bytes) ||
+                !cairn_add_ok(scratch, bytes & ~(size_t)63, &scratch))
+                return cairn_fail(CAIRN_ERR_TOO_LARGE, "matmul: activation scratch overflows");
+            act_off[k] = scratch - (bytes & ~(size_t)63);
+            j.acts[k] = (mm_act){.at = at, .a_row = a_row};
+            j.n_acts++;
+        }
+        p->a = (const uint8_t *)(uintptr_t)(k + 1);   /* resolved below, once the scratch exists */
+    }
+    if (n_tok == 0)
+        return CAIRN_OK;
+    if (ctx->scratch_size < scratch) {
+        void *s = cairn_malloc_aligned(scratch, 64);
+        if (!s)
+            return cairn_fail(CAIRN_ERR_NOMEM, "matmul: cannot allocate %zu bytes of scratch", scratch);
+        cairn_free_aligned(ctx->scratch);
+        ctx->scratch = s;
+        ctx->scratch_size = scratch;
+    }
+    for (int k = 0; k < j.n_acts; k++)
+        j.acts[k].q = (uint8_t *)ctx->scratch + act_off[k];
+    for (int i = 0; i < n_w; i++)
+        if (j.parts[i].wt->vec_dot_type != QT_F32)
+            j.parts[i].a = j.acts[(uintptr_t)j.parts[i].a - 1].q;
+
+    int nth = cairn_pool_size(ctx->pool);
+    if (j.n_acts > 0) {
         if (n_tok == 1 || nth == 1)
             quantize_rows(&j, 0, 1);
         else
             cairn_pool_run(ctx->pool, quantize_rows, &j);
     }
-
-    /* chunk shape */
-    int64_t nr = wt->gemm ? wt->gemm_nr : 1, nc = wt->gemm ? wt->gemm_nc : 1;
-    if (n_tok == 1) {
-        j.rb = CAIRN_MAX(CAIRN_MIN(j.rows / ((int64_t)nth * 16), 64), 8);
-        j.tb = 1;
-    } else {
-        j.rb = CAIRN_MAX(round_down(CAIRN_MIN((int64_t)(WBLOCK_BYTES / w_row), 256), nr), nr);
-        /* enough chunks for balance when there are few tokens */
-        int64_t tb = CAIRN_MAX(round_down((int64_t)(ABLOCK_BYTES / a_row), nc), nc);
-        j.tb = CAIRN_MIN(tb, n_tok);
-        int64_t n_tb = (n_tok + j.tb - 1) / j.tb;
-        while (j.rb > nr && n_tb * ((j.rows + j.rb - 1) / j.rb) < (int64_t)nth * 8)
-            j.rb = CAIRN_MAX(round_down(j.rb / 2, nr), nr);
+    for (int i = 0; i < n_w; i++) {
+        mm_part *p = &j.parts[i];
+        p->chunk0 = j.n_chunks;
+        if (p->rows > 0)
+            plan_chunks(p, n_tok, nth);
+        else
+            p->n_chunks = 0;
+        j.n_chunks += p->n_chunks;
     }
-    j.n_rb = (j.rows + j.rb - 1) / j.rb;
-    j.n_chunks = j.n_rb * ((n_tok + j.tb - 1) / j.tb);
     atomic_init(&j.next, 0);
-    if (nth == 1 || j.n_chunks == 1)
+    if (nth == 1 || j.n_chunks <= 1)
         dot_chunks(&j, 0, 1);
     else
         cairn_pool_run(ctx->pool, dot_chunks, &j);
     return CAIRN_OK;
+}
+
+cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, int64_t n_tok)
+{
+    if (!w)
+        return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments");
+    return matmul_multi(ctx, w, 1, x, &y, n_tok);
 }
 
 void matmul_ctx_free(matmul_ctx *ctx)

@@ -32,6 +32,13 @@ typedef struct matmul_ctx {
  * Results do not depend on the number of threads (each output element is
  * computed by one kernel call over the whole row). */
 cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, int64_t n_tok);
+/* Several matrices applied to the same input in one pool run — Q, K and V,
+ * or the FFN gate and up projections: the activations are quantized once
+ * per distinct vec_dot_type and the threads meet once instead of n_w times.
+ * All ws[i].cols must be equal; ys[i] is n_tok x ws[i].rows. n_w <= MATMUL_MAX_MULTI.
+ * Same results as n_w separate matmul calls. */
+#define MATMUL_MAX_MULTI 8
+cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float *x, float *const *ys, int64_t n_tok);
 void matmul_ctx_free(matmul_ctx *ctx);
 
 #endif
