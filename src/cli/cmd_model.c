@@ -1,6 +1,7 @@
 /* cmd_model.c — `cairn model info FILE` and `cairn quantize IN OUT TYPE`. */
 #include "cli/commands.h"
 #include "gguf/gguf.h"
+#include "gguf/quantize.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -509,9 +510,88 @@ int cmd_model(int argc, char **argv)
 
 /* ---- quantize ---- */
 
+static void quantize_usage(FILE *f)
+{
+    fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [-t THREADS] [--json]\n\n"
+               "TYPE: Q8_0, Q4_0 or Q4_K_M, from F32/F16/BF16 weights.\n"
+               "  Q4_K_M  mostly Q4_K; attn_v and ffn_down get Q6_K in selected layers, the output\n"
+               "          matrix Q6_K (rows not a multiple of 256 fall back to Q5_0 / Q8_0).\n"
+               "  --pure  every weight matrix gets TYPE (no higher-precision output matrix for Q4_0)\n"
+               "Norms, biases and the MoE router stay F32; rows not a multiple of 32 become F16.\n");
+}
+
 int cmd_quantize(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn quantize: not built yet (waits for the kernels' quantizers)\n");
-    return 2;
+    const char *pos[3] = {NULL, NULL, NULL};
+    int npos = 0;
+    gguf_quantize_params qp = {0};
+    bool json = false;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            quantize_usage(stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--pure")) {
+            qp.pure = true;
+        } else if (!strcmp(argv[i], "--json")) {
+            json = true;
+        } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cairn quantize: %s needs a value\n", argv[i]);
+                return 2;
+            }
+            char *end;
+            long v = strtol(argv[++i], &end, 10);
+            if (*end || v < 1 || v > 256) {
+                fprintf(stderr, "cairn quantize: bad thread count '%s'\n", argv[i]);
+                return 2;
+            }
+            qp.n_threads = (int)v;
+        } else if (argv[i][0] == '-' && argv[i][1]) {
+            fprintf(stderr, "cairn quantize: unknown option '%s'\n", argv[i]);
+            return 2;
+        } else if (npos < 3) {
+            pos[npos++] = argv[i];
+        } else {
+            quantize_usage(stderr);
+            return 2;
+        }
+    }
+    if (npos != 3) {
+        quantize_usage(stderr);
+        return 2;
+    }
+    if (!gguf_quantize_mode_by_name(pos[2], &qp.mode)) {
+        fprintf(stderr, "cairn quantize: unknown type '%s' (Q8_0, Q4_0, Q4_K_M)\n", pos[2]);
+        return 2;
+    }
+    gguf_quantize_stats qs;
+    cairn_status st = gguf_quantize_file(pos[0], pos[1], &qp, &qs);
+    if (st != CAIRN_OK) {
+        fprintf(stderr, "cairn quantize: %s: %s\n", cairn_status_str(st), cairn_last_error());
+        return 1;
+    }
+    double ratio = qs.in_file_size ? (double)qs.out_file_size / (double)qs.in_file_size : 0;
+    if (json) {
+        printf("{\"in\": \"%s\", \"out\": \"%s\", \"type\": \"%s\", \"in_bytes\": %llu, \"out_bytes\": %llu, "
+               "\"ratio\": %.4f, \"quantized\": %llu, \"kept\": %llu, \"seconds\": %.3f}\n",
+               pos[0], pos[1], gguf_quantize_mode_name(qp.mode), (unsigned long long)qs.in_file_size,
+               (unsigned long long)qs.out_file_size, ratio, (unsigned long long)qs.n_quantized,
+               (unsigned long long)qs.n_kept, qs.seconds);
+        return 0;
+    }
+    char a[64], b[64];
+    fmt_bytes(a, sizeof a, qs.in_file_size);
+    fmt_bytes(b, sizeof b, qs.out_file_size);
+    printf("%s -> %s (%s)\n", pos[0], pos[1], gguf_quantize_mode_name(qp.mode));
+    printf("  tensors: %llu quantized, %llu kept\n", (unsigned long long)qs.n_quantized,
+           (unsigned long long)qs.n_kept);
+    for (int ty = 0; ty < GGUF_QUANTIZE_NTYPES; ty++)
+        if (qs.type_count[ty])
+            printf("    %-6s %4llu tensors %12llu bytes\n", gguf_ttype(ty)->name,
+                   (unsigned long long)qs.type_count[ty], (unsigned long long)qs.type_bytes[ty]);
+    printf("  size: %s -> %s (%llu -> %llu bytes), %.1f%% of the input, %.1f%% smaller\n", a, b,
+           (unsigned long long)qs.in_file_size, (unsigned long long)qs.out_file_size, 100.0 * ratio,
+           100.0 * (1.0 - ratio));
+    printf("  time: %.2f s\n", qs.seconds);
+    return 0;
 }

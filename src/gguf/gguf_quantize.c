@@ -1,0 +1,355 @@
+/*
+ * gguf_quantize.c — `cairn quantize`: plan an output type per tensor (see
+ * quantize.h for the rules), convert rows to float, quantize them with the
+ * kernels' reference quantizers on a few threads, and write the result with
+ * the GGUF writer (KVs copied, general.file_type updated).
+ *
+ * Memory: the output tensors are held in memory until written (about the
+ * output file's size), plus one row of floats per thread. The input is mmapped.
+ */
+#include "gguf/quantize.h"
+#include "kernels/quant.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+bool gguf_quantize_mode_by_name(const char *name, gguf_quant_mode *mode)
+{
+    if (!strcasecmp(name, "Q8_0"))
+        *mode = GGUF_QUANT_Q8_0;
+    else if (!strcasecmp(name, "Q4_0"))
+        *mode = GGUF_QUANT_Q4_0;
+    else if (!strcasecmp(name, "Q4_K_M") || !strcasecmp(name, "Q4_K"))
+        *mode = GGUF_QUANT_Q4_K_M;
+    else
+        return false;
+    return true;
+}
+
+const char *gguf_quantize_mode_name(gguf_quant_mode mode)
+{
+    return mode == GGUF_QUANT_Q8_0 ? "Q8_0" : mode == GGUF_QUANT_Q4_0 ? "Q4_0" : "Q4_K_M";
+}
+
+uint32_t gguf_quantize_file_type(gguf_quant_mode mode)
+{
+    return mode == GGUF_QUANT_Q8_0 ? 7 : mode == GGUF_QUANT_Q4_0 ? 2 : 15;
+}
+
+/* ---- the plan ---- */
+
+static bool name_has(const gguf_tensor *t, const char *s)
+{
+    size_t n = strlen(s);
+    if (t->name.len < n)
+        return false;
+    for (uint64_t i = 0; i + n <= t->name.len; i++)
+        if (!memcmp(t->name.ptr + i, s, n))
+            return true;
+    return false;
+}
+
+static bool name_ends(const gguf_tensor *t, const char *s)
+{
+    size_t n = strlen(s);
+    return t->name.len >= n && !memcmp(t->name.ptr + t->name.len - n, s, n);
+}
+
+/* Layer index from "blk.N.", or -1. */
+static int layer_of(const gguf_tensor *t)
+{
+    if (t->name.len < 5 || memcmp(t->name.ptr, "blk.", 4))
+        return -1;
+    int v = 0;
+    uint64_t i = 4;
+    for (; i < t->name.len && t->name.ptr[i] >= '0' && t->name.ptr[i] <= '9' && v < 1000000; i++)
+        v = v * 10 + (t->name.ptr[i] - '0');
+    return i > 4 && i < t->name.len && t->name.ptr[i] == '.' ? v : -1;
+}
+
+static bool is_float_type(uint32_t type) { return type == QT_F32 || type == QT_F16 || type == QT_BF16; }
+
+static bool quantizable(const gguf_tensor *t)
+{
+    return t->n_dims >= 2 && name_ends(t, "weight") && is_float_type(t->type) && !name_has(t, "_norm") &&
+           !name_has(t, "ffn_gate_inp") && !name_has(t, "position_embd") && !name_has(t, "pos_embd") &&
+           !name_has(t, "token_types");
+}
+
+/* llama.cpp's choice of layers that get more bits: the first and last eighth
+ * and every third layer in between. */
+static bool use_more_bits(int i, int n)
+{
+    return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2;
+}
+
+static uint32_t fallback(uint32_t type, int64_t ne0)
+{
+    if (ne0 % (int64_t)gguf_ttype(type)->block_size == 0)
+        return type;
+    switch (type) {
+    case QT_Q4_K: type = QT_Q5_0; break;
+    case QT_Q5_K: type = QT_Q5_1; break;
+    case QT_Q6_K: type = QT_Q8_0; break;
+    case QT_Q2_K: case QT_Q3_K: type = QT_Q4_0; break;
+    default: break;
+    }
+    return ne0 % (int64_t)gguf_ttype(type)->block_size == 0 ? type : QT_F16;
+}
+
+static int64_t arch_u32(const gguf_file *g, const char *suffix, int64_t dflt)
+{
+    gguf_str arch;
+    if (gguf_get_str(g, "general.architecture", &arch) != CAIRN_OK || arch.len > 64)
+        return dflt;
+    char key[160];
+    snprintf(key, sizeof key, "%.*s.%s", (int)arch.len, arch.ptr, suffix);
+    uint32_t v;
+    return gguf_get_u32(g, key, &v) == CAIRN_OK ? (int64_t)v : dflt;
+}
+
+cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *p, uint32_t *types)
+{
+    uint32_t base = p->mode == GGUF_QUANT_Q8_0 ? QT_Q8_0 : p->mode == GGUF_QUANT_Q4_0 ? QT_Q4_0 : QT_Q4_K;
+    bool has_output = gguf_tensor_find(g, "output.weight") != NULL;
+    int64_t n_expert = arch_u32(g, "expert_count", 0);
+    int max_layer = -1, n_attn_v = 0, i_attn_v = 0;
+    for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        max_layer = CAIRN_MAX(max_layer, layer_of(t));
+        n_attn_v += name_has(t, "attn_v.weight");
+    }
+    int n_layer = (int)arch_u32(g, "block_count", max_layer + 1);
+    for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        if (!quantizable(t)) {
+            types[i] = t->type;
+            continue;
+        }
+        uint32_t nt = base;
+        bool is_output = gguf_str_eq(t->name, "output.weight") ||
+                         (!has_output && gguf_str_eq(t->name, "token_embd.weight"));
+        if (p->pure) {
+            /* every matrix gets the base type */
+        } else if (is_output) {
+            if (t->ne[0] % 256)
+                nt = QT_Q8_0;
+            else if (base != QT_Q8_0)
+                nt = QT_Q6_K;
+        } else if (p->mode == GGUF_QUANT_Q4_K_M) {
+            if (name_has(t, "attn_v.weight")) {
+                if (use_more_bits(i_attn_v, n_attn_v))
+                    nt = QT_Q6_K;
+                if (n_expert == 8)
+                    nt = QT_Q8_0;
+                i_attn_v++;
+            } else if (name_has(t, "attn_k.weight")) {
+                if (n_expert == 8)
+                    nt = QT_Q8_0;
+            } else if (name_has(t, "ffn_down")) {
+                int il = layer_of(t);
+                if (il >= 0 && use_more_bits(il, n_layer))
+                    nt = QT_Q6_K;
+            } else if (name_has(t, "attn_output.weight")) {
+                if (n_expert == 8)
+                    nt = QT_Q5_K;
+            } else if (name_has(t, "attn_qkv.weight")) {
+                nt = QT_Q5_K;
+            }
+        } else if (p->mode == GGUF_QUANT_Q4_0) {
+            (void)0;   /* llama.cpp's Q4_0 mix changes only the output matrix */
+        }
+        nt = fallback(nt, t->ne[0]);
+        /* An F16 tensor falling back to F16 is copied as it is. */
+        types[i] = nt;
+    }
+    return CAIRN_OK;
+}
+
+/* ---- conversion ---- */
+
+typedef struct qjob {
+    const gguf_tensor *t;
+    uint32_t dst_type;
+    const qtype_traits *qt;    /* NULL when the destination is F16 or F32 */
+    uint8_t *dst;
+    size_t src_row, dst_row;
+    int64_t nrows;
+    atomic_llong next;         /* next row to claim */
+    atomic_int failed;
+} qjob;
+
+#define ROWS_PER_CLAIM 16
+
+static void row_to_f32(uint32_t type, const uint8_t *src, float *out, int64_t n)
+{
+    if (type == QT_F32) {
+        memcpy(out, src, (size_t)n * sizeof(float));
+    } else if (type == QT_F16) {
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            out[i] = fp16_to_fp32(h);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            uint16_t h;
+            memcpy(&h, src + 2 * i, 2);
+            out[i] = bf16_to_fp32(h);
+        }
+    }
+}
+
+static void *qjob_run(void *arg)
+{
+    qjob *j = arg;
+    int64_t ne0 = j->t->ne[0];
+    float *buf = cairn_malloc((size_t)ne0 * sizeof(float));
+    if (!buf) {
+        atomic_store(&j->failed, 1);
+        return NULL;
+    }
+    for (;;) {
+        int64_t r0 = atomic_fetch_add(&j->next, ROWS_PER_CLAIM);
+        if (r0 >= j->nrows)
+            break;
+        int64_t r1 = CAIRN_MIN(r0 + ROWS_PER_CLAIM, j->nrows);
+        for (int64_t r = r0; r < r1; r++) {
+            const uint8_t *src = (const uint8_t *)j->t->data + (size_t)r * j->src_row;
+            uint8_t *dst = j->dst + (size_t)r * j->dst_row;
+            row_to_f32(j->t->type, src, buf, ne0);
+            if (j->dst_type == QT_F32) {
+                memcpy(dst, buf, (size_t)ne0 * sizeof(float));
+            } else if (j->dst_type == QT_F16) {
+                for (int64_t i = 0; i < ne0; i++) {
+                    uint16_t h = fp32_to_fp16(buf[i]);
+                    memcpy(dst + 2 * i, &h, 2);
+                }
+            } else {
+                j->qt->from_float(buf, dst, ne0);
+            }
+        }
+    }
+    cairn_free(buf);
+    return NULL;
+}
+
+/* Convert tensor t to dst_type into a new cairn_malloc'd buffer. */
+static cairn_status convert_tensor(const gguf_tensor *t, uint32_t dst_type, int n_threads, void **out, size_t *nbytes)
+{
+    *out = NULL;
+    char name[128];
+    snprintf(name, sizeof name, "%.*s", (int)CAIRN_MIN(t->name.len, 100), t->name.ptr);
+    const qtype_traits *qt = NULL;
+    if (dst_type != QT_F32 && dst_type != QT_F16) {
+        qt = qtype_get(dst_type);
+        if (!qt || !qt->from_float)
+            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "tensor %s: no quantizer for %s", name,
+                              gguf_ttype(dst_type)->name);
+    }
+    int64_t nel = gguf_tensor_nelements(t);
+    size_t n = (size_t)gguf_ttype_nbytes(dst_type, nel);
+    if (n == 0)
+        return cairn_fail(CAIRN_ERR_INTERNAL, "tensor %s: bad size for %s", name, gguf_ttype(dst_type)->name);
+    uint8_t *dst = cairn_malloc(n);
+    if (!dst)
+        return cairn_fail(CAIRN_ERR_NOMEM, "tensor %s: out of memory (%zu bytes)", name, n);
+    qjob j = {0};
+    j.t = t;
+    j.dst_type = dst_type;
+    j.qt = qt;
+    j.dst = dst;
+    j.src_row = (size_t)gguf_ttype_nbytes(t->type, t->ne[0]);
+    j.dst_row = (size_t)gguf_ttype_nbytes(dst_type, t->ne[0]);
+    j.nrows = nel / t->ne[0];
+    atomic_init(&j.next, 0);
+    atomic_init(&j.failed, 0);
+    int nth = (int)CAIRN_MIN((int64_t)n_threads, (j.nrows + ROWS_PER_CLAIM - 1) / ROWS_PER_CLAIM);
+    if (nth < 1)
+        nth = 1;
+    pthread_t th[64];
+    int started = 0;
+    for (int i = 1; i < nth && i < 64; i++) {
+        if (pthread_create(&th[started], NULL, qjob_run, &j) != 0)
+            break;
+        started++;
+    }
+    qjob_run(&j);
+    for (int i = 0; i < started; i++)
+        pthread_join(th[i], NULL);
+    if (atomic_load(&j.failed)) {
+        cairn_free(dst);
+        return cairn_fail(CAIRN_ERR_NOMEM, "tensor %s: out of memory", name);
+    }
+    *out = dst;
+    *nbytes = n;
+    return CAIRN_OK;
+}
+
+cairn_status gguf_quantize_file(const char *in, const char *out, const gguf_quantize_params *p,
+                                gguf_quantize_stats *stats)
+{
+    memset(stats, 0, sizeof *stats);
+    int64_t t0 = cairn_mono_ns();
+    int n_threads = p->n_threads > 0 ? CAIRN_MIN(p->n_threads, 64) : 2;
+    gguf_file *g = NULL;
+    gguf_writer *w = NULL;
+    uint32_t *types = NULL;
+    cairn_status st = gguf_open(in, &g);
+    if (st != CAIRN_OK)
+        return st;
+    stats->in_file_size = gguf_file_size(g);
+    types = cairn_calloc(gguf_tensor_count(g) ? (size_t)gguf_tensor_count(g) : 1, sizeof *types);
+    if (!types) {
+        st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    if ((st = gguf_quantize_plan(g, p, types)) != CAIRN_OK)
+        goto done;
+    if ((st = gguf_writer_new(&w)) != CAIRN_OK || (st = gguf_writer_copy_kvs(w, g)) != CAIRN_OK ||
+        (st = gguf_writer_set_u32(w, "general.quantization_version", 2)) != CAIRN_OK ||
+        (st = gguf_writer_set_u32(w, "general.file_type", gguf_quantize_file_type(p->mode))) != CAIRN_OK)
+        goto done;
+    for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        char name[GGUF_MAX_NAME + 2];
+        if (t->name.len > GGUF_MAX_NAME) {
+            st = cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: tensor name of %llu bytes is too long", in,
+                            (unsigned long long)t->name.len);
+            goto done;
+        }
+        memcpy(name, t->name.ptr, (size_t)t->name.len);
+        name[t->name.len] = 0;
+        uint32_t ty = types[i];
+        if (ty == t->type) {
+            st = gguf_writer_add_tensor_borrow(w, name, t->type, t->n_dims, t->ne, t->data, (size_t)t->nbytes);
+            stats->n_kept++;
+        } else {
+            void *data = NULL;
+            size_t nbytes = 0;
+            st = convert_tensor(t, ty, n_threads, &data, &nbytes);
+            if (st == CAIRN_OK)
+                st = gguf_writer_add_tensor_take(w, name, ty, t->n_dims, t->ne, data, nbytes);
+            stats->n_quantized++;
+        }
+        if (st != CAIRN_OK)
+            goto done;
+        if (ty < GGUF_QUANTIZE_NTYPES) {
+            stats->type_count[ty]++;
+            stats->type_bytes[ty] += gguf_ttype_nbytes(ty, gguf_tensor_nelements(t));
+        }
+    }
+    if ((st = gguf_writer_write(w, out)) != CAIRN_OK)
+        goto done;
+    struct stat sb;
+    if (stat(out, &sb) == 0)
+        stats->out_file_size = (uint64_t)sb.st_size;
+done:
+    gguf_writer_free(w);
+    gguf_close(g);
+    cairn_free(types);
+    stats->seconds = (double)(cairn_mono_ns() - t0) / 1e9;
+    return st;
+}
