@@ -2,7 +2,10 @@
 #include "cli/commands.h"
 #include "gguf/gguf.h"
 #include "gguf/quantize.h"
+#include "gguf/testmodel.h"
+#include "kernels/quant.h"
 #include <cjson/cJSON.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -456,10 +459,132 @@ static int info_json(const gguf_file *g, bool tensors)
 
 static void model_usage(FILE *f)
 {
-    fprintf(f, "usage: cairn model info FILE [--json] [--tensors]\n\n"
-               "Describe a GGUF model: architecture, hyper-parameters, tokenizer, tensor types and sizes.\n"
+    fprintf(f, "usage: cairn model info FILE [--json] [--tensors]\n"
+               "       cairn model synth OUT.gguf [options]\n\n"
+               "info: describe a GGUF model: architecture, hyper-parameters, tokenizer, tensor types and sizes.\n"
                "  --json      one JSON object (hparams, tokenizer, metadata, types, params)\n"
-               "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n");
+               "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n\n"
+               "synth: write a random-weight llama/qwen2 model (for tests and benchmarks):\n"
+               "  --arch llama|qwen2  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
+               "  --ctx N  --rope-dim N  --rope-base F  --rope-scale F  --experts N  --experts-used N\n"
+               "  --type T (F32 F16 BF16 Q8_0 Q4_0 Q4_K ...)  --embd-type T  --output-type T\n"
+               "  --tied  --bias | --no-bias  --scale F  --seed N  --name S\n");
+}
+
+static bool parse_int(const char *s, long lo, long hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi)
+        return false;
+    *out = (int)v;
+    return true;
+}
+
+static int cmd_model_synth(int argc, char **argv)
+{
+    gguf_testmodel_params p;
+    gguf_testmodel_defaults(&p);
+    const char *out = NULL;
+    static const struct { const char *flag; size_t off; } ints[] = {
+        {"--vocab", offsetof(gguf_testmodel_params, n_vocab)},
+        {"--embd", offsetof(gguf_testmodel_params, n_embd)},
+        {"--ff", offsetof(gguf_testmodel_params, n_ff)},
+        {"--layers", offsetof(gguf_testmodel_params, n_layer)},
+        {"--heads", offsetof(gguf_testmodel_params, n_head)},
+        {"--kv-heads", offsetof(gguf_testmodel_params, n_head_kv)},
+        {"--ctx", offsetof(gguf_testmodel_params, n_ctx)},
+        {"--rope-dim", offsetof(gguf_testmodel_params, rope_dim)},
+        {"--experts", offsetof(gguf_testmodel_params, n_expert)},
+        {"--experts-used", offsetof(gguf_testmodel_params, n_expert_used)},
+    };
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool used = false;
+        for (size_t k = 0; k < CAIRN_ARRAY_LEN(ints); k++) {
+            if (strcmp(a, ints[k].flag))
+                continue;
+            if (!v || !parse_int(v, 0, 1 << 24, (int *)((char *)&p + ints[k].off))) {
+                fprintf(stderr, "cairn model synth: %s needs a number\n", a);
+                return 2;
+            }
+            used = true;
+            i++;
+        }
+        if (used)
+            continue;
+        if (!strcmp(a, "--tied")) {
+            p.tied_output = true;
+        } else if (!strcmp(a, "--bias")) {
+            p.qkv_bias = 1;
+        } else if (!strcmp(a, "--no-bias")) {
+            p.qkv_bias = 0;
+        } else if (v && (!strcmp(a, "--arch") || !strcmp(a, "--name"))) {
+            if (!strcmp(a, "--arch"))
+                p.arch = v;
+            else
+                p.name = v;
+            i++;
+        } else if (v && (!strcmp(a, "--type") || !strcmp(a, "--embd-type") || !strcmp(a, "--output-type"))) {
+            uint32_t t;
+            if (!gguf_ttype_by_name(v, &t)) {
+                fprintf(stderr, "cairn model synth: unknown tensor type '%s'\n", v);
+                return 2;
+            }
+            if (!strcmp(a, "--type"))
+                p.weight_type = t;
+            else if (!strcmp(a, "--embd-type"))
+                p.embd_type = (int)t;
+            else
+                p.output_type = (int)t;
+            i++;
+        } else if (v && (!strcmp(a, "--rope-base") || !strcmp(a, "--rope-scale") || !strcmp(a, "--scale"))) {
+            char *end;
+            float f = strtof(v, &end);
+            if (*end || !(f > 0)) {
+                fprintf(stderr, "cairn model synth: %s needs a positive number\n", a);
+                return 2;
+            }
+            if (!strcmp(a, "--rope-base"))
+                p.rope_freq_base = f;
+            else if (!strcmp(a, "--rope-scale"))
+                p.rope_scale_linear = f;
+            else
+                p.weight_scale = f;
+            i++;
+        } else if (v && !strcmp(a, "--seed")) {
+            p.seed = strtoull(v, NULL, 10);
+            i++;
+        } else if (a[0] == '-' && a[1]) {
+            fprintf(stderr, "cairn model synth: unknown or incomplete option '%s'\n", a);
+            return 2;
+        } else if (!out) {
+            out = a;
+        } else {
+            fprintf(stderr, "cairn model synth: one OUT file only\n");
+            return 2;
+        }
+    }
+    if (!out) {
+        model_usage(stderr);
+        return 2;
+    }
+    kernels_init();
+    cairn_status st = gguf_testmodel_write(out, &p);
+    if (st != CAIRN_OK) {
+        fprintf(stderr, "cairn model synth: %s: %s\n", cairn_status_str(st), cairn_last_error());
+        return st == CAIRN_ERR_INVALID ? 2 : 1;
+    }
+    gguf_file *g = NULL;
+    if (gguf_open(out, &g) == CAIRN_OK) {
+        char b[64];
+        fmt_bytes(b, sizeof b, gguf_file_size(g));
+        printf("wrote %s: %s, %llu tensors, %zu bytes (%s)\n", out, p.arch, (unsigned long long)gguf_tensor_count(g),
+               gguf_file_size(g), b);
+        gguf_close(g);
+    }
+    return 0;
 }
 
 int cmd_model(int argc, char **argv)
@@ -468,6 +593,8 @@ int cmd_model(int argc, char **argv)
         model_usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (!strcmp(argv[1], "synth"))
+        return cmd_model_synth(argc, argv);
     if (strcmp(argv[1], "info") != 0) {
         fprintf(stderr, "cairn model: unknown subcommand '%s'\n", argv[1]);
         model_usage(stderr);
