@@ -52,7 +52,8 @@ typedef struct gguf_file gguf_file;
 
 cairn_status gguf_open(const char *path, gguf_file **out);
 /* Parse a GGUF image already in memory (not copied: `data` must outlive the
- * handle). `name` is used in error details. For tests and fuzzing. */
+ * handle). `name` is used in error details. For tests and fuzzing. Tensor
+ * data is aligned only as far as `data` is (a mapping is page-aligned). */
 cairn_status gguf_open_mem(const void *data, size_t size, const char *name, gguf_file **out);
 void gguf_close(gguf_file *g);
 
