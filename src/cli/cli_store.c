@@ -1,5 +1,6 @@
 /* cli_store.c — store discovery and opening for the CLI commands. */
 #include "cli/cli_store.h"
+#include "search/search.h"
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -104,9 +105,8 @@ cairn_status cli_find_store(const char *db, char *out, size_t out_len)
  * the store. The index part adds its catch-up call to this function. */
 static cairn_status derived_update(store *s, void *ctx)
 {
-    (void)s;
     (void)ctx;
-    return CAIRN_OK;
+    return search_catch_up(s, NULL);   /* the BM25 index (search/search.h) */
 }
 
 cairn_status cli_open_store(const char *db, store **out)

@@ -1,18 +1,205 @@
 /* cmd_search.c — `cairn search` and `cairn eval`. */
 #include "cli/commands.h"
 #include "index/bm25.h"
+#include "cli/cli_store.h"
 #include "search/eval.h"
+#include "search/search.h"
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+
+static bool parse_num(const char *s, double *out)
+{
+    char *e;
+    errno = 0;
+    *out = strtod(s, &e);
+    return e != s && !*e && !errno;
+}
+
+static void search_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: cairn search QUERY... [--k N] [--json] [--db DIR]\n"
+            "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
+            "  --k N    number of results (10)\n"
+            "  --json   one JSON object with a \"results\" array\n");
+}
+
+static void iso_time(int64_t ns, char *out, size_t n)
+{
+    time_t t = (time_t)(ns / 1000000000);
+    struct tm tm;
+    if (ns <= 0 || !gmtime_r(&t, &tm) || !strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm))
+        snprintf(out, n, "%s", "");
+}
+
+/* Print s[from, to) with control characters shown as spaces. */
+static void put_clean(const char *s, size_t from, size_t to)
+{
+    for (size_t i = from; i < to; i++)
+        putchar((unsigned char)s[i] < 0x20 ? ' ' : s[i]);
+}
+
+static void print_human(const search_results *res, const char *query, bool tty)
+{
+    const char *B = tty ? "\033[1m" : "", *N = tty ? "\033[0m" : "", *D = tty ? "\033[2m" : "";
+    if (res->n == 0) {
+        printf("no results for \"%s\"\n", query);
+        return;
+    }
+    for (size_t i = 0; i < res->n; i++) {
+        const search_result *r = &res->r[i];
+        const store_hit *h = &r->hit;
+        printf("%s%2zu.%s %7.3f  %s%s%s", B, i + 1, N, r->score, B, h->path, N);
+        if (h->rkey && *h->rkey)
+            printf("#%s", h->rkey);
+        if (h->heading_path && *h->heading_path)
+            printf("  %s\xE2\x80\xBA %s%s", D, h->heading_path, N);
+        if (h->page > 0)
+            printf("  %sp. %d%s", D, h->page, N);
+        printf("\n     ");
+        size_t at = 0, len = strlen(r->snippet);
+        for (size_t j = 0; j < r->n_hl; j++) {
+            size_t a = r->hl[2 * j], b = r->hl[2 * j + 1];
+            if (a < at || b > len || a > b)
+                continue;
+            put_clean(r->snippet, at, a);
+            if (tty) {
+                fputs(B, stdout);
+                put_clean(r->snippet, a, b);
+                fputs(N, stdout);
+            } else {
+                put_clean(r->snippet, a, b);
+            }
+            at = b;
+        }
+        put_clean(r->snippet, at, len);
+        printf("\n");
+    }
+}
+
+static int print_json(const search_results *res, const char *query)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON *arr = cJSON_CreateArray();
+    bool ok = root && arr;
+    if (ok) {
+        cJSON_AddStringToObject(root, "query", query);
+        cJSON_AddNumberToObject(root, "took_ms", res->took_ms);
+        cJSON_AddItemToObject(root, "results", arr);
+    }
+    for (size_t i = 0; ok && i < res->n; i++) {
+        const search_result *r = &res->r[i];
+        const store_hit *h = &r->hit;
+        cJSON *o = cJSON_CreateObject();
+        if (!o) {
+            ok = false;
+            break;
+        }
+        cJSON_AddItemToArray(arr, o);
+        char ts[64];
+        iso_time(h->ingested_at_ns, ts, sizeof ts);
+        cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
+        cJSON_AddNumberToObject(o, "doc_id", (double)h->doc_id);
+        cJSON_AddStringToObject(o, "path", h->path);
+        cJSON_AddStringToObject(o, "key", h->rkey ? h->rkey : "");
+        cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
+        cJSON_AddNumberToObject(o, "score", r->score);
+        if (h->title)
+            cJSON_AddStringToObject(o, "title", h->title);
+        else
+            cJSON_AddNullToObject(o, "title");
+        cJSON_AddStringToObject(o, "heading_path", h->heading_path ? h->heading_path : "");
+        cJSON_AddNumberToObject(o, "page", h->page);
+        cJSON_AddStringToObject(o, "snippet", r->snippet);
+        cJSON_AddStringToObject(o, "text", h->text);
+        cJSON *meta = h->meta_json ? cJSON_Parse(h->meta_json) : NULL;
+        cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateObject());
+        cJSON_AddStringToObject(o, "ingested_at", ts);
+    }
+    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
+    cJSON_Delete(root);
+    if (!s) {
+        fprintf(stderr, "cairn search: out of memory\n");
+        return 1;
+    }
+    puts(s);
+    cJSON_free(s);
+    return 0;
+}
+
+static void *json_malloc(size_t n) { return cairn_malloc(n); }
 
 int cmd_search(int argc, char **argv)
 {
-    (void)argc; (void)argv;
-    fprintf(stderr, "cairn search: not built yet\n");
-    return 2;
+    const char *db = NULL;
+    if (!cli_take_db(&argc, argv, &db))
+        return 2;
+    size_t k = 10;
+    bool json = false;
+    cairn_buf q;
+    cairn_buf_init(&q, 1u << 16);
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        double x;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+            search_usage(stdout);
+            cairn_buf_free(&q);
+            return 0;
+        } else if (!strcmp(a, "--json")) {
+            json = true;
+        } else if (!strcmp(a, "--k") || !strcmp(a, "-k")) {
+            if (i + 1 >= argc || !parse_num(argv[i + 1], &x) || x < 1 || x > 10000 || x != (double)(size_t)x) {
+                fprintf(stderr, "cairn search: --k needs a whole number from 1 to 10000\n");
+                cairn_buf_free(&q);
+                return 2;
+            }
+            k = (size_t)x;
+            i++;
+        } else if (a[0] == '-' && a[1] == '-' && a[2]) {
+            fprintf(stderr, "cairn search: unknown option %s\n", a);
+            search_usage(stderr);
+            cairn_buf_free(&q);
+            return 2;
+        } else if ((q.len && cairn_buf_putc(&q, ' ') != CAIRN_OK) || cairn_buf_puts(&q, a) != CAIRN_OK) {
+            fprintf(stderr, "cairn search: query too long\n");
+            cairn_buf_free(&q);
+            return 2;
+        }
+    }
+    if (q.len == 0) {
+        search_usage(stderr);
+        cairn_buf_free(&q);
+        return 2;
+    }
+    cJSON_Hooks hooks = {json_malloc, cairn_free};
+    cJSON_InitHooks(&hooks);
+    store *s = NULL;
+    search_engine *e = NULL;
+    search_results res = {0};
+    cairn_status st = cli_open_store(db, &s);
+    if (st == CAIRN_OK)
+        st = search_open(s, &e);
+    if (st == CAIRN_OK)
+        st = search_run(e, q.data, NULL, k, &res);
+    int rc = 0;
+    if (st != CAIRN_OK) {
+        cli_error("search", st);
+        rc = 1;
+    } else if (json) {
+        rc = print_json(&res, q.data);
+    } else {
+        print_human(&res, q.data, isatty(STDOUT_FILENO));
+    }
+    search_results_free(&res);
+    search_close(e);
+    store_close(s);
+    cairn_buf_free(&q);
+    return rc;
 }
 
 /* ---- eval ---- */
@@ -33,14 +220,6 @@ static void eval_usage(FILE *f)
             "  --rm3 DOCS        pseudo-relevance feedback from the top DOCS chunks (0: off)\n"
             "  --rm3-terms N     expansion terms (10)   --rm3-weight X  original query weight (0.5)\n"
             "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n");
-}
-
-static bool parse_num(const char *s, double *out)
-{
-    char *e;
-    errno = 0;
-    *out = strtod(s, &e);
-    return e != s && !*e && !errno;
 }
 
 static int rm_rf(const char *dir)

@@ -1,0 +1,83 @@
+/*
+ * search.h — BM25 search over a store: keeping the derived index caught up,
+ * running queries, and assembling results (store rows + snippets).
+ *
+ * The index lives in STORE_DIR/index (see index/bm25.h). Settings come from
+ * the store's config file:
+ *
+ *   [analyzer]  stemmer = english      any Snowball algorithm, or none
+ *               stop = english         none | lucene | english
+ *               accents = keep         keep | strip
+ *   [bm25]      k1 = 1.2
+ *               b = 0.6
+ *               title_weight = 1       weight of the document title + heading
+ *                                      path field (0 = not indexed)
+ *
+ * Changing [analyzer] rebuilds the index on the next catch-up.
+ */
+#ifndef CAIRN_SEARCH_H
+#define CAIRN_SEARCH_H
+
+#include "index/bm25.h"
+#include "store/store.h"
+
+typedef struct search_settings {
+    text_config analyzer;
+    bm25_params params;
+    uint32_t title_weight;
+} search_settings;
+
+/* Defaults, then the store's [analyzer]/[bm25] sections (errors name the key). */
+cairn_status search_settings_load(store *s, search_settings *out);
+
+typedef struct search_catchup_stats {
+    size_t added, deleted;
+    bool rebuilt;       /* the analyzer changed: index rebuilt from scratch */
+    bool busy;          /* another process is writing the index: skipped */
+} search_catchup_stats;
+
+/* Bring STORE_DIR/index up to date with the store: tombstone chunks deleted
+ * since the index's deletion mark, index chunks above its chunk mark, commit.
+ * CAIRN_ERR_BUSY never escapes: stats->busy says the catch-up was skipped. */
+cairn_status search_catch_up(store *s, search_catchup_stats *stats);
+
+/* The derived-index hook for store_set_derived_hook. */
+cairn_status search_derived_hook(store *s, void *ctx);
+
+/* ---- queries ---- */
+typedef struct search_result {
+    store_hit hit;          /* the chunk and its document */
+    float score;
+    char *snippet;          /* plain text window around the query terms */
+    /* highlighted words in snippet: byte spans [hl[2i], hl[2i+1]) */
+    size_t *hl;
+    size_t n_hl;
+} search_result;
+
+typedef struct search_results {
+    search_result *r;
+    size_t n;
+    double took_ms;
+    bm25_search_stats stats;
+} search_results;
+
+void search_results_free(search_results *r);
+
+typedef struct search_engine search_engine;
+
+/* Catch up (unless busy) and open the index of store s. */
+cairn_status search_open(store *s, search_engine **out);
+void search_close(search_engine *e);
+const bm25_index *search_index(const search_engine *e);
+const search_settings *search_get_settings(const search_engine *e);
+
+/* Top k chunks for `query` among `allowed` (NULL = all). */
+cairn_status search_run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                        search_results *out);
+
+/* Snippet of about `words` words of `text` around the terms of q, with the
+ * matching words' spans (relative to the snippet). Caller frees *out, *hl. */
+cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
+                            char **out, size_t **hl, size_t *n_hl);
+
+#endif
