@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# test_search.sh — cairn search end to end: the index follows add, edit and
+# rm through the store's change log; --json fields; terminal output; a
+# corrupt index is reported; an analyzer change rebuilds the index.
+set -euo pipefail
+: "${CAIRN:?}" "${CAIRN_TEST_TMP:=/tmp}"
+T="$CAIRN_TEST_TMP/test_search.$$"
+rm -rf "$T" && mkdir -p "$T/proj/notes"
+trap 'rm -rf "$T"' EXIT
+cd "$T/proj"
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+cat > notes/pumps.md <<'EOF'
+# Garden pumps
+
+## Maintenance
+Clean the impeller of the centrifugal pump every spring. A clogged impeller
+reduces the flow rate.
+EOF
+cat > notes/bread.md <<'EOF'
+# Baking
+Sourdough bread needs a lively starter and a long, cool fermentation.
+EOF
+for i in $(seq 1 30); do echo "filler document number $i about weather and clouds" > "notes/filler$i.txt"; done
+
+"$CAIRN" init >/dev/null
+"$CAIRN" add notes --quiet >/dev/null
+[ -f .cairn/index/MANIFEST ] || fail "add did not build the index"
+
+# JSON: required fields, best hit first
+out=$("$CAIRN" search --json --k 3 "how do I clean a pump impeller")
+echo "$out" | python3 -c '
+import json, sys
+d = json.load(sys.stdin)
+r = d["results"]
+assert len(r) >= 1, r
+top = r[0]
+for k in ("doc_id", "path", "chunk_id", "score", "snippet", "text", "metadata", "ingested_at"):
+    assert k in top, k
+assert top["path"].endswith("notes/pumps.md"), top["path"]
+assert "impeller" in top["snippet"], top["snippet"]
+assert isinstance(top["metadata"], dict) and top["metadata"].get("type") == "markdown", top["metadata"]
+assert top["heading_path"].endswith("Maintenance"), top["heading_path"]
+assert all(r[i]["score"] >= r[i + 1]["score"] for i in range(len(r) - 1))
+' || fail "json output: $out"
+
+# terminal output (not a TTY: no escape codes)
+txt=$("$CAIRN" search sourdough starter)
+echo "$txt" | grep -q "bread.md" || fail "terminal output: $txt"
+if printf '%s' "$txt" | grep -q $'\033'; then fail "escape codes when not a TTY"; fi
+"$CAIRN" search --k 2 zzzunknownword | grep -q "no results" || fail "no-results message"
+
+# edit: old words disappear, new ones are found
+sleep 1
+cat > notes/bread.md <<'EOF'
+# Baking
+Rye crackers with caraway seeds.
+EOF
+"$CAIRN" add notes --quiet >/dev/null
+n=$("$CAIRN" search --json sourdough | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')
+[ "$n" = 0 ] || fail "stale chunk after edit ($n results for sourdough)"
+"$CAIRN" search --json caraway | grep -q "bread.md" || fail "edited text not found"
+
+# rm: gone from results
+"$CAIRN" rm notes/pumps.md >/dev/null
+n=$("$CAIRN" search --json impeller | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')
+[ "$n" = 0 ] || fail "removed document still found"
+
+# analyzer change in the config rebuilds the index (stemming off: "clouds" != "cloud")
+"$CAIRN" search --json cloud | grep -q filler || fail "stemmed match before config change"
+printf '\n[analyzer]\nstemmer = none\n' >> .cairn/config
+n=$("$CAIRN" search --json cloud | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')
+[ "$n" = 0 ] || fail "analyzer change did not rebuild the index ($n)"
+grep -q "stemmer=none" .cairn/index/MANIFEST || fail "manifest analyzer"
+
+# a bad config value is a clear error
+printf '\n[bm25]\nk1 = lots\n' >> .cairn/config
+if "$CAIRN" search cloud 2>err.txt; then fail "bad config accepted"; fi
+grep -q "k1" err.txt || fail "bad config message: $(cat err.txt)"
+sed -i '/k1 = lots/d' .cairn/config
+
+# a corrupt segment is reported, never a crash; deleting the index rebuilds it
+seg=$(ls .cairn/index/seg-*.bm25 | head -1)
+printf 'garbage' | dd of="$seg" bs=1 seek=200 conv=notrunc 2>/dev/null
+set +e
+"$CAIRN" search weather 2>err.txt
+rc=$?
+set -e
+[ "$rc" = 1 ] || fail "corrupt index: exit $rc"
+grep -qi "corrupt" err.txt || fail "corrupt index message: $(cat err.txt)"
+rm -rf .cairn/index
+"$CAIRN" search --json weather | grep -q filler || fail "index not rebuilt after deletion"
+
+# usage errors
+set +e
+"$CAIRN" search >/dev/null 2>&1; [ $? = 2 ] || fail "no query: exit code"
+"$CAIRN" search --k 0 x >/dev/null 2>&1; [ $? = 2 ] || fail "--k 0: exit code"
+set -e
+echo "test_search: ok"
