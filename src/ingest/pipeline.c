@@ -507,7 +507,9 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     p->st.docs_removed += removed;
     nf.state = STORE_FILE_OK;
-    nf.ndocs = (int64_t)fc.docs;
+    /* count what is stored: records with a repeated key replaced each other */
+    if ((st = store_file_count_docs(p->s, f.id, &nf.ndocs)) != CAIRN_OK)
+        goto out;
     if ((st = store_file_put(p->s, &nf, fc.type, NULL)) != CAIRN_OK)
         goto out;
     if (fc.repaired)

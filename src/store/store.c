@@ -65,6 +65,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_FILE_TOUCH] = "UPDATE files SET mtime_ns = ?2, sync_gen = ?3 WHERE id = ?1",
     [STMT_FILE_DELETE] = "DELETE FROM files WHERE id = ?1",
     [STMT_FILE_DOCS] = "SELECT id FROM docs WHERE file_id = ?1",
+    [STMT_FILE_COUNT_DOCS] = "SELECT count(*) FROM docs WHERE file_id = ?1",
     [STMT_FILE_STALE_DOCS] = "SELECT id FROM docs WHERE file_id = ?1 AND sync_gen != ?2",
     [STMT_DOC_FIND] = "SELECT id, doc_hash FROM docs WHERE path = ?1 AND rkey = ?2",
     [STMT_DOC_INSERT] = "INSERT INTO docs(file_id, source_id, path, key, rkey, type, title, size, mtime_ns, content_hash, doc_hash,"
@@ -98,7 +99,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_DOCS_MOVE] = "UPDATE docs SET path = ?2, key = CASE WHEN rkey = '' THEN ?2 ELSE ?2 || '#' || rkey END WHERE file_id = ?1",
     [STMT_META_MOVE] = "UPDATE doc_meta SET s = ?2 WHERE key = 'path' AND doc_id IN (SELECT id FROM docs WHERE file_id = ?1)",
     [STMT_SOURCE_UPSERT] = "INSERT INTO sources(root, options, ttl_s, added_at_ns) VALUES(?1, ?2, ?3, ?4)"
-                           " ON CONFLICT(root) DO UPDATE SET options = excluded.options, ttl_s = excluded.ttl_s RETURNING id",
+                           " ON CONFLICT(root) DO UPDATE SET"
+                           " options = CASE WHEN excluded.options = '' THEN sources.options ELSE excluded.options END,"
+                           " ttl_s = CASE WHEN excluded.options = '' THEN sources.ttl_s ELSE excluded.ttl_s END RETURNING id",
     [STMT_SOURCE_TOUCH] = "UPDATE sources SET last_sync_ns = ?2 WHERE id = ?1",
 };
 

@@ -98,7 +98,12 @@ cairn_status store_path_key(const store *s, const char *fs_path, char **out);
 /* Inverse: absolute filesystem path of a stored path. Caller frees. */
 cairn_status store_path_abs(const store *s, const char *stored, char **out);
 
-/* ---- sources ---- */
+/* ---- sources ----
+ * A source is a root given to `cairn add` (stored path form) with the
+ * options it was added with, as JSON written by the CLI:
+ *   {"tags": ["k=v", ...], "exclude": ["GLOB", ...], "ttl_s": N}
+ * Upserting with options "" only makes sure the root exists (keeps its
+ * recorded options and TTL). */
 cairn_status store_source_upsert(store *s, const char *root, const char *options, int64_t ttl_s, int64_t *id);
 cairn_status store_source_touch(store *s, int64_t id, int64_t now_ns);
 
@@ -127,6 +132,8 @@ cairn_status store_file_put(store *s, store_file *f, const char *type, const cha
 cairn_status store_file_touch(store *s, int64_t file_id, int64_t mtime_ns, int64_t sync_gen);
 /* Delete docs of the file whose sync_gen != gen (records no longer in it). */
 cairn_status store_file_prune_docs(store *s, int64_t file_id, int64_t gen, size_t *removed);
+/* Number of documents stored for a file. */
+cairn_status store_file_count_docs(store *s, int64_t file_id, int64_t *n);
 /* Remove a file, its documents, chunks and metadata (chunk deletes logged). */
 cairn_status store_file_delete(store *s, int64_t file_id);
 /* Rename/move: update the path of the file and its documents (and their

@@ -208,6 +208,19 @@ static cairn_status delete_listed(store *s, store_stmt_id q, int64_t file_id, in
     return r;
 }
 
+cairn_status store_file_count_docs(store *s, int64_t file_id, int64_t *n)
+{
+    sqlite3_stmt *st;
+    CAIRN_TRY(store_stmt(s, STMT_FILE_COUNT_DOCS, &st));
+    sqlite3_bind_int64(st, 1, file_id);
+    int rc = sqlite3_step(st);
+    *n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW)
+        return store_sql_fail(s, CAIRN_ERR_IO, "counting documents");
+    return CAIRN_OK;
+}
+
 cairn_status store_file_prune_docs(store *s, int64_t file_id, int64_t gen, size_t *removed)
 {
     CAIRN_TRY(store_begin(s));
