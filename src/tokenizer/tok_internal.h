@@ -80,7 +80,8 @@ struct cairn_tokenizer {
     uint32_t map_used;
 
     int32_t bos, eos, unk, sep, pad, cls, mask, eot, eom;
-    bool add_bos, add_eos, add_space_prefix, ignore_merges;
+    bool add_bos, add_eos, add_sep, add_space_prefix, ignore_merges;
+    bool pre_unknown;         /* tokenizer.ggml.pre not recognised: default patterns */
 
     /* Special tokens split out of the text before the model sees it:
      * control, user-defined and unknown tokens, longest text first.

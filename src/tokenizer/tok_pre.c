@@ -47,38 +47,47 @@
     "\\x{1E900}-\\x{1E943}]+"
 #define RE_DS_PUNCT "\\s?[!-/:-~\\x{FF01}-\\x{FF0F}\\x{FF1A}-\\x{FF5E}\\x{2018}-\\x{201F}\\x{3000}-\\x{3002}]+"
 
+enum {
+    PRE_IGNORE_MERGES = 1 << 0, /* a word that is a token is taken whole */
+    PRE_ADD_BOS = 1 << 1,       /* add BOS by default */
+    PRE_ADD_SEP = 1 << 2,       /* add SEP by default (RoBERTa-style embedders) */
+    PRE_NO_BOS = 1 << 3,        /* the model has no BOS unless the file names one */
+};
+
 typedef struct pre_def {
     const char *names[12];
-    bool ignore_merges, add_bos;
+    unsigned flags;
     const char *re[TOK_MAX_REGEX];
 } pre_def;
 
 static const pre_def k_pre[] = {
-    { { "default", "" }, false, false,
+    { { "default", "" }, 0,
       { "[\\p{P}\\$\\+<=>\\^~\\|]+", RE_GPT2, "\\p{N}+", "[0-9][0-9][0-9]" } },
-    { { "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe", "chatglm-bpe" }, true, true,
-      { RE_LLAMA3 } },
-    { { "deepseek-llm" }, false, false,
+    { { "llama3", "llama-v3", "llama-bpe", "falcon3", "falcon-h1", "pixtral", "midm-2.0", "lfm2" },
+      PRE_IGNORE_MERGES | PRE_ADD_BOS, { RE_LLAMA3 } },
+    { { "dbrx", "smaug-bpe" }, 0, { RE_LLAMA3 } },
+    { { "chatglm-bpe", "glm4" }, PRE_NO_BOS, { RE_LLAMA3 } },
+    { { "deepseek-llm" }, 0,
       { "[\\r\\n]", RE_DS_LETTERS, RE_DS_PUNCT, "\\s+$", RE_CJK, "\\p{N}+" } },
-    { { "deepseek-coder" }, false, false,
+    { { "deepseek-coder" }, 0,
       { "[\\r\\n]", "\\s?\\p{L}+", "\\s?\\p{P}+", RE_CJK, "\\p{N}" } },
-    { { "deepseek-v3" }, false, false,
+    { { "deepseek-v3" }, 0,
       { "\\p{N}{1,3}", "[\\x{4E00}-\\x{9FA5}\\x{3040}-\\x{309F}\\x{30A0}-\\x{30FF}]+",
         "[!\"#$%&'()*+,\\-./:;<=>?@\\[\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\p{L}\\p{P}\\p{S}]?[\\p{L}\\p{M}]+| ?[\\p{P}\\p{S}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" } },
-    { { "falcon" }, false, false,
+    { { "falcon" }, 0,
       { "[\\p{P}\\$\\+<=>\\^~\\|`]+", RE_GPT2, "[0-9][0-9][0-9]" } },
-    { { "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b" }, false, false,
+    { { "starcoder", "refact", "command-r", "smollm", "codeshell", "exaone", "minerva-7b" }, 0,
       { "\\p{N}", RE_GPT2 } },
-    { { "gpt-2", "mpt", "olmo", "jais", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v1-en",
-        "jina-v2-es", "jina-v2-de", "jina-v2-code" }, false, false,
-      { RE_GPT2 } },
-    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez" }, false, false, { RE_QWEN2 } },
-    { { "poro-chat", "bloom", "gpt3-finnish" }, false, false, { " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+" } },
-    { { "viking" }, false, false,
+    { { "gpt-2", "mpt", "olmo", "jais", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
+        "exaone4", "mellum" }, 0, { RE_GPT2 } },
+    { { "jina-v1-en", "jina-v2-code", "roberta-bpe" }, PRE_ADD_SEP, { RE_GPT2 } },
+    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez" }, 0, { RE_QWEN2 } },
+    { { "poro-chat", "bloom", "gpt3-finnish" }, 0, { " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+" } },
+    { { "viking" }, 0,
       { " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+", "\\p{N}" } },
-    { { "tekken" }, true, true,
+    { { "tekken" }, PRE_IGNORE_MERGES | PRE_ADD_BOS,
       { "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" } },
-    { { "gpt-4o" }, false, false,
+    { { "gpt-4o", "llama4" }, 0,
       { "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" } },
 };
 
@@ -95,10 +104,18 @@ cairn_status tok_pre_init(cairn_tokenizer *t, const char *pre)
                 d = &k_pre[i];
                 break;
             }
-    if (!d)
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "tokenizer: unknown BPE pre-tokenizer \"%s\"", pre);
-    t->ignore_merges = d->ignore_merges;
-    t->add_bos = d->add_bos;
+    if (!d) {
+        /* as the reference does today: warn and use the default cascade */
+        CAIRN_WARN("tokenizer: unknown BPE pre-tokenizer \"%s\", using \"default\" (tokenization may differ "
+                   "from the model's)", pre);
+        d = &k_pre[0];
+        t->pre_unknown = true;
+    }
+    t->ignore_merges = d->flags & PRE_IGNORE_MERGES;
+    t->add_bos = d->flags & PRE_ADD_BOS;
+    t->add_sep = d->flags & PRE_ADD_SEP;
+    if (d->flags & PRE_NO_BOS)
+        t->bos = -1;
     t->pgc = pcre2_general_context_create(pcre_malloc, pcre_free, NULL);
     if (!t->pgc)
         return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory (pcre2)");

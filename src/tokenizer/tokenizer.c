@@ -359,25 +359,84 @@ static cairn_status build_specials(cairn_tokenizer *t, const gguf_file *g)
     return CAIRN_OK;
 }
 
-static cairn_status build_eog(cairn_tokenizer *t)
+#define FW "\xef\xbd\x9c" /* U+FF5C, DeepSeek's fullwidth bar */
+#define SP "\xe2\x96\x81"  /* U+2581 */
+
+/* Special tokens found by their text, as llama.cpp does (GGUF files rarely
+ * carry them all): end of turn/message and fill-in-the-middle markers. A
+ * token found this way that is not typed "control" is made control (the
+ * reference does the same, so they are not split out of plain text when
+ * parse_special is off). Then the end-of-generation set: EOS, EOT, EOM, the
+ * FIM pad/repo/separator tokens and the usual end-of-turn texts. */
+static int32_t find_first(cairn_tokenizer *t, const char *const *texts, size_t n, bool force)
 {
-    static const char *const texts[] = {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|eom_id|>",
-        "<EOT>", "_<EOT>", "<|EOT|>", "<|end_of_text|>", "<\xef\xbd\x9c" "end\xe2\x96\x81of\xe2\x96\x81sentence\xef\xbd\x9c>",
+    for (size_t i = 0; i < n; i++) {
+        int32_t id = tok_lookup(t, texts[i], strlen(texts[i]));
+        if (id >= 0 && id < t->n_vocab) {
+            if (force && !(t->attr[id] & TOK_ATTR_CONTROL))
+                t->attr[id] = TOK_ATTR_CONTROL;
+            return id;
+        }
+    }
+    return -1;
+}
+
+static cairn_status detect_special(cairn_tokenizer *t, const gguf_file *g)
+{
+    static const char *const eot[] = { "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                       "<|end_of_text|>", "<EOT>", "_<EOT>", "<" FW "end" SP "of" SP "sentence" FW ">",
+                                       "<end_of_utterance>" };
+    static const char *const eom[] = { "<|eom_id|>" };
+    static const char *const pre[] = { "<|fim_prefix|>", "<fim-prefix>", "<fim_prefix>", "<" FW "fim" SP "begin" FW ">",
+                                       "<PRE>", SP "<PRE>" };
+    static const char *const suf[] = { "<|fim_suffix|>", "<fim-suffix>", "<fim_suffix>", "<" FW "fim" SP "hole" FW ">",
+                                       "<SUF>", SP "<SUF>" };
+    static const char *const mid[] = { "<|fim_middle|>", "<fim-middle>", "<fim_middle>", "<" FW "fim" SP "end" FW ">",
+                                       "<MID>", SP "<MID>" };
+    static const char *const pad[] = { "<|fim_pad|>", "<fim-pad>", "<fim_pad>", "<PAD>" };
+    static const char *const rep[] = { "<|fim_repo|>", "<|repo_name|>", "<fim-repo>", "<REPO>", "<reponame>" };
+    static const char *const sep[] = { "<|file_sep|>" };
+    static const char *const eog[] = { "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                       "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>", "<end_of_utterance>" };
+    int32_t fim[6] = { -1, -1, -1, -1, -1, -1 };
+    static const char *const fim_keys[6] = {
+        "tokenizer.ggml.fim_pre_token_id", "tokenizer.ggml.fim_suf_token_id", "tokenizer.ggml.fim_mid_token_id",
+        "tokenizer.ggml.fim_pad_token_id", "tokenizer.ggml.fim_rep_token_id", "tokenizer.ggml.fim_sep_token_id",
     };
-    int32_t cand[3 + CAIRN_ARRAY_LEN(texts)];
+    static const char *const old_keys[3] = { "tokenizer.ggml.prefix_token_id", "tokenizer.ggml.suffix_token_id",
+                                             "tokenizer.ggml.middle_token_id" };
+    for (int i = 0; i < 6; i++)
+        read_id(g, t, fim_keys[i], &fim[i]);
+    for (int i = 0; i < 3; i++)
+        read_id(g, t, old_keys[i], &fim[i]);
+
+    if (t->eot < 0)
+        t->eot = find_first(t, eot, CAIRN_ARRAY_LEN(eot), true);
+    if (t->eom < 0)
+        t->eom = find_first(t, eom, CAIRN_ARRAY_LEN(eom), true);
+    const char *const *lists[6] = { pre, suf, mid, pad, rep, sep };
+    size_t lens[6] = { CAIRN_ARRAY_LEN(pre), CAIRN_ARRAY_LEN(suf), CAIRN_ARRAY_LEN(mid),
+                       CAIRN_ARRAY_LEN(pad), CAIRN_ARRAY_LEN(rep), CAIRN_ARRAY_LEN(sep) };
+    for (int i = 0; i < 6; i++)
+        if (fim[i] < 0)
+            fim[i] = find_first(t, lists[i], lens[i], true);
+
+    int32_t cand[6 + CAIRN_ARRAY_LEN(eog)];
     uint32_t n = 0;
+    for (int i = 3; i < 6; i++)
+        if (fim[i] >= 0)
+            cand[n++] = fim[i];
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(eog); i++) {
+        int32_t id = find_first(t, &eog[i], 1, true);
+        if (id >= 0)
+            cand[n++] = id;
+    }
     if (t->eos >= 0)
         cand[n++] = t->eos;
     if (t->eot >= 0)
         cand[n++] = t->eot;
     if (t->eom >= 0)
         cand[n++] = t->eom;
-    for (size_t i = 0; i < CAIRN_ARRAY_LEN(texts); i++) {
-        int32_t id = tok_lookup(t, texts[i], strlen(texts[i]));
-        if (id >= 0 && id < t->n_vocab && (t->attr[id] & (TOK_ATTR_CONTROL | TOK_ATTR_USER)))
-            cand[n++] = id;
-    }
     t->eog = cairn_calloc(n ? n : 1, sizeof *t->eog);
     if (!t->eog)
         return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory");
@@ -507,7 +566,7 @@ cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
     if (st != CAIRN_OK)
         goto fail;
 
-    /* model defaults (llama.cpp's), then the file's keys */
+    /* model defaults (llama.cpp's), then the pre-tokenizer's, then the file's keys */
     t->bos = t->eos = t->unk = t->sep = t->pad = t->cls = t->mask = t->eot = t->eom = -1;
     switch (kind) {
     case TOK_SPM:
@@ -518,25 +577,14 @@ cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
         t->bos = 11; t->eos = 11;
         break;
     case TOK_WPM:
-        t->bos = 101; t->eos = -1; t->unk = 100; t->sep = 102; t->pad = 0; t->mask = 103;
-        t->add_bos = true;
+        t->bos = 101; t->unk = 100; t->sep = 102; t->pad = 0; t->mask = 103;
+        t->add_bos = true; t->add_sep = true;
         break;
     }
     int32_t *ids[] = { &t->bos, &t->eos, &t->unk, &t->sep, &t->pad, &t->mask };
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(ids); i++)
         if (*ids[i] >= t->n_vocab)
             *ids[i] = -1;
-    read_id(g, t, "tokenizer.ggml.bos_token_id", &t->bos);
-    read_id(g, t, "tokenizer.ggml.eos_token_id", &t->eos);
-    read_id(g, t, "tokenizer.ggml.eot_token_id", &t->eot);
-    read_id(g, t, "tokenizer.ggml.eom_token_id", &t->eom);
-    read_id(g, t, "tokenizer.ggml.unknown_token_id", &t->unk);
-    read_id(g, t, "tokenizer.ggml.seperator_token_id", &t->sep);
-    read_id(g, t, "tokenizer.ggml.padding_token_id", &t->pad);
-    read_id(g, t, "tokenizer.ggml.mask_token_id", &t->mask);
-    t->cls = t->bos;
-    read_id(g, t, "tokenizer.ggml.cls_token_id", &t->cls);
-
     if (kind == TOK_BPE) {
         st = tok_pre_init(t, t->pre_name);
         if (st != CAIRN_OK)
@@ -545,8 +593,22 @@ cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
         if (st != CAIRN_OK)
             goto fail;
     }
+    read_id(g, t, "tokenizer.ggml.bos_token_id", &t->bos);
+    read_id(g, t, "tokenizer.ggml.eos_token_id", &t->eos);
+    read_id(g, t, "tokenizer.ggml.eot_token_id", &t->eot);
+    read_id(g, t, "tokenizer.ggml.eom_token_id", &t->eom);
+    read_id(g, t, "tokenizer.ggml.unknown_token_id", &t->unk);
+    read_id(g, t, "tokenizer.ggml.seperator_token_id", &t->sep);
+    read_id(g, t, "tokenizer.ggml.padding_token_id", &t->pad);
+    read_id(g, t, "tokenizer.ggml.mask_token_id", &t->mask);
+    /* BERT's [CLS] plays BOS's part; older files only name one of them */
+    t->cls = t->bos;
+    read_id(g, t, "tokenizer.ggml.cls_token_id", &t->cls);
+    if (kind == TOK_WPM)
+        t->bos = t->cls;
     read_bool(g, "tokenizer.ggml.add_bos_token", &t->add_bos);
     read_bool(g, "tokenizer.ggml.add_eos_token", &t->add_eos);
+    read_bool(g, "tokenizer.ggml.add_sep_token", &t->add_sep);
     read_bool(g, "tokenizer.ggml.add_space_prefix", &t->add_space_prefix);
 
     for (int b = 0; b < 256; b++) {
@@ -568,9 +630,9 @@ cairn_status tokenizer_load(const gguf_file *g, cairn_tokenizer **out)
         if (st != CAIRN_OK)
             goto fail;
     }
-    st = build_specials(t, g);
+    st = detect_special(t, g);
     if (st == CAIRN_OK)
-        st = build_eog(t);
+        st = build_specials(t, g);
     if (st != CAIRN_OK)
         goto fail;
     *out = t;
@@ -599,10 +661,11 @@ void tokenizer_free(cairn_tokenizer *t)
 }
 
 int32_t tokenizer_n_vocab(const cairn_tokenizer *t) { return t->n_vocab; }
-int32_t tokenizer_bos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? t->cls : t->bos; }
-int32_t tokenizer_eos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? t->sep : t->eos; }
-bool tokenizer_add_bos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? true : t->add_bos; }
-bool tokenizer_add_eos(const cairn_tokenizer *t) { return t->kind == TOK_WPM ? true : t->add_eos; }
+int32_t tokenizer_bos(const cairn_tokenizer *t) { return t->bos; }
+/* WordPiece models end a sequence with [SEP] and usually have no EOS */
+int32_t tokenizer_eos(const cairn_tokenizer *t) { return t->eos >= 0 || t->kind != TOK_WPM ? t->eos : t->sep; }
+bool tokenizer_add_bos(const cairn_tokenizer *t) { return t->add_bos && t->bos >= 0; }
+bool tokenizer_add_eos(const cairn_tokenizer *t) { return (t->add_eos && t->eos >= 0) || (t->add_sep && t->sep >= 0); }
 
 bool tokenizer_is_eog(const cairn_tokenizer *t, int32_t id)
 {
@@ -811,11 +874,8 @@ cairn_status tokenizer_encode(const cairn_tokenizer *t, const char *text, size_t
     if (st != CAIRN_OK)
         return st;
 
-    if (add_special) {
-        int32_t first = t->kind == TOK_WPM ? t->cls : (t->add_bos ? t->bos : -1);
-        if (first >= 0 && (st = tok_ids_push(&o, first)) != CAIRN_OK)
-            goto done;
-    }
+    if (add_special && t->add_bos && t->bos >= 0 && (st = tok_ids_push(&o, t->bos)) != CAIRN_OK)
+        goto done;
     bool prev_special = true; /* SPM: the dummy space goes before the first text */
     for (size_t i = 0; i < nf; i++) {
         if (fr[i].id >= 0) {
@@ -839,11 +899,10 @@ cairn_status tokenizer_encode(const cairn_tokenizer *t, const char *text, size_t
         if (st != CAIRN_OK)
             goto done;
     }
-    if (add_special) {
-        int32_t last = t->kind == TOK_WPM ? t->sep : (t->add_eos ? t->eos : -1);
-        if (last >= 0 && (st = tok_ids_push(&o, last)) != CAIRN_OK)
-            goto done;
-    }
+    if (add_special && t->add_eos && t->eos >= 0 && (st = tok_ids_push(&o, t->eos)) != CAIRN_OK)
+        goto done;
+    if (add_special && t->add_sep && t->sep >= 0 && (st = tok_ids_push(&o, t->sep)) != CAIRN_OK)
+        goto done;
     if (o.n && cap)
         memcpy(ids, o.v, CAIRN_MIN(o.n, cap) * sizeof *ids);
     *n_out = o.n;
