@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -35,6 +36,12 @@ static double median(double *v, int n)
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 static double now_s(void) { return (double)cairn_mono_ns() * 1e-9; }
+static double cpu_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
 
 static uint64_t rng = 88172645463325252ull;
 static float rnd(void)
@@ -146,7 +153,7 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < max_cols * ptok; i++) x[i] = rnd();
     for (int64_t i = 0; i < max_rows * max_cols; i++) wf[i] = rnd() * 0.1f;
 
-    printf("\n%-5s %-10s %-7s %9s %9s %9s %11s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*");
+    printf("\n%-5s %-10s %-7s %9s %9s %9s %11s %5s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*", "cpu%");
     char tbuf[256];
     snprintf(tbuf, sizeof tbuf, "%s", types_arg);
     for (char *tn = strtok(tbuf, ","); tn; tn = strtok(NULL, ",")) {
@@ -176,7 +183,7 @@ int main(int argc, char **argv)
                                  : !strcmp(ln, "avx512") ? KERNELS_AVX512 : KERNELS_DEFAULT;
                 if (lv == KERNELS_DEFAULT || !kernels_level_supported(lv)) continue;
                 matmul_ctx ctx = {.pool = pool, .level = lv};
-                double td[64], tp[64];
+                double td[64], tp[64], wall0 = now_s(), cpu0 = cpu_s();
                 /* decode: one call per weight copy, rotating */
                 int calls = (int)CAIRN_MIN(copies, (size_t)2000);
                 for (int r = 0; r < reps; r++) {
@@ -201,8 +208,10 @@ int main(int argc, char **argv)
                 double gflops = 2.0 * (double)rows * (double)cols * pt / pp * 1e-9;
                 char sh[32];
                 snprintf(sh, sizeof sh, "%lldx%lld", (long long)rows, (long long)cols);
-                printf("%-5s %-10s %-7s %9.1f %9.1f %9.1f %11.0f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
-                       (double)wbytes / dec * 1e-9, gflops, pt / pp);
+                /* share of the threads' wall time we really had a CPU (low = machine busy) */
+                double cpu_pct = 100.0 * (cpu_s() - cpu0) / ((now_s() - wall0) * threads);
+                printf("%-5s %-10s %-7s %9.1f %9.1f %9.1f %11.0f %5.0f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
+                       (double)wbytes / dec * 1e-9, gflops, pt / pp, cpu_pct);
                 fflush(stdout);
                 matmul_ctx_free(&ctx);
             }
