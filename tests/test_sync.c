@@ -29,10 +29,8 @@ static int next_id = 1;
 
 static const char *words[] = {"river", "stone", "cloud", "maple", "orbit", "lantern", "copper", "meadow"};
 
-static void write_file(file_model *f, bool append)
+static void write_file_at(file_model *f, bool append, const char *path)
 {
-    char path[1500];
-    snprintf(path, sizeof path, "%s/%s", root, f->rel);
     FILE *fp = fopen(path, append ? "a" : "w");
     CHECK(fp != NULL);
     if (!fp)
@@ -46,6 +44,13 @@ static void write_file(file_model *f, bool append)
         f->lines++;
     }
     fclose(fp);
+}
+
+static void write_file(file_model *f, bool append)
+{
+    char path[1500];
+    snprintf(path, sizeof path, "%s/%s", root, f->rel);
+    write_file_at(f, append, path);
 }
 
 static void random_dir(char *out, size_t cap)
@@ -106,13 +111,7 @@ static void op_random(void)
     default: /* editor save: write a temp file, rename over the original */
         f->version++;
         snprintf(path2, sizeof path2, "%s/%s.tmp~", root, f->rel);
-        {
-            char saved[120];
-            snprintf(saved, sizeof saved, "%s", f->rel);
-            snprintf(f->rel, sizeof f->rel, "%s.tmp~", saved);
-            write_file(f, false);
-            snprintf(f->rel, sizeof f->rel, "%s", saved);
-        }
+        write_file_at(f, false, path2);
         CHECK(rename(path2, path) == 0);
         break;
     }

@@ -115,8 +115,10 @@ static cairn_status scan_path(store *s, pipeline *p, const char *fs_path, scan *
     cairn_free(prefix);
     if (st != CAIRN_OK)
         return st;
-    qsort(sc->d, sc->nd, sizeof *sc->d, cmp_disk);
-    qsort(sc->g, sc->ng, sizeof *sc->g, cmp_gone);
+    if (sc->nd)
+        qsort(sc->d, sc->nd, sizeof *sc->d, cmp_disk);
+    if (sc->ng)
+        qsort(sc->g, sc->ng, sizeof *sc->g, cmp_gone);
     /* Merge the two sorted lists: keep in sc->g only the files not on disk. */
     size_t i = 0, j = 0, w = 0;
     while (j < sc->ng) {
