@@ -1,6 +1,7 @@
 /* test_gguf.c — GGUF reader and writer: synthetic round trips, every value type,
  * hand-made hostile headers, allocation failures, and the shared models. */
 #include "gguf/gguf.h"
+#include "kernels/quant.h"
 #include "t.h"
 #include <dirent.h>
 #include <sys/stat.h>
@@ -609,8 +610,35 @@ static void test_shared_models(void)
     fprintf(stderr, "  %d shared .gguf files opened and written back\n", n);
 }
 
+/* The reader's layout table agrees with the kernels for every type they support. */
+static void test_type_table(void)
+{
+    int n = 0;
+    for (uint32_t t = 0; t < QT_COUNT; t++) {
+        const qtype_traits *qt = qtype_get(t);
+        if (!qt)
+            continue;
+        n++;
+        const gguf_ttype_info *ti = gguf_ttype(t);
+        CHECKF(ti != NULL, "type %u", t);
+        if (!ti)
+            continue;
+        CHECKF(ti->block_size == (uint32_t)qt->block_size && ti->type_size == qt->type_size,
+               "%s: %u/%u vs kernels %d/%zu", ti->name, ti->block_size, ti->type_size, qt->block_size, qt->type_size);
+        CHECK_EQ_INT(gguf_ttype_nbytes(t, 512 * 3), qtype_row_size(t, 512 * 3));
+    }
+    CHECK(n >= 13);
+    uint32_t id;
+    CHECK(gguf_ttype_by_name("q4_k", &id) && id == QT_Q4_K);
+    CHECK(gguf_ttype_by_name("BF16", &id) && id == QT_BF16);
+    CHECK(!gguf_ttype_by_name("Q4_2", &id));
+    CHECK(gguf_ttype(4) == NULL && gguf_ttype(31) == NULL && gguf_ttype(1000) == NULL);
+    CHECK_EQ_INT(gguf_ttype_nbytes(QT_Q8_0, 33), 0);
+}
+
 int main(void)
 {
+    RUN(test_type_table);
     RUN(test_writer_roundtrip);
     RUN(test_writer_api_misuse);
     RUN(test_hostile_headers);

@@ -113,6 +113,39 @@ static void test_plan_q4_k_m(void)
     p.pure = true;
     CHECK_OK(gguf_quantize_plan(g, &p, types));
     CHECK_EQ_INT(plan_type(g, types, "output.weight"), QT_Q4_0);
+    p.pure = false;
+    /* Q5_K_M: Q5_K with the same Q6_K layers; Q4_K_S: Q5_K for attn_v of layers 0-3 and
+     * ffn_down of the first eighth (layers 0, 1); F16: plain conversion. */
+    p.mode = GGUF_QUANT_Q5_K_M;
+    CHECK_OK(gguf_quantize_plan(g, &p, types));
+    for (int l = 0; l < 16; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%d.attn_v.weight", l);
+        CHECKF(plan_type(g, types, name) == (more[l] ? QT_Q6_K : QT_Q5_K), "Q5_K_M %s", name);
+        snprintf(name, sizeof name, "blk.%d.ffn_up.weight", l);
+        CHECK_EQ_INT(plan_type(g, types, name), QT_Q5_K);
+    }
+    CHECK_EQ_INT(plan_type(g, types, "output.weight"), QT_Q6_K);
+    p.mode = GGUF_QUANT_Q4_K_S;
+    CHECK_OK(gguf_quantize_plan(g, &p, types));
+    for (int l = 0; l < 16; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "blk.%d.attn_v.weight", l);
+        CHECKF(plan_type(g, types, name) == (l < 4 ? QT_Q5_K : QT_Q4_K), "Q4_K_S %s", name);
+        snprintf(name, sizeof name, "blk.%d.ffn_down.weight", l);
+        CHECKF(plan_type(g, types, name) == (l < 2 ? QT_Q5_K : QT_Q4_K), "Q4_K_S %s", name);
+    }
+    p.mode = GGUF_QUANT_F16;
+    CHECK_OK(gguf_quantize_plan(g, &p, types));
+    CHECK_EQ_INT(plan_type(g, types, "output.weight"), QT_F16);
+    CHECK_EQ_INT(plan_type(g, types, "blk.3.attn_v.weight"), QT_F16);
+    CHECK_EQ_INT(plan_type(g, types, "blk.3.attn_norm.weight"), QT_F32);
+    gguf_quant_mode m;
+    CHECK(gguf_quantize_mode_by_name("q5_k_m", &m) && m == GGUF_QUANT_Q5_K_M);
+    CHECK(gguf_quantize_mode_by_name("Q4_K", &m) && m == GGUF_QUANT_Q4_K_M);
+    CHECK(gguf_quantize_mode_by_name("bf16", &m) && m == GGUF_QUANT_BF16);
+    CHECK(!gguf_quantize_mode_by_name("Q3_K_M", &m));
+    CHECK_EQ_INT(gguf_quantize_file_type(GGUF_QUANT_Q5_K_M), 17);
     gguf_close(g);
 
     /* Tied output: token_embd is the output matrix; rows of 96 (not /256) fall back. */
@@ -325,9 +358,52 @@ static void test_k_quants(void)
     cairn_free(f);
 }
 
+/* Every allocation of a quantize run fails in turn: a clean NOMEM, no leak, no output file. */
+static void test_alloc_failures(void)
+{
+    kernels_init();
+    const char *dir = t_tmpdir("qalloc");
+    char in[1200], out[1200];
+    snprintf(in, sizeof in, "%s/in.gguf", dir);
+    snprintf(out, sizeof out, "%s/out.gguf", dir);
+    gguf_writer *w = NULL;
+    CHECK_OK(gguf_writer_new(&w));
+    gguf_writer_set_str(w, "general.architecture", "llama");
+    static float f[64 * 8];
+    for (int i = 0; i < 64 * 8; i++)
+        f[i] = (float)(i % 17) - 8.0f;
+    int64_t ne[2] = {64, 8};
+    CHECK_OK(gguf_writer_add_tensor(w, "blk.0.attn_q.weight", QT_F32, 2, ne, f, sizeof f));
+    CHECK_OK(gguf_writer_add_tensor(w, "output.weight", QT_F32, 2, ne, f, sizeof f));
+    CHECK_OK(gguf_writer_add_tensor(w, "output_norm.weight", QT_F32, 1, ne, f, 64 * 4));
+    CHECK_OK(gguf_writer_write(w, in));
+    gguf_writer_free(w);
+    int ok_at = -1;
+    for (int n = 0; n < 300 && ok_at < 0; n++) {
+        gguf_quantize_params p = {.mode = GGUF_QUANT_Q4_0, .n_threads = 1};
+        gguf_quantize_stats qs;
+        cairn_alloc_fail_after(n, false);
+        cairn_status st = gguf_quantize_file(in, out, &p, &qs);
+        cairn_alloc_fail_after(-1, false);
+        if (st == CAIRN_OK) {
+            ok_at = n;
+        } else {
+            CHECKF(st == CAIRN_ERR_NOMEM, "n=%d: %s (%s)", n, cairn_status_str(st), cairn_last_error());
+            CHECKF(access(out, F_OK) != 0, "n=%d: output left behind", n);
+        }
+    }
+    CHECK(ok_at > 5);
+    gguf_file *g = NULL;
+    CHECK_OK(gguf_open(out, &g));
+    CHECK(g && gguf_tensor_find(g, "blk.0.attn_q.weight")->type == QT_Q4_0);
+    CHECK(g && gguf_tensor_find(g, "output.weight")->type == QT_Q8_0);   /* 64 % 256: Q6_K -> Q8_0 */
+    gguf_close(g);
+}
+
 int main(void)
 {
     RUN(test_plan_q4_k_m);
+    RUN(test_alloc_failures);
     RUN(test_k_quants);
     RUN(test_stories);
     return t_done();

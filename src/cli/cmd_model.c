@@ -640,11 +640,14 @@ int cmd_model(int argc, char **argv)
 static void quantize_usage(FILE *f)
 {
     fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [-t THREADS] [--json]\n\n"
-               "TYPE: Q8_0, Q4_0 or Q4_K_M, from F32/F16/BF16 weights.\n"
-               "  Q4_K_M  mostly Q4_K; attn_v and ffn_down get Q6_K in selected layers, the output\n"
-               "          matrix Q6_K (rows not a multiple of 256 fall back to Q5_0 / Q8_0).\n"
-               "  --pure  every weight matrix gets TYPE (no higher-precision output matrix for Q4_0)\n"
-               "Norms, biases and the MoE router stay F32; rows not a multiple of 32 become F16.\n");
+               "TYPE (from F32/F16/BF16 weights, mixes as llama.cpp; see docs/models.md):\n"
+               "  Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q6_K   that type; the output matrix Q6_K\n"
+               "  Q4_K_M Q5_K_M   Q4_K / Q5_K; attn_v and ffn_down Q6_K in selected layers\n"
+               "  Q4_K_S Q5_K_S   Q4_K (a few Q5_K) / Q5_K\n"
+               "  F16 BF16        plain conversion\n"
+               "  --pure  every weight matrix gets TYPE (no mix)\n"
+               "Norms, biases and the MoE router stay as they are; rows that are not whole blocks fall\n"
+               "back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), and rows not a multiple of 32 become F16.\n");
 }
 
 int cmd_quantize(int argc, char **argv)
@@ -688,7 +691,8 @@ int cmd_quantize(int argc, char **argv)
         return 2;
     }
     if (!gguf_quantize_mode_by_name(pos[2], &qp.mode)) {
-        fprintf(stderr, "cairn quantize: unknown type '%s' (Q8_0, Q4_0, Q4_K_M)\n", pos[2]);
+        fprintf(stderr, "cairn quantize: unknown type '%s' (Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q4_K_S Q4_K_M Q5_K_S "
+                        "Q5_K_M Q6_K F16 BF16)\n", pos[2]);
         return 2;
     }
     gguf_quantize_stats qs;

@@ -9,33 +9,50 @@
  */
 #include "gguf/quantize.h"
 #include "kernels/quant.h"
+#include <ctype.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 
+typedef struct mode_info {
+    const char *name;
+    uint32_t base;       /* default type of a quantized matrix */
+    uint32_t file_type;  /* llama.cpp's general.file_type */
+} mode_info;
+
+static const mode_info modes[GGUF_QUANT_COUNT] = {
+    [GGUF_QUANT_Q8_0] = {"Q8_0", QT_Q8_0, 7},       [GGUF_QUANT_Q4_0] = {"Q4_0", QT_Q4_0, 2},
+    [GGUF_QUANT_Q4_K_M] = {"Q4_K_M", QT_Q4_K, 15},  [GGUF_QUANT_Q4_1] = {"Q4_1", QT_Q4_1, 3},
+    [GGUF_QUANT_Q5_0] = {"Q5_0", QT_Q5_0, 8},       [GGUF_QUANT_Q5_1] = {"Q5_1", QT_Q5_1, 9},
+    [GGUF_QUANT_Q4_K_S] = {"Q4_K_S", QT_Q4_K, 14},  [GGUF_QUANT_Q5_K_S] = {"Q5_K_S", QT_Q5_K, 16},
+    [GGUF_QUANT_Q5_K_M] = {"Q5_K_M", QT_Q5_K, 17},  [GGUF_QUANT_Q6_K] = {"Q6_K", QT_Q6_K, 18},
+    [GGUF_QUANT_F16] = {"F16", QT_F16, 1},          [GGUF_QUANT_BF16] = {"BF16", QT_BF16, 32},
+};
+
 bool gguf_quantize_mode_by_name(const char *name, gguf_quant_mode *mode)
 {
-    if (!strcasecmp(name, "Q8_0"))
-        *mode = GGUF_QUANT_Q8_0;
-    else if (!strcasecmp(name, "Q4_0"))
-        *mode = GGUF_QUANT_Q4_0;
-    else if (!strcasecmp(name, "Q4_K_M") || !strcasecmp(name, "Q4_K"))
-        *mode = GGUF_QUANT_Q4_K_M;
-    else
-        return false;
-    return true;
+    for (int m = 0; m < GGUF_QUANT_COUNT; m++)
+        if (!strcasecmp(name, modes[m].name)) {
+            *mode = (gguf_quant_mode)m;
+            return true;
+        }
+    if (!strcasecmp(name, "Q4_K") || !strcasecmp(name, "Q5_K")) {   /* llama.cpp's aliases for the _M mixes */
+        *mode = toupper((unsigned char)name[1]) == '4' ? GGUF_QUANT_Q4_K_M : GGUF_QUANT_Q5_K_M;
+        return true;
+    }
+    return false;
 }
 
 const char *gguf_quantize_mode_name(gguf_quant_mode mode)
 {
-    return mode == GGUF_QUANT_Q8_0 ? "Q8_0" : mode == GGUF_QUANT_Q4_0 ? "Q4_0" : "Q4_K_M";
+    return (unsigned)mode < GGUF_QUANT_COUNT ? modes[mode].name : "?";
 }
 
 uint32_t gguf_quantize_file_type(gguf_quant_mode mode)
 {
-    return mode == GGUF_QUANT_Q8_0 ? 7 : mode == GGUF_QUANT_Q4_0 ? 2 : 15;
+    return (unsigned)mode < GGUF_QUANT_COUNT ? modes[mode].file_type : 0;
 }
 
 /* ---- the plan ---- */
@@ -112,7 +129,11 @@ static int64_t arch_u32(const gguf_file *g, const char *suffix, int64_t dflt)
 
 cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *p, uint32_t *types)
 {
-    uint32_t base = p->mode == GGUF_QUANT_Q8_0 ? QT_Q8_0 : p->mode == GGUF_QUANT_Q4_0 ? QT_Q4_0 : QT_Q4_K;
+    if ((unsigned)p->mode >= GGUF_QUANT_COUNT)
+        return cairn_fail(CAIRN_ERR_INVALID, "quantize: unknown mode %d", (int)p->mode);
+    gguf_quant_mode mode = p->mode;
+    uint32_t base = modes[mode].base;
+    bool mix = !p->pure && base != QT_F16 && base != QT_BF16;
     bool has_output = gguf_tensor_find(g, "output.weight") != NULL;
     int64_t n_expert = arch_u32(g, "expert_count", 0);
     int max_layer = -1, n_attn_v = 0, i_attn_v = 0;
@@ -131,39 +152,40 @@ cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *
         uint32_t nt = base;
         bool is_output = gguf_str_eq(t->name, "output.weight") ||
                          (!has_output && gguf_str_eq(t->name, "token_embd.weight"));
-        if (p->pure) {
+        int il = layer_of(t);
+        if (!mix) {
             /* every matrix gets the base type */
         } else if (is_output) {
             if (t->ne[0] % 256)
                 nt = QT_Q8_0;
             else if (base != QT_Q8_0)
                 nt = QT_Q6_K;
-        } else if (p->mode == GGUF_QUANT_Q4_K_M) {
-            if (name_has(t, "attn_v.weight")) {
-                if (use_more_bits(i_attn_v, n_attn_v))
-                    nt = QT_Q6_K;
-                if (n_expert == 8)
-                    nt = QT_Q8_0;
-                i_attn_v++;
-            } else if (name_has(t, "attn_k.weight")) {
-                if (n_expert == 8)
-                    nt = QT_Q8_0;
-            } else if (name_has(t, "ffn_down")) {
-                int il = layer_of(t);
-                if (il >= 0 && use_more_bits(il, n_layer))
-                    nt = QT_Q6_K;
-            } else if (name_has(t, "attn_output.weight")) {
-                if (n_expert == 8)
-                    nt = QT_Q5_K;
-            } else if (name_has(t, "attn_qkv.weight")) {
+        } else if (name_has(t, "attn_v.weight")) {
+            if ((mode == GGUF_QUANT_Q4_K_M || mode == GGUF_QUANT_Q5_K_M) && use_more_bits(i_attn_v, n_attn_v))
+                nt = QT_Q6_K;
+            else if (mode == GGUF_QUANT_Q4_K_S && i_attn_v < 4)
                 nt = QT_Q5_K;
-            }
-        } else if (p->mode == GGUF_QUANT_Q4_0) {
-            (void)0;   /* llama.cpp's Q4_0 mix changes only the output matrix */
+            if (n_expert == 8)
+                nt = QT_Q8_0;
+            i_attn_v++;
+        } else if (name_has(t, "attn_k.weight")) {
+            if (n_expert == 8)
+                nt = QT_Q8_0;
+        } else if (name_has(t, "ffn_down")) {
+            if ((mode == GGUF_QUANT_Q4_K_M || mode == GGUF_QUANT_Q5_K_M) && il >= 0 && use_more_bits(il, n_layer))
+                nt = QT_Q6_K;
+            else if (mode == GGUF_QUANT_Q4_K_S && il >= 0 && il < n_layer / 8)
+                nt = QT_Q5_K;
+        } else if (name_has(t, "attn_output.weight")) {
+            if (n_expert == 8 && (mode == GGUF_QUANT_Q4_K_M || mode == GGUF_QUANT_Q4_K_S))
+                nt = QT_Q5_K;
+        } else if (name_has(t, "attn_qkv.weight")) {
+            if (mode == GGUF_QUANT_Q4_K_M)
+                nt = QT_Q5_K;
+            else if (mode == GGUF_QUANT_Q5_K_M)
+                nt = QT_Q6_K;
         }
-        nt = fallback(nt, t->ne[0]);
-        /* An F16 tensor falling back to F16 is copied as it is. */
-        types[i] = nt;
+        types[i] = fallback(nt, t->ne[0]);
     }
     return CAIRN_OK;
 }
@@ -173,7 +195,7 @@ cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *
 typedef struct qjob {
     const gguf_tensor *t;
     uint32_t dst_type;
-    const qtype_traits *qt;    /* NULL when the destination is F16 or F32 */
+    const qtype_traits *qt;    /* NULL when the destination is F32, F16 or BF16 */
     uint8_t *dst;
     size_t src_row, dst_row;
     int64_t nrows;
@@ -222,9 +244,10 @@ static void *qjob_run(void *arg)
             row_to_f32(j->t->type, src, buf, ne0);
             if (j->dst_type == QT_F32) {
                 memcpy(dst, buf, (size_t)ne0 * sizeof(float));
-            } else if (j->dst_type == QT_F16) {
+            } else if (j->dst_type == QT_F16 || j->dst_type == QT_BF16) {
+                bool f16 = j->dst_type == QT_F16;
                 for (int64_t i = 0; i < ne0; i++) {
-                    uint16_t h = fp32_to_fp16(buf[i]);
+                    uint16_t h = f16 ? fp32_to_fp16(buf[i]) : fp32_to_bf16(buf[i]);
                     memcpy(dst + 2 * i, &h, 2);
                 }
             } else {
@@ -243,7 +266,7 @@ static cairn_status convert_tensor(const gguf_tensor *t, uint32_t dst_type, int 
     char name[128];
     snprintf(name, sizeof name, "%.*s", (int)CAIRN_MIN(t->name.len, 100), t->name.ptr);
     const qtype_traits *qt = NULL;
-    if (dst_type != QT_F32 && dst_type != QT_F16) {
+    if (dst_type != QT_F32 && dst_type != QT_F16 && dst_type != QT_BF16) {
         qt = qtype_get(dst_type);
         if (!qt || !qt->from_float)
             return cairn_fail(CAIRN_ERR_UNSUPPORTED, "tensor %s: no quantizer for %s", name,

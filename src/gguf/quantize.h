@@ -7,14 +7,18 @@
  * embeddings. Only F32/F16/BF16 tensors are converted; anything already
  * quantized, and every other tensor (norms, biases), is copied unchanged.
  *
- * Type choice per mode (the quantizers come from kernels/quant.h, from_float):
- *   Q8_0, Q4_0  every quantized matrix gets that type; for Q4_0 the output
- *               matrix (or token_embd when the output is tied) gets Q6_K,
- *               as llama.cpp does, unless `pure`.
- *   Q4_K_M      Q4_K by default; Q6_K for the output matrix, for attn_v and
- *               ffn_down in the layers use_more_bits() picks (first and last
- *               eighth, and every third in between); attn_qkv Q5_K; with 8
- *               experts attn_v/attn_k Q8_0 and attn_output Q5_K.
+ * Type choice per mode, following llama.cpp (the quantizers come from
+ * kernels/quant.h, from_float). Unless `pure`, for every quantized mode:
+ * the output matrix (token_embd when the output is tied) gets Q6_K (Q8_0 if
+ * its rows are not multiples of 256; Q8_0 mode keeps Q8_0); with 8 experts
+ * attn_v and attn_k get Q8_0. Then per mode:
+ *   Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q6_K Q5_K_S   that type everywhere else.
+ *   Q4_K_M / Q5_K_M  Q4_K / Q5_K; attn_v and ffn_down Q6_K in the layers
+ *               use_more_bits() picks (first and last eighth, every third in
+ *               between); attn_qkv Q5_K / Q6_K; (Q4_K_M, 8 experts) attn_output Q5_K.
+ *   Q4_K_S      Q4_K; attn_v of the first 4 layers and ffn_down of the first
+ *               eighth Q5_K; (8 experts) attn_output Q5_K.
+ *   F16, BF16   plain conversion of every matrix (no mix).
  *   Rows that are not whole blocks of the chosen type fall back: Q4_K -> Q5_0,
  *   Q5_K -> Q5_1, Q6_K -> Q8_0; rows not a multiple of 32 become F16.
  */
@@ -23,7 +27,11 @@
 
 #include "gguf/gguf.h"
 
-typedef enum { GGUF_QUANT_Q8_0, GGUF_QUANT_Q4_0, GGUF_QUANT_Q4_K_M } gguf_quant_mode;
+typedef enum {
+    GGUF_QUANT_Q8_0, GGUF_QUANT_Q4_0, GGUF_QUANT_Q4_K_M, GGUF_QUANT_Q4_1, GGUF_QUANT_Q5_0, GGUF_QUANT_Q5_1,
+    GGUF_QUANT_Q4_K_S, GGUF_QUANT_Q5_K_S, GGUF_QUANT_Q5_K_M, GGUF_QUANT_Q6_K, GGUF_QUANT_F16, GGUF_QUANT_BF16,
+    GGUF_QUANT_COUNT
+} gguf_quant_mode;
 
 typedef struct gguf_quantize_params {
     gguf_quant_mode mode;
@@ -42,7 +50,7 @@ typedef struct gguf_quantize_stats {
 
 bool gguf_quantize_mode_by_name(const char *name, gguf_quant_mode *mode);
 const char *gguf_quantize_mode_name(gguf_quant_mode mode);
-/* llama.cpp's general.file_type value for the mode (7, 2, 15). */
+/* llama.cpp's general.file_type value for the mode (Q8_0 7, Q4_0 2, Q4_K_M 15, ...). */
 uint32_t gguf_quantize_file_type(gguf_quant_mode mode);
 
 /* The plan: output type of every tensor of `src`, in file order (types[i] for
