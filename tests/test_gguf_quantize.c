@@ -400,8 +400,81 @@ static void test_alloc_failures(void)
     gguf_close(g);
 }
 
+/* The Q4_K_M plan against a file made by llama.cpp's own llama-quantize: the glove-bert
+ * d128 model (Q8_0 and Q4_K_M from the same F32 build). Dequantize the Q8_0 file to F32,
+ * plan Q4_K_M, and expect exactly the reference file's type for every tensor. */
+static void test_plan_vs_llamacpp(void)
+{
+    const char *shared = cairn_test_shared_dir();
+    if (!shared) {
+        fprintf(stderr, "  (shared assets absent: skipped)\n");
+        return;
+    }
+    kernels_init();
+    char q8[1200], ref[1200], f32[1300];
+    snprintf(q8, sizeof q8, "%s/models/glove-bert/glove6B-100d-bert-22k-d128-Q8_0.gguf", shared);
+    snprintf(ref, sizeof ref, "%s/models/glove-bert/glove6B-100d-bert-22k-d128-Q4_K_M.gguf", shared);
+    snprintf(f32, sizeof f32, "%s/f32.gguf", t_tmpdir("qglove"));
+    gguf_file *a = NULL, *r = NULL, *g = NULL;
+    CHECK_OK(gguf_open(q8, &a));
+    CHECK_OK(gguf_open(ref, &r));
+    if (!a || !r) {
+        gguf_close(a);
+        gguf_close(r);
+        return;
+    }
+    gguf_writer *w = NULL;
+    CHECK_OK(gguf_writer_new(&w));
+    CHECK_OK(gguf_writer_copy_kvs(w, a));
+    for (uint64_t i = 0; i < gguf_tensor_count(a); i++) {
+        const gguf_tensor *t = gguf_tensor_at(a, i);
+        char name[128];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+        int64_t n = gguf_tensor_nelements(t);
+        float *f = cairn_malloc((size_t)n * 4);
+        CHECK(dequant(t, f));
+        CHECK_OK(gguf_writer_add_tensor_take(w, name, QT_F32, t->n_dims, t->ne, f, (size_t)n * 4));
+    }
+    CHECK_OK(gguf_writer_write(w, f32));
+    gguf_writer_free(w);
+    CHECK_OK(gguf_open(f32, &g));
+    if (g) {
+        uint32_t types[64];
+        CHECK(gguf_tensor_count(g) <= 64);
+        gguf_quantize_params p = {.mode = GGUF_QUANT_Q4_K_M};
+        CHECK_OK(gguf_quantize_plan(g, &p, types));
+        int same = 0;
+        for (uint64_t i = 0; i < gguf_tensor_count(g) && i < 64; i++) {
+            const gguf_tensor *t = gguf_tensor_at(g, i);
+            char name[128];
+            snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.ptr);
+            const gguf_tensor *rt = gguf_tensor_find(r, name);
+            CHECKF(rt && rt->type == types[i], "%s: planned %s, llama.cpp %s", name, gguf_ttype(types[i])->name,
+                   rt ? gguf_ttype(rt->type)->name : "-");
+            same += rt && rt->type == types[i];
+        }
+        fprintf(stderr, "  glove-bert Q4_K_M: %d of %llu tensor types as llama-quantize chose\n", same,
+                (unsigned long long)gguf_tensor_count(g));
+        /* Q8_0 of the dequantized Q8_0 values gives back llama-quantize's bytes. */
+        char out[1400];
+        snprintf(out, sizeof out, "%s.q8.gguf", f32);
+        gguf_quantize_params p8 = {.mode = GGUF_QUANT_Q8_0, .n_threads = 2};
+        gguf_quantize_stats qs;
+        CHECK_OK(gguf_quantize_file(f32, out, &p8, &qs));
+        gguf_file *q = NULL;
+        CHECK_OK(gguf_open(out, &q));
+        if (q)
+            compare_reference(q, a, "glove-bert Q8_0 (llama-quantize)");
+        gguf_close(q);
+    }
+    gguf_close(g);
+    gguf_close(a);
+    gguf_close(r);
+}
+
 int main(void)
 {
+    RUN(test_plan_vs_llamacpp);
     RUN(test_plan_q4_k_m);
     RUN(test_alloc_failures);
     RUN(test_k_quants);
