@@ -8,7 +8,7 @@
  * matvec: decode matrix x vector, 2048 x 5632 (rows x cols), GB/s of weights
  *         read (the matrix fits in this machine's L3, so this is the kernel
  *         speed, not DRAM bandwidth).
- * gemm:   prompt-processing tiles: 512 x 2048 weights x 128 tokens through
+ * gemm:   prompt-processing tiles: 1024 x 2048 weights x 256 tokens through
  *         the tile kernel (gemm) vs one vec_dot per output; GOP/s counting a
  *         multiply-add as 2 ops.
  * quant:  activation quantization (quantize_act) ns per block.
@@ -153,7 +153,7 @@ static void bench_matvec(void)
 
 static void bench_gemm(void)
 {
-    const int64_t rows = 512, cols = 2048, ntok = 128;
+    const int64_t rows = 1024, cols = 2048, ntok = 256;
     printf("\nprompt tiles: %lld rows x %lld cols x %lld tokens, 1 thread: GOP/s (ms)\n",
            (long long)rows, (long long)cols, (long long)ntok);
     printf("%-6s %16s %16s %16s %8s\n", "type", "avx2 vec_dot", "avx512 vec_dot", "avx512 gemm", "gemm x");

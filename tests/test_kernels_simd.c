@@ -189,20 +189,53 @@ static void check_quantize_act(kernels_level lvl)
     }
 }
 
-/* Tile kernels: every shape up to the maximum, against the reference vec_dot. */
+/* In the AVX-512 files; callable anywhere, their kernels only after the CPU check. */
+bool simd_amx_available(void);
+qt_gemm_fn simd_gemm_vnni(uint32_t type, int *nr, int *nc);
+qt_gemm_fn simd_gemm_amx(uint32_t type, int *nr, int *nc);
+
+typedef struct { const char *label; qt_gemm_fn fn; int nr, nc; } gemm_kernel;
+
+/* Tile kernels: many shapes up to the maximum, against the reference vec_dot. */
+static void check_gemm_one(const char *label, uint32_t t, qt_gemm_fn gemm, int R, int C);
+
 static void check_gemm(kernels_level lvl)
 {
     for (size_t ti = 0; ti < CAIRN_ARRAY_LEN(weight_types); ti++) {
         uint32_t t = weight_types[ti].type;
-        const qtype_traits *ref = qtype_get_ref(t), *sim = qtype_get_level(t, lvl);
-        if (!sim || !sim->gemm)
-            continue;
-        CHECK(sim->gemm_nr >= 1 && sim->gemm_nc >= 1);
+        const qtype_traits *sim = qtype_get_level(t, lvl);
+        gemm_kernel ks[3];
+        int nk = 0;
+        if (sim && sim->gemm) {
+            CHECK(sim->gemm_nr >= 1 && sim->gemm_nc >= 1);
+            ks[nk++] = (gemm_kernel){"table", sim->gemm, sim->gemm_nr, sim->gemm_nc};
+        }
+        if (lvl == KERNELS_AVX512) {
+            int nr, nc;
+            qt_gemm_fn f = simd_gemm_vnni(t, &nr, &nc);
+            if (f && !(nk && ks[0].fn == f)) ks[nk++] = (gemm_kernel){"vnni", f, nr, nc};
+            f = simd_amx_available() ? simd_gemm_amx(t, &nr, &nc) : NULL;
+            if (f && !(nk && ks[0].fn == f)) ks[nk++] = (gemm_kernel){"amx", f, nr, nc};
+        }
+        for (int k = 0; k < nk; k++) {
+            char label[64];
+            snprintf(label, sizeof label, "%s %s", level_names[lvl], ks[k].label);
+            fprintf(stderr, "  gemm %-5s %s %dx%d\n", qtype_get_ref(t)->name, label, ks[k].nr, ks[k].nc);
+            check_gemm_one(label, t, ks[k].fn, ks[k].nr, ks[k].nc);
+        }
+    }
+}
+
+static void check_gemm_one(const char *label, uint32_t t, qt_gemm_fn gemm, int R, int C)
+{
+    const qtype_traits *ref = qtype_get_ref(t);
+    size_t ti = 0;
+    while (weight_types[ti].type != t) ti++;
+    {
         int bs = weight_types[ti].block;
         static const int kb[] = {1, 3, 8, 17};
         for (size_t ki = 0; ki < CAIRN_ARRAY_LEN(kb); ki++) {
             int64_t n = (int64_t)kb[ki] * (bs == 1 ? 32 : bs) + (bs == 1 ? ki : 0);
-            int R = sim->gemm_nr, C = sim->gemm_nc;
             size_t rw = qtype_row_size(t, n), ra = qtype_row_size(ref->vec_dot_type, n);
             float *f = cairn_malloc((size_t)n * 4);
             uint8_t *W = cairn_malloc(rw * (size_t)R + 64), *A = cairn_malloc(ra * (size_t)C + 64);
@@ -223,7 +256,8 @@ static void check_gemm(kernels_level lvl)
                 for (int i = 0; i < R; i++) {
                     ref->vec_dot((int)n, &want[j * R + i], W + rw * i, A + ra * j);
                     double mag = abs_dot(wd + n * i, ad + n * j, n);
-                    tol[j * R + i] = (is_float_type(t) ? (double)n * 0x1p-23 + 1e-6 : 1e-5) * mag + 1e-30;
+                    /* float weights: AMX splits into bf16 hi + lo parts, 2^-15 per product */
+                    tol[j * R + i] = (is_float_type(t) ? (double)n * 0x1p-23 + 0x1p-14 : 1e-5) * mag + 1e-30;
                 }
             }
             /* shapes: small edges, odd sizes, the full tile */
@@ -236,7 +270,7 @@ static void check_gemm(kernels_level lvl)
                     if (nr < 1 || nr > R || nc < 1 || nc > C)
                         continue;
                     for (int i = 0; i < R * C; i++) S[i] = NAN;
-                    sim->gemm((int)n, S, (size_t)R, W, rw, A, ra, nr, nc);
+                    gemm((int)n, S, (size_t)R, W, rw, A, ra, nr, nc);
                     for (int j = 0; j < C; j++) {
                         for (int i = 0; i < R; i++) {
                             float got = S[j * R + i];
@@ -247,7 +281,7 @@ static void check_gemm(kernels_level lvl)
                             if (!(fabs((double)got - want[j * R + i]) <= tol[j * R + i])) {
                                 if (bad < 5)
                                     fprintf(stderr, "%s %s gemm n=%lld tile %dx%d (%d,%d): %.9g vs %.9g\n",
-                                            level_names[lvl], ref->name, (long long)n, nr, nc, i, j, got, want[j * R + i]);
+                                            label, ref->name, (long long)n, nr, nc, i, j, got, want[j * R + i]);
                                 bad++;
                             }
                         }
@@ -256,7 +290,7 @@ static void check_gemm(kernels_level lvl)
             }
             cairn_free(want);
             cairn_free(tol);
-            CHECKF(bad == 0, "%s %s gemm n=%lld: %d bad elements", level_names[lvl], ref->name, (long long)n, bad);
+            CHECKF(bad == 0, "%s %s gemm n=%lld: %d bad elements", label, ref->name, (long long)n, bad);
             cairn_free(S);
             cairn_free(f);
             cairn_free(W);
@@ -275,7 +309,8 @@ static void test_levels(void)
             fprintf(stderr, "level %s: not supported by this CPU, not tested\n", level_names[lv[i]]);
             continue;
         }
-        fprintf(stderr, "level %s: testing\n", level_names[lv[i]]);
+        fprintf(stderr, "level %s: testing (AMX %s)\n", level_names[lv[i]],
+                lv[i] == KERNELS_AVX512 ? (simd_amx_available() ? "available: AMX tile kernels tested too" : "not available") : "n/a");
         levels_tested++;
         check_vec_dot(lv[i]);
         check_quantize_act(lv[i]);

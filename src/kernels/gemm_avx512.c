@@ -562,6 +562,28 @@ GEMM_FN(q4_K)
 GEMM_FN(q5_K)
 GEMM_FN(q6_K)
 
+/* For tests and benches: the AVX-512 VNNI tile kernel of a type (NULL if none),
+ * whether or not an AMX kernel replaced it in the table. */
+qt_gemm_fn simd_gemm_vnni(uint32_t type, int *nr, int *nc);
+qt_gemm_fn simd_gemm_vnni(uint32_t type, int *nr, int *nc)
+{
+    *nr = GEMM_NR;
+    *nc = GEMM_NC;
+    switch (type) {
+    case QT_Q4_0: return gemm_q4_0;
+    case QT_Q4_1: return gemm_q4_1;
+    case QT_Q5_0: return gemm_q5_0;
+    case QT_Q5_1: return gemm_q5_1;
+    case QT_Q8_0: return gemm_q8_0;
+    case QT_Q2_K: return gemm_q2_K;
+    case QT_Q3_K: return gemm_q3_K;
+    case QT_Q4_K: return gemm_q4_K;
+    case QT_Q5_K: return gemm_q5_K;
+    case QT_Q6_K: return gemm_q6_K;
+    default: return NULL;
+    }
+}
+
 void gemm_register_avx512(qtype_traits *t);
 void gemm_register_avx512(qtype_traits *t)
 {

@@ -7,6 +7,7 @@
 #include "kernels/simd_impl.h"
 
 void gemm_register_avx512(qtype_traits *t);   /* gemm_avx512.c */
+void gemm_amx_register(qtype_traits *t);      /* gemm_amx_avx512.c */
 
 void kernels_register_avx512(qtype_traits *t)
 {
@@ -37,4 +38,5 @@ void kernels_register_avx512(qtype_traits *t)
     (void)vec_dot_f16_f16_avx512;
     (void)vec_dot_bf16_bf16_avx512;
     gemm_register_avx512(t);
+    gemm_amx_register(t);   /* overrides where the CPU has AMX */
 }
