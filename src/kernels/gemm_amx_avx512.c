@@ -7,15 +7,15 @@
  * One TDPBF16PS multiplies a 16x32 bf16 tile by a 32x16 one into 16x16 fp32
  * (8192 multiply-adds in about 16 cycles): some 20x the AVX-512 FMA rate.
  *
- * F16 / BF16 weights x F32 activations, exactly enough: bf16 keeps 8
- * mantissa bits, so every f16 weight is split into hi + lo bf16 (exact: f16
- * has 11 bits) and every f32 activation into hi + lo (16 of its 24 bits).
- * C += Ahi*Whi + Ahi*Wlo + Alo*Whi drops only Alo*Wlo and the activation's
- * last 8 bits: a relative error below 2^-15 per product (BF16 weights have
- * no lo part). TDPBF16PS accumulates in fp32.
+ * F16 / BF16 weights x F32 activations, as exact as f32 math: bf16 keeps 8
+ * mantissa bits, so every f16 weight is split into w1 + w2 bf16 (exact: f16
+ * has 11 bits) and every f32 activation into a1 + a2 + a3 (exact: 24 bits).
+ * C += a1 w1 + a1 w2 + a2 w2 + a2 w1 + a3 w1 drops only a3 w2, below 2^-26
+ * of the product; the products are exact and TDPBF16PS accumulates in fp32,
+ * so results match vec_dot up to summation order (BF16 weights: 3 products).
  *
  * Layout per call (nr weight rows, nc activation rows, K in slabs of KC):
- *   A = activations, natural rows: Ahi/Alo [ncp][KC] bf16 (A tile: 16 rows x 32 k)
+ *   A = activations, natural rows: a1/a2/a3 [ncp][KC] bf16 (A tile: 16 rows x 32 k)
  *   B = weights in the pair-interleaved layout the instruction wants: for
  *       each 16-row block and 32-k step, 16 rows of 64 bytes where row p
  *       holds (w[r][2p], w[r][2p+1]) for r = 0..15 — a 16x16 dword
@@ -196,18 +196,33 @@ static void pack_w16(int wtype, const uint8_t *const rows[16], int n, int k0, in
     }
 }
 
-/* One activation row (f32), k slab -> hi, lo bf16 rows of kc values. */
-static void pack_a(const float *x, int n, int k0, int kc, uint16_t *ahi, uint16_t *alo)
+/* 32 floats -> three bf16 parts a1 + a2 + a3 == x (exact for normal floats) */
+static inline void split32x3(__m512 a, __m512 b, __m512i *p1, __m512i *p2, __m512i *p3)
+{
+    __m256i ha = (__m256i)_mm512_cvtneps_pbh(a), hb = (__m256i)_mm512_cvtneps_pbh(b);
+    a = _mm512_sub_ps(a, bf16_to_ps(ha));
+    b = _mm512_sub_ps(b, bf16_to_ps(hb));
+    *p1 = _mm512_inserti64x4(_mm512_castsi256_si512(ha), hb, 1);
+    __m256i ma = (__m256i)_mm512_cvtneps_pbh(a), mb = (__m256i)_mm512_cvtneps_pbh(b);
+    a = _mm512_sub_ps(a, bf16_to_ps(ma));
+    b = _mm512_sub_ps(b, bf16_to_ps(mb));
+    *p2 = _mm512_inserti64x4(_mm512_castsi256_si512(ma), mb, 1);
+    *p3 = _mm512_inserti64x4(_mm512_castsi256_si512((__m256i)_mm512_cvtneps_pbh(a)), (__m256i)_mm512_cvtneps_pbh(b), 1);
+}
+
+/* One activation row (f32), k slab -> three bf16 rows of kc values. */
+static void pack_a(const float *x, int n, int k0, int kc, uint16_t *a1, uint16_t *a2, uint16_t *a3)
 {
     for (int kk = 0; kk < kc; kk += 32) {
         const int k = k0 + kk, left = n - k;
         const __mmask16 m0 = left >= 16 ? 0xffff : left <= 0 ? 0 : (uint16_t)((1u << left) - 1);
         const __mmask16 m1 = left >= 32 ? 0xffff : left <= 16 ? 0 : (uint16_t)((1u << (left - 16)) - 1);
         __m512 a = _mm512_maskz_loadu_ps(m0, x + k), b = _mm512_maskz_loadu_ps(m1, x + k + 16);
-        __m512i h, l;
-        split32(a, b, &h, &l);
-        _mm512_store_si512((void *)(ahi + kk), h);
-        _mm512_store_si512((void *)(alo + kk), l);
+        __m512i p1, p2, p3;
+        split32x3(a, b, &p1, &p2, &p3);
+        _mm512_store_si512((void *)(a1 + kk), p1);
+        _mm512_store_si512((void *)(a2 + kk), p2);
+        _mm512_store_si512((void *)(a3 + kk), p3);
     }
 }
 
@@ -219,18 +234,18 @@ static void gemm_amx_float(int wtype, int n, float *s, size_t bs, const void *x,
     const int nrp = (int)rup((size_t)nr, 32), ncp = (int)rup((size_t)nc, 32);
     const int kp = (int)rup((size_t)n, 32);
     const int kc_max = kp < KC ? kp : KC;
-    const size_t a_bytes = (size_t)ncp * kc_max * 2;            /* each of hi, lo */
+    const size_t a_bytes = (size_t)ncp * kc_max * 2;            /* each of a1, a2, a3 */
     const size_t b_bytes = (size_t)nrp * kc_max * 2;            /* each of hi, lo */
     const size_t c_bytes = (size_t)ncp * nrp * 4;
-    uint8_t *mem = amx_scratch(2 * a_bytes + 2 * b_bytes + c_bytes);
+    uint8_t *mem = amx_scratch(3 * a_bytes + 2 * b_bytes + c_bytes);
     if (!mem) {
         for (int j = 0; j < nc; j++)
             for (int i = 0; i < nr; i++)
                 fallback(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
         return;
     }
-    uint16_t *ahi = (uint16_t *)mem, *alo = (uint16_t *)(mem + a_bytes);
-    uint8_t *bhi = mem + 2 * a_bytes, *blo = bhi + b_bytes;
+    uint16_t *a1 = (uint16_t *)mem, *a2 = (uint16_t *)(mem + a_bytes), *a3 = (uint16_t *)(mem + 2 * a_bytes);
+    uint8_t *bhi = mem + 3 * a_bytes, *blo = bhi + b_bytes;
     float *cbuf = (float *)(blo + b_bytes);
     const bool has_lo = wtype != QT_BF16;
 
@@ -240,10 +255,12 @@ static void gemm_amx_float(int wtype, int n, float *s, size_t bs, const void *x,
         /* activations */
         for (int t = 0; t < ncp; t++) {
             if (t < nc) {
-                pack_a((const float *)((const uint8_t *)y + (size_t)t * by), n, k0, kc, ahi + (size_t)t * kc, alo + (size_t)t * kc);
+                pack_a((const float *)((const uint8_t *)y + (size_t)t * by), n, k0, kc,
+                       a1 + (size_t)t * kc, a2 + (size_t)t * kc, a3 + (size_t)t * kc);
             } else {
-                memset(ahi + (size_t)t * kc, 0, (size_t)kc * 2);
-                memset(alo + (size_t)t * kc, 0, (size_t)kc * 2);
+                memset(a1 + (size_t)t * kc, 0, (size_t)kc * 2);
+                memset(a2 + (size_t)t * kc, 0, (size_t)kc * 2);
+                memset(a3 + (size_t)t * kc, 0, (size_t)kc * 2);
             }
         }
         /* weights, 16 rows at a time: block j at b + j * 16 * kc * 2 */
@@ -265,36 +282,39 @@ static void gemm_amx_float(int wtype, int n, float *s, size_t bs, const void *x,
                     _tile_loadd(0, c00, cstride); _tile_loadd(1, c01, cstride);
                     _tile_loadd(2, c10, cstride); _tile_loadd(3, c11, cstride);
                 }
-                const uint16_t *ah0 = ahi + (size_t)t0 * kc, *ah1 = ah0 + (size_t)16 * kc;
-                const uint16_t *al0 = alo + (size_t)t0 * kc, *al1 = al0 + (size_t)16 * kc;
+                const uint16_t *p10 = a1 + (size_t)t0 * kc, *p20 = a2 + (size_t)t0 * kc, *p30 = a3 + (size_t)t0 * kc;
+                const size_t t16 = (size_t)16 * kc;
                 const uint8_t *bh0 = bhi + (size_t)r0 * kc * 2, *bh1 = bh0 + (size_t)16 * kc * 2;
                 const uint8_t *bl0 = blo + (size_t)r0 * kc * 2, *bl1 = bl0 + (size_t)16 * kc * 2;
+#define DP4() do { _tile_dpbf16ps(0, 4, 6); _tile_dpbf16ps(1, 4, 7); _tile_dpbf16ps(2, 5, 6); _tile_dpbf16ps(3, 5, 7); } while (0)
                 for (int kk = 0; kk < kc; kk += 32) {
-                    /* order hi.lo, hi.hi, lo.hi: 8 tile loads for 12 products */
+                    /* a1 w1, a1 w2, a2 w2, a2 w1, a3 w1: 12 tile loads for 20 products */
                     const size_t bo = (size_t)(kk / 32) * 1024;
-                    _tile_loadd(4, ah0 + kk, astride);
-                    _tile_loadd(5, ah1 + kk, astride);
+                    _tile_loadd(4, p10 + kk, astride);
+                    _tile_loadd(5, p10 + t16 + kk, astride);
+                    _tile_loadd(6, bh0 + bo, 64);
+                    _tile_loadd(7, bh1 + bo, 64);
+                    DP4();
                     if (has_lo) {
                         _tile_loadd(6, bl0 + bo, 64);
                         _tile_loadd(7, bl1 + bo, 64);
-                        _tile_dpbf16ps(0, 4, 6);
-                        _tile_dpbf16ps(1, 4, 7);
-                        _tile_dpbf16ps(2, 5, 6);
-                        _tile_dpbf16ps(3, 5, 7);
+                        DP4();
+                        _tile_loadd(4, p20 + kk, astride);
+                        _tile_loadd(5, p20 + t16 + kk, astride);
+                        DP4();
+                        _tile_loadd(6, bh0 + bo, 64);
+                        _tile_loadd(7, bh1 + bo, 64);
+                        DP4();
+                    } else {
+                        _tile_loadd(4, p20 + kk, astride);
+                        _tile_loadd(5, p20 + t16 + kk, astride);
+                        DP4();
                     }
-                    _tile_loadd(6, bh0 + bo, 64);
-                    _tile_loadd(7, bh1 + bo, 64);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
-                    _tile_loadd(4, al0 + kk, astride);
-                    _tile_loadd(5, al1 + kk, astride);
-                    _tile_dpbf16ps(0, 4, 6);
-                    _tile_dpbf16ps(1, 4, 7);
-                    _tile_dpbf16ps(2, 5, 6);
-                    _tile_dpbf16ps(3, 5, 7);
+                    _tile_loadd(4, p30 + kk, astride);
+                    _tile_loadd(5, p30 + t16 + kk, astride);
+                    DP4();
                 }
+#undef DP4
                 _tile_stored(0, c00, cstride); _tile_stored(1, c01, cstride);
                 _tile_stored(2, c10, cstride); _tile_stored(3, c11, cstride);
             }

@@ -516,22 +516,34 @@ static void SIMD_SFX(vec_dot_q3_K_q8_K)(int n, float *s, const void *vx, const v
 
 /* ---- float types ---- */
 
+/* Float weights: like the reference, products are summed in double (the
+ * products of two floats are exact in double), so only the order differs. */
+SIMD_STATIC __m256d fma_ps_pd(__m256 x, __m256 y, __m256d acc, __m256d *acc2)
+{
+    *acc2 = _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_extractf128_ps(x, 1)), _mm256_cvtps_pd(_mm256_extractf128_ps(y, 1)), *acc2);
+    return _mm256_fmadd_pd(_mm256_cvtps_pd(_mm256_castps256_ps128(x)), _mm256_cvtps_pd(_mm256_castps256_ps128(y)), acc);
+}
+
+SIMD_STATIC double hsum_pd4(__m256d v)
+{
+    __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
+}
+
 static void SIMD_SFX(vec_dot_f32_f32)(int n, float *s, const void *vx, const void *vy)
 {
     const float *x = vx, *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
     int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    for (; i + 16 <= n; i += 16) {
+        a0 = fma_ps_pd(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0, &a1);
+        a2 = fma_ps_pd(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), a2, &a3);
     }
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += x[i] * y[i];
-    *s = sum;
+        a0 = fma_ps_pd(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), a0, &a1);
+    double sum = hsum_pd4(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (; i < n; i++) sum += (double)x[i] * y[i];
+    *s = (float)sum;
 }
 
 SIMD_STATIC __m256 ld_f16x8(const fp16_t *p) { return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p)); }
@@ -558,19 +570,17 @@ static void SIMD_SFX(vec_dot_f16_f32)(int n, float *s, const void *vx, const voi
 {
     const fp16_t *x = vx;
     const float *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
     int i = 0;
-    for (; i + 32 <= n; i += 32) {
-        a0 = _mm256_fmadd_ps(ld_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(ld_f16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
-        a2 = _mm256_fmadd_ps(ld_f16x8(x + i + 16), _mm256_loadu_ps(y + i + 16), a2);
-        a3 = _mm256_fmadd_ps(ld_f16x8(x + i + 24), _mm256_loadu_ps(y + i + 24), a3);
+    for (; i + 16 <= n; i += 16) {
+        a0 = fma_ps_pd(ld_f16x8(x + i), _mm256_loadu_ps(y + i), a0, &a1);
+        a2 = fma_ps_pd(ld_f16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a2, &a3);
     }
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(ld_f16x8(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps8(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-    for (; i < n; i++) sum += _cvtsh_ss(x[i]) * y[i];
-    *s = sum;
+        a0 = fma_ps_pd(ld_f16x8(x + i), _mm256_loadu_ps(y + i), a0, &a1);
+    double sum = hsum_pd4(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (; i < n; i++) sum += (double)_cvtsh_ss(x[i]) * y[i];
+    *s = (float)sum;
 }
 
 /* bf16 -> f32 is a 16-bit shift */
@@ -600,17 +610,17 @@ static void SIMD_SFX(vec_dot_bf16_f32)(int n, float *s, const void *vx, const vo
 {
     const uint16_t *x = vx;
     const float *y = vy;
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    __m256d a0 = _mm256_setzero_pd(), a1 = _mm256_setzero_pd(), a2 = _mm256_setzero_pd(), a3 = _mm256_setzero_pd();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        a0 = _mm256_fmadd_ps(ld_bf16x8(x + i), _mm256_loadu_ps(y + i), a0);
-        a1 = _mm256_fmadd_ps(ld_bf16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a1);
+        a0 = fma_ps_pd(ld_bf16x8(x + i), _mm256_loadu_ps(y + i), a0, &a1);
+        a2 = fma_ps_pd(ld_bf16x8(x + i + 8), _mm256_loadu_ps(y + i + 8), a2, &a3);
     }
     for (; i + 8 <= n; i += 8)
-        a0 = _mm256_fmadd_ps(ld_bf16x8(x + i), _mm256_loadu_ps(y + i), a0);
-    float sum = hsum_ps8(_mm256_add_ps(a0, a1));
-    for (; i < n; i++) sum += s_bf16(x[i]) * y[i];
-    *s = sum;
+        a0 = fma_ps_pd(ld_bf16x8(x + i), _mm256_loadu_ps(y + i), a0, &a1);
+    double sum = hsum_pd4(_mm256_add_pd(_mm256_add_pd(a0, a1), _mm256_add_pd(a2, a3)));
+    for (; i < n; i++) sum += (double)s_bf16(x[i]) * y[i];
+    *s = (float)sum;
 }
 
 /* fp32 -> bf16 round to nearest even, NaN kept quiet (as the reference) */
