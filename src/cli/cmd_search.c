@@ -1,5 +1,6 @@
 /* cmd_search.c — `cairn search` and `cairn eval`. */
 #include "cli/commands.h"
+#include "filter/filter.h"
 #include "index/bm25.h"
 #include "cli/cli_store.h"
 #include "search/eval.h"
@@ -23,9 +24,11 @@ static bool parse_num(const char *s, double *out)
 static void search_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn search QUERY... [--k N] [--json] [--db DIR]\n"
+            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--json] [--db DIR]\n"
             "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
-            "  --k N    number of results (10)\n"
+            "  --k N                 number of results (10)\n"
+            "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
+            "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
             "  --json   one JSON object with a \"results\" array\n");
 }
 
@@ -141,6 +144,8 @@ int cmd_search(int argc, char **argv)
         return 2;
     size_t k = 10;
     bool json = false;
+    const char *where = NULL;
+    int64_t fresh_s = 0;
     cairn_buf q;
     cairn_buf_init(&q, 1u << 16);
     for (int i = 1; i < argc; i++) {
@@ -159,6 +164,20 @@ int cmd_search(int argc, char **argv)
                 return 2;
             }
             k = (size_t)x;
+            i++;
+        } else if (!strcmp(a, "--where") || !strcmp(a, "-w")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cairn search: --where needs a filter expression (see docs/filters.md)\n");
+                cairn_buf_free(&q);
+                return 2;
+            }
+            where = argv[++i];
+        } else if (!strcmp(a, "--fresh-within")) {
+            if (i + 1 >= argc || cairn_parse_duration(argv[i + 1], &fresh_s) != CAIRN_OK || fresh_s <= 0) {
+                fprintf(stderr, "cairn search: --fresh-within needs a duration such as 7d, 12h or 30m\n");
+                cairn_buf_free(&q);
+                return 2;
+            }
             i++;
         } else if (a[0] == '-' && a[1] == '-' && a[2]) {
             fprintf(stderr, "cairn search: unknown option %s\n", a);
@@ -181,11 +200,22 @@ int cmd_search(int argc, char **argv)
     store *s = NULL;
     search_engine *e = NULL;
     search_results res = {0};
+    filter_node *filter = NULL;
+    filter_bits bits = {0};
+    bool everything = true;
+    int64_t now = cairn_now_ns() / 1000000000LL;
     cairn_status st = cli_open_store(db, &s);
     if (st == CAIRN_OK)
         st = search_open(s, &e);
+    /* Pre-filtering: the allowed chunks are computed first, and the search
+     * ranks only those (so a full top-k comes back however selective). */
+    if (st == CAIRN_OK && where)
+        st = filter_compile(s, where, now, &filter);
     if (st == CAIRN_OK)
-        st = search_run(e, q.data, NULL, k, &res);
+        st = filter_allowed(s, filter, fresh_s, now, &bits, &everything);
+    bm25_allowed allowed = {bits.bits, bits.nbits};
+    if (st == CAIRN_OK)
+        st = search_run(e, q.data, everything ? NULL : &allowed, k, &res);
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("search", st);
@@ -196,6 +226,8 @@ int cmd_search(int argc, char **argv)
         print_human(&res, q.data, isatty(STDOUT_FILENO));
     }
     search_results_free(&res);
+    filter_bits_free(&bits);
+    filter_free(filter);
     search_close(e);
     store_close(s);
     cairn_buf_free(&q);

@@ -99,4 +99,16 @@ cairn_status filter_compile(store *s, const char *src, int64_t now, filter_node 
 cairn_status filter_docs(store *s, const filter_node *f, filter_idset *out);
 /* Chunks of the matching documents. */
 cairn_status filter_chunks(store *s, const filter_node *f, filter_idset *out);
+
+/* A bitset over chunk ids (bit i = chunk i allowed), the form the search
+ * indexes take (see bm25_allowed). */
+typedef struct filter_bits { uint64_t *bits; uint64_t nbits; } filter_bits;
+void filter_bits_free(filter_bits *b);
+
+/* The chunks a search may return: those of documents matching `where`
+ * (NULL = all) that were ingested within `fresh_within_s` seconds of `now`
+ * (0 = any age), minus expired documents. *everything is set (and `out`
+ * left empty) when no restriction applies. */
+cairn_status filter_allowed(store *s, const filter_node *where, int64_t fresh_within_s, int64_t now, filter_bits *out,
+                            bool *everything);
 #endif

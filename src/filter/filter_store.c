@@ -286,29 +286,155 @@ cairn_status filter_docs(store *s, const filter_node *f, filter_idset *out)
     return st;
 }
 
-cairn_status filter_chunks(store *s, const filter_node *f, filter_idset *out)
+/* Chunks of a sorted set of documents. Few documents: one indexed lookup
+ * each; many: one scan of the chunks table. */
+static cairn_status docs_to_chunks(store *s, const filter_idset *docs, filter_idset *out)
 {
-    filter_idset docs;
-    CAIRN_TRY(filter_docs(s, f, &docs));
     memset(out, 0, sizeof *out);
     sqlite3_stmt *st = NULL;
     cairn_status rc = CAIRN_OK;
-    if (sqlite3_prepare_v2(store_db(s), "SELECT id FROM chunks WHERE doc_id = ?1", -1, &st, NULL) != SQLITE_OK)
-        rc = sql_fail(s, "prepare");
-    for (size_t i = 0; rc == CAIRN_OK && i < docs.n; i++) {
-        sqlite3_bind_int64(st, 1, docs.ids[i]);
-        int r;
+    int64_t ndocs = 0;
+    if (sqlite3_prepare_v2(store_db(s), "SELECT count(*) FROM docs", -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(s, "prepare");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        ndocs = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    bool scan = docs->n > 64 && (int64_t)docs->n * 8 > ndocs;
+    if (sqlite3_prepare_v2(store_db(s), scan ? "SELECT id, doc_id FROM chunks" : "SELECT id FROM chunks WHERE doc_id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return sql_fail(s, "prepare");
+    int r = SQLITE_DONE;
+    if (scan) {
         while (rc == CAIRN_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
-            rc = idset_push(out, sqlite3_column_int64(st, 0));
+            if (filter_idset_has(docs, sqlite3_column_int64(st, 1)))
+                rc = idset_push(out, sqlite3_column_int64(st, 0));
         if (rc == CAIRN_OK && r != SQLITE_DONE)
             rc = sql_fail(s, "query");
-        sqlite3_reset(st);
+    } else {
+        for (size_t i = 0; rc == CAIRN_OK && i < docs->n; i++) {
+            sqlite3_bind_int64(st, 1, docs->ids[i]);
+            while (rc == CAIRN_OK && (r = sqlite3_step(st)) == SQLITE_ROW)
+                rc = idset_push(out, sqlite3_column_int64(st, 0));
+            if (rc == CAIRN_OK && r != SQLITE_DONE)
+                rc = sql_fail(s, "query");
+            sqlite3_reset(st);
+        }
     }
     sqlite3_finalize(st);
-    filter_idset_free(&docs);
     if (rc == CAIRN_OK)
         idset_normalize(out);
     else
         filter_idset_free(out);
     return rc;
+}
+
+cairn_status filter_chunks(store *s, const filter_node *f, filter_idset *out)
+{
+    filter_idset docs;
+    CAIRN_TRY(filter_docs(s, f, &docs));
+    cairn_status st = docs_to_chunks(s, &docs, out);
+    filter_idset_free(&docs);
+    return st;
+}
+
+/* Documents matching a builtin condition written in the filter language. */
+static cairn_status docs_where(store *s, const char *expr, int64_t now, filter_idset *out)
+{
+    filter_node *f = NULL;
+    CAIRN_TRY(filter_parse(expr, now, &f));
+    cairn_status st = filter_check(f, expr, NULL, NULL);
+    if (st == CAIRN_OK)
+        st = filter_docs(s, f, out);
+    filter_free(f);
+    return st;
+}
+
+static cairn_status max_chunk_id(store *s, int64_t *out)
+{
+    int64_t dels;
+    return store_marks(s, out, &dels);
+}
+
+static cairn_status bits_from(store *s, const filter_idset *chunks, bool all_but, filter_bits *out)
+{
+    int64_t maxid = 0;
+    CAIRN_TRY(max_chunk_id(s, &maxid));
+    uint64_t nbits = (uint64_t)maxid + 1;
+    uint64_t *bits = cairn_calloc((size_t)((nbits + 63) / 64), sizeof *bits);
+    if (!bits)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory building a filter bitset");
+    if (all_but)
+        memset(bits, 0xff, (size_t)((nbits + 63) / 64) * sizeof *bits);
+    for (size_t i = 0; i < chunks->n; i++) {
+        uint64_t id = (uint64_t)chunks->ids[i];
+        if (id >= nbits)
+            continue;
+        if (all_but)
+            bits[id / 64] &= ~(1ull << (id % 64));
+        else
+            bits[id / 64] |= 1ull << (id % 64);
+    }
+    out->bits = bits;
+    out->nbits = nbits;
+    return CAIRN_OK;
+}
+
+void filter_bits_free(filter_bits *b)
+{
+    cairn_free(b->bits);
+    memset(b, 0, sizeof *b);
+}
+
+cairn_status filter_allowed(store *s, const filter_node *where, int64_t fresh_within_s, int64_t now, filter_bits *out,
+                            bool *everything)
+{
+    memset(out, 0, sizeof *out);
+    *everything = false;
+    filter_idset docs = {0}, tmp = {0}, expired = {0}, chunks = {0};
+    bool have_docs = false;
+    cairn_status st = CAIRN_OK;
+    if (where) {
+        st = filter_docs(s, where, &docs);
+        have_docs = true;
+    }
+    if (st == CAIRN_OK && fresh_within_s > 0) {
+        char expr[64];
+        snprintf(expr, sizeof expr, "ingested >= now - %llds", (long long)fresh_within_s);
+        st = docs_where(s, expr, now, &tmp);
+        if (st == CAIRN_OK && have_docs) {
+            filter_idset both = {0};
+            st = merge(&docs, &tmp, '&', &both);
+            filter_idset_free(&docs);
+            docs = both;
+        } else if (st == CAIRN_OK) {
+            docs = tmp;
+            memset(&tmp, 0, sizeof tmp);
+            have_docs = true;
+        }
+    }
+    /* Expired documents never appear, whether or not sync removed them yet. */
+    if (st == CAIRN_OK)
+        st = docs_where(s, "expires <= now", now, &expired);
+    if (st == CAIRN_OK) {
+        if (!have_docs && expired.n == 0) {
+            *everything = true;
+        } else if (!have_docs) {
+            st = docs_to_chunks(s, &expired, &chunks);
+            if (st == CAIRN_OK)
+                st = bits_from(s, &chunks, true, out);
+        } else {
+            filter_idset live = {0};
+            st = merge(&docs, &expired, '-', &live);
+            if (st == CAIRN_OK)
+                st = docs_to_chunks(s, &live, &chunks);
+            if (st == CAIRN_OK)
+                st = bits_from(s, &chunks, false, out);
+            filter_idset_free(&live);
+        }
+    }
+    filter_idset_free(&docs);
+    filter_idset_free(&tmp);
+    filter_idset_free(&expired);
+    filter_idset_free(&chunks);
+    return st;
 }
