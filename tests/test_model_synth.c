@@ -7,7 +7,9 @@
  *   llama-k: K-quants (Q2_K..Q6_K) and Q8_0, partial rotary dims (16 of 32),
  *            linear RoPE scaling x2, GQA 8/2, untied output;
  *   llama-l: the other types (F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0);
- *   qwen2-k: qwen2 with Q4_K/Q6_K weights (the common Q4_K_M mix).
+ *   qwen2-k: qwen2 with Q4_K/Q6_K weights (the common Q4_K_M mix);
+ *   qwen2-yarn: YaRN RoPE scaling x4 (original context 32), F32;
+ *   llama-l also carries a llama3-style rope_freqs tensor.
  *
  * The KV cache is F32 here so the comparison isolates weights and forward
  * pass. Tolerance: |ours - ref| <= tol * max|ref| over all logits, tol 1e-4
@@ -33,21 +35,24 @@ static float frand(void)   /* uniform in [-1, 1) */
 typedef struct synth {
     const char *name, *arch;
     int n_embd, n_head, n_head_kv, n_ff, n_layer, n_vocab, n_rot;
-    float freq_base, rope_scale;    /* rope_scale > 0: linear scaling factor */
+    float freq_base, rope_scale;    /* rope_scale > 0: scaling factor (linear, or YaRN when yarn) */
     bool biases, tied;
     uint32_t t_embd, t_q, t_k, t_v, t_o, t_gate, t_up, t_down, t_out;
     double tol;
+    bool yarn, rope_freqs;          /* YaRN scaling (original context 32); llama3-style rope_freqs */
 } synth;
 
 static const synth MODELS[] = {
     {"qwen2", "qwen2", 64, 4, 2, 96, 2, 100, 16, 1e6f, 0, true, true,
-     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4},
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false},
     {"llama-k", "llama", 256, 8, 2, 512, 2, 300, 16, 10000.0f, 2.0f, false, false,
-     QT_Q4_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_0, QT_Q3_K, QT_Q2_K, QT_Q4_K, QT_Q6_K, 3e-2},
+     QT_Q4_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_0, QT_Q3_K, QT_Q2_K, QT_Q4_K, QT_Q6_K, 3e-2, false, false},
     {"llama-l", "llama", 64, 4, 4, 128, 2, 200, 16, 10000.0f, 0, false, false,
-     QT_Q4_0, QT_F16, QT_BF16, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q4_0, QT_F16, 3e-2},
+     QT_Q4_0, QT_F16, QT_BF16, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q4_0, QT_F16, 3e-2, false, true},
     {"qwen2-k", "qwen2", 256, 4, 2, 512, 2, 150, 64, 1e6f, 0, true, false,
-     QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q6_K, 3e-2},
+     QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q6_K, 3e-2, false, false},
+    {"qwen2-yarn", "qwen2", 64, 4, 2, 96, 2, 100, 16, 1e4f, 4.0f, true, true,
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, true, false},
 };
 
 /* Add a rows x cols tensor of random values scaled by `scale`, quantized to `type`. */
@@ -93,8 +98,10 @@ static bool write_model(const synth *S, const char *path)
     KF("attention.layer_norm_rms_epsilon", 1e-6);
     if (S->rope_scale > 0) {
         snprintf(k, sizeof k, "%s.rope.scaling.type", S->arch);
-        ok = ok && gguf_writer_set_str(w, k, "linear") == CAIRN_OK;
+        ok = ok && gguf_writer_set_str(w, k, S->yarn ? "yarn" : "linear") == CAIRN_OK;
         KF("rope.scaling.factor", S->rope_scale);
+        if (S->yarn)
+            KU("rope.scaling.original_context_length", 32);
     }
 #undef KU
 #undef KF
@@ -102,6 +109,8 @@ static bool write_model(const synth *S, const char *path)
     const float we = 1.0f, wm = sqrtf(3.0f / (float)S->n_embd), wf = sqrtf(3.0f / (float)S->n_ff);
     ok = ok && add_tensor(w, "token_embd.weight", S->t_embd, S->n_vocab, S->n_embd, we, 0);
     ok = ok && add_tensor(w, "output_norm.weight", QT_F32, 1, S->n_embd, 0.2f, 1.0f);
+    if (S->rope_freqs)
+        ok = ok && add_tensor(w, "rope_freqs.weight", QT_F32, 1, S->n_rot / 2, 1.5f, 2.5f);   /* in [1, 4] */
     if (!S->tied)
         ok = ok && add_tensor(w, "output.weight", S->t_out, S->n_vocab, S->n_embd, wm, 0);
     for (int il = 0; il < S->n_layer && ok; il++) {
@@ -181,6 +190,8 @@ static void check_model(const synth *S)
     CHECK_EQ_INT(m->tied_output, S->tied);
     CHECK_EQ_INT(m->hp.n_rot, S->n_rot);
     CHECK_EQ_INT(m->layers[0].bq != NULL, S->biases);
+    CHECK_EQ_INT(m->rope_freqs != NULL, S->rope_freqs);
+    CHECK(m->hp.rope_scaling_type == (S->rope_scale > 0 ? (S->yarn ? ROPE_SCALING_YARN : ROPE_SCALING_LINEAR) : ROPE_SCALING_NONE));
 
     int32_t ids[9];
     for (int i = 0; i < 9; i++)

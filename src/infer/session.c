@@ -347,6 +347,17 @@ static void add_rows(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
+/* SwiGLU FFN of a dense layer: xb2 (T, n_embd) = (silu(xb Wg^T) * (xb Wu^T)) Wd^T.
+ * A mixture-of-experts layer replaces this step (same input xb, same
+ * output xb2); everything else in the layer is shared. */
+static cairn_status ffn_dense(cairn_session *s, const model_layer *L, int T)
+{
+    CAIRN_TRY(matmul(&s->mm, &L->ffn_gate, s->xb, s->hb, T));  /* (T, n_ff) */
+    CAIRN_TRY(matmul(&s->mm, &L->ffn_up, s->xb, s->hb2, T));   /* (T, n_ff) */
+    for_rows(s, swiglu_rows, NULL, T);                         /* hb = silu(hb) * hb2 */
+    return matmul(&s->mm, &L->ffn_down, s->hb, s->xb2, T);     /* (T, n_embd) */
+}
+
 /* ---- the forward pass over one batch of T tokens ---- */
 
 static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
@@ -393,13 +404,10 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         CAIRN_TRY(matmul(&s->mm, &L->wo, s->att, s->xb2, T));   /* (T, n_embd) */
         add_rows(s->x, s->xb2, xn);
 
-        /* FFN block: x += (silu(xb Wg^T) * (xb Wu^T)) Wd^T, xb = rmsnorm(x) */
+        /* FFN block: x += ffn(rmsnorm(x)) */
         na = (norm_arg){L->ffn_norm, s->xb, s->x};
         for_rows(s, rmsnorm_rows, &na, T);
-        CAIRN_TRY(matmul(&s->mm, &L->ffn_gate, s->xb, s->hb, T));  /* (T, n_ff) */
-        CAIRN_TRY(matmul(&s->mm, &L->ffn_up, s->xb, s->hb2, T));   /* (T, n_ff) */
-        for_rows(s, swiglu_rows, NULL, T);
-        CAIRN_TRY(matmul(&s->mm, &L->ffn_down, s->hb, s->xb2, T)); /* (T, n_embd) */
+        CAIRN_TRY(ffn_dense(s, L, T));                            /* xb2 (T, n_embd) */
         add_rows(s->x, s->xb2, xn);
     }
 

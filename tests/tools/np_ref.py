@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """(cairn copy of ../shared/tools/np_ref.py, extended for qwen2: Q/K/V biases, NeoX RoPE; partial
-rotary dims (rope.dimension_count < head dim), linear RoPE scaling, attention.key_length; and a
+rotary dims (rope.dimension_count < head dim), linear and YaRN RoPE scaling, rope_freqs, attention.key_length; and a
 `llama-full` mode printing the whole last-position logit vector.)
 
 Independent numpy reference forward passes (float64) for the staged models, used to cross-check
@@ -35,18 +35,28 @@ def llama_logits(path, ids):
     neox = a == "qwen2"
     scale_type = g("rope.scaling.type", "none")
     factor = g("rope.scaling.factor", 0.0) or g("rope.scale_linear", 0.0) or 0.0
-    if scale_type == "yarn":
-        raise SystemExit("np_ref: yarn scaling not implemented")
     fscale = 1.0 / factor if factor and scale_type != "none" else 1.0
     n = len(ids)
     x = W(T, "token_embd.weight")[ids]
     rms = lambda v, w: v / np.sqrt((v * v).mean(-1, keepdims=True) + eps) * w
-    pos = np.arange(n)[:, None] * fscale
     inv = base ** (-np.arange(0, n_rot, 2) / n_rot)
     if "rope_freqs.weight" in T:
         inv = inv / W(T, "rope_freqs.weight")
-    ang = pos * inv[None, :]
-    cos, sin = np.cos(ang), np.sin(ang)
+    extrap = np.arange(n)[:, None] * inv[None, :]          # (n, n_rot/2) unscaled angles
+    ang = extrap * fscale
+    mscale = 1.0
+    if scale_type == "yarn" and fscale != 1.0:
+        # YaRN: dims that turn fewer than beta_slow..beta_fast times over the original context
+        # are interpolated, faster ones extrapolated, with a linear ramp between; magnitude
+        # corrected by 1 + 0.1 ln(factor)
+        n_orig = g("rope.scaling.original_context_length", g("context_length"))
+        corr = lambda beta: n_rot * np.log(n_orig / (beta * 2 * np.pi)) / (2 * np.log(base))
+        lo, hi = max(0.0, np.floor(corr(32.0))), min(n_rot - 1.0, np.ceil(corr(1.0)))
+        y = (np.arange(n_rot // 2) - lo) / max(0.001, hi - lo)
+        ramp = 1 - np.clip(y, 0, 1)
+        ang = ang * (1 - ramp) + extrap * ramp
+        mscale = 1.0 + 0.1 * np.log(1.0 / fscale)
+    cos, sin = np.cos(ang) * mscale, np.sin(ang) * mscale
 
     def rope(t):  # t: (n, heads, hd); rotate the first n_rot dims: adjacent pairs, or halves (NeoX)
         r = t[..., :n_rot]
