@@ -28,7 +28,8 @@ struct cairn_session {
     int n_ctx, n_batch, n_threads;
     int n_past;
     cairn_pool *pool;          /* NULL when single-threaded */
-    matmul_ctx mm;
+    matmul_ctx mm;             /* whole-matrix products, threaded by matmul itself */
+    matmul_ctx *mm_thread;     /* (n_threads,) single-threaded contexts for matmul_group */
 
     /* KV cache: (n_layer, n_head_kv, n_ctx, hd_k) rows of kv_type each */
     int hd_k;                  /* head_dim padded to the kv type's block size */
@@ -107,6 +108,12 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
             return st;
         }
         s->mm.pool = s->pool;
+        s->mm_thread = cairn_calloc((size_t)o.n_threads, sizeof *s->mm_thread);
+        if (!s->mm_thread) {
+            cairn_pool_free(s->pool);
+            cairn_free(s);
+            return cairn_fail(CAIRN_ERR_NOMEM, "session: out of memory");
+        }
     }
 
     size_t B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
@@ -161,6 +168,9 @@ void session_free(cairn_session *s)
     cairn_free_aligned(s->k_cache);
     cairn_free_aligned(s->v_cache);
     matmul_ctx_free(&s->mm);
+    for (int i = 0; s->mm_thread && i < s->n_threads; i++)
+        matmul_ctx_free(&s->mm_thread[i]);
+    cairn_free(s->mm_thread);
     cairn_pool_free(s->pool);
     cairn_free(s);
 }
@@ -347,13 +357,72 @@ static void add_rows(float *x, const float *y, size_t n)
         x[i] += y[i];
 }
 
+/* ---- several products of one token in one pool dispatch ---- */
+
+/* y_i = W_i x_i for a few matrices (q/k/v, gate/up) when T == 1. A decode
+ * step is ~200 short products; each matmul() call is a dispatch and a
+ * barrier, so the small ones that share an input run together: their rows
+ * are cut into chunks that threads claim, each chunk one single-threaded
+ * matmul() on a row slice of W (slices of a row-major matrix are
+ * contiguous). Results equal the separate calls: each row is the same dot. */
+typedef struct mm_part { const qmat *w; const float *x; float *y; } mm_part;
+
+typedef struct group_job {
+    cairn_session *s;
+    const mm_part *parts;
+    int n_parts, chunks_per_part;
+    atomic_int next;
+    _Atomic int status;
+} group_job;
+
+static void group_worker(void *arg, int ith, int nth)
+{
+    (void)nth;
+    group_job *j = arg;
+    int total = j->n_parts * j->chunks_per_part;
+    for (;;) {
+        int u = atomic_fetch_add(&j->next, 1);
+        if (u >= total)
+            break;
+        const mm_part *p = &j->parts[u / j->chunks_per_part];
+        int64_t per = (p->w->rows + j->chunks_per_part - 1) / j->chunks_per_part;
+        int64_t r0 = (u % j->chunks_per_part) * per, r1 = CAIRN_MIN(p->w->rows, r0 + per);
+        if (r0 >= r1)
+            continue;
+        qmat slice = *p->w;
+        slice.rows = r1 - r0;
+        slice.data = (const char *)p->w->data + (size_t)r0 * qtype_row_size(p->w->type, p->w->cols);
+        cairn_status st = matmul(&j->s->mm_thread[ith], &slice, p->x, p->y + r0, 1);
+        if (st != CAIRN_OK)
+            atomic_store(&j->status, (int)st);
+    }
+}
+
+static cairn_status matmul_group(cairn_session *s, const mm_part *parts, int n_parts, int T)
+{
+    if (!s->pool || T != 1) {
+        for (int i = 0; i < n_parts; i++)
+            CAIRN_TRY(matmul(&s->mm, parts[i].w, parts[i].x, parts[i].y, T));
+        return CAIRN_OK;
+    }
+    group_job j = {.s = s, .parts = parts, .n_parts = n_parts, .chunks_per_part = 2 * s->n_threads};
+    atomic_init(&j.next, 0);
+    atomic_init(&j.status, CAIRN_OK);
+    cairn_pool_run(s->pool, group_worker, &j);
+    cairn_status st = (cairn_status)atomic_load(&j.status);
+    return st == CAIRN_OK ? CAIRN_OK : cairn_fail_wrap(st, "matmul");
+}
+
 /* SwiGLU FFN of a dense layer: xb2 (T, n_embd) = (silu(xb Wg^T) * (xb Wu^T)) Wd^T.
  * A mixture-of-experts layer replaces this step (same input xb, same
  * output xb2); everything else in the layer is shared. */
 static cairn_status ffn_dense(cairn_session *s, const model_layer *L, int T)
 {
-    CAIRN_TRY(matmul(&s->mm, &L->ffn_gate, s->xb, s->hb, T));  /* (T, n_ff) */
-    CAIRN_TRY(matmul(&s->mm, &L->ffn_up, s->xb, s->hb2, T));   /* (T, n_ff) */
+    const mm_part gu[] = {
+        {&L->ffn_gate, s->xb, s->hb},                           /* (T, n_ff) */
+        {&L->ffn_up, s->xb, s->hb2},                            /* (T, n_ff) */
+    };
+    CAIRN_TRY(matmul_group(s, gu, 2, T));
     for_rows(s, swiglu_rows, NULL, T);                         /* hb = silu(hb) * hb2 */
     return matmul(&s->mm, &L->ffn_down, s->hb, s->xb2, T);     /* (T, n_embd) */
 }
@@ -381,9 +450,12 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         /* attention block: xb = rmsnorm(x); q, k, v = xb W^T (+ b); RoPE */
         norm_arg na = {L->attn_norm, s->xb, s->x};
         for_rows(s, rmsnorm_rows, &na, T);
-        CAIRN_TRY(matmul(&s->mm, &L->wq, s->xb, s->q, T));      /* (T, q_dim) */
-        CAIRN_TRY(matmul(&s->mm, &L->wk, s->xb, s->k, T));      /* (T, kv_dim) */
-        CAIRN_TRY(matmul(&s->mm, &L->wv, s->xb, s->v, T));      /* (T, kv_dim) */
+        const mm_part qkv[] = {
+            {&L->wq, s->xb, s->q},                              /* (T, q_dim) */
+            {&L->wk, s->xb, s->k},                              /* (T, kv_dim) */
+            {&L->wv, s->xb, s->v},                              /* (T, kv_dim) */
+        };
+        CAIRN_TRY(matmul_group(s, qkv, 3, T));
         qk_arg qa = {L};
         for_rows(s, qk_rows, &qa, T);
         kv_store(s, il, T);
