@@ -609,6 +609,18 @@ const gguf_tensor *gguf_tensor_find(const gguf_file *g, const char *name)
     return g->t_hash[slot] ? &g->tensors[g->t_hash[slot] - 1] : NULL;
 }
 
+void gguf_tensor_release(const gguf_file *g, const gguf_tensor *t)
+{
+    if (!g || !t || !g->mapped || !t->nbytes)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+    uintptr_t a = ((uintptr_t)t->data + page - 1) & ~(page - 1);   /* whole pages inside the tensor only */
+    uintptr_t b = ((uintptr_t)t->data + t->nbytes) & ~(page - 1);
+    if (b > a)
+        madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int64_t gguf_tensor_nelements(const gguf_tensor *t)
 {
     return t->ne[0] * t->ne[1] * t->ne[2] * t->ne[3];   /* checked not to overflow at open */

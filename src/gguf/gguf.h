@@ -69,6 +69,10 @@ uint32_t gguf_alignment(const gguf_file *g);
 const char *gguf_path(const gguf_file *g);
 /* Byte offset of the data section in the file (tensor offsets are relative to it). */
 uint64_t gguf_data_offset(const gguf_file *g);
+/* Tell the kernel the caller is done with a tensor's pages for now (they are
+ * dropped from memory and re-read from the file if touched again); a no-op
+ * for gguf_open_mem images. Keeps RSS low when streaming through a model. */
+void gguf_tensor_release(const gguf_file *g, const gguf_tensor *t);
 /* Number of values in a tensor (product of ne). */
 int64_t gguf_tensor_nelements(const gguf_tensor *t);
 
@@ -143,6 +147,13 @@ cairn_status gguf_writer_add_tensor_borrow(gguf_writer *w, const char *name, uin
 /* Same, taking ownership of a cairn_malloc'd buffer (freed by the writer, even on failure). */
 cairn_status gguf_writer_add_tensor_take(gguf_writer *w, const char *name, uint32_t type,
                                          uint32_t n_dims, const int64_t *ne, void *data, size_t nbytes);
+/* Same, with the data produced at write time: fill(ctx, dst, nbytes) is called
+ * once, in tensor order, with a scratch buffer of nbytes, right before the
+ * tensor is written — so a writer streaming a large model holds one tensor in
+ * memory, not all of them. A failing fill aborts the write with its status. */
+typedef cairn_status (*gguf_tensor_fill_fn)(void *ctx, void *dst, size_t nbytes);
+cairn_status gguf_writer_add_tensor_lazy(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                         const int64_t *ne, size_t nbytes, gguf_tensor_fill_fn fill, void *ctx);
 uint64_t gguf_writer_tensor_count(const gguf_writer *w);
 /* Write atomically (temporary file in the same directory, fsync, rename). */
 cairn_status gguf_writer_write(gguf_writer *w, const char *path);

@@ -4,8 +4,10 @@
  * kernels' reference quantizers on a few threads, and write the result with
  * the GGUF writer (KVs copied, general.file_type updated).
  *
- * Memory: the output tensors are held in memory until written (about the
- * output file's size), plus one row of floats per thread. The input is mmapped.
+ * Memory: converted tensors are produced one at a time while the writer
+ * streams the file (gguf_writer_add_tensor_lazy), and the input pages of a
+ * converted tensor are released once it is done, so the peak is about one
+ * tensor plus one row of floats per thread, whatever the model's size.
  */
 #include "gguf/quantize.h"
 #include "kernels/quant.h"
@@ -259,55 +261,54 @@ static void *qjob_run(void *arg)
     return NULL;
 }
 
-/* Convert tensor t to dst_type into a new cairn_malloc'd buffer. */
-static cairn_status convert_tensor(const gguf_tensor *t, uint32_t dst_type, int n_threads, void **out, size_t *nbytes)
+static const qtype_traits *quantizer(uint32_t dst_type)
 {
-    *out = NULL;
-    char name[128];
-    snprintf(name, sizeof name, "%.*s", (int)CAIRN_MIN(t->name.len, 100), t->name.ptr);
-    const qtype_traits *qt = NULL;
-    if (dst_type != QT_F32 && dst_type != QT_F16 && dst_type != QT_BF16) {
-        qt = qtype_get(dst_type);
-        if (!qt || !qt->from_float)
-            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "tensor %s: no quantizer for %s", name,
-                              gguf_ttype(dst_type)->name);
-    }
+    if (dst_type == QT_F32 || dst_type == QT_F16 || dst_type == QT_BF16)
+        return NULL;
+    const qtype_traits *qt = qtype_get(dst_type);
+    return qt && qt->from_float ? qt : NULL;
+}
+
+/* One tensor to convert, filled lazily by the writer (one tensor in memory at a time). */
+typedef struct qfill {
+    const gguf_file *g;
+    const gguf_tensor *t;
+    uint32_t dst_type;
+    int n_threads;
+} qfill;
+
+static cairn_status qfill_run(void *ctx, void *out, size_t nbytes)
+{
+    const qfill *q = ctx;
+    const gguf_tensor *t = q->t;
     int64_t nel = gguf_tensor_nelements(t);
-    size_t n = (size_t)gguf_ttype_nbytes(dst_type, nel);
-    if (n == 0)
-        return cairn_fail(CAIRN_ERR_INTERNAL, "tensor %s: bad size for %s", name, gguf_ttype(dst_type)->name);
-    uint8_t *dst = cairn_malloc(n);
-    if (!dst)
-        return cairn_fail(CAIRN_ERR_NOMEM, "tensor %s: out of memory (%zu bytes)", name, n);
     qjob j = {0};
     j.t = t;
-    j.dst_type = dst_type;
-    j.qt = qt;
-    j.dst = dst;
+    j.dst_type = q->dst_type;
+    j.qt = quantizer(q->dst_type);
+    j.dst = out;
     j.src_row = (size_t)gguf_ttype_nbytes(t->type, t->ne[0]);
-    j.dst_row = (size_t)gguf_ttype_nbytes(dst_type, t->ne[0]);
+    j.dst_row = (size_t)gguf_ttype_nbytes(q->dst_type, t->ne[0]);
     j.nrows = nel / t->ne[0];
+    if (j.dst_row * (size_t)j.nrows != nbytes)
+        return cairn_fail(CAIRN_ERR_INTERNAL, "quantize: size mismatch");
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
-    int nth = (int)CAIRN_MIN((int64_t)n_threads, (j.nrows + ROWS_PER_CLAIM - 1) / ROWS_PER_CLAIM);
-    if (nth < 1)
-        nth = 1;
+    int nth = (int)CAIRN_MIN((int64_t)q->n_threads, (j.nrows + ROWS_PER_CLAIM - 1) / ROWS_PER_CLAIM);
     pthread_t th[64];
     int started = 0;
     for (int i = 1; i < nth && i < 64; i++) {
         if (pthread_create(&th[started], NULL, qjob_run, &j) != 0)
-            break;
+            break;   /* fewer threads is fine */
         started++;
     }
     qjob_run(&j);
     for (int i = 0; i < started; i++)
         pthread_join(th[i], NULL);
-    if (atomic_load(&j.failed)) {
-        cairn_free(dst);
-        return cairn_fail(CAIRN_ERR_NOMEM, "tensor %s: out of memory", name);
-    }
-    *out = dst;
-    *nbytes = n;
+    gguf_tensor_release(q->g, t);   /* done with the input pages */
+    if (atomic_load(&j.failed))
+        return cairn_fail(CAIRN_ERR_NOMEM, "quantize: out of memory converting '%.*s'",
+                          (int)CAIRN_MIN(t->name.len, 100), t->name.ptr);
     return CAIRN_OK;
 }
 
@@ -320,17 +321,27 @@ cairn_status gguf_quantize_file(const char *in, const char *out, const gguf_quan
     gguf_file *g = NULL;
     gguf_writer *w = NULL;
     uint32_t *types = NULL;
+    qfill *fills = NULL;
     cairn_status st = gguf_open(in, &g);
     if (st != CAIRN_OK)
         return st;
     stats->in_file_size = gguf_file_size(g);
     types = cairn_calloc(gguf_tensor_count(g) ? (size_t)gguf_tensor_count(g) : 1, sizeof *types);
-    if (!types) {
+    fills = cairn_calloc(gguf_tensor_count(g) ? (size_t)gguf_tensor_count(g) : 1, sizeof *fills);
+    if (!types || !fills) {
         st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
         goto done;
     }
     if ((st = gguf_quantize_plan(g, p, types)) != CAIRN_OK)
         goto done;
+    /* Every quantizer must exist before anything is written. */
+    for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+        uint32_t ty = types[i];
+        if (ty != gguf_tensor_at(g, i)->type && ty != QT_F32 && ty != QT_F16 && ty != QT_BF16 && !quantizer(ty)) {
+            st = cairn_fail(CAIRN_ERR_UNSUPPORTED, "quantize: no quantizer for %s", gguf_ttype(ty)->name);
+            goto done;
+        }
+    }
     if ((st = gguf_writer_new(&w)) != CAIRN_OK || (st = gguf_writer_copy_kvs(w, g)) != CAIRN_OK ||
         (st = gguf_writer_set_u32(w, "general.quantization_version", 2)) != CAIRN_OK ||
         (st = gguf_writer_set_u32(w, "general.file_type", gguf_quantize_file_type(p->mode))) != CAIRN_OK)
@@ -350,11 +361,10 @@ cairn_status gguf_quantize_file(const char *in, const char *out, const gguf_quan
             st = gguf_writer_add_tensor_borrow(w, name, t->type, t->n_dims, t->ne, t->data, (size_t)t->nbytes);
             stats->n_kept++;
         } else {
-            void *data = NULL;
-            size_t nbytes = 0;
-            st = convert_tensor(t, ty, n_threads, &data, &nbytes);
-            if (st == CAIRN_OK)
-                st = gguf_writer_add_tensor_take(w, name, ty, t->n_dims, t->ne, data, nbytes);
+            fills[i] = (qfill){g, t, ty, n_threads};
+            st = gguf_writer_add_tensor_lazy(w, name, ty, t->n_dims, t->ne,
+                                             (size_t)gguf_ttype_nbytes(ty, gguf_tensor_nelements(t)), qfill_run,
+                                             &fills[i]);
             stats->n_quantized++;
         }
         if (st != CAIRN_OK)
@@ -373,6 +383,7 @@ done:
     gguf_writer_free(w);
     gguf_close(g);
     cairn_free(types);
+    cairn_free(fills);
     stats->seconds = (double)(cairn_mono_ns() - t0) / 1e9;
     return st;
 }

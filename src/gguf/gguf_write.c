@@ -29,6 +29,8 @@ typedef struct wtensor {
     const void *data;
     void *owned;       /* freed by the writer (copied or taken) */
     size_t nbytes;
+    gguf_tensor_fill_fn fill;   /* lazy: data produced at write time */
+    void *fill_ctx;
 } wtensor;
 
 struct gguf_writer {
@@ -285,7 +287,7 @@ cairn_status gguf_writer_copy_kvs(gguf_writer *w, const gguf_file *src)
 /* ---- tensors ---- */
 
 static cairn_status tensor_add(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims, const int64_t *ne,
-                               const void *data, size_t nbytes, int mode /* 0 copy, 1 borrow, 2 take */)
+                               const void *data, size_t nbytes, int mode /* 0 copy, 1 borrow, 2 take, 3 lazy */)
 {
     cairn_status st = CAIRN_OK;
     void *owned = mode == 2 ? (void *)data : NULL;
@@ -315,7 +317,7 @@ static cairn_status tensor_add(gguf_writer *w, const char *name, uint32_t type, 
                         "%s block size %u", name, (long long)ne[0], ti->name, ti->block_size);
         goto fail;
     }
-    if (gguf_ttype_nbytes(type, nel) != nbytes || (nbytes && !data)) {
+    if (gguf_ttype_nbytes(type, nel) != nbytes || (nbytes && !data && mode != 3)) {
         st = cairn_fail(CAIRN_ERR_INVALID, "gguf writer: tensor '%s': %zu bytes given, %s of %lld values needs "
                         "%llu", name, nbytes, ti->name, (long long)nel,
                         (unsigned long long)gguf_ttype_nbytes(type, nel));
@@ -365,6 +367,17 @@ fail:
     if (mode == 2)
         cairn_free(owned);
     return st;
+}
+
+cairn_status gguf_writer_add_tensor_lazy(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
+                                         const int64_t *ne, size_t nbytes, gguf_tensor_fill_fn fill, void *ctx)
+{
+    if (!fill)
+        return cairn_fail(CAIRN_ERR_INVALID, "gguf writer: tensor '%s': no fill function", name ? name : "");
+    CAIRN_TRY(tensor_add(w, name, type, n_dims, ne, NULL, nbytes, 3));
+    w->ts[w->n_t - 1].fill = fill;
+    w->ts[w->n_t - 1].fill_ctx = ctx;
+    return CAIRN_OK;
 }
 
 cairn_status gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t type, uint32_t n_dims,
@@ -491,7 +504,21 @@ cairn_status gguf_writer_write(gguf_writer *w, const char *path)
     }
     st = write_all(fd, h.data, h.len, path);
     for (size_t i = 0; st == CAIRN_OK && i < w->n_t; i++) {
-        st = write_all(fd, w->ts[i].data, w->ts[i].nbytes, path);
+        const wtensor *t = &w->ts[i];
+        if (t->fill) {
+            void *buf = cairn_malloc(t->nbytes ? t->nbytes : 1);
+            if (!buf) {
+                st = cairn_fail(CAIRN_ERR_NOMEM, "%s: out of memory for tensor '%s' (%zu bytes)", path, t->name,
+                                t->nbytes);
+                break;
+            }
+            st = t->fill(t->fill_ctx, buf, t->nbytes);
+            if (st == CAIRN_OK)
+                st = write_all(fd, buf, t->nbytes, path);
+            cairn_free(buf);
+        } else {
+            st = write_all(fd, t->data, t->nbytes, path);
+        }
         if (st == CAIRN_OK)
             st = write_pad(fd, (align - w->ts[i].nbytes % align) % align, path);
     }
