@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -245,10 +246,13 @@ static void eval_usage(FILE *f)
             "  --run FILE        write a TREC run file (qid Q0 docid rank score tag)\n"
             "  --json            print the metrics as one JSON object\n"
             "  --db DIR          use (and keep) the store in DIR instead of a temporary one\n"
-            "  --direct          index corpus.jsonl records directly (one chunk per record), no store\n"
+            "  --direct          index corpus.jsonl records directly (one chunk per record), no store;\n"
+            "                    --title-weight 0 then means title + text as one field\n"
             "  --k1 X --b X      BM25 parameters (1.2, 0.6)\n"
-            "  --title-weight N  index the title as its own field with weight N (0: title+text as one)\n"
-            "  --agg max|sum     document score from its chunks (max)\n"
+            "  --title-weight N  weight of the title / heading-path field (1; 0 = not indexed)\n"
+            "  --chunk-size N --chunk-overlap N   chunker settings for the temporary store\n"
+            "  --agg max|sum|maxsum  document score from its chunks (max); maxsum = best chunk\n"
+            "                    + W * the others, W from --agg-weight (0.1)\n"
             "  --rm3 DOCS        pseudo-relevance feedback from the top DOCS chunks (0: off)\n"
             "  --rm3-terms N     expansion terms (10)   --rm3-weight X  original query weight (0.5)\n"
             "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n");
@@ -294,8 +298,14 @@ int cmd_eval(int argc, char **argv)
             o.params.b = (float)x, i++;
         } else if (!strcmp(a, "--title-weight") && parse_num(v, &x) && x >= 0 && x <= 100) {
             o.title_weight = (uint32_t)x, i++;
-        } else if (!strcmp(a, "--agg") && (!strcmp(v, "max") || !strcmp(v, "sum"))) {
-            o.agg = !strcmp(v, "max") ? EVAL_AGG_MAX : EVAL_AGG_SUM, i++;
+        } else if (!strcmp(a, "--agg") && (!strcmp(v, "max") || !strcmp(v, "sum") || !strcmp(v, "maxsum"))) {
+            o.agg = !strcmp(v, "max") ? EVAL_AGG_MAX : !strcmp(v, "sum") ? EVAL_AGG_SUM : EVAL_AGG_MAXSUM, i++;
+        } else if (!strcmp(a, "--agg-weight") && parse_num(v, &x) && x >= 0 && x <= 1) {
+            o.agg_weight = (float)x, i++;
+        } else if (!strcmp(a, "--chunk-size") && parse_num(v, &x) && x >= 16 && x <= 8192) {
+            o.chunk_tokens = (size_t)x, i++;
+        } else if (!strcmp(a, "--chunk-overlap") && parse_num(v, &x) && x >= 0 && x <= 4096) {
+            o.chunk_overlap = (size_t)x, i++;
         } else if (!strcmp(a, "--rm3") && parse_num(v, &x) && x >= 0 && x <= 1000) {
             o.fb_docs = (size_t)x, i++;
         } else if (!strcmp(a, "--rm3-terms") && parse_num(v, &x) && x >= 1 && x <= 1000) {
@@ -340,16 +350,36 @@ int cmd_eval(int argc, char **argv)
         eval_qrels_free(qrels);
         return 1;
     }
-    (void)db;
-    (void)direct;
     int rc = 0;
     eval_direct *d = NULL;
+    eval_store *es = NULL;
     eval_corpus c;
     eval_result r;
-    char ixdir[4200];
-    snprintf(ixdir, sizeof ixdir, "%s/index", tmp);
+    char path[4200];
     int64_t t0 = cairn_mono_ns();
-    cairn_status st = eval_direct_build(corpus, ixdir, &o, &d, &c);
+    cairn_status st;
+    if (direct) {
+        snprintf(path, sizeof path, "%s/index", tmp);
+        st = eval_direct_build(corpus, path, &o, &d, &c);
+    } else {
+        if (db) {
+            char found[4200];
+            if (cli_find_store(db, found, sizeof found) == CAIRN_OK)
+                snprintf(path, sizeof path, "%s", found);
+            else
+                snprintf(path, sizeof path, "%s/.cairn", db);
+            cairn_clear_error();
+            if (mkdir(db, 0755) != 0 && errno != EEXIST) {
+                fprintf(stderr, "cairn eval: %s: cannot create: %s\n", db, strerror(errno));
+                eval_qrels_free(qrels);
+                rm_rf(tmp);
+                return 1;
+            }
+        } else {
+            snprintf(path, sizeof path, "%s/.cairn", tmp);
+        }
+        st = eval_store_build(corpus, path, &o, &es, &c);
+    }
     double build_s = (double)(cairn_mono_ns() - t0) / 1e9;
     if (st == CAIRN_OK)
         st = eval_run(&c, queries, qrels, &o, &r);
@@ -369,6 +399,7 @@ int cmd_eval(int argc, char **argv)
         printf("  latency p50 %.3f ms  p99 %.3f ms  (build %.2f s)\n", r.p50_ms, r.p99_ms, build_s);
     }
     eval_direct_free(d);
+    eval_store_free(es);
     eval_qrels_free(qrels);
     rm_rf(tmp);
     return rc;

@@ -44,15 +44,19 @@ typedef cairn_status (*beir_record_fn)(void *ctx, const beir_record *r);
 cairn_status beir_read_jsonl(const char *path, beir_record_fn fn, void *ctx);
 
 /* ---- the driver ---- */
-typedef enum { EVAL_AGG_MAX = 0, EVAL_AGG_SUM = 1, EVAL_AGG_FIRST = 2 } eval_agg;
+/* Document score from its chunks' scores: max, sum, or max + agg_weight *
+ * (sum of the others) ("maxsum"). */
+typedef enum { EVAL_AGG_MAX = 0, EVAL_AGG_SUM = 1, EVAL_AGG_MAXSUM = 2 } eval_agg;
 
 typedef struct eval_options {
     size_t k;               /* nDCG/MRR cutoff (10) */
     size_t k_recall;        /* 100 */
     size_t depth;           /* documents ranked per query (1000) */
     bm25_params params;
-    uint32_t title_weight;  /* 0 = title not indexed separately (title + text as one field) */
+    uint32_t title_weight;  /* weight of the title (+ heading path) field (1); direct mode: 0 = title + text as one field */
+    size_t chunk_tokens, chunk_overlap;     /* store mode: chunker settings (0 = store config) */
     eval_agg agg;
+    float agg_weight;       /* EVAL_AGG_MAXSUM: weight of the other chunks */
     text_config analyzer;
     /* RM3-style pseudo-relevance feedback; fb_docs = 0 disables */
     size_t fb_docs, fb_terms;
@@ -94,5 +98,14 @@ typedef struct eval_direct eval_direct;
 cairn_status eval_direct_build(const char *corpus_path, const char *index_dir, const eval_options *o,
                                eval_direct **out, eval_corpus *c);
 void eval_direct_free(eval_direct *d);
+
+/* Store corpus: ingest corpus.jsonl into the store at store_dir (created if
+ * missing; an existing store is reused and brought up to date) through the
+ * normal pipeline (JSONL parser, chunker), catch the index up with the eval
+ * settings, and map chunks to record ids. */
+typedef struct eval_store eval_store;
+cairn_status eval_store_build(const char *corpus_path, const char *store_dir, const eval_options *o,
+                              eval_store **out, eval_corpus *c);
+void eval_store_free(eval_store *e);
 
 #endif

@@ -14,8 +14,9 @@ void eval_options_default(eval_options *o)
     o->k_recall = 100;
     o->depth = 1000;
     bm25_params_default(&o->params);
-    o->title_weight = 0;
+    o->title_weight = 1;
     o->agg = EVAL_AGG_MAX;
+    o->agg_weight = 0.1f;
     text_config_default(&o->analyzer);
     o->fb_docs = 0;
     o->fb_terms = 10;
@@ -250,6 +251,8 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
                 dscore[d] = hits[i].score;
             } else if (o->agg == EVAL_AGG_SUM) {
                 dscore[d] += hits[i].score;
+            } else if (o->agg == EVAL_AGG_MAXSUM) {
+                dscore[d] += o->agg_weight * hits[i].score;     /* hits come best first */
             }
         }
         for (size_t i = 0; i < nd; i++) {

@@ -90,16 +90,26 @@ static cairn_status cu_chunk(void *ctx, const store_chunk_row *r)
 
 cairn_status search_catch_up(store *s, search_catchup_stats *stats)
 {
+    search_settings set;
+    CAIRN_TRY(search_settings_load(s, &set));
+    return search_catch_up_with(s, &set, NULL, stats);
+}
+
+cairn_status search_catch_up_with(store *s, const search_settings *setp, const char *ixdir,
+                                  search_catchup_stats *stats)
+{
     search_catchup_stats local;
     if (!stats)
         stats = &local;
     memset(stats, 0, sizeof *stats);
-    search_settings set;
-    CAIRN_TRY(search_settings_load(s, &set));
+    search_settings set = *setp;
     int64_t max_chunk, max_seq;
     CAIRN_TRY(store_marks(s, &max_chunk, &max_seq));
     char dir[4096];
-    index_dir(s, dir, sizeof dir);
+    if (ixdir)
+        snprintf(dir, sizeof dir, "%s", ixdir);
+    else
+        index_dir(s, dir, sizeof dir);
     bm25_index *ix;
     bool mismatch;
     CAIRN_TRY(bm25_open(dir, &set.analyzer, &ix, &mismatch));

@@ -41,6 +41,11 @@ typedef struct search_catchup_stats {
  * CAIRN_ERR_BUSY never escapes: stats->busy says the catch-up was skipped. */
 cairn_status search_catch_up(store *s, search_catchup_stats *stats);
 
+/* Same with explicit settings and index directory (NULL = STORE_DIR/index);
+ * cairn eval uses its own settings and directory. */
+cairn_status search_catch_up_with(store *s, const search_settings *set, const char *index_dir,
+                                  search_catchup_stats *stats);
+
 /* The derived-index hook for store_set_derived_hook. */
 cairn_status search_derived_hook(store *s, void *ctx);
 

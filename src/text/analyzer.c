@@ -97,6 +97,7 @@ struct text_analyzer {
     text_config cfg;
     struct sb_stemmer *stemmer;     /* NULL = no stemming */
     const char *stop[STOP_SLOTS];   /* open addressing set of static strings */
+    uint8_t stop_len[STOP_SLOTS];
     memo_slot *memo;
     uint32_t memo_used;
     char *arena;
@@ -117,6 +118,7 @@ static void stop_add(text_analyzer *a, const char *w)
     for (uint64_t i = fnv1a(w, n) & (STOP_SLOTS - 1);; i = (i + 1) & (STOP_SLOTS - 1)) {
         if (!a->stop[i]) {
             a->stop[i] = w;
+            a->stop_len[i] = (uint8_t)n;
             return;
         }
         if (!strcmp(a->stop[i], w))
@@ -129,7 +131,7 @@ bool text_is_stopword(const text_analyzer *a, const char *w, size_t n)
     if (a->cfg.stop == TEXT_STOP_NONE)
         return false;
     for (uint64_t i = fnv1a(w, n) & (STOP_SLOTS - 1); a->stop[i]; i = (i + 1) & (STOP_SLOTS - 1))
-        if (strlen(a->stop[i]) == n && !memcmp(a->stop[i], w, n))
+        if (a->stop_len[i] == n && !memcmp(a->stop[i], w, n))
             return true;
     return false;
 }
