@@ -558,6 +558,87 @@ static void test_alloc_failures(void)
     alloc_loop("gpt2", "gpt-2", &v, bpe_merges, (int)CAIRN_ARRAY_LEN(bpe_merges), "hello  world<|endoftext|>ab");
 }
 
+/* Byte flips and truncations of a vocabulary file: loading either fails
+ * cleanly or gives a tokenizer that encodes and decodes without crashing. */
+static void mutate_loop(const char *model, const char *pre, const vocab *v, const char *const *merges, int nm)
+{
+    cairn_tokenizer *t0 = NULL;
+    static int seq;
+    char path[1200];
+    snprintf(path, sizeof path, "%s/m%d.gguf", t_tmpdir("tokunit_mut"), seq++);
+    gguf_writer *w = NULL;
+    CHECK_OK(gguf_writer_new(&w));
+    CHECK_OK(gguf_writer_set_str(w, "tokenizer.ggml.model", model));
+    if (pre)
+        CHECK_OK(gguf_writer_set_str(w, "tokenizer.ggml.pre", pre));
+    CHECK_OK(gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", v->strs, (uint64_t)v->n));
+    CHECK_OK(gguf_writer_set_arr(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, v->scores, (uint64_t)v->n));
+    CHECK_OK(gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v->types, (uint64_t)v->n));
+    CHECK_OK(gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1));
+    if (merges)
+        CHECK_OK(gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, (uint64_t)nm));
+    CHECK_OK(gguf_writer_write(w, path));
+    gguf_writer_free(w);
+    char *img = NULL;
+    size_t len = 0;
+    CHECK_OK(cairn_file_read_all(path, 1 << 24, &img, &len));
+    if (!img)
+        return;
+    char *buf = malloc(len);
+    uint64_t x = 0x2545F4914F6CDD1Dull;
+    int loaded = 0, rejected = 0;
+    for (int r = 0; r < 400; r++) {
+        memcpy(buf, img, len);
+        size_t n = len;
+        int flips = 1 + r % 4;
+        for (int k = 0; k < flips; k++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            size_t at = (size_t)(x % len);
+            buf[at] = (char)(r & 1 ? buf[at] ^ (1 << (x >> 60 & 7)) : (char)(x >> 32));
+        }
+        if (r % 10 == 9)
+            n = (size_t)(x % len);
+        gguf_file *g = NULL;
+        if (gguf_open_mem(buf, n, "mutated", &g) != CAIRN_OK) {
+            rejected++;
+            continue;
+        }
+        if (tokenizer_load(g, &t0) == CAIRN_OK) {
+            loaded++;
+            static const char *const texts[] = { "hello abc", " a\xc3\xa9<|sp|><ctl>\xff", "" };
+            for (size_t i = 0; i < CAIRN_ARRAY_LEN(texts); i++) {
+                int32_t ids[512];
+                size_t k = 0;
+                if (tokenizer_encode(t0, texts[i], strlen(texts[i]), true, i & 1, ids, 512, &k) == CAIRN_OK) {
+                    cairn_buf b;
+                    cairn_buf_init(&b, 0);
+                    (void)tokenizer_decode_ex(t0, ids, CAIRN_MIN(k, (size_t)512), TOKENIZER_DECODE_SPECIAL, &b);
+                    cairn_buf_free(&b);
+                }
+            }
+            tokenizer_free(t0);
+            t0 = NULL;
+        } else {
+            rejected++;
+        }
+        gguf_close(g);
+    }
+    CHECK(loaded > 10 && rejected > 10);
+    free(buf);
+    cairn_free(img);
+}
+
+static void test_mutated_files(void)
+{
+    vocab v;
+    spm_vocab(&v);
+    mutate_loop("llama", NULL, &v, NULL, 0);
+    bpe_vocab(&v);
+    mutate_loop("gpt2", "gpt-2", &v, bpe_merges, (int)CAIRN_ARRAY_LEN(bpe_merges));
+}
+
 /* One tokenizer, several threads (the word cache is shared). */
 typedef struct thr_arg {
     const cairn_tokenizer *t;
@@ -618,5 +699,6 @@ int main(void)
     RUN(test_bad_metadata);
     RUN(test_alloc_failures);
     RUN(test_threads);
+    RUN(test_mutated_files);
     return t_done();
 }
