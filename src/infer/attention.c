@@ -51,6 +51,7 @@ typedef struct attn_job {
     attn_dot_fn dot;
     attn_axpy_fn axpy;
     bool f16_direct;     /* read the F16 cache in place (pass 1 skipped) */
+    int split;           /* f16_direct: tasks per (token, K/V head) */
     atomic_int next;
 } attn_job;
 
@@ -83,8 +84,8 @@ static void query_task(void *arg, int ith, int nth)
     const attn_args *a = j->a;
     const int hd = a->head_dim, q_dim = a->n_head * hd, group = a->n_head / a->n_head_kv;
     const float scale = 1.0f / sqrtf((float)hd);
-    float *sc = a->scratch + (size_t)ith * (size_t)(a->n_ctx + a->hd_k);   /* (n_ctx,) scores */
-    float *qr = sc + a->n_ctx;                                            /* (hd,) query row */
+    float *sc = a->scratch + (size_t)ith * group * (size_t)(a->n_ctx + a->hd_k);   /* (n_ctx,) scores */
+    float *qr = sc + a->n_ctx;                                                    /* (hd,) query row */
     int total = a->n_tok * a->n_head;
     for (;;) {
         int u = atomic_fetch_add(&j->next, 1);
@@ -95,15 +96,12 @@ static void query_task(void *arg, int ith, int nth)
         const float *q = a->q + (size_t)t * q_dim + (size_t)h * hd;
         const float *kf = a->kf + (size_t)g * a->n_ctx * a->hd_k;
         const float *vf = a->vf + (size_t)g * a->n_ctx * a->hd_k;
-        const uint16_t *kh = (const uint16_t *)a->k_cache + (size_t)g * a->n_ctx * a->hd_k;
-        const uint16_t *vh = (const uint16_t *)a->v_cache + (size_t)g * a->n_ctx * a->hd_k;
         for (int d = 0; d < hd; d++)
             qr[d] = a->round_f16 ? round_to_f16(q[d]) : q[d];
 
         float mx = -INFINITY;
         for (int p = 0; p < n_see; p++) {
-            float s = (j->f16_direct ? attn_dot_f16_avx2(qr, kh + (size_t)p * a->hd_k, hd)
-                                     : j->dot(qr, kf + (size_t)p * a->hd_k, hd)) * scale;
+            float s = j->dot(qr, kf + (size_t)p * a->hd_k, hd) * scale;
             sc[p] = s;
             mx = s > mx ? s : mx;
         }
@@ -119,11 +117,38 @@ static void query_task(void *arg, int ith, int nth)
             float w = sc[p] * inv;
             if (a->round_f16)
                 w = round_to_f16(w);
-            if (j->f16_direct)
-                attn_axpy_f16_avx2(o, w, vh + (size_t)p * a->hd_k, hd);
-            else
-                j->axpy(o, w, vf + (size_t)p * a->hd_k, hd);
+            j->axpy(o, w, vf + (size_t)p * a->hd_k, hd);
         }
+    }
+}
+
+/* ---- pass 2 on an F16 cache: (token, K/V head, part of the group) per task ---- */
+
+static void group_task_f16(void *arg, int ith, int nth)
+{
+    (void)nth;
+    attn_job *j = arg;
+    const attn_args *a = j->a;
+    const int hd = a->head_dim, q_dim = a->n_head * hd, group = a->n_head / a->n_head_kv;
+    const int per = group / j->split;                  /* query heads per task */
+    const float scale = 1.0f / sqrtf((float)hd);
+    float *sc = a->scratch + (size_t)ith * group * (size_t)(a->n_ctx + a->hd_k);   /* (per, n_ctx) */
+    float *qr = sc + (size_t)group * a->n_ctx;                                    /* (per, hd) */
+    int total = a->n_tok * a->n_head_kv * j->split;
+    for (;;) {
+        int u = atomic_fetch_add(&j->next, 1);
+        if (u >= total)
+            break;
+        int t = u / (a->n_head_kv * j->split), rem = u % (a->n_head_kv * j->split);
+        int g = rem / j->split, h0 = g * group + (rem % j->split) * per;
+        int n_see = a->n_past + t + 1;
+        const float *q = a->q + (size_t)t * q_dim + (size_t)h0 * hd;
+        for (int d = 0; d < per * hd; d++)
+            qr[d] = a->round_f16 ? round_to_f16(q[d]) : q[d];
+        const uint16_t *kh = (const uint16_t *)a->k_cache + (size_t)g * a->n_ctx * a->hd_k;
+        const uint16_t *vh = (const uint16_t *)a->v_cache + (size_t)g * a->n_ctx * a->hd_k;
+        attn_group_f16_avx2(qr, per, hd, kh, vh, (size_t)a->hd_k, n_see, scale, a->round_f16, sc,
+                            a->out + (size_t)t * q_dim + (size_t)h0 * hd);
     }
 }
 
@@ -140,8 +165,15 @@ void attention(cairn_pool *pool, const attn_args *a)
 {
     attn_job j = {.a = a, .n_kv = a->n_past + a->n_tok};
     attn_kernels(&j.dot, &j.axpy);
-    j.f16_direct = a->kv_type == QT_F16 && j.dot == attn_dot_avx2 && __builtin_cpu_supports("f16c");
-    if (!j.f16_direct)
-        run(pool, dequant_task, &j);
+    j.f16_direct = a->kv_type == QT_F16 && a->head_dim % 8 == 0 && j.dot == attn_dot_avx2 &&
+                   __builtin_cpu_supports("f16c");
+    if (j.f16_direct) {
+        /* whole groups per task, unless that leaves threads idle (decode) */
+        int nth = pool ? cairn_pool_size(pool) : 1, group = a->n_head / a->n_head_kv;
+        j.split = a->n_tok * a->n_head_kv >= 4 * nth ? 1 : group;
+        run(pool, group_task_f16, &j);
+        return;
+    }
+    run(pool, dequant_task, &j);
     run(pool, query_task, &j);
 }

@@ -13,10 +13,11 @@
  *      many query rows there are);
  *   2. one task per (token, head): scores = q . K^T / sqrt(hd), causal
  *      mask, softmax, out = scores . V.
- * With an F16 cache on an AVX2+F16C CPU, pass 1 is skipped: pass 2 reads
- * F16 rows directly (conversion is one instruction per 8 values), which
- * saves a pool dispatch and a write+read of the scratch per layer — what
- * matters for decode. Results are identical to the two-pass path.
+ * With an F16 cache on an AVX2+F16C CPU (head_dim % 8 == 0), pass 1 is
+ * skipped: pass 2 reads F16 rows directly (one instruction converts 8
+ * values), one task per (token, K/V head) serving all the query heads of
+ * the group with each row converted once — or per (token, head) when there
+ * are too few tokens to keep the threads busy (decode).
  */
 #ifndef CAIRN_ATTENTION_H
 #define CAIRN_ATTENTION_H
@@ -35,7 +36,7 @@ typedef struct attn_args {
     const float *q;             /* (n_tok, n_head*head_dim), RoPE applied */
     float *out;                 /* (n_tok, n_head*head_dim) */
     float *kf, *vf;             /* scratch (n_head_kv, n_ctx, hd_k) */
-    float *scratch;             /* (n_threads, n_ctx + hd_k) */
+    float *scratch;             /* (n_threads, group * (n_ctx + hd_k)), group = n_head / n_head_kv */
     bool round_f16;             /* round q and probabilities to F16 like an F16-cache engine */
 } attn_args;
 
@@ -50,5 +51,12 @@ void attn_axpy_avx2(float *y, float a, const float *x, int n);
 /* F16 cache read directly (AVX2 + F16C): no dequantize pass. */
 float attn_dot_f16_avx2(const float *a, const uint16_t *b, int n);
 void attn_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n);
+/* One token against one K/V head for `rep` consecutive query heads:
+ * q (rep, hd) → out (rep, hd), K/V rows of hd F16 values `stride` apart,
+ * positions [0, n_see); sc: (rep, n_see) scratch. Each cached row is
+ * converted once for all rep heads; softmax uses a vectorized exp. With
+ * `round`, probabilities are rounded to F16 (q must already be). hd % 8 == 0. */
+void attn_group_f16_avx2(const float *q, int rep, int hd, const uint16_t *k, const uint16_t *v, size_t stride,
+                         int n_see, float scale, bool round, float *sc, float *out);
 
 #endif

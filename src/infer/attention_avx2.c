@@ -1,6 +1,7 @@
 /* attention_avx2.c — AVX2+FMA dot and axpy for attention (picked at run time). */
 #include "infer/attention.h"
 #include <immintrin.h>
+#include <math.h>
 
 float attn_dot_avx2(const float *a, const float *b, int n)
 {
@@ -66,4 +67,107 @@ void attn_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n)
     }
     for (; i < n; i++)
         y[i] += a * _cvtsh_ss(x[i]);
+}
+
+/* e^x for x <= 0 (softmax arguments), ~2 ulp: x = n ln2 + r, |r| <= ln2/2,
+ * e^r by a degree-6 polynomial, 2^n added to the exponent bits. */
+static inline __m256 exp_neg_avx2(__m256 x)
+{
+    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
+    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
+}
+
+static inline float hsum(__m256 v)
+{
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_add_ss(h, _mm_movehdup_ps(h));
+    return _mm_cvtss_f32(h);
+}
+
+/* One token, one K/V head, `rep` query heads (see attention.h). Each cached
+ * row is converted once and used by all rep heads. */
+void attn_group_f16_avx2(const float *q, int rep, int hd, const uint16_t *k, const uint16_t *v, size_t stride,
+                         int n_see, float scale, bool round, float *sc, float *out)
+{
+    const int nv = hd / 8;          /* hd % 8 == 0 is checked by the caller */
+    /* scores (rep, n_see) */
+    for (int p = 0; p < n_see; p++) {
+        const uint16_t *kr = k + (size_t)p * stride;
+        for (int r = 0; r < rep; r++) {
+            const float *qr = q + (size_t)r * hd;
+            __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+            int i = 0;
+            for (; i + 2 <= nv; i += 2) {
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + 8 * i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + 8 * i))), s0);
+                s1 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + 8 * i + 8), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + 8 * i + 8))), s1);
+            }
+            if (i < nv)
+                s0 = _mm256_fmadd_ps(_mm256_loadu_ps(qr + 8 * i), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(kr + 8 * i))), s0);
+            sc[(size_t)r * n_see + p] = hsum(_mm256_add_ps(s0, s1)) * scale;
+        }
+    }
+    /* softmax per head; probabilities optionally rounded to F16 */
+    for (int r = 0; r < rep; r++) {
+        float *s = sc + (size_t)r * n_see;
+        __m256 mx8 = _mm256_set1_ps(-INFINITY);
+        int p = 0;
+        for (; p + 8 <= n_see; p += 8)
+            mx8 = _mm256_max_ps(mx8, _mm256_loadu_ps(s + p));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(mx8), _mm256_extractf128_ps(mx8, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        float mx = _mm_cvtss_f32(m4);
+        for (; p < n_see; p++)
+            mx = s[p] > mx ? s[p] : mx;
+        __m256 vmx = _mm256_set1_ps(mx), sum8 = _mm256_setzero_ps();
+        for (p = 0; p + 8 <= n_see; p += 8) {
+            __m256 e = exp_neg_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + p), vmx));
+            _mm256_storeu_ps(s + p, e);
+            sum8 = _mm256_add_ps(sum8, e);
+        }
+        float sum = hsum(sum8);
+        for (; p < n_see; p++) {
+            float e = _mm256_cvtss_f32(exp_neg_avx2(_mm256_set1_ps(s[p] - mx)));
+            s[p] = e;
+            sum += e;
+        }
+        __m256 inv = _mm256_set1_ps(1.0f / sum);
+        for (p = 0; p + 8 <= n_see; p += 8) {
+            __m256 w = _mm256_mul_ps(_mm256_loadu_ps(s + p), inv);
+            if (round)
+                w = _mm256_cvtph_ps(_mm256_cvtps_ph(w, _MM_FROUND_TO_NEAREST_INT));
+            _mm256_storeu_ps(s + p, w);
+        }
+        for (; p < n_see; p++) {
+            float w = s[p] * (1.0f / sum);
+            s[p] = round ? _cvtsh_ss(_cvtss_sh(w, _MM_FROUND_TO_NEAREST_INT)) : w;
+        }
+    }
+    /* out (rep, hd) = probabilities . V */
+    for (int r = 0; r < rep; r++)
+        for (int i = 0; i < nv; i++)
+            _mm256_storeu_ps(out + (size_t)r * hd + 8 * i, _mm256_setzero_ps());
+    for (int p = 0; p < n_see; p++) {
+        const uint16_t *vr = v + (size_t)p * stride;
+        for (int i = 0; i < nv; i++) {
+            __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8 * i)));
+            for (int r = 0; r < rep; r++) {
+                float *o = out + (size_t)r * hd + 8 * i;
+                _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(sc[(size_t)r * n_see + p]), x, _mm256_loadu_ps(o)));
+            }
+        }
+    }
 }

@@ -48,7 +48,7 @@ struct cairn_session {
     float *hb, *hb2;           /* (n_batch, n_ff) FFN hidden */
     float *rope_cos, *rope_sin;/* (n_batch, n_rot/2) per-position rotation */
     float *kf, *vf;            /* (n_head_kv, n_ctx, hd_k) dequantized K, V of one layer */
-    float *att_scratch;        /* (n_threads, n_ctx + hd_k) scores per thread */
+    float *att_scratch;        /* (n_threads, group, n_ctx + hd_k) scores and query rows per thread */
     float *logits;             /* (n_vocab,) of the last token */
 };
 
@@ -147,7 +147,7 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
     s->rope_sin = alloc_f32(B, (size_t)hp->n_rot / 2 + 1, &ok);
     s->kf = alloc_f32((size_t)hp->n_head_kv * C, (size_t)s->hd_k, &ok);
     s->vf = alloc_f32((size_t)hp->n_head_kv * C, (size_t)s->hd_k, &ok);
-    s->att_scratch = alloc_f32((size_t)s->n_threads, C + (size_t)s->hd_k, &ok);
+    s->att_scratch = alloc_f32((size_t)s->n_threads * (size_t)(hp->n_head / hp->n_head_kv), C + (size_t)s->hd_k, &ok);
     s->logits = alloc_f32((size_t)hp->n_vocab, 1, &ok);
     if (!ok) {
         session_free(s);
