@@ -15,6 +15,9 @@
  *           cols tokens / time.
  * Alongside: a two-thread read-bandwidth test (the decode bound) and the
  * cost of an empty pool job. Medians of REPS (default 5) runs.
+ * On a busy machine, `cpu%` (share of wall time the threads had a CPU) and
+ * `GF/cpu-s` (prompt GFLOP per CPU-second, robust to preemption) tell how
+ * far the wall-clock columns are from the hardware's.
  */
 #include "base/base.h"
 #include "base/pool.h"
@@ -153,7 +156,7 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < max_cols * ptok; i++) x[i] = rnd();
     for (int64_t i = 0; i < max_rows * max_cols; i++) wf[i] = rnd() * 0.1f;
 
-    printf("\n%-5s %-10s %-7s %9s %9s %9s %11s %5s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*", "cpu%");
+    printf("\n%-5s %-10s %-7s %9s %9s %9s %11s %5s %9s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*", "cpu%", "GF/cpu-s");
     char tbuf[256];
     snprintf(tbuf, sizeof tbuf, "%s", types_arg);
     for (char *tn = strtok(tbuf, ","); tn; tn = strtok(NULL, ",")) {
@@ -199,19 +202,22 @@ int main(int argc, char **argv)
                 int pt = lv == KERNELS_SCALAR ? CAIRN_MIN(ptok, 64) : ptok;
                 int preps = lv == KERNELS_SCALAR ? 1 : reps;
                 qmat m = {.type = type, .rows = rows, .cols = cols, .data = w};
+                double tc[64];
                 for (int r = 0; r < preps; r++) {
-                    double t0 = now_s();
+                    double t0 = now_s(), c0 = cpu_s();
                     matmul(&ctx, &m, x, y, pt);
                     tp[r] = now_s() - t0;
+                    tc[r] = cpu_s() - c0;
                 }
+                double ppcpu = median(tc, preps);
                 double pp = median(tp, preps);
                 double gflops = 2.0 * (double)rows * (double)cols * pt / pp * 1e-9;
                 char sh[32];
                 snprintf(sh, sizeof sh, "%lldx%lld", (long long)rows, (long long)cols);
                 /* share of the threads' wall time we really had a CPU (low = machine busy) */
                 double cpu_pct = 100.0 * (cpu_s() - cpu0) / ((now_s() - wall0) * threads);
-                printf("%-5s %-10s %-7s %9.1f %9.1f %9.1f %11.0f %5.0f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
-                       (double)wbytes / dec * 1e-9, gflops, pt / pp, cpu_pct);
+                printf("%-5s %-10s %-7s %9.1f %9.1f %9.1f %11.0f %5.0f %9.1f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
+                       (double)wbytes / dec * 1e-9, gflops, pt / pp, cpu_pct, gflops * pp / ppcpu);
                 fflush(stdout);
                 matmul_ctx_free(&ctx);
             }
