@@ -202,12 +202,15 @@ int main(int argc, char **argv)
                 int pt = lv == KERNELS_SCALAR ? CAIRN_MIN(ptok, 64) : ptok;
                 int preps = lv == KERNELS_SCALAR ? 1 : reps;
                 qmat m = {.type = type, .rows = rows, .cols = cols, .data = w};
-                double tc[64];
+                double tc[64], t1 = now_s();
+                matmul(&ctx, &m, x, y, pt);             /* warm up; sizes the repeat count */
+                int iters = (int)CAIRN_MAX(1.0, CAIRN_MIN(1000.0, 0.02 / CAIRN_MAX(now_s() - t1, 1e-9)));
                 for (int r = 0; r < preps; r++) {
                     double t0 = now_s(), c0 = cpu_s();
-                    matmul(&ctx, &m, x, y, pt);
-                    tp[r] = now_s() - t0;
-                    tc[r] = cpu_s() - c0;
+                    for (int k = 0; k < iters; k++)
+                        matmul(&ctx, &m, x, y, pt);
+                    tp[r] = (now_s() - t0) / iters;
+                    tc[r] = (cpu_s() - c0) / iters;
                 }
                 double ppcpu = median(tc, preps);
                 double pp = median(tp, preps);

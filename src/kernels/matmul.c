@@ -26,6 +26,10 @@
 
 #define WBLOCK_BYTES (32 * 1024)    /* weight rows reused across a token block */
 #define ABLOCK_BYTES (256 * 1024)   /* activations of one token block */
+/* Below this many tokens a tile kernel loses to per-row dot products: it
+ * repacks gemm_nr weight rows per call (measured crossover with the AVX-512
+ * tiles: 4-8 tokens). */
+#define GEMM_MIN_TOKENS 8
 
 typedef struct mm_part {
     const qtype_traits *wt;
@@ -67,16 +71,20 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n)
     int64_t r0 = (c % p->n_rb) * p->rb, t0 = (c / p->n_rb) * p->tb;
     int64_t r1 = CAIRN_MIN(r0 + p->rb, p->rows), t1 = CAIRN_MIN(t0 + p->tb, n_tok);
     const qtype_traits *wt = p->wt;
-    if (wt->gemm && t1 - t0 > 1) {
+    if (wt->gemm) {
         for (int64_t t = t0; t < t1; t += wt->gemm_nc) {
             int nc = (int)CAIRN_MIN((int64_t)wt->gemm_nc, t1 - t);
+            if (nc < GEMM_MIN_TOKENS) {     /* too few tokens to pay for the tile's packing */
+                t0 = t;
+                break;
+            }
             for (int64_t r = r0; r < r1; r += wt->gemm_nr) {
                 int nr = (int)CAIRN_MIN((int64_t)wt->gemm_nr, r1 - r);
                 wt->gemm(n, p->y + t * p->rows + r, (size_t)p->rows, p->w + (size_t)r * p->w_row, p->w_row,
                          p->a + (size_t)t * p->a_row, p->a_row, nr, nc);
             }
+            t0 = t + nc;
         }
-        return;
     }
     for (int64_t t = t0; t < t1; t++) {
         const uint8_t *a = p->a + (size_t)t * p->a_row;
