@@ -72,6 +72,37 @@ static void test_many_jobs(void)
     cairn_pool_free(NULL);
 }
 
+/* Dynamic jobs: the caller always runs, workers may skip, the work is done
+ * exactly once; interleaved with static jobs that still reach every thread. */
+static void test_dynamic(void)
+{
+    for (int n = 1; n <= 4; n++) {
+        cairn_pool *p = NULL;
+        CHECK_OK(cairn_pool_new(n, &p));
+        int bad = 0, bad_static = 0;
+        for (int k = 0; k < 3000; k++) {
+            job j = {.n = k % 97};
+            cairn_pool_run_dynamic(p, sum_chunks, &j);
+            bad += atomic_load(&j.sum) != j.n * (j.n - 1) / 2;
+            if (k % 10 == 0) {
+                job e = {0};
+                cairn_pool_run(p, each, &e);
+                for (int i = 0; i < n; i++)
+                    bad_static += e.calls[i] != 1;
+            }
+        }
+        job e = {0};
+        for (int k = 0; k < 50; k++)
+            cairn_pool_run_dynamic(p, each, &e);
+        CHECK_EQ_INT(e.calls[0], 50);
+        for (int i = 1; i < n; i++)
+            CHECK(e.calls[i] <= 50);
+        CHECK_EQ_INT(bad, 0);
+        CHECK_EQ_INT(bad_static, 0);
+        cairn_pool_free(p);
+    }
+}
+
 static void test_errors(void)
 {
     cairn_pool *p = (cairn_pool *)1;
@@ -97,6 +128,7 @@ int main(void)
 {
     RUN(test_every_thread_runs);
     RUN(test_many_jobs);
+    RUN(test_dynamic);
     RUN(test_errors);
     return t_done();
 }

@@ -3,19 +3,28 @@
  *
  * Decode runs ~200 short matmuls per token (tens of microseconds each), so a
  * job must start and finish in well under a microsecond of overhead: workers
- * never exit between jobs. A job is published by bumping `gen` (release);
- * workers spin on it briefly, then
- * yield (cheap when the core is free, and lets a preempted thread run when
- * cores are oversubscribed) for up to SPIN_NS, then sleep on a futex, so an
- * idle pool costs no CPU. The caller runs share 0 itself, then spins until
- * `done` reaches nth - 1.
+ * never exit between jobs. A job is published by bumping `gen`; workers spin
+ * on it briefly, then yield (cheap when the core is free, and lets a
+ * preempted thread run when cores are oversubscribed) for up to SPIN_NS,
+ * then sleep on a futex, so an idle pool costs no CPU. The caller runs share
+ * 0 itself, then waits for the workers that joined.
+ *
+ * Joining: `gate` holds the job's generation (high 32 bits), a CLOSED bit and
+ * the number of workers that joined. A worker joins by CAS only while the
+ * gate shows the generation it woke for and is open, then reads fn/arg (the
+ * CAS acquires what the caller wrote before opening the gate). For
+ * cairn_pool_run the gate stays open until all n-1 workers joined and
+ * finished. For cairn_pool_run_dynamic the caller closes the gate as soon as
+ * its own call returns and waits only for the workers already in: a worker
+ * the OS has not scheduled yet costs nothing, instead of a whole time slice.
+ * A late worker sees a closed gate or a newer generation and skips the job.
  *
  * Sleep/wake handshake: a worker increments `sleepers` before futex_wait(gen,
  * seen); the caller bumps gen before reading `sleepers` (both seq_cst), so
  * either the caller sees the sleeper and wakes it, or the worker's futex_wait
  * sees the new gen and returns at once. No lost wake-ups.
  *
- * Not reentrant: one cairn_pool_run at a time per pool.
+ * Not reentrant: one run at a time per pool.
  */
 #include "base/pool.h"
 #include <errno.h>
@@ -27,7 +36,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define SPIN_NS 2000000   /* keep spinning this long after a job before sleeping */
+#define SPIN_NS 2000000   /* keep polling this long after a job before sleeping */
+#define SPIN_PAUSES 1024  /* pure spinning before polling turns to sched_yield */
+#define GATE_CLOSED 0x80000000u
 
 struct cairn_pool {
     int n;                       /* threads including the caller */
@@ -35,6 +46,7 @@ struct cairn_pool {
     cairn_pool_fn fn;
     void *arg;
     _Alignas(64) _Atomic uint32_t gen;
+    _Alignas(64) _Atomic uint64_t gate;   /* gen << 32 | CLOSED | joined */
     _Alignas(64) _Atomic int done;
     _Alignas(64) _Atomic int sleepers;
     _Atomic bool stop;
@@ -66,7 +78,7 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* Wait until gen != seen: spin SPIN_NS, then sleep. Returns the new gen. */
+/* Wait until gen != seen: spin, then yield, then after SPIN_NS sleep. Returns the new gen. */
 static uint32_t wait_gen(cairn_pool *p, uint32_t seen)
 {
     int64_t t0 = 0;
@@ -74,10 +86,10 @@ static uint32_t wait_gen(cairn_pool *p, uint32_t seen)
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen)
             return g;
-        if (i < 1024)
+        if (i < SPIN_PAUSES)
             cpu_relax();
         else
-            sched_yield();         /* oversubscribed: let the thread we wait for run */
+            sched_yield();
         if ((i & 255) == 255) {
             int64_t t = now_ns();
             if (!t0) {
@@ -92,6 +104,18 @@ static uint32_t wait_gen(cairn_pool *p, uint32_t seen)
     }
 }
 
+/* Join job `g` if its gate is still open for it. */
+static bool try_join(cairn_pool *p, uint32_t g)
+{
+    uint64_t v = atomic_load_explicit(&p->gate, memory_order_acquire);
+    for (;;) {
+        if ((uint32_t)(v >> 32) != g || (v & GATE_CLOSED))
+            return false;
+        if (atomic_compare_exchange_weak_explicit(&p->gate, &v, v + 1, memory_order_acq_rel, memory_order_acquire))
+            return true;
+    }
+}
+
 static void *worker_main(void *v)
 {
     worker_arg wa = *(worker_arg *)v;
@@ -102,6 +126,8 @@ static void *worker_main(void *v)
         seen = wait_gen(p, seen);
         if (atomic_load_explicit(&p->stop, memory_order_acquire))
             return NULL;
+        if (!try_join(p, seen))
+            continue;                                  /* closed without us, or superseded */
         p->fn(p->arg, wa.ith, p->n);
         atomic_fetch_add_explicit(&p->done, 1, memory_order_release);
     }
@@ -161,7 +187,17 @@ void cairn_pool_free(cairn_pool *p)
 
 int cairn_pool_size(const cairn_pool *p) { return p ? p->n : 1; }
 
-void cairn_pool_run(cairn_pool *p, cairn_pool_fn fn, void *arg)
+static void wait_done(cairn_pool *p, int want)
+{
+    for (unsigned i = 0; atomic_load_explicit(&p->done, memory_order_acquire) != want; i++) {
+        if (i < SPIN_PAUSES)
+            cpu_relax();
+        else
+            sched_yield();                        /* oversubscribed machine: let workers run */
+    }
+}
+
+static void run(cairn_pool *p, cairn_pool_fn fn, void *arg, bool dynamic)
 {
     if (!p || p->n == 1) {
         fn(arg, 0, 1);
@@ -170,14 +206,19 @@ void cairn_pool_run(cairn_pool *p, cairn_pool_fn fn, void *arg)
     p->fn = fn;
     p->arg = arg;
     atomic_store_explicit(&p->done, 0, memory_order_relaxed);
-    atomic_fetch_add(&p->gen, 1);                 /* seq_cst: publishes fn/arg, orders vs sleepers */
+    uint32_t g = atomic_load_explicit(&p->gen, memory_order_relaxed) + 1;
+    atomic_store_explicit(&p->gate, (uint64_t)g << 32, memory_order_release);   /* open for job g */
+    atomic_store(&p->gen, g);                     /* seq_cst: ordered before reading sleepers */
     if (atomic_load(&p->sleepers) > 0)
         futex_wake_all(&p->gen);
     fn(arg, 0, p->n);
-    for (unsigned i = 0; atomic_load_explicit(&p->done, memory_order_acquire) != p->n - 1; i++) {
-        if (i < 1024)
-            cpu_relax();
-        else
-            sched_yield();                        /* oversubscribed machine: let workers run */
+    if (dynamic) {
+        uint64_t v = atomic_fetch_or_explicit(&p->gate, GATE_CLOSED, memory_order_acq_rel);
+        wait_done(p, (int)(v & 0x7fffffffu));
+    } else {
+        wait_done(p, p->n - 1);
     }
 }
+
+void cairn_pool_run(cairn_pool *p, cairn_pool_fn fn, void *arg) { run(p, fn, arg, false); }
+void cairn_pool_run_dynamic(cairn_pool *p, cairn_pool_fn fn, void *arg) { run(p, fn, arg, true); }

@@ -17,5 +17,12 @@ cairn_status cairn_pool_new(int n_threads, cairn_pool **out);
 void cairn_pool_free(cairn_pool *p);
 int cairn_pool_size(const cairn_pool *p);
 void cairn_pool_run(cairn_pool *p, cairn_pool_fn fn, void *arg);
+/* For fn that claims all its work from a shared counter, so any thread can
+ * do any part: returns as soon as the caller's own fn(arg, 0, nth) returned
+ * and the workers that had already started are done. Workers that were not
+ * running yet (descheduled on a busy machine) skip the job instead of
+ * delaying it. fn must therefore be correct for any subset of ith values
+ * that includes 0; nth is still the pool size. */
+void cairn_pool_run_dynamic(cairn_pool *p, cairn_pool_fn fn, void *arg);
 
 #endif

@@ -56,13 +56,18 @@ typedef struct mm_job {
     _Alignas(64) _Atomic int64_t next;
 } mm_job;
 
+/* Rows (token x activation type) claimed from the counter. */
 static void quantize_rows(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
-    for (int k = 0; k < j->n_acts; k++) {
-        const mm_act *a = &j->acts[k];
-        for (int64_t t = ith; t < j->n_tok; t += nth)
-            a->at->quantize_act(j->x + t * j->cols, a->q + (size_t)t * a->a_row, j->cols);
+    int64_t total = j->n_tok * j->n_acts;
+    for (;;) {
+        int64_t i = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+        if (i >= total)
+            return;
+        const mm_act *a = &j->acts[i / j->n_tok];
+        int64_t t = i % j->n_tok;
+        a->at->quantize_act(j->x + t * j->cols, a->q + (size_t)t * a->a_row, j->cols);
     }
 }
 
@@ -188,10 +193,11 @@ cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float 
 
     int nth = cairn_pool_size(ctx->pool);
     if (j.n_acts > 0) {
+        atomic_init(&j.next, 0);
         if (n_tok == 1 || nth == 1)
             quantize_rows(&j, 0, 1);
         else
-            cairn_pool_run(ctx->pool, quantize_rows, &j);
+            cairn_pool_run_dynamic(ctx->pool, quantize_rows, &j);
     }
     for (int i = 0; i < n_w; i++) {
         mm_part *p = &j.parts[i];
@@ -206,7 +212,7 @@ cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float 
     if (nth == 1 || j.n_chunks <= 1)
         dot_chunks(&j, 0, 1);
     else
-        cairn_pool_run(ctx->pool, dot_chunks, &j);
+        cairn_pool_run_dynamic(ctx->pool, dot_chunks, &j);
     return CAIRN_OK;
 }
 
