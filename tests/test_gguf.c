@@ -440,6 +440,19 @@ static void test_hostile_headers(void)
     header(&m, 3, 1, 0);
     tinfo(&m, "t", 2, ne, 0, 0);
     expect_fail(&m, CAIRN_ERR_CORRUPT, "past the end", "no data section");
+    header(&m, 3, 3, 0);
+    tinfo(&m, "a", 2, ne, 0, 512);
+    tinfo(&m, "b", 2, ne, 0, 0);
+    tinfo(&m, "c", 2, ne, 0, 224);   /* [224, 480) overlaps b = [0, 256) */
+    pad_data(&m, 1024);
+    expect_fail(&m, CAIRN_ERR_CORRUPT, "overlap", "overlapping tensors");
+    header(&m, 3, 2, 0);
+    tinfo(&m, "a", 2, ne, 0, 256);
+    tinfo(&m, "b", 2, ne, 0, 0);     /* out of order but disjoint: fine */
+    pad_data(&m, 512);
+    gguf_file *ok2 = NULL;
+    CHECK_OK(gguf_open_mem(m.b, m.n, "disjoint", &ok2));
+    gguf_close(ok2);
 
     /* And the valid version of the same: opens. */
     header(&m, 2, 1, 0);

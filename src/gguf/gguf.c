@@ -42,7 +42,8 @@
  *     and unique;
  *   - dims: 1 <= n_dims <= 4, every ne > 0, the product and the byte size do
  *     not overflow; the tensor type is known and rows are whole blocks;
- *   - tensor data lies inside the file and its offset is aligned.
+ *   - tensor data lies inside the file, its offset is aligned, and no two
+ *     tensors overlap.
  *
  * Cost: open is O(header size) plus O(total string-array elements) to index
  * string arrays (so gguf_arr_str() is O(1) on 150k-token vocabularies); the
@@ -52,6 +53,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -418,6 +420,37 @@ static cairn_status parse_tensor_infos(gguf_file *g, rd *r)
     return CAIRN_OK;
 }
 
+typedef struct span { uint64_t off, end, idx; } span;
+
+static int span_cmp(const void *a, const void *b)
+{
+    const span *x = a, *y = b;
+    return (x->off > y->off) - (x->off < y->off);
+}
+
+/* No two tensors may share bytes (ggml lays them out back to back). O(n log n). */
+static cairn_status check_overlaps(gguf_file *g)
+{
+    if (g->n_tensors < 2)
+        return CAIRN_OK;
+    span *sp = cairn_calloc((size_t)g->n_tensors, sizeof *sp);
+    if (!sp)
+        return cairn_fail(CAIRN_ERR_NOMEM, "%s: out of memory checking tensor placement", g->path);
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        sp[i] = (span){g->tensors[i].offset, g->tensors[i].offset + g->tensors[i].nbytes, i};
+    qsort(sp, (size_t)g->n_tensors, sizeof *sp, span_cmp);
+    cairn_status st = CAIRN_OK;
+    for (uint64_t i = 1; i < g->n_tensors && st == CAIRN_OK; i++)
+        if (sp[i].off < sp[i - 1].end) {
+            const gguf_tensor *a = &g->tensors[sp[i - 1].idx], *b = &g->tensors[sp[i].idx];
+            st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensors '%.*s' and '%.*s' overlap in the data section", g->path,
+                            (int)CAIRN_MIN(a->name.len, 100), a->name.ptr, (int)CAIRN_MIN(b->name.len, 100),
+                            b->name.ptr);
+        }
+    cairn_free(sp);
+    return st;
+}
+
 static cairn_status place_tensors(gguf_file *g, size_t header_end)
 {
     uint64_t a = g->alignment;
@@ -441,7 +474,7 @@ static cairn_status place_tensors(gguf_file *g, size_t header_end)
                               (unsigned long long)t->nbytes, (unsigned long long)data_size);
         t->data = g->map + g->data_offset + t->offset;
     }
-    return CAIRN_OK;
+    return check_overlaps(g);
 }
 
 static cairn_status parse(gguf_file *g)
