@@ -135,6 +135,17 @@ static void test_plan_q4_k_m(void)
         snprintf(name, sizeof name, "blk.%d.ffn_down.weight", l);
         CHECKF(plan_type(g, types, name) == (l < 2 ? QT_Q5_K : QT_Q4_K), "Q4_K_S %s", name);
     }
+    p.mode = GGUF_QUANT_Q4_K_M;
+    p.set_output_type = p.set_embd_type = true;
+    p.output_type = QT_Q8_0;
+    p.embd_type = QT_F16;
+    CHECK_OK(gguf_quantize_plan(g, &p, types));
+    CHECK_EQ_INT(plan_type(g, types, "output.weight"), QT_Q8_0);
+    CHECK_EQ_INT(plan_type(g, types, "token_embd.weight"), QT_F16);
+    CHECK_EQ_INT(plan_type(g, types, "blk.0.attn_v.weight"), QT_Q6_K);
+    p.output_type = 4;   /* retired type id */
+    CHECK(gguf_quantize_plan(g, &p, types) == CAIRN_ERR_INVALID);
+    p.set_output_type = p.set_embd_type = false;
     p.mode = GGUF_QUANT_F16;
     CHECK_OK(gguf_quantize_plan(g, &p, types));
     CHECK_EQ_INT(plan_type(g, types, "output.weight"), QT_F16);

@@ -639,13 +639,15 @@ int cmd_model(int argc, char **argv)
 
 static void quantize_usage(FILE *f)
 {
-    fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [-t THREADS] [--json]\n\n"
+    fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [--output-type T] [--embd-type T]\n"
+               "                     [-t THREADS] [--json]\n\n"
                "TYPE (from F32/F16/BF16 weights, mixes as llama.cpp; see docs/models.md):\n"
                "  Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q6_K   that type; the output matrix Q6_K\n"
                "  Q4_K_M Q5_K_M   Q4_K / Q5_K; attn_v and ffn_down Q6_K in selected layers\n"
                "  Q4_K_S Q5_K_S   Q4_K (a few Q5_K) / Q5_K\n"
                "  F16 BF16        plain conversion\n"
                "  --pure  every weight matrix gets TYPE (no mix)\n"
+               "  --output-type T, --embd-type T   type of the output matrix / token_embd\n"
                "Norms, biases and the MoE router stay as they are; rows that are not whole blocks fall\n"
                "back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), and rows not a multiple of 32 become F16.\n");
 }
@@ -662,6 +664,20 @@ int cmd_quantize(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--pure")) {
             qp.pure = true;
+        } else if (!strcmp(argv[i], "--output-type") || !strcmp(argv[i], "--embd-type")) {
+            uint32_t t;
+            if (i + 1 >= argc || !gguf_ttype_by_name(argv[i + 1], &t)) {
+                fprintf(stderr, "cairn quantize: %s needs a tensor type (F16, Q8_0, Q6_K, ...)\n", argv[i]);
+                return 2;
+            }
+            if (!strcmp(argv[i], "--output-type")) {
+                qp.set_output_type = true;
+                qp.output_type = t;
+            } else {
+                qp.set_embd_type = true;
+                qp.embd_type = t;
+            }
+            i++;
         } else if (!strcmp(argv[i], "--json")) {
             json = true;
         } else if (!strcmp(argv[i], "-t") || !strcmp(argv[i], "--threads")) {

@@ -106,6 +106,8 @@ static bool use_more_bits(int i, int n)
 
 static uint32_t fallback(uint32_t type, int64_t ne0)
 {
+    if (type == QT_F32 || type == QT_F16 || type == QT_BF16)
+        return type;
     if (ne0 % (int64_t)gguf_ttype(type)->block_size == 0)
         return type;
     switch (type) {
@@ -133,6 +135,8 @@ cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *
 {
     if ((unsigned)p->mode >= GGUF_QUANT_COUNT)
         return cairn_fail(CAIRN_ERR_INVALID, "quantize: unknown mode %d", (int)p->mode);
+    if ((p->set_output_type && !gguf_ttype(p->output_type)) || (p->set_embd_type && !gguf_ttype(p->embd_type)))
+        return cairn_fail(CAIRN_ERR_INVALID, "quantize: unknown override type");
     gguf_quant_mode mode = p->mode;
     uint32_t base = modes[mode].base;
     bool mix = !p->pure && base != QT_F16 && base != QT_BF16;
@@ -187,6 +191,10 @@ cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *
             else if (mode == GGUF_QUANT_Q5_K_M)
                 nt = QT_Q6_K;
         }
+        if (p->set_embd_type && gguf_str_eq(t->name, "token_embd.weight"))
+            nt = p->embd_type;
+        if (p->set_output_type && is_output)
+            nt = p->output_type;
         types[i] = fallback(nt, t->ne[0]);
     }
     return CAIRN_OK;

@@ -37,6 +37,11 @@ typedef struct gguf_quantize_params {
     gguf_quant_mode mode;
     bool pure;          /* no per-tensor mix: every quantized matrix gets the mode's base type */
     int n_threads;      /* 0 = 2 */
+    /* Overrides (as llama-quantize's --output-tensor-type / --token-embedding-type):
+     * the output matrix (token_embd when tied) and token_embd get these types,
+     * still subject to the row-size fallback. */
+    bool set_output_type, set_embd_type;
+    uint32_t output_type, embd_type;
 } gguf_quantize_params;
 
 #define GGUF_QUANTIZE_NTYPES 40
