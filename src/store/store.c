@@ -49,9 +49,19 @@ static const char schema_v1[] =
     "CREATE TABLE chunk_deletions("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id INTEGER NOT NULL, doc_id INTEGER NOT NULL);";
 
+/* Version 2: the metadata indexes lead with (key, type) so a typed filter
+ * predicate is one covering index range scan, and "does field K have type
+ * T" is one index seek (filter/filter_store.c relies on both). */
+static const char schema_v2[] =
+    "DROP INDEX IF EXISTS doc_meta_ks;"
+    "DROP INDEX IF EXISTS doc_meta_kn;"
+    "CREATE INDEX doc_meta_kts ON doc_meta(key, type, s, doc_id);"
+    "CREATE INDEX doc_meta_ktn ON doc_meta(key, type, n, doc_id);";
+
 typedef struct migration { int to; const char *sql; } migration;
 static const migration migrations[] = {
     {1, schema_v1},
+    {2, schema_v2},
 };
 
 static const char *const stmt_sql[STMT_COUNT] = {

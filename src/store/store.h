@@ -8,7 +8,7 @@
  * written by a newer cairn fails with CAIRN_ERR_VERSION, an older one is
  * migrated forward in one transaction.
  *
- * Schema (version 1):
+ * Schema (version 2; v2 re-keyed the doc_meta indexes on (key, type, ...)):
  *   meta(key TEXT PRIMARY KEY, value)            schema_version, sync_gen, ...
  *   sources(id, root UNIQUE, options, ttl_s, added_at_ns, last_sync_ns)
  *   files(id, path UNIQUE, source_id, size, mtime_ns, content_hash, meta_hash,
@@ -57,7 +57,7 @@
 
 typedef struct sqlite3 sqlite3;
 
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 #define STORE_DIR_NAME ".cairn"
 #define STORE_DB_NAME "store.db"
 
