@@ -316,6 +316,20 @@ static void test_stories(void)
         }
         gguf_close(q);
     }
+    /* Requantizing the reference Q8_0 file to Q4_0 stays within Q4_0's error of the original. */
+    snprintf(ref, sizeof ref, "%s/models/stories260K/stories260K-Q8_0.gguf", shared);
+    snprintf(out, sizeof out, "%s/requant.gguf", dir);
+    gguf_quantize_params p = {.mode = GGUF_QUANT_Q4_0, .pure = true, .requantize = true};
+    gguf_quantize_stats qs;
+    CHECK_OK(gguf_quantize_file(ref, out, &p, &qs));
+    CHECK_EQ_INT(qs.n_quantized, 32);
+    gguf_file *q = NULL;
+    CHECK_OK(gguf_open(out, &q));
+    if (q) {
+        CHECK_EQ_INT(gguf_tensor_find(q, "blk.0.attn_q.weight")->type, QT_Q4_0);
+        check_close(orig, q, 0.16, "Q8_0 -> Q4_0");
+    }
+    gguf_close(q);
     gguf_close(orig);
 }
 

@@ -36,6 +36,13 @@ out=$("$CAIRN" quantize "$TMP/q8.gguf" "$TMP/q8b.gguf" Q4_0); rc=$?
 check "[ $rc -eq 0 ]"
 check "grep -q '0 quantized, 48 kept' <<<\"\$out\""
 
+# --allow-requantize converts them (Q8_0 -> Q4_0 stays within Q4_0's error).
+out=$("$CAIRN" quantize "$TMP/q8.gguf" "$TMP/q4r.gguf" Q4_0 --pure --allow-requantize); rc=$?
+check "[ $rc -eq 0 ]"
+check "grep -q '32 quantized, 16 kept' <<<\"\$out\""
+info=$("$CAIRN" model info "$TMP/q4r.gguf"); rc=$?
+check "grep -Eq '^  Q4_0 +32 ' <<<\"\$info\""
+
 # Errors: unknown type, missing input, damaged input, bad usage; no output left behind.
 "$CAIRN" quantize "$M" "$TMP/x.gguf" Q3_XS >/dev/null 2>&1; rc=$?
 check "[ $rc -eq 2 ]"

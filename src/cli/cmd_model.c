@@ -640,7 +640,7 @@ int cmd_model(int argc, char **argv)
 static void quantize_usage(FILE *f)
 {
     fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [--output-type T] [--embd-type T]\n"
-               "                     [-t THREADS] [--json]\n\n"
+               "                     [--allow-requantize] [-t THREADS] [--json]\n\n"
                "TYPE (from F32/F16/BF16 weights, mixes as llama.cpp; see docs/models.md):\n"
                "  Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q6_K   that type; the output matrix Q6_K\n"
                "  Q4_K_M Q5_K_M   Q4_K / Q5_K; attn_v and ffn_down Q6_K in selected layers\n"
@@ -648,6 +648,7 @@ static void quantize_usage(FILE *f)
                "  F16 BF16        plain conversion\n"
                "  --pure  every weight matrix gets TYPE (no mix)\n"
                "  --output-type T, --embd-type T   type of the output matrix / token_embd\n"
+               "  --allow-requantize   also convert tensors that are already quantized\n"
                "Norms, biases and the MoE router stay as they are; rows that are not whole blocks fall\n"
                "back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), and rows not a multiple of 32 become F16.\n");
 }
@@ -664,6 +665,8 @@ int cmd_quantize(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--pure")) {
             qp.pure = true;
+        } else if (!strcmp(argv[i], "--allow-requantize")) {
+            qp.requantize = true;
         } else if (!strcmp(argv[i], "--output-type") || !strcmp(argv[i], "--embd-type")) {
             uint32_t t;
             if (i + 1 >= argc || !gguf_ttype_by_name(argv[i + 1], &t)) {

@@ -90,9 +90,16 @@ static int layer_of(const gguf_tensor *t)
 
 static bool is_float_type(uint32_t type) { return type == QT_F32 || type == QT_F16 || type == QT_BF16; }
 
-static bool quantizable(const gguf_tensor *t)
+static bool can_dequantize(uint32_t type)
 {
-    return t->n_dims >= 2 && name_ends(t, "weight") && is_float_type(t->type) && !name_has(t, "_norm") &&
+    const qtype_traits *qt = qtype_get(type);
+    return qt && qt->to_float;
+}
+
+static bool quantizable(const gguf_tensor *t, bool requantize)
+{
+    bool src_ok = is_float_type(t->type) || (requantize && can_dequantize(t->type));
+    return t->n_dims >= 2 && name_ends(t, "weight") && src_ok && !name_has(t, "_norm") &&
            !name_has(t, "ffn_gate_inp") && !name_has(t, "position_embd") && !name_has(t, "pos_embd") &&
            !name_has(t, "token_types");
 }
@@ -151,7 +158,7 @@ cairn_status gguf_quantize_plan(const gguf_file *g, const gguf_quantize_params *
     int n_layer = (int)arch_u32(g, "block_count", max_layer + 1);
     for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
         const gguf_tensor *t = gguf_tensor_at(g, i);
-        if (!quantizable(t)) {
+        if (!quantizable(t, p->requantize)) {
             types[i] = t->type;
             continue;
         }
@@ -225,12 +232,14 @@ static void row_to_f32(uint32_t type, const uint8_t *src, float *out, int64_t n)
             memcpy(&h, src + 2 * i, 2);
             out[i] = fp16_to_fp32(h);
         }
-    } else {
+    } else if (type == QT_BF16) {
         for (int64_t i = 0; i < n; i++) {
             uint16_t h;
             memcpy(&h, src + 2 * i, 2);
             out[i] = bf16_to_fp32(h);
         }
+    } else {
+        qtype_get(type)->to_float(src, out, n);   /* requantize: checked by quantizable() */
     }
 }
 

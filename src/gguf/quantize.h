@@ -4,8 +4,8 @@
  *
  * Which tensors are quantized: 2-D and larger tensors whose name ends in
  * "weight", except norms, the MoE router (ffn_gate_inp), position and token-type
- * embeddings. Only F32/F16/BF16 tensors are converted; anything already
- * quantized, and every other tensor (norms, biases), is copied unchanged.
+ * embeddings. Only F32/F16/BF16 tensors are converted (quantized ones too
+ * with `requantize`); every other tensor (norms, biases) is copied unchanged.
  *
  * Type choice per mode, following llama.cpp (the quantizers come from
  * kernels/quant.h, from_float). Unless `pure`, for every quantized mode:
@@ -36,6 +36,8 @@ typedef enum {
 typedef struct gguf_quantize_params {
     gguf_quant_mode mode;
     bool pure;          /* no per-tensor mix: every quantized matrix gets the mode's base type */
+    bool requantize;    /* also convert matrices that are already quantized (dequantize first;
+                           quality suffers: quantization errors add up) */
     int n_threads;      /* 0 = 2 */
     /* Overrides (as llama-quantize's --output-tensor-type / --token-embedding-type):
      * the output matrix (token_embd when tied) and token_embd get these types,
