@@ -138,6 +138,10 @@ cairn_status bm25_writer_reset(bm25_writer *w, const text_config *cfg);
 /* Merge all segments into one, dropping tombstones. */
 cairn_status bm25_writer_optimize(bm25_writer *w);
 
+/* Delete the index in `dir` (MANIFEST and segments), under the writer
+ * lock: the next catch-up rebuilds it. For a corrupt index. */
+cairn_status bm25_destroy(const char *dir);
+
 /* Memory budget (postings) before a writer flushes a segment; tests lower
  * it; 0 restores the default. */
 void bm25_set_flush_postings(size_t n);

@@ -839,6 +839,36 @@ done:
     return st;
 }
 
+cairn_status bm25_destroy(const char *dir)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/LOCK", dir);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_BUSY, "%s: the index is being written by another process", dir);
+    }
+    cairn_status st = CAIRN_OK;
+    snprintf(path, sizeof path, "%s/MANIFEST", dir);
+    if (unlink(path) != 0 && errno != ENOENT)
+        st = cairn_fail(CAIRN_ERR_IO, "%s: cannot remove: %s", path, strerror(errno));
+    DIR *d = st == CAIRN_OK ? opendir(dir) : NULL;
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        if (valid_seg_name(de->d_name) || strstr(de->d_name, ".tmp.")) {
+            snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+            unlink(path);
+        }
+    if (d)
+        closedir(d);
+    if (st == CAIRN_OK)
+        st = fsync_dir(dir);
+    close(fd);
+    return st;
+}
+
 cairn_status bm25_writer_commit(bm25_writer *w, uint64_t hwm, uint64_t del_hwm)
 {
     return commit(w, hwm, del_hwm, false);

@@ -112,13 +112,21 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
         index_dir(s, dir, sizeof dir);
     bm25_index *ix;
     bool mismatch;
-    CAIRN_TRY(bm25_open(dir, &set.analyzer, &ix, &mismatch));
+    cairn_status st = bm25_open(dir, &set.analyzer, &ix, &mismatch);
+    if (st == CAIRN_ERR_CORRUPT) {
+        /* Derived data: rebuild it from the store rather than fail. */
+        CAIRN_WARN("%s; rebuilding the index from the store", cairn_last_error());
+        CAIRN_TRY(bm25_destroy(dir));
+        st = bm25_open(dir, &set.analyzer, &ix, &mismatch);
+    }
+    if (st != CAIRN_OK)
+        return st;
     if (!mismatch && bm25_hwm(ix) >= (uint64_t)max_chunk && bm25_del_hwm(ix) >= (uint64_t)max_seq) {
         bm25_close(ix);     /* up to date: the common case costs one SELECT + a MANIFEST read */
         return CAIRN_OK;
     }
     bm25_writer *w;
-    cairn_status st = bm25_writer_open(ix, &w);
+    st = bm25_writer_open(ix, &w);
     if (st == CAIRN_ERR_BUSY) {
         bm25_close(ix);
         cairn_clear_error();
