@@ -316,6 +316,27 @@ static void test_stories(void)
         }
         gguf_close(q);
     }
+    /* The MoE model (3-D expert tensors, F32 router, 172-wide down experts -> F16) against its reference. */
+    snprintf(in, sizeof in, "%s/models/stories260K-moe/stories260K-moe4x-top2-distinct.gguf", shared);
+    snprintf(ref, sizeof ref, "%s/models/stories260K-moe/stories260K-moe4x-top2-distinct-Q8_0.gguf", shared);
+    snprintf(out, sizeof out, "%s/moe-q8.gguf", dir);
+    {
+        gguf_quantize_params pm = {.mode = GGUF_QUANT_Q8_0, .n_threads = 2};
+        gguf_quantize_stats qm;
+        CHECK_OK(gguf_quantize_file(in, out, &pm, &qm));
+        gguf_file *q = NULL, *r = NULL;
+        CHECK_OK(gguf_open(out, &q));
+        CHECK_OK(gguf_open(ref, &r));
+        if (q && r)
+            compare_reference(q, r, "MoE Q8_0");
+        if (q) {
+            CHECK_EQ_INT(gguf_tensor_find(q, "blk.0.ffn_gate_inp.weight")->type, QT_F32);
+            CHECK_EQ_INT(gguf_tensor_find(q, "blk.0.ffn_up_exps.weight")->type, QT_Q8_0);
+            CHECK_EQ_INT(gguf_tensor_find(q, "blk.0.ffn_down_exps.weight")->type, QT_F16);
+        }
+        gguf_close(q);
+        gguf_close(r);
+    }
     /* Requantizing the reference Q8_0 file to Q4_0 stays within Q4_0's error of the original. */
     snprintf(ref, sizeof ref, "%s/models/stories260K/stories260K-Q8_0.gguf", shared);
     snprintf(out, sizeof out, "%s/requant.gguf", dir);
