@@ -218,6 +218,16 @@ static void test_html_title_fallback_and_breaks(void)
         CHECK(h && h->kind == BLOCK_HEADING && h->level == 3);
     }
     docs_free(&out);
+    /* a legacy windows-1252 page is converted, a UTF-8 page that says latin-1 is left alone */
+    CHECK_OK(run(&ingest_parser_html, "old.html",
+                 "<html><head><meta http-equiv=Content-Type content=\"text/html; charset=ISO-8859-1\"></head>"
+                 "<body><p>Caf\xe9 \x93quoted\x94 \x81</p></body></html>", NULL, &out));
+    CHECK(out.n == 1 && find_block(&out.d[0], "Caf") &&
+          strcmp(find_block(&out.d[0], "Caf")->text, "Caf\xc3\xa9 \xe2\x80\x9cquoted\xe2\x80\x9d \xef\xbf\xbd") == 0);
+    docs_free(&out);
+    CHECK_OK(run(&ingest_parser_html, "mislabeled.html", "<meta charset=latin1><p>Caf\xc3\xa9</p>", NULL, &out));
+    CHECK(out.n == 1 && find_block(&out.d[0], "Caf") && strcmp(find_block(&out.d[0], "Caf")->text, "Caf\xc3\xa9") == 0);
+    docs_free(&out);
     /* og:title when there is no <title> */
     CHECK_OK(run(&ingest_parser_html, "t.html",
                  "<html><head><meta property=\"og:title\" content=\"OG Title\"></head><body>x</body></html>", NULL, &out));
@@ -803,6 +813,38 @@ static void test_pdf_text_and_info(void)
     cairn_free(pdf);
 }
 
+static void test_pdf_headings(void)
+{
+    const char *pages[] = {
+        "BT /F1 24 Tf 72 720 Td (Document Title) Tj /F1 16 Tf 0 -40 Td (1 Introduction) Tj "
+        "/F1 10 Tf 12 TL 0 -30 Td (Body line one of the text that goes on and on.) Tj T* "
+        "(Body line two continues here too, and on.) Tj T* (Body line three ends the paragraph and) Tj T* "
+        "(body line four is also here.) Tj /F1 13 Tf 0 -30 Td (1.1 Subsection) Tj "
+        "/F1 10 Tf 0 -24 Td (More body text.) Tj ET"};
+    size_t len;
+    char *pdf = make_pdf(pages, 1, NULL, false, &len);
+    docs out;
+    CHECK_OK(run_n(&ingest_parser_pdf, "h.pdf", pdf, len, &out));
+    CHECK_EQ_INT(out.n, 1);
+    if (out.n == 1) {
+        ingest_doc *d = &out.d[0];
+        const ingest_block *b = find_block(d, "Document Title");
+        CHECK(b && b->kind == BLOCK_HEADING && b->level == 1 && strcmp(b->text, "Document Title") == 0);
+        b = find_block(d, "1 Introduction");
+        CHECK(b && b->kind == BLOCK_HEADING && b->level == 2 && strcmp(b->text, "1 Introduction") == 0);
+        b = find_block(d, "Body line one");
+        CHECK(b && b->kind == BLOCK_PARAGRAPH && strstr(b->text, "body line four is also here."));
+        b = find_block(d, "1.1 Subsection");
+        CHECK(b && b->kind == BLOCK_HEADING && b->level == 3);
+        b = find_block(d, "More body text.");
+        CHECK(b && b->kind == BLOCK_PARAGRAPH);
+        for (size_t i = 0; i < d->n_blocks; i++)
+            CHECK_EQ_INT(d->blocks[i].page, 1);
+    }
+    docs_free(&out);
+    cairn_free(pdf);
+}
+
 static void test_pdf_bad(void)
 {
     const char *pages[] = {pdf_page1, pdf_page2};
@@ -893,6 +935,7 @@ static void test_alloc_failures(void)
          "<meta name=description content=d></head><body><h1>H</h1><p>p <b>q</b></p><ul><li>i</li></ul>"
          "<table><tr><td>a</td><td>b</td></tr></table><pre>c\n d</pre></body></html>", 0, NULL},
         {&ingest_parser_html, "deep.html", NULL, 0, NULL},
+        {&ingest_parser_html, "old.html", "<meta charset=cp1252><h2>Caf\xe9</h2><p>\x93x\x94</p>", 0, NULL},
         {&ingest_parser_json, "a.json", "[{\"_id\":\"x\",\"title\":\"t\",\"text\":\"a\\n\\nb\",\"n\":1,\"l\":[1,\"2\"],"
          "\"o\":{\"p\":true}},{\"_id\":\"x\",\"text\":\"c\"}]", 0, NULL},
         {&ingest_parser_json, "g.json", "{\"a\":{\"b\":[\"c\",1,true]},\"d\":\"2020-01-01\"}", 0, NULL},
@@ -953,6 +996,7 @@ int main(void)
     RUN(test_csv_options);
     RUN(test_csv_delimiters_and_malformed);
     RUN(test_pdf_text_and_info);
+    RUN(test_pdf_headings);
     RUN(test_pdf_bad);
     RUN(test_alloc_failures);
     return t_done();

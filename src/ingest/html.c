@@ -12,6 +12,8 @@
  * form (and its controls), svg, iframe; header/footer outside article/main;
  * elements that are hidden (hidden, aria-hidden="true", style display:none)
  * or have role navigation/search (banner/contentinfo outside article/main).
+ * Encoding: UTF-8; a page declaring ISO-8859-1/windows-1252 whose bytes are
+ * not valid UTF-8 is converted from windows-1252 first.
  * Metadata: <title> (else og:title, else the first h1) is the title;
  * <meta name=description|author> are strings, keywords a list, a date-ish
  * meta (date, dcterms.date, article:published_time ...) a date; <html lang>.
@@ -198,6 +200,63 @@ static void html_prescan(const char *d, size_t n, size_t *max_depth, size_t *max
     }
     *max_depth = md;
     *max_attrs = ma;
+}
+
+/* ---------------------------------------------------------------- */
+/* Legacy single-byte pages. gumbo reads UTF-8 only; a page that declares
+ * ISO-8859-1 / windows-1252 (the HTML5 default for legacy content) and is
+ * not valid UTF-8 is converted first, so "Caf\xe9" becomes "Café" instead
+ * of U+FFFD. */
+
+static bool declares_latin1(const char *d, size_t n)
+{
+    size_t k = CAIRN_MIN(n, (size_t)4096);
+    for (size_t i = 0; i + 8 < k; i++) {
+        if (strncasecmp(d + i, "charset=", 8) != 0)
+            continue;
+        size_t j = i + 8;
+        while (j < k && (d[j] == '"' || d[j] == '\'' || d[j] == ' '))
+            j++;
+        static const char *names[] = {"iso-8859-1", "iso8859-1", "latin1", "latin-1", "windows-1252", "cp1252",
+                                      "iso-8859-15", "us-ascii"};
+        for (size_t m = 0; m < CAIRN_ARRAY_LEN(names); m++)
+            if (k - j >= strlen(names[m]) && strncasecmp(d + j, names[m], strlen(names[m])) == 0)
+                return true;
+        return false;
+    }
+    return false;
+}
+
+/* windows-1252 code points for bytes 0x80..0x9F (0 = unassigned -> U+FFFD) */
+static const uint16_t cp1252[32] = {
+    0x20AC, 0, 0x201A, 0x0192, 0x201E, 0x2026, 0x2020, 0x2021, 0x02C6, 0x2030, 0x0160, 0x2039, 0x0152, 0, 0x017D, 0,
+    0, 0x2018, 0x2019, 0x201C, 0x201D, 0x2022, 0x2013, 0x2014, 0x02DC, 0x2122, 0x0161, 0x203A, 0x0153, 0, 0x017E,
+    0x0178};
+
+static size_t put_utf8(char *o, unsigned long cp);
+
+static cairn_status latin1_to_utf8(const char *d, size_t n, char **out, size_t *out_len)
+{
+    size_t cap;
+    if (!cairn_mul_ok(n, 3, &cap) || !cairn_add_ok(cap, 1, &cap))
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "page too large to convert");
+    char *o = cairn_malloc(cap);
+    if (!o)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory converting a page to UTF-8");
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)d[i];
+        if (c < 0x80)
+            o[j++] = (char)c;
+        else if (c < 0xA0)
+            j += put_utf8(o + j, cp1252[c - 0x80] ? cp1252[c - 0x80] : 0xFFFD);
+        else
+            j += put_utf8(o + j, c);
+    }
+    o[j] = 0;
+    *out = o;
+    *out_len = j;
+    return CAIRN_OK;
 }
 
 /* ---------------------------------------------------------------- */
@@ -736,8 +795,22 @@ static cairn_status html_parse(const char *path, const char *data, size_t len, c
     size_t bom = pc_bom_len(data, len);
     data += bom;
     len -= bom;
-    if (len > UINT_MAX / 2)
-        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%s: HTML larger than %u bytes", path, UINT_MAX / 2);
+    if (len > UINT_MAX / 4)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%s: HTML larger than %u bytes", path, UINT_MAX / 4);
+    char *converted = NULL;
+    if (declares_latin1(data, len)) {
+        char *fixed = NULL;
+        size_t fl = 0;
+        bool rep = false;
+        CAIRN_TRY(utf8_repair(data, len, &fixed, &fl, &rep));
+        cairn_free(fixed);
+        if (rep) {
+            size_t cl = 0;
+            CAIRN_TRY(latin1_to_utf8(data, len, &converted, &cl));
+            data = converted;
+            len = cl;
+        }
+    }
     ingest_doc doc;
     ingest_doc_init(&doc);
     doc.type = "html";
@@ -773,6 +846,7 @@ static cairn_status html_parse(const char *path, const char *data, size_t len, c
     cairn_buf_free(&h.cur);
     cairn_buf_free(&h.title);
     cairn_buf_free(&h.h1);
+    cairn_free(converted);
     if (st == CAIRN_OK)
         st = emit(ctx, &doc);
     ingest_doc_free(&doc);
