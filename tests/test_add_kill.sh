@@ -12,13 +12,13 @@ check() { n=$((n+1)); if ! eval "$1"; then echo "FAIL: $1"; fail=$((fail+1)); fi
 unset CAIRN_DB
 command -v python3 >/dev/null || { echo "SKIP: python3 absent"; exit 77; }
 
-# A corpus big enough that an add takes a while: 600 files of ~40 KB.
+# A corpus big enough that an add takes a while: 400 files of ~40 KB.
 python3 - "$TMP/corpus" <<'EOF'
 import os, random, sys
 root = sys.argv[1]
 rnd = random.Random(7)
 words = [''.join(rnd.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(rnd.randint(2, 9))) for _ in range(3000)]
-for i in range(600):
+for i in range(400):
     d = os.path.join(root, 'd%02d' % (i % 12))
     os.makedirs(d, exist_ok=True)
     ext = '.md' if i % 3 == 0 else '.txt'
@@ -41,7 +41,7 @@ ref_docs=$(sqlite3 "$REF" "select count(*) from docs")
 ref_chunks=$(sqlite3 "$REF" "select count(*) from chunks")
 sqlite3 "$REF" "select d.path || ':' || c.ord || ':' || c.chunk_key from chunks c join docs d on d.id=c.doc_id order by 1" \
   | sed "s|$TMP/corpus|C|" > "$TMP/ref.keys"
-check "[ $ref_docs -eq 600 ]"
+check "[ $ref_docs -eq 400 ]"
 
 consistent() {  # every document has exactly its chunks; no orphans; OK files have their docs
   local db=$1
@@ -57,6 +57,20 @@ consistent() {  # every document has exactly its chunks; no orphans; OK files ha
   sqlite3 "$db" "pragma integrity_check" | grep -qx ok
 }
 
+mkdir -p "$TMP/i" && "$CAIRN" init --db "$TMP/i" >/dev/null
+# SIGINT stops cleanly: exit 130, a message, whole documents kept
+"$CAIRN" add "$TMP/corpus" --db "$TMP/i" --quiet >"$TMP/int.out" 2>&1 &
+pid=$!
+sleep 0.3
+kill -INT $pid 2>/dev/null && interrupted=1 || interrupted=0
+wait $pid; rc=$?
+if [ $interrupted = 1 ] && [ $rc -ne 0 ]; then
+  check "[ $rc -eq 130 ] && grep -q 'interrupted' $TMP/int.out"
+else   # finished before the signal arrived: then it must be complete
+  check "[ \"\$(sqlite3 $TMP/i/.cairn/store.db 'select count(*) from docs')\" = 400 ]"
+fi
+check "consistent $TMP/i/.cairn/store.db"
+
 # Kill at several points of a run, then rerun to completion.
 mkdir -p "$TMP/k" && "$CAIRN" init --db "$TMP/k" >/dev/null
 DB="$TMP/k/.cairn/store.db"
@@ -70,6 +84,7 @@ for delay in 0.15 0.3 0.5 0.8 1.2; do
   check "consistent $DB"
 done
 check "[ $killed -ge 1 ]"
+
 partial_docs=$(sqlite3 "$DB" "select count(*) from docs")
 "$CAIRN" add "$TMP/corpus" --db "$TMP/k" --quiet; rc=$?
 check "[ $rc -eq 0 ]"
