@@ -337,8 +337,52 @@ static void test_alloc_failures(void)
     meta_list_free(&m);
 }
 
+static void test_config(void)
+{
+    store_config c;
+    store_config_default(&c);
+    const char *ini = "# comment\n[chunk]\nsize = 300 ; inline\n overlap=20\n\n[analyzer]\nstemmer = porter # x\n"
+                      "[ingest]\nmax_file_mb = 2\n";
+    CHECK_OK(store_config_parse(&c, "cfg", ini, strlen(ini)));
+    CHECK_EQ_INT(c.chunk_tokens, 300);
+    CHECK_EQ_INT(c.chunk_overlap, 20);
+    CHECK_EQ_INT(c.max_file_bytes, 2 << 20);
+    CHECK_EQ_STR(store_config_get(&c, "analyzer", "stemmer"), "porter");
+    CHECK(store_config_get(&c, "analyzer", "nope") == NULL);
+    store_config_free(&c);
+    static const char *bad[] = {"[chunk\nsize=1\n", "[chunk]\nsize\n", "[chunk]\nsize = 12x\n", "[chunk]\nsize = 8\n",
+                                "[chunk]\nsize = 100\noverlap = 60\n", "[ingest]\nmax_file_mb = -1\n", "[chunk]\n = 3\n"};
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(bad); i++) {
+        store_config_default(&c);
+        cairn_status st = store_config_parse(&c, "cfg", bad[i], strlen(bad[i]));
+        CHECKF(st == CAIRN_ERR_INVALID, "config %zu accepted", i);
+        CHECK(strstr(cairn_last_error(), "cfg") != NULL);
+        store_config_free(&c);
+    }
+    /* environment overrides the file */
+    const char *dir = t_tmpdir("store_cfg");
+    char p[1300];
+    snprintf(p, sizeof p, "%s/config", dir);
+    FILE *f = fopen(p, "w");
+    fputs("[chunk]\nsize = 300\n", f);
+    fclose(f);
+    setenv("CAIRN_CHUNK_SIZE", "128", 1);
+    store_config_default(&c);
+    CHECK_OK(store_config_load(&c, p));
+    CHECK_EQ_INT(c.chunk_tokens, 128);
+    store_config_free(&c);
+    unsetenv("CAIRN_CHUNK_SIZE");
+    /* a missing file is the defaults */
+    snprintf(p, sizeof p, "%s/absent", dir);
+    store_config_default(&c);
+    CHECK_OK(store_config_load(&c, p));
+    CHECK_EQ_INT(c.chunk_tokens, CHUNK_DEFAULT_TOKENS);
+    store_config_free(&c);
+}
+
 int main(void)
 {
+    RUN(test_config);
     RUN(test_create_open);
     RUN(test_newer_schema_refused);
     RUN(test_not_a_store);
