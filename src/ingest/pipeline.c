@@ -323,6 +323,8 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
     }
     char dh[33], old[33];
     CAIRN_TRY(doc_hash(d, fc, dh));
+    /* a group commit may have happened after the previous document */
+    CAIRN_TRY(group_begin(p));
     int64_t old_id = 0;
     cairn_status fst = store_doc_find(p->s, fc->key_path, d->key ? d->key : "", &old_id, old);
     if (fst != CAIRN_OK && fst != CAIRN_ERR_NOT_FOUND)

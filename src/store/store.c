@@ -40,12 +40,13 @@ static const char schema_v1[] =
     "  chunk_key INTEGER NOT NULL, heading_path TEXT NOT NULL DEFAULT '', page INTEGER NOT NULL DEFAULT 0,"
     "  text TEXT NOT NULL, ntokens INTEGER NOT NULL DEFAULT 0);"
     "CREATE INDEX chunks_doc ON chunks(doc_id, ord);"
+    /* Clustered by document (no separate doc_id index); (key, s) serves
+     * string/list predicates and HAS, (key, n) only rows that have n. */
     "CREATE TABLE doc_meta("
-    "  doc_id INTEGER NOT NULL, key TEXT NOT NULL, type INTEGER NOT NULL,"
-    "  s TEXT, n REAL, ord INTEGER NOT NULL DEFAULT 0);"
-    "CREATE INDEX doc_meta_doc ON doc_meta(doc_id);"
+    "  doc_id INTEGER NOT NULL, key TEXT NOT NULL, ord INTEGER NOT NULL DEFAULT 0, type INTEGER NOT NULL,"
+    "  s TEXT, n REAL, PRIMARY KEY(doc_id, key, ord)) WITHOUT ROWID;"
     "CREATE INDEX doc_meta_ks ON doc_meta(key, s, doc_id);"
-    "CREATE INDEX doc_meta_kn ON doc_meta(key, n, doc_id);"
+    "CREATE INDEX doc_meta_kn ON doc_meta(key, n, doc_id) WHERE n IS NOT NULL;"
     "CREATE TABLE chunk_deletions("
     "  seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id INTEGER NOT NULL, doc_id INTEGER NOT NULL);";
 
@@ -89,7 +90,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_META_DELETE] = "DELETE FROM doc_meta WHERE doc_id = ?1",
     [STMT_META_DELETE_KEY] = "DELETE FROM doc_meta WHERE doc_id = ?1 AND key = ?2",
     [STMT_META_INSERT] = "INSERT INTO doc_meta(doc_id, key, type, s, n, ord) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-    [STMT_META_SELECT] = "SELECT key, type, s, n FROM doc_meta WHERE doc_id = ?1 ORDER BY rowid",
+    [STMT_META_SELECT] = "SELECT key, type, s, n FROM doc_meta WHERE doc_id = ?1 ORDER BY key, ord",
     [STMT_CHUNK_KEYS] = "SELECT id, chunk_key, ord FROM chunks WHERE doc_id = ?1",
     [STMT_CHUNK_INSERT] = "INSERT INTO chunks(doc_id, ord, chunk_key, heading_path, page, text, ntokens) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [STMT_CHUNK_SET_ORD] = "UPDATE chunks SET ord = ?2 WHERE id = ?1",
@@ -112,6 +113,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
                            " ON CONFLICT(root) DO UPDATE SET"
                            " options = CASE WHEN excluded.options = '' THEN sources.options ELSE excluded.options END,"
                            " ttl_s = CASE WHEN excluded.options = '' THEN sources.ttl_s ELSE excluded.ttl_s END RETURNING id",
+    [STMT_BEGIN] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_SAVEPOINT1] = "SAVEPOINT sp1",
+    [STMT_RELEASE1] = "RELEASE sp1",
     [STMT_SOURCE_TOUCH] = "UPDATE sources SET last_sync_ns = ?2 WHERE id = ?1",
 };
 
@@ -164,14 +169,19 @@ cairn_status store_exec(store *s, const char *sql, const char *what)
 }
 
 /* ---- transactions (savepoints nest inside the outer transaction) ---- */
+/* The outer BEGIN/COMMIT and the first savepoint level run for every
+ * document, so they use cached statements; deeper levels are rare. */
 cairn_status store_begin(store *s)
 {
-    char sql[64];
-    if (s->txn_depth == 0)
-        snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
-    else
+    if (s->txn_depth <= 1) {
+        sqlite3_stmt *st;
+        CAIRN_TRY(store_stmt(s, s->txn_depth == 0 ? STMT_BEGIN : STMT_SAVEPOINT1, &st));
+        CAIRN_TRY(store_step_done(s, st, "beginning a transaction"));
+    } else {
+        char sql[64];
         snprintf(sql, sizeof sql, "SAVEPOINT sp%d", s->txn_depth);
-    CAIRN_TRY(store_exec(s, sql, "beginning a transaction"));
+        CAIRN_TRY(store_exec(s, sql, "beginning a transaction"));
+    }
     s->txn_depth++;
     return CAIRN_OK;
 }
@@ -180,12 +190,17 @@ cairn_status store_commit(store *s)
 {
     if (s->txn_depth <= 0)
         return cairn_fail(CAIRN_ERR_INTERNAL, "store_commit without store_begin");
-    char sql[64];
-    if (s->txn_depth == 1)
-        snprintf(sql, sizeof sql, "COMMIT");
-    else
+    cairn_status st;
+    if (s->txn_depth <= 2) {
+        sqlite3_stmt *q;
+        st = store_stmt(s, s->txn_depth == 1 ? STMT_COMMIT : STMT_RELEASE1, &q);
+        if (st == CAIRN_OK)
+            st = store_step_done(s, q, "committing");
+    } else {
+        char sql[64];
         snprintf(sql, sizeof sql, "RELEASE sp%d", s->txn_depth - 1);
-    cairn_status st = store_exec(s, sql, "committing");
+        st = store_exec(s, sql, "committing");
+    }
     if (st != CAIRN_OK) {
         store_rollback(s);
         return st;

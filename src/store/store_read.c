@@ -117,7 +117,7 @@ void store_hit_free(store_hit *h)
 cairn_status store_doc_meta(store *s, int64_t doc_id, meta_list *out)
 {
     sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, "SELECT key, type, s, n FROM doc_meta WHERE doc_id = ?1 ORDER BY rowid", -1, &st,
+    if (sqlite3_prepare_v2(s->db, "SELECT key, type, s, n FROM doc_meta WHERE doc_id = ?1 ORDER BY key, ord", -1, &st,
                            NULL) != SQLITE_OK)
         return store_sql_fail(s, CAIRN_ERR_IO, "reading metadata");
     sqlite3_bind_int64(st, 1, doc_id);
