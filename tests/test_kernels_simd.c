@@ -193,6 +193,7 @@ static void check_quantize_act(kernels_level lvl)
 bool simd_amx_available(void);
 qt_gemm_fn simd_gemm_vnni(uint32_t type, int *nr, int *nc);
 qt_gemm_fn simd_gemm_amx(uint32_t type, int *nr, int *nc);
+qt_gemm_fn simd_gemm_amx_q(uint32_t type, int *nr, int *nc);
 
 typedef struct { const char *label; qt_gemm_fn fn; int nr, nc; } gemm_kernel;
 
@@ -204,7 +205,7 @@ static void check_gemm(kernels_level lvl)
     for (size_t ti = 0; ti < CAIRN_ARRAY_LEN(weight_types); ti++) {
         uint32_t t = weight_types[ti].type;
         const qtype_traits *sim = qtype_get_level(t, lvl);
-        gemm_kernel ks[3];
+        gemm_kernel ks[4];
         int nk = 0;
         if (sim && sim->gemm) {
             CHECK(sim->gemm_nr >= 1 && sim->gemm_nc >= 1);
@@ -216,6 +217,8 @@ static void check_gemm(kernels_level lvl)
             if (f && !(nk && ks[0].fn == f)) ks[nk++] = (gemm_kernel){"vnni", f, nr, nc};
             f = simd_amx_available() ? simd_gemm_amx(t, &nr, &nc) : NULL;
             if (f && !(nk && ks[0].fn == f)) ks[nk++] = (gemm_kernel){"amx", f, nr, nc};
+            f = simd_amx_available() ? simd_gemm_amx_q(t, &nr, &nc) : NULL;
+            if (f && !(nk && ks[0].fn == f)) ks[nk++] = (gemm_kernel){"amx-int8", f, nr, nc};
         }
         for (int k = 0; k < nk; k++) {
             char label[64];

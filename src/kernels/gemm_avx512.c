@@ -32,8 +32,8 @@
 #include <stddef.h>
 #include <string.h>
 
-#define GEMM_NR 64   /* weight rows per call */
-#define GEMM_NC 64   /* activation rows per call */
+#define GEMM_NR 128   /* weight rows per call */
+#define GEMM_NC 128   /* activation rows per call */
 #define MR 4         /* micro tile: weight rows */
 #define NR 3         /* micro tile: activation rows */
 
@@ -562,6 +562,246 @@ GEMM_FN(q4_K)
 GEMM_FN(q5_K)
 GEMM_FN(q6_K)
 
+/* ---- AMX INT8 tile kernels (Sapphire Rapids and later) ----
+ *
+ * TDPBSSD multiplies 16 activation rows x G int8 (A: taken straight from the
+ * Q8_0/Q8_1/Q8_K blocks, 16 rows at the activation row stride) by G x 16
+ * weight int8 (B: rows 4p..4p+3 of each of 16 weight rows, the same dword
+ * transpose as the panels above) into 16x16 int32, one group (one scale) at
+ * a time. The exact int32 tile goes through memory to AVX-512, which applies
+ * the scales: acc[t] += float(C[t][.]) * (a[g][.] * dy[t][g]) (+ b * ysum),
+ * so 16 zmm accumulators hold a 16 token x 16 row output block. Weights are
+ * unpacked once per call (value = a * q + b with q = u - o as int8). */
+
+bool simd_amx_available(void);   /* gemm_amx_avx512.c */
+
+#pragma GCC push_options
+#pragma GCC target("amx-tile,amx-int8")
+
+typedef struct {
+    uint8_t palette, start_row, reserved0[14];
+    uint16_t colsb[8];
+    uint8_t reserved1[16];
+    uint8_t rows[8];
+    uint8_t reserved2[8];
+} __attribute__((packed, aligned(64))) amx_cfg;
+
+/* Address of the G int8 activations of group g in an activation row. */
+static inline const int8_t *act_group(const wfmt *f, const uint8_t *row, int g)
+{
+    if (f->act == QT_Q8_0) return (const int8_t *)(row + (size_t)g * sizeof(block_q8_0) + offsetof(block_q8_0, qs));
+    if (f->act == QT_Q8_1) return (const int8_t *)(row + (size_t)g * sizeof(block_q8_1) + offsetof(block_q8_1, qs));
+    const int per = QK_K / f->G;
+    return (const int8_t *)(row + (size_t)(g / per) * sizeof(block_q8_K) + offsetof(block_q8_K, qs)) + (g % per) * f->G;
+}
+
+/* Per-group activation scale and (for min types) scale * sum of the group. */
+static void act_info(const wfmt *f, const uint8_t *row, int ng, float *dy, float *ysf)
+{
+    for (int g = 0; g < ng; g++) {
+        if (f->act == QT_Q8_0) {
+            const block_q8_0 *b = (const block_q8_0 *)row + g;
+            dy[g] = h2f(b->d);
+        } else if (f->act == QT_Q8_1) {
+            const block_q8_1 *b = (const block_q8_1 *)row + g;
+            dy[g] = h2f(b->d);
+            ysf[g] = h2f(b->s);
+        } else {
+            const int per = QK_K / f->G, j = g % per;
+            const block_q8_K *b = (const block_q8_K *)row + g / per;
+            dy[g] = b->d;
+            int sum = f->G == 16 ? b->bsums[j] : b->bsums[2 * j] + b->bsums[2 * j + 1];
+            ysf[g] = b->d * (float)sum;
+        }
+    }
+}
+
+static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x, size_t bx,
+                       const void *y, size_t by, int nr, int nc)
+{
+    const int G = f->G, S = G / 4, ng = n / G;
+    const int nrp = (nr + 15) & ~15, ncp = (nc + 15) & ~15;
+    const size_t wpanel = (size_t)nrp * ng * G;               /* int8, B-tile layout */
+    const size_t wscal = (size_t)nrp * ng * 4;                /* floats a (and b) */
+    const size_t ainfo = (size_t)ncp * ng * 4;                /* floats dy (and ysf) */
+    const size_t tail = 16 * by;                              /* padded last token block */
+    size_t need = wpanel + 2 * wscal + 2 * ainfo + tail + (size_t)n + (size_t)ng * 8 + 2048 + 64 * 8;
+    uint8_t *mem = scratch_get(need);
+    if (!mem) {
+        for (int j = 0; j < nc; j++)
+            for (int i = 0; i < nr; i++)
+                f->dot(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
+        return;
+    }
+    uint8_t *q = mem;
+    int8_t *wp = (int8_t *)q; q += (wpanel + 63) & ~(size_t)63;
+    float *wa = (float *)q; q += (wscal + 63) & ~(size_t)63;
+    float *wb = (float *)q; q += (wscal + 63) & ~(size_t)63;
+    float *ady = (float *)q; q += (ainfo + 63) & ~(size_t)63;
+    float *aysf = (float *)q; q += (ainfo + 63) & ~(size_t)63;
+    uint8_t *tailbuf = q; q += (tail + 63) & ~(size_t)63;
+    int32_t *cbuf = (int32_t *)q; q += 2048;
+    uint8_t *tmp = q; q += ((size_t)n + 63) & ~(size_t)63;
+    float *ta = (float *)q, *tb = ta + ng;
+
+    /* weights: 16-row blocks, per group a G/4 x 64-byte B tile; scales as [g][16] */
+    const __m512i vo = _mm512_set1_epi8((char)f->o);
+    for (int r = 0; r < nrp; r++) {
+        const int jb = r / 16, rr = r % 16;
+        int8_t *blk = wp + (size_t)jb * ng * G * 16;
+        float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
+        if (r >= nr) {
+            for (int g = 0; g < ng; g++) {
+                for (int p = 0; p < S; p++) memset(blk + ((size_t)g * S + p) * 64 + 4 * rr, 0, 4);
+                pa[g * 16 + rr] = 0.0f;
+                pb[g * 16 + rr] = 0.0f;
+            }
+            continue;
+        }
+        f->unpack((const uint8_t *)x + (size_t)r * bx, n, tmp, ta, tb);
+        int k = 0;
+        for (; k + 64 <= n; k += 64)
+            _mm512_storeu_si512(tmp + k, _mm512_sub_epi8(_mm512_loadu_si512(tmp + k), vo));
+        for (; k < n; k++) tmp[k] = (uint8_t)(tmp[k] - f->o);
+        const uint32_t *src = (const uint32_t *)tmp;
+        uint32_t *dst = (uint32_t *)blk;
+        for (int g = 0; g < ng; g++) {
+            for (int p = 0; p < S; p++)
+                dst[((size_t)g * S + p) * 16 + rr] = src[g * S + p];
+            pa[g * 16 + rr] = ta[g];
+            pb[g * 16 + rr] = f->has_min ? tb[g] : 0.0f;
+        }
+    }
+    /* activation scales */
+    for (int t = 0; t < ncp; t++) {
+        if (t < nc) {
+            act_info(f, (const uint8_t *)y + (size_t)t * by, ng, ady + (size_t)t * ng, aysf + (size_t)t * ng);
+        } else {
+            memset(ady + (size_t)t * ng, 0, (size_t)ng * 4);
+            memset(aysf + (size_t)t * ng, 0, (size_t)ng * 4);
+        }
+    }
+
+    amx_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    cfg.colsb[0] = cfg.colsb[1] = 64; cfg.rows[0] = cfg.rows[1] = 16;          /* C */
+    cfg.colsb[2] = cfg.colsb[3] = (uint16_t)G; cfg.rows[2] = cfg.rows[3] = 16;  /* A */
+    cfg.colsb[4] = cfg.colsb[5] = 64; cfg.rows[4] = cfg.rows[5] = (uint8_t)S;   /* B */
+    _tile_loadconfig(&cfg);
+
+    for (int t0 = 0; t0 < nc; t0 += 16) {
+        /* a partial last block of tokens is copied so that tile loads stay in bounds */
+        const uint8_t *abase = (const uint8_t *)y + (size_t)t0 * by;
+        const int tn = nc - t0 < 16 ? nc - t0 : 16;
+        if (tn < 16) {
+            memcpy(tailbuf, abase, (size_t)tn * by);
+            memset(tailbuf + (size_t)tn * by, 0, (size_t)(16 - tn) * by);
+            abase = tailbuf;
+        }
+        const float *dyt = ady + (size_t)t0 * ng, *yst = aysf + (size_t)t0 * ng;
+        for (int jb = 0; jb < nrp / 16; jb++) {
+            const int8_t *blk = wp + (size_t)jb * ng * G * 16;
+            const float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
+            __m512 acc[16];
+#pragma GCC unroll 16
+            for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+            int g = 0;
+            for (; g + 1 < ng; g += 2) {
+                _tile_zero(0);
+                _tile_zero(1);
+                _tile_loadd(2, act_group(f, abase, g), by);
+                _tile_loadd(4, blk + (size_t)g * G * 16, 64);
+                _tile_loadd(3, act_group(f, abase, g + 1), by);
+                _tile_loadd(5, blk + (size_t)(g + 1) * G * 16, 64);
+                _tile_dpbssd(0, 2, 4);
+                _tile_dpbssd(1, 3, 5);
+                _tile_stored(0, cbuf, 64);
+                _tile_stored(1, cbuf + 256, 64);
+                for (int h = 0; h < 2; h++) {
+                    const __m512 va = _mm512_load_ps(pa + (size_t)(g + h) * 16);
+                    const int32_t *cb = cbuf + 256 * h;
+#pragma GCC unroll 16
+                    for (int t = 0; t < 16; t++) {
+                        __m512 sc = _mm512_mul_ps(va, _mm512_set1_ps(dyt[(size_t)t * ng + g + h]));
+                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)), sc, acc[t]);
+                    }
+                    if (f->has_min) {
+                        const __m512 vb = _mm512_load_ps(pb + (size_t)(g + h) * 16);
+#pragma GCC unroll 16
+                        for (int t = 0; t < 16; t++)
+                            acc[t] = _mm512_fmadd_ps(vb, _mm512_set1_ps(yst[(size_t)t * ng + g + h]), acc[t]);
+                    }
+                }
+            }
+            for (; g < ng; g++) {
+                _tile_zero(0);
+                _tile_loadd(2, act_group(f, abase, g), by);
+                _tile_loadd(4, blk + (size_t)g * G * 16, 64);
+                _tile_dpbssd(0, 2, 4);
+                _tile_stored(0, cbuf, 64);
+                const __m512 va = _mm512_load_ps(pa + (size_t)g * 16);
+#pragma GCC unroll 16
+                for (int t = 0; t < 16; t++) {
+                    __m512 sc = _mm512_mul_ps(va, _mm512_set1_ps(dyt[(size_t)t * ng + g]));
+                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cbuf + 16 * t)), sc, acc[t]);
+                }
+                if (f->has_min) {
+                    const __m512 vb = _mm512_load_ps(pb + (size_t)g * 16);
+#pragma GCC unroll 16
+                    for (int t = 0; t < 16; t++)
+                        acc[t] = _mm512_fmadd_ps(vb, _mm512_set1_ps(yst[(size_t)t * ng + g]), acc[t]);
+                }
+            }
+            const int rn = nr - 16 * jb < 16 ? nr - 16 * jb : 16;
+            const __mmask16 m = (__mmask16)((1u << rn) - 1);
+            for (int t = 0; t < tn; t++)
+                _mm512_mask_storeu_ps(s + (size_t)(t0 + t) * bs + 16 * jb, m, acc[t]);
+        }
+    }
+    _tile_release();
+}
+
+#pragma GCC pop_options
+
+#define AMXQ_FN(t) \
+    static void gemm_amx_##t(int n, float *s, size_t bs, const void *x, size_t bx, const void *y, size_t by, int nr, int nc) \
+    { gemm_amx_q(&fmt_##t, n, s, bs, x, bx, y, by, nr, nc); }
+AMXQ_FN(q4_0)
+AMXQ_FN(q4_1)
+AMXQ_FN(q5_0)
+AMXQ_FN(q5_1)
+AMXQ_FN(q8_0)
+AMXQ_FN(q2_K)
+AMXQ_FN(q3_K)
+AMXQ_FN(q4_K)
+AMXQ_FN(q5_K)
+AMXQ_FN(q6_K)
+
+#define AMXQ_NR 128
+#define AMXQ_NC 128
+
+qt_gemm_fn simd_gemm_amx_q(uint32_t type, int *nr, int *nc);
+qt_gemm_fn simd_gemm_amx_q(uint32_t type, int *nr, int *nc)
+{
+    if (!simd_amx_available()) return NULL;
+    *nr = AMXQ_NR;
+    *nc = AMXQ_NC;
+    switch (type) {
+    case QT_Q4_0: return gemm_amx_q4_0;
+    case QT_Q4_1: return gemm_amx_q4_1;
+    case QT_Q5_0: return gemm_amx_q5_0;
+    case QT_Q5_1: return gemm_amx_q5_1;
+    case QT_Q8_0: return gemm_amx_q8_0;
+    case QT_Q2_K: return gemm_amx_q2_K;
+    case QT_Q3_K: return gemm_amx_q3_K;
+    case QT_Q4_K: return gemm_amx_q4_K;
+    case QT_Q5_K: return gemm_amx_q5_K;
+    case QT_Q6_K: return gemm_amx_q6_K;
+    default: return NULL;
+    }
+}
+
 /* For tests and benches: the AVX-512 VNNI tile kernel of a type (NULL if none),
  * whether or not an AMX kernel replaced it in the table. */
 qt_gemm_fn simd_gemm_vnni(uint32_t type, int *nr, int *nc);
@@ -600,4 +840,18 @@ void gemm_register_avx512(qtype_traits *t)
     REG(QT_Q5_K, q5_K)
     REG(QT_Q6_K, q6_K)
 #undef REG
+    /* AMX int8 where it beats VNNI: the 32-value groups (the 16-value K-quants
+     * Q2_K/Q3_K/Q6_K need twice the scale work per product and tie). */
+    if (simd_amx_available()) {
+        static const uint32_t amx_types[] = {QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q4_K, QT_Q5_K};
+        for (size_t i = 0; i < sizeof amx_types / sizeof amx_types[0]; i++) {
+            int nr, nc;
+            qt_gemm_fn f = simd_gemm_amx_q(amx_types[i], &nr, &nc);
+            if (f) {
+                t[amx_types[i]].gemm = f;
+                t[amx_types[i]].gemm_nr = nr;
+                t[amx_types[i]].gemm_nc = nc;
+            }
+        }
+    }
 }

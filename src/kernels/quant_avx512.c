@@ -6,16 +6,59 @@
 #define SIMD_SFX(name) name##_avx512
 #include "kernels/simd_impl.h"
 
+/* 512-bit float dots: products of two floats are exact in double and summed
+ * in double like the reference; 8 doubles per vector instead of 4. */
+static inline __m512d fma8(__m256 x, __m256 y, __m512d acc)
+{
+    return _mm512_fmadd_pd(_mm512_cvtps_pd(x), _mm512_cvtps_pd(y), acc);
+}
+
+#define FLOAT_DOT512(name, T, LOAD16, SCALAR) \
+    static void name(int n, float *s, const void *vx, const void *vy) \
+    { \
+        const T *x = vx; \
+        const float *y = vy; \
+        __m512d a0 = _mm512_setzero_pd(), a1 = _mm512_setzero_pd(), a2 = _mm512_setzero_pd(), a3 = _mm512_setzero_pd(); \
+        int i = 0; \
+        for (; i + 32 <= n; i += 32) { \
+            __m512 x0 = LOAD16(x + i), x1 = LOAD16(x + i + 16); \
+            __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16); \
+            a0 = fma8(_mm512_castps512_ps256(x0), _mm512_castps512_ps256(y0), a0); \
+            a1 = fma8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x0), 1)), \
+                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(y0), 1)), a1); \
+            a2 = fma8(_mm512_castps512_ps256(x1), _mm512_castps512_ps256(y1), a2); \
+            a3 = fma8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x1), 1)), \
+                      _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(y1), 1)), a3); \
+        } \
+        double sum = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(a0, a1), _mm512_add_pd(a2, a3))); \
+        for (; i < n; i++) sum += (double)SCALAR(x[i]) * y[i]; \
+        *s = (float)sum; \
+    }
+
+static inline __m512 ld16_f32(const float *p) { return _mm512_loadu_ps(p); }
+static inline __m512 ld16_f16(const fp16_t *p) { return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p)); }
+static inline __m512 ld16_bf16(const uint16_t *p)
+{
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)p)), 16));
+}
+static inline float id_f32(float v) { return v; }
+FLOAT_DOT512(vec_dot_f32_f32_zmm, float, ld16_f32, id_f32)
+FLOAT_DOT512(vec_dot_f16_f32_zmm, fp16_t, ld16_f16, _cvtsh_ss)
+FLOAT_DOT512(vec_dot_bf16_f32_zmm, uint16_t, ld16_bf16, s_bf16)
+
 void gemm_register_avx512(qtype_traits *t);   /* gemm_avx512.c */
 void gemm_amx_register(qtype_traits *t);      /* gemm_amx_avx512.c */
 
 void kernels_register_avx512(qtype_traits *t)
 {
-    t[QT_F32].vec_dot = vec_dot_f32_f32_avx512;
-    t[QT_F16].vec_dot = vec_dot_f16_f32_avx512;
+    t[QT_F32].vec_dot = vec_dot_f32_f32_zmm;
+    t[QT_F16].vec_dot = vec_dot_f16_f32_zmm;
     t[QT_F16].to_float = dequantize_row_f16_avx512;
     t[QT_F16].quantize_act = quantize_row_f16_avx512;
-    t[QT_BF16].vec_dot = vec_dot_bf16_f32_avx512;
+    t[QT_BF16].vec_dot = vec_dot_bf16_f32_zmm;
+    (void)vec_dot_f32_f32_avx512;
+    (void)vec_dot_f16_f32_avx512;
+    (void)vec_dot_bf16_f32_avx512;
     t[QT_BF16].to_float = dequantize_row_bf16_avx512;
     t[QT_BF16].quantize_act = quantize_row_bf16_avx512;
     t[QT_Q4_0].vec_dot = vec_dot_q4_0_q8_0_avx512;
@@ -37,6 +80,6 @@ void kernels_register_avx512(qtype_traits *t)
     t[QT_Q8_K].quantize_act = quantize_row_q8_K_avx512;
     (void)vec_dot_f16_f16_avx512;
     (void)vec_dot_bf16_bf16_avx512;
-    gemm_register_avx512(t);
-    gemm_amx_register(t);   /* overrides where the CPU has AMX */
+    gemm_amx_register(t);       /* detects AMX (F16/BF16 tile kernels) */
+    gemm_register_avx512(t);    /* VNNI tile kernels, AMX int8 ones where available */
 }
