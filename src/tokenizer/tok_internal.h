@@ -9,6 +9,10 @@
  *   BPE ("gpt2")   tok_bpe.c  regex pre-tokenizer (tok_pre.c) + rank merges
  *   WPM ("bert")   tok_wpm.c  basic tokenizer + greedy longest match
  *
+ * tok_load.c reads the GGUF metadata, tok_special.c splits special tokens out
+ * of the text, tokenizer.c drives encoding and decodes, tok_cache.c caches
+ * word -> ids, tok_unicode.c has the UTF-8 and Unicode-property helpers.
+ *
  * The behaviour follows llama.cpp's tokenizers (the reference the shared test
  * vectors were produced with); every place where the exact behaviour matters
  * says so in a comment.
@@ -153,6 +157,15 @@ bool tok_cp_is_punct(uint32_t cp);       /* P* */
 bool tok_cp_is_symbol(uint32_t cp);      /* S* */
 uint32_t tok_cp_lower(uint32_t cp);
 uint32_t tok_cp_nfd_base(uint32_t cp);   /* first code point of the NFD decomposition */
+
+/* ---- special tokens (tok_special.c) ---- */
+typedef struct tok_frag {
+    int32_t id;               /* special token, or -1 for raw text */
+    size_t off, len;          /* raw text span */
+} tok_frag;
+/* Split text into raw fragments and special tokens (cairn_malloc'd array). */
+cairn_status tok_split_specials(const cairn_tokenizer *t, const char *text, size_t len, bool parse_special,
+                                tok_frag **out, size_t *nout);
 
 /* ---- algorithms ---- */
 /* prefix_space: prepend " " (SentencePiece's dummy prefix) before escaping. */
