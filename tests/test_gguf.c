@@ -274,6 +274,49 @@ static void test_writer_lazy(void)
     gguf_writer_free(w);
 }
 
+/* gguf_tensor_check finds NaN/Inf values and block scales. */
+static void test_check(void)
+{
+    uint8_t buf[210 * 2];
+    gguf_tensor t = {{"x", 1}, 1, {0, 1, 1, 1}, 0, 0, 0, buf};
+    uint64_t at = 99;
+    /* F32: fine, then a NaN at index 5. */
+    float f[8] = {1, 2, 3, -4, 0, 6, 7, 8};
+    memcpy(buf, f, sizeof f);
+    t.type = 0; t.ne[0] = 8; t.nbytes = 32;
+    CHECK_OK(gguf_tensor_check(&t, &at));
+    f[5] = NAN;
+    memcpy(buf, f, sizeof f);
+    CHECK(gguf_tensor_check(&t, &at) == CAIRN_ERR_CORRUPT && at == 5);
+    CHECK(strstr(cairn_last_error(), "non-finite value at value 5") != NULL);
+    /* F16 +Inf (0x7c00) at index 3; BF16 NaN (0x7fc0) at index 1. */
+    uint16_t h[4] = {0x3c00, 0x4000, 0x0001, 0x7c00};
+    memcpy(buf, h, sizeof h);
+    t.type = 1; t.ne[0] = 4; t.nbytes = 8;
+    CHECK(gguf_tensor_check(&t, &at) == CAIRN_ERR_CORRUPT && at == 3);
+    uint16_t b[2] = {0x3f80, 0x7fc0};
+    memcpy(buf, b, sizeof b);
+    t.type = 30; t.ne[0] = 2; t.nbytes = 4;
+    CHECK(gguf_tensor_check(&t, &at) == CAIRN_ERR_CORRUPT && at == 1);
+    /* Q8_0: scale of block 1 is Inf -> first value 32. */
+    memset(buf, 0, sizeof buf);
+    t.type = 8; t.ne[0] = 64; t.nbytes = 68;
+    CHECK_OK(gguf_tensor_check(&t, &at));
+    buf[34] = 0x00; buf[35] = 0x7c;
+    CHECK(gguf_tensor_check(&t, &at) == CAIRN_ERR_CORRUPT && at == 32);
+    /* Q4_K: dmin (offset 2) NaN in block 0; Q6_K: d (offset 208) of block 1. */
+    memset(buf, 0, sizeof buf);
+    t.type = 12; t.ne[0] = 256; t.nbytes = 144;
+    CHECK_OK(gguf_tensor_check(&t, &at));
+    buf[2] = 0x01; buf[3] = 0x7e;
+    CHECK(gguf_tensor_check(&t, &at) == CAIRN_ERR_CORRUPT && at == 0);
+    memset(buf, 0, sizeof buf);
+    t.type = 14; t.ne[0] = 512; t.nbytes = 420;
+    CHECK_OK(gguf_tensor_check(&t, &at));
+    buf[210 + 209] = 0xfc;   /* -Inf */
+    CHECK(gguf_tensor_check(&t, &at) == CAIRN_ERR_CORRUPT && at == 256);
+}
+
 /* ---- hand-made hostile headers ---- */
 
 typedef struct img { uint8_t b[4096]; size_t n; } img;
@@ -701,6 +744,7 @@ int main(void)
     RUN(test_writer_roundtrip);
     RUN(test_writer_api_misuse);
     RUN(test_writer_lazy);
+    RUN(test_check);
     RUN(test_hostile_headers);
     RUN(test_alloc_failures);
     RUN(test_shared_models);

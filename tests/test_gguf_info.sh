@@ -35,6 +35,17 @@ check "grep -q 'MOSTLY_Q4_K_M' <<<\"\$out\""
 check "grep -Eq '^  Q6_K +1 ' <<<\"\$out\""
 check "grep -Eq 'blk.0.ffn_down.weight +Q6_K +\\[512, 128\\]' <<<\"\$out\""
 
+# --check scans the data: clean files pass, a NaN in a weight is found.
+out=$("$CAIRN" model info "$M" --check); rc=$?
+check "[ $rc -eq 0 ]"
+check "grep -q 'check: 0 of 48 tensors' <<<\"\$out\""
+cp "$M" "$TMP/nan.gguf" && chmod u+w "$TMP/nan.gguf"
+printf '\xff\xff\xff\xff' | dd of="$TMP/nan.gguf" bs=1 seek=$((14176 + 4 * 10)) conv=notrunc status=none
+out=$("$CAIRN" model info "$TMP/nan.gguf" --check); rc=$?
+check "[ $rc -eq 1 ]"
+check "grep -q \"token_embd.weight' (F32): non-finite value at value 10\" <<<\"\$out\""
+check "grep -q 'check: 1 of 48 tensors' <<<\"\$out\""
+
 # Damaged files: a clean error, exit 1, never a crash.
 head -c 5000 "$M" > "$TMP/trunc.gguf"
 "$CAIRN" model info "$TMP/trunc.gguf" >/dev/null 2>"$TMP/err"; rc=$?

@@ -43,6 +43,15 @@ check "grep -q '32 quantized, 16 kept' <<<\"\$out\""
 info=$("$CAIRN" model info "$TMP/q4r.gguf"); rc=$?
 check "grep -Eq '^  Q4_0 +32 ' <<<\"\$info\""
 
+# NaN in the input: the quantized scales are validated, nothing is written.
+cp "$M" "$TMP/nan.gguf" && chmod u+w "$TMP/nan.gguf"
+printf '\xff\xff\xff\xff' | dd of="$TMP/nan.gguf" bs=1 seek=$((14176 + 4 * 10)) conv=notrunc status=none
+"$CAIRN" quantize "$TMP/nan.gguf" "$TMP/nanq.gguf" Q8_0 >/dev/null 2>"$TMP/err"; rc=$?
+check "[ $rc -eq 1 ]"
+check "grep -q 'NaN/Inf' '$TMP/err'"
+check "grep -q 'token_embd.weight' '$TMP/err'"
+check "[ ! -e '$TMP/nanq.gguf' ]"
+
 # Errors: unknown type, missing input, damaged input, bad usage; no output left behind.
 "$CAIRN" quantize "$M" "$TMP/x.gguf" Q3_XS >/dev/null 2>&1; rc=$?
 check "[ $rc -eq 2 ]"

@@ -459,11 +459,12 @@ static int info_json(const gguf_file *g, bool tensors)
 
 static void model_usage(FILE *f)
 {
-    fprintf(f, "usage: cairn model info FILE [--json] [--tensors]\n"
+    fprintf(f, "usage: cairn model info FILE [--json] [--tensors] [--check]\n"
                "       cairn model synth OUT.gguf [options]\n\n"
                "info: describe a GGUF model: architecture, hyper-parameters, tokenizer, tensor types and sizes.\n"
                "  --json      one JSON object (hparams, tokenizer, metadata, types, params)\n"
-               "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n\n"
+               "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n"
+               "  --check     scan all tensor data for NaN/Inf values and block scales (exit 1 if any)\n\n"
                "synth: write a random-weight llama/qwen2 model (for tests and benchmarks):\n"
                "  --arch llama|qwen2  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
                "  --ctx N  --rope-dim N  --rope-base F  --rope-scale F  --experts N  --experts-used N\n"
@@ -601,10 +602,12 @@ int cmd_model(int argc, char **argv)
         return 2;
     }
     const char *file = NULL;
-    bool json = false, tensors = false;
+    bool json = false, tensors = false, check = false;
     for (int i = 2; i < argc; i++) {
         if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--check"))
+            check = true;
         else if (!strcmp(argv[i], "--tensors"))
             tensors = true;
         else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -631,6 +634,23 @@ int cmd_model(int argc, char **argv)
         return 1;
     }
     int rc = json ? info_json(g, tensors) : info_text(g, tensors);
+    if (rc == 0 && check) {
+        /* Scan every tensor; report each bad one (on stderr with --json, to keep stdout one object). */
+        FILE *out = json ? stderr : stdout;
+        uint64_t n_bad = 0;
+        int64_t t0 = cairn_mono_ns();
+        for (uint64_t i = 0; i < gguf_tensor_count(g); i++) {
+            uint64_t at;
+            if (gguf_tensor_check(gguf_tensor_at(g, i), &at) != CAIRN_OK) {
+                fprintf(out, "check: %s\n", cairn_last_error());
+                n_bad++;
+            }
+        }
+        fprintf(out, "%scheck: %llu of %llu tensors have non-finite values or scales (%.2f s)\n", json ? "" : "\n",
+                (unsigned long long)n_bad, (unsigned long long)gguf_tensor_count(g),
+                (double)(cairn_mono_ns() - t0) / 1e9);
+        rc = n_bad ? 1 : 0;
+    }
     gguf_close(g);
     return rc;
 }

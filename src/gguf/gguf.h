@@ -113,6 +113,12 @@ bool gguf_ttype_by_name(const char *name, uint32_t *type);
 /* Bytes of `nelements` values of `type` (0 if unknown, not a whole number of blocks, or overflow). */
 uint64_t gguf_ttype_nbytes(uint32_t type, int64_t nelements);
 
+/* Scan a tensor's data for NaN/Inf: every value of F32/F16/BF16 tensors, the
+ * fp16/f32 scales of quantized blocks (types without a plain scale field are
+ * not checked). CAIRN_ERR_CORRUPT with the first bad value's index in
+ * *bad_at. Reads the whole tensor (gguf_check.c). */
+cairn_status gguf_tensor_check(const gguf_tensor *t, uint64_t *bad_at);
+
 /* ---- writer ----
  * KVs and tensors are kept in memory in insertion order and written as GGUF v3.
  * Setting a key that exists replaces its value in place (order kept). The data

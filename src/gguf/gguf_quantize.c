@@ -218,6 +218,7 @@ typedef struct qjob {
     int64_t nrows;
     atomic_llong next;         /* next row to claim */
     atomic_int failed;
+    atomic_llong bad_row;      /* a row with NaN/Inf input, or -1 */
 } qjob;
 
 #define ROWS_PER_CLAIM 16
@@ -261,6 +262,11 @@ static void *qjob_run(void *arg)
             const uint8_t *src = (const uint8_t *)j->t->data + (size_t)r * j->src_row;
             uint8_t *dst = j->dst + (size_t)r * j->dst_row;
             row_to_f32(j->t->type, src, buf, ne0);
+            float acc = 0.0f;   /* NaN/Inf anywhere makes acc * 0 non-zero-or-NaN */
+            for (int64_t i = 0; i < ne0; i++)
+                acc += buf[i] * 0.0f;
+            if (acc != 0.0f)
+                atomic_store(&j->bad_row, r);
             if (j->dst_type == QT_F32) {
                 memcpy(dst, buf, (size_t)ne0 * sizeof(float));
             } else if (j->dst_type == QT_F16 || j->dst_type == QT_BF16) {
@@ -311,6 +317,7 @@ static cairn_status qfill_run(void *ctx, void *out, size_t nbytes)
         return cairn_fail(CAIRN_ERR_INTERNAL, "quantize: size mismatch");
     atomic_init(&j.next, 0);
     atomic_init(&j.failed, 0);
+    atomic_init(&j.bad_row, -1);
     int nth = (int)CAIRN_MIN((int64_t)q->n_threads, (j.nrows + ROWS_PER_CLAIM - 1) / ROWS_PER_CLAIM);
     pthread_t th[64];
     int started = 0;
@@ -326,6 +333,18 @@ static cairn_status qfill_run(void *ctx, void *out, size_t nbytes)
     if (atomic_load(&j.failed))
         return cairn_fail(CAIRN_ERR_NOMEM, "quantize: out of memory converting '%.*s'",
                           (int)CAIRN_MIN(t->name.len, 100), t->name.ptr);
+    long long bad_row = atomic_load(&j.bad_row);
+    if (bad_row >= 0)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "quantize: tensor '%.*s' has NaN/Inf values (row %lld)",
+                          (int)CAIRN_MIN(t->name.len, 100), t->name.ptr, bad_row);
+    /* Validate the result, as llama-quantize does. */
+    gguf_tensor qt = *t;
+    qt.type = q->dst_type;
+    qt.nbytes = nbytes;
+    qt.data = out;
+    uint64_t at;
+    if (gguf_tensor_check(&qt, &at) != CAIRN_OK)
+        return cairn_fail_wrap(CAIRN_ERR_CORRUPT, "quantize: the input has NaN/Inf values");
     return CAIRN_OK;
 }
 
