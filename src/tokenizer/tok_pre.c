@@ -81,7 +81,10 @@ static const pre_def k_pre[] = {
     { { "gpt-2", "mpt", "olmo", "jais", "phi-2", "jina-es", "jina-de", "gigachat", "jina-v2-es", "jina-v2-de",
         "exaone4", "mellum" }, 0, { RE_GPT2 } },
     { { "jina-v1-en", "jina-v2-code", "roberta-bpe" }, PRE_ADD_SEP, { RE_GPT2 } },
-    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez" }, 0, { RE_QWEN2 } },
+    { { "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez", "kormo" }, 0, { RE_QWEN2 } },
+    /* Qwen3.5: combining marks stay with their letters */
+    { { "qwen35" }, 0,
+      { RE_CONTRACT "|[^\\r\\n\\p{L}\\p{N}]?[\\p{L}\\p{M}]+|\\p{N}| ?[^\\s\\p{L}\\p{M}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" } },
     { { "poro-chat", "bloom", "gpt3-finnish" }, 0, { " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+" } },
     { { "viking" }, 0,
       { " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+", "\\p{N}" } },
