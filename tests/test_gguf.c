@@ -261,6 +261,7 @@ static void test_writer_lazy(void)
     CHECK_OK(gguf_open(p, &g));
     const gguf_tensor *t = g ? gguf_tensor_find(g, "lazy") : NULL;
     CHECK(t && t->nbytes == 102 && ((const uint8_t *)t->data)[101] == 101);
+    gguf_prefetch(g);
     if (t)
         gguf_tensor_release(g, t);   /* pages dropped, data still readable */
     CHECK(t && ((const uint8_t *)t->data)[50] == 50);

@@ -642,6 +642,16 @@ const gguf_tensor *gguf_tensor_find(const gguf_file *g, const char *name)
     return g->t_hash[slot] ? &g->tensors[g->t_hash[slot] - 1] : NULL;
 }
 
+void gguf_prefetch(const gguf_file *g)
+{
+    if (!g || !g->mapped || g->data_offset >= g->size)
+        return;
+    long ps = sysconf(_SC_PAGESIZE);
+    uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
+    uint64_t a = g->data_offset & ~(page - 1);
+    madvise((void *)(g->map + a), g->size - a, MADV_WILLNEED);
+}
+
 void gguf_tensor_release(const gguf_file *g, const gguf_tensor *t)
 {
     if (!g || !t || !g->mapped || !t->nbytes)

@@ -69,6 +69,10 @@ uint32_t gguf_alignment(const gguf_file *g);
 const char *gguf_path(const gguf_file *g);
 /* Byte offset of the data section in the file (tensor offsets are relative to it). */
 uint64_t gguf_data_offset(const gguf_file *g);
+/* Ask the kernel to start reading the whole data section in the background
+ * (madvise WILLNEED), so the first pass over the weights does not stall on
+ * page faults one page at a time. A no-op for gguf_open_mem images. */
+void gguf_prefetch(const gguf_file *g);
 /* Tell the kernel the caller is done with a tensor's pages for now (they are
  * dropped from memory and re-read from the file if touched again); a no-op
  * for gguf_open_mem images. Keeps RSS low when streaming through a model. */
