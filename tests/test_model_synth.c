@@ -9,10 +9,13 @@
  *   llama-l: the other types (F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0);
  *   qwen2-k: qwen2 with Q4_K/Q6_K weights (the common Q4_K_M mix);
  *   qwen2-yarn: YaRN RoPE scaling x4 (original context 32), F32;
+ *   qwen2-hd64, llama-hd128: F32 models with the head sizes of real models,
+ *            so the F16-cache attention path runs its full-width blocks;
  *   llama-l also carries a llama3-style rope_freqs tensor.
  *
  * The KV cache is F32 here so the comparison isolates weights and forward
- * pass. Tolerance: |ours - ref| <= tol * max|ref| over all logits, tol 1e-4
+ * pass; the F16 cache (the default, with its own attention path) is then
+ * checked against the same reference with tolerance max(tol, 5e-3). Tolerance: |ours - ref| <= tol * max|ref| over all logits, tol 1e-4
  * for F32 and 3e-2 for quantized weights (activations are quantized to Q8
  * for the integer dot products, the reference is exact). The sequence is
  * also run one token at a time and compared with the batched run.
@@ -51,6 +54,10 @@ static const synth MODELS[] = {
      QT_Q4_0, QT_F16, QT_BF16, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q4_0, QT_F16, 3e-2, false, true},
     {"qwen2-k", "qwen2", 256, 4, 2, 512, 2, 150, 64, 1e6f, 0, true, false,
      QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q6_K, 3e-2, false, false},
+    {"qwen2-hd64", "qwen2", 256, 4, 2, 256, 2, 120, 64, 1e6f, 0, true, false,
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false},
+    {"llama-hd128", "llama", 256, 2, 1, 256, 2, 120, 128, 1e4f, 0, false, true,
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false},
     {"qwen2-yarn", "qwen2", 64, 4, 2, 96, 2, 100, 16, 1e4f, 4.0f, true, true,
      QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, true, false},
 };
@@ -216,6 +223,32 @@ static void check_model(const synth *S)
         fprintf(stderr, "%s: max |logit| %.3f, max error %.2e (%.2e relative, tolerance %.0e)\n", S->name, mx,
                 err, err / mx, S->tol);
         CHECKF(err <= S->tol * mx, "%s: %g > %g", S->name, err, S->tol * mx);
+    }
+    /* the F16 cache path (AVX2: whole GQA groups per task, in-place F16
+     * reads) against the same reference: the cache rounds K, V, q and the
+     * probabilities to F16, worth ~1e-3 relative */
+    if (ref) {
+        session_opts so16 = so;
+        so16.kv_type = QT_F16;
+        for (int threads = 1; threads <= 2; threads++) {
+            so16.n_threads = threads;
+            cairn_session *s16 = NULL;
+            float *l16 = NULL;
+            CHECK_OK(session_new(m, &so16, &s16));
+            if (s16)
+                CHECK_OK(session_eval(s16, ids, n, &l16));
+            if (l16) {
+                double mx = 0, err = 0, tol = fmax(S->tol, 5e-3);
+                for (int i = 0; i < nv; i++) {
+                    mx = fmax(mx, fabs(ref[i]));
+                    err = fmax(err, fabs(l16[i] - ref[i]));
+                }
+                if (threads == 2)
+                    fprintf(stderr, "%s, F16 cache: %.2e relative (tolerance %.0e)\n", S->name, err / mx, tol);
+                CHECKF(err <= tol * mx, "%s F16 cache: %g > %g", S->name, err, tol * mx);
+            }
+            session_free(s16);
+        }
     }
     if (s && l) {
         float *batched = cairn_malloc((size_t)nv * sizeof *batched);

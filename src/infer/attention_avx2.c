@@ -103,8 +103,27 @@ void attn_group_f16_avx2(const float *q, int rep, int hd, const uint16_t *k, con
                          int n_see, float scale, bool round, float *sc, float *out)
 {
     const int nv = hd / 8;          /* hd % 8 == 0 is checked by the caller */
-    /* scores (rep, n_see) */
-    for (int p = 0; p < n_see; p++) {
+    /* scores (rep, n_see): four positions at a time, their four sums
+     * reduced together and stored as one vector */
+    int p4 = 0;
+    for (; p4 + 4 <= n_see; p4 += 4) {
+        const uint16_t *k0 = k + (size_t)p4 * stride, *k1 = k0 + stride, *k2 = k1 + stride, *k3 = k2 + stride;
+        for (int r = 0; r < rep; r++) {
+            const float *qr = q + (size_t)r * hd;
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (int i = 0; i < nv; i++) {
+                __m256 qv = _mm256_loadu_ps(qr + 8 * i);
+                a0 = _mm256_fmadd_ps(qv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k0 + 8 * i))), a0);
+                a1 = _mm256_fmadd_ps(qv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k1 + 8 * i))), a1);
+                a2 = _mm256_fmadd_ps(qv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k2 + 8 * i))), a2);
+                a3 = _mm256_fmadd_ps(qv, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(k3 + 8 * i))), a3);
+            }
+            __m256 h = _mm256_hadd_ps(_mm256_hadd_ps(a0, a1), _mm256_hadd_ps(a2, a3));
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+            _mm_storeu_ps(sc + (size_t)r * n_see + p4, _mm_mul_ps(s4, _mm_set1_ps(scale)));
+        }
+    }
+    for (int p = p4; p < n_see; p++) {
         const uint16_t *kr = k + (size_t)p * stride;
         for (int r = 0; r < rep; r++) {
             const float *qr = q + (size_t)r * hd;
@@ -156,18 +175,33 @@ void attn_group_f16_avx2(const float *q, int rep, int hd, const uint16_t *k, con
             s[p] = round ? _cvtsh_ss(_cvtss_sh(w, _MM_FROUND_TO_NEAREST_INT)) : w;
         }
     }
-    /* out (rep, hd) = probabilities . V */
-    for (int r = 0; r < rep; r++)
-        for (int i = 0; i < nv; i++)
-            _mm256_storeu_ps(out + (size_t)r * hd + 8 * i, _mm256_setzero_ps());
-    for (int p = 0; p < n_see; p++) {
-        const uint16_t *vr = v + (size_t)p * stride;
-        for (int i = 0; i < nv; i++) {
-            __m256 x = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vr + 8 * i)));
-            for (int r = 0; r < rep; r++) {
-                float *o = out + (size_t)r * hd + 8 * i;
-                _mm256_storeu_ps(o, _mm256_fmadd_ps(_mm256_set1_ps(sc[(size_t)r * n_see + p]), x, _mm256_loadu_ps(o)));
+    /* out (rep, hd) = probabilities . V: accumulators stay in registers
+     * over all positions, 32 values (4 vectors) of one head at a time */
+    for (int r = 0; r < rep; r++) {
+        const float *w = sc + (size_t)r * n_see;
+        float *o = out + (size_t)r * hd;
+        int i = 0;
+        for (; i + 4 <= nv; i += 4) {
+            __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
+            const uint16_t *vp = v + 8 * i;
+            for (int p = 0; p < n_see; p++, vp += stride) {
+                __m256 wp = _mm256_broadcast_ss(w + p);
+                c0 = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vp)), c0);
+                c1 = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 8))), c1);
+                c2 = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 16))), c2);
+                c3 = _mm256_fmadd_ps(wp, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(vp + 24))), c3);
             }
+            _mm256_storeu_ps(o + 8 * i, c0);
+            _mm256_storeu_ps(o + 8 * i + 8, c1);
+            _mm256_storeu_ps(o + 8 * i + 16, c2);
+            _mm256_storeu_ps(o + 8 * i + 24, c3);
+        }
+        for (; i < nv; i++) {
+            __m256 c0 = _mm256_setzero_ps();
+            const uint16_t *vp = v + 8 * i;
+            for (int p = 0; p < n_see; p++, vp += stride)
+                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(w + p), _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)vp)), c0);
+            _mm256_storeu_ps(o + 8 * i, c0);
         }
     }
 }
