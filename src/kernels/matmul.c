@@ -10,8 +10,9 @@
  *    tokens whose activations (<= ~256 KiB) stay in L2 while weights
  *    stream; inside a chunk a block of weight rows (<= ~32 KiB) is reused for
  *    every token of the block. That reuse is what makes prompt processing
- *    compute bound instead of memory bound. With a gemm tile kernel the
- *    chunk is walked in gemm_nr x gemm_nc tiles, else one vec_dot per output.
+ *    compute bound instead of memory bound. With a gemm tile kernel (8+
+ *    tokens) a chunk is one tile of up to gemm_nr x gemm_nc, else one
+ *    vec_dot per output.
  * Decode (n_tok = 1) is one pool run with ~16 chunks per thread for balance.
  * matmul_multi puts several matrices sharing an input into one run: their
  * chunk ranges are concatenated behind the same counter.
@@ -118,10 +119,20 @@ static int64_t round_down(int64_t v, int64_t m) { return v / m * m; }
 static void plan_chunks(mm_part *p, int64_t n_tok, int nth)
 {
     const qtype_traits *wt = p->wt;
-    int64_t nr = wt->gemm ? wt->gemm_nr : 1, nc = wt->gemm ? wt->gemm_nc : 1;
+    int64_t nr = 1, nc = 1;
     if (n_tok == 1) {
         p->rb = CAIRN_MAX(CAIRN_MIN(p->rows / ((int64_t)nth * 16), 64), 8);
         p->tb = 1;
+    } else if (wt->gemm && n_tok >= GEMM_MIN_TOKENS) {
+        /* One tile call per chunk, as large as the kernel takes: a tile kernel
+         * repacks its operands per call, so bigger tiles pay less packing.
+         * Smaller row blocks (multiples of 16) only when the threads would
+         * otherwise run out of chunks to balance. */
+        p->tb = CAIRN_MIN((int64_t)wt->gemm_nc, n_tok);
+        p->rb = wt->gemm_nr;
+        int64_t n_tb = (n_tok + p->tb - 1) / p->tb;
+        while (p->rb > 16 && n_tb * ((p->rows + p->rb - 1) / p->rb) < (int64_t)nth * 4)
+            p->rb = CAIRN_MAX((p->rb / 2 + 15) / 16 * 16, 16);
     } else {
         p->rb = CAIRN_MAX(round_down(CAIRN_MIN((int64_t)(WBLOCK_BYTES / p->w_row), 256), nr), nr);
         int64_t tb = CAIRN_MAX(round_down((int64_t)(ABLOCK_BYTES / p->a_row), nc), nc);
