@@ -30,7 +30,8 @@ static void search_usage(FILE *f)
             "  --k N                 number of results (10)\n"
             "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
-            "  --json   one JSON object with a \"results\" array\n");
+            "  --json   one JSON object with a \"results\" array\n"
+            "  --index-info   print the search index's state (after catching up) as JSON\n");
 }
 
 static void iso_time(int64_t ns, char *out, size_t n)
@@ -138,13 +139,39 @@ static int print_json(const search_results *res, const char *query)
 
 static void *json_malloc(size_t n) { return cairn_malloc(n); }
 
+/* --index-info: the index after catching up, as JSON (tests, debugging). */
+static int index_info(const char *db)
+{
+    store *s = NULL;
+    search_engine *e = NULL;
+    cairn_status st = cli_open_store(db, &s);
+    if (st == CAIRN_OK)
+        st = search_open(s, &e);
+    if (st != CAIRN_OK) {
+        cli_error("search", st);
+        search_close(e);
+        store_close(s);
+        return 1;
+    }
+    const bm25_index *ix = search_index(e);
+    char cfg[256];
+    text_config_str(bm25_config(ix), cfg, sizeof cfg);
+    printf("{\"analyzer\": \"%s\", \"hwm\": %llu, \"del_hwm\": %llu, \"chunks\": %llu, \"segments\": %zu, "
+           "\"bytes\": %llu}\n",
+           cfg, (unsigned long long)bm25_hwm(ix), (unsigned long long)bm25_del_hwm(ix),
+           (unsigned long long)bm25_n_docs(ix), bm25_n_segments(ix), (unsigned long long)bm25_bytes(ix));
+    search_close(e);
+    store_close(s);
+    return 0;
+}
+
 int cmd_search(int argc, char **argv)
 {
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
     size_t k = 10;
-    bool json = false;
+    bool json = false, info = false;
     const char *where = NULL;
     int64_t fresh_s = 0;
     cairn_buf q;
@@ -158,6 +185,8 @@ int cmd_search(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--index-info")) {
+            info = true;
         } else if (!strcmp(a, "--k") || !strcmp(a, "-k")) {
             if (i + 1 >= argc || !parse_num(argv[i + 1], &x) || x < 1 || x > 10000 || x != (double)(size_t)x) {
                 fprintf(stderr, "cairn search: --k needs a whole number from 1 to 10000\n");
@@ -190,6 +219,10 @@ int cmd_search(int argc, char **argv)
             cairn_buf_free(&q);
             return 2;
         }
+    }
+    if (info) {
+        cairn_buf_free(&q);
+        return index_info(db);
     }
     if (q.len == 0) {
         search_usage(stderr);

@@ -23,8 +23,9 @@
  * Scoring (Lucene-style BM25):
  *   idf(t)   = ln(1 + (N - df + 0.5) / (df + 0.5))
  *   score    = sum_t qw(t) * idf(t) * (k1+1) * tf / (tf + k1 * (1 - b + b * dl / avgdl))
- * with N, avgdl over live chunks and df summed over segments (deleted chunks
- * count in df until merged away, as in Lucene). tf and dl are field-weighted:
+ * with N, avgdl and df over all chunks in the segments: tombstoned chunks
+ * count until a merge drops them (as in Lucene), so df <= N and every idf is
+ * positive (MaxScore's bounds need non-negative term scores). tf and dl are field-weighted:
  * a field with weight w adds w per occurrence (BM25F with integer weights).
  */
 #ifndef CAIRN_INDEX_BM25_H

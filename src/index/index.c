@@ -43,7 +43,8 @@ struct bm25_index {
     uint64_t *dead;         /* tombstone bitset over chunk ids [0, dead_nbits) */
     uint64_t dead_nbits;
     uint64_t n_dead;
-    uint64_t n_docs, total_len;
+    uint64_t n_docs, total_len;         /* live */
+    uint64_t n_docs_all, total_len_all; /* including tombstoned (scoring stats) */
 };
 
 #define FLUSH_POSTINGS_DEFAULT (24u << 20)   /* ~300 MB of builder memory */
@@ -66,6 +67,12 @@ size_t bm25_n_segments(const bm25_index *ix) { return ix->n_segs; }
 /* Internal accessors for query.c. */
 seg *const *bm25__segs(const bm25_index *ix, size_t *n);
 const uint64_t *bm25__dead(const bm25_index *ix, uint64_t *nbits);
+void bm25__stats(const bm25_index *ix, uint64_t *n_docs, uint64_t *total_len);
+void bm25__stats(const bm25_index *ix, uint64_t *n_docs, uint64_t *total_len)
+{
+    *n_docs = ix->n_docs_all;
+    *total_len = ix->total_len_all;
+}
 seg *const *bm25__segs(const bm25_index *ix, size_t *n)
 {
     *n = ix->n_segs;
@@ -313,6 +320,7 @@ static void ix_clear(bm25_index *ix)
     ix->dead = NULL;
     ix->dead_nbits = ix->n_dead = 0;
     ix->n_docs = ix->total_len = 0;
+    ix->n_docs_all = ix->total_len_all = 0;
 }
 
 /* Load segments and tombstones named by `s` into ix (replacing its state). */
@@ -360,6 +368,8 @@ static cairn_status ix_load(bm25_index *ix, const state *s)
         ix->n_docs += ix->segs[i]->h.n_docs;
         ix->total_len += ix->segs[i]->h.total_len;
     }
+    ix->n_docs_all = ix->n_docs;
+    ix->total_len_all = ix->total_len;
     for (size_t i = 0; i < s->n_dead; i++) {
         uint64_t id = s->dead_ids[i];
         const seg *sg = seg_of(ix->segs, ix->n_segs, id);

@@ -29,6 +29,7 @@
 
 seg *const *bm25__segs(const bm25_index *ix, size_t *n);
 const uint64_t *bm25__dead(const bm25_index *ix, uint64_t *nbits);
+void bm25__stats(const bm25_index *ix, uint64_t *n_docs, uint64_t *total_len);
 
 #define END UINT32_MAX
 #define MAX_QTERMS 1024
@@ -101,8 +102,13 @@ typedef struct qstat {
 /* Weights for the query's terms; returns how many have df > 0. */
 static size_t prepare(const bm25_index *ix, const bm25_query *q, const bm25_params *p, scorer *sc, qstat *qs)
 {
-    double N = (double)bm25_n_docs(ix);
-    double avgdl = N > 0 ? (double)bm25_total_len(ix) / N : 1.0;
+    /* N and avgdl count tombstoned chunks like df does (until a merge drops
+     * them): with df <= N every idf is positive, which MaxScore's bounds
+     * rely on. */
+    uint64_t n_all, len_all;
+    bm25__stats(ix, &n_all, &len_all);
+    double N = (double)n_all;
+    double avgdl = N > 0 ? (double)len_all / N : 1.0;
     if (avgdl <= 0)
         avgdl = 1.0;
     sc->kb0 = p->k1 * (1.0f - p->b);
@@ -115,6 +121,8 @@ static size_t prepare(const bm25_index *ix, const bm25_query *q, const bm25_para
         if (df == 0)
             continue;
         double idf = log(1.0 + (N - (double)df + 0.5) / ((double)df + 0.5));
+        if (!(idf > 0))
+            continue;   /* cannot happen with df <= N; never let a weight go negative */
         qs[n].qt = &q->terms[i];
         qs[n].w = (float)(q->terms[i].weight * idf * (p->k1 + 1.0));
         n++;
