@@ -270,7 +270,8 @@ cairn_status tokenizer_decode_ex(const cairn_tokenizer *t, const int32_t *ids, s
 {
     if (!t || !out || (!ids && n))
         return cairn_fail(CAIRN_ERR_INVALID, "tokenizer_decode: NULL argument");
-    bool strip = (t->add_space_prefix || t->kind == TOK_WPM) && !(flags & TOKENIZER_DECODE_KEEP_SPACE);
+    bool strip = ((t->kind == TOK_SPM && t->add_space_prefix) || t->kind == TOK_WPM) &&
+                 !(flags & TOKENIZER_DECODE_KEEP_SPACE);
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         if (id < 0 || id >= t->n_vocab)
