@@ -16,8 +16,10 @@
  * Alongside: a two-thread read-bandwidth test (the decode bound) and the
  * cost of an empty pool job. Medians of REPS (default 5) runs.
  * On a busy machine, `cpu%` (share of wall time the threads had a CPU) and
- * `GF/cpu-s` (prompt GFLOP per CPU-second, robust to preemption) tell how
- * far the wall-clock columns are from the hardware's.
+ * `GF/cpu-s` (prompt GFLOP per CPU-second, robust to preemption) and
+ * `GB/cpu-s` (decode weight bytes per CPU-second; with -w 1 the weights stay
+ * in cache, so this is the kernel's own speed) tell how far the wall-clock
+ * columns are from the hardware's.
  */
 #include "base/base.h"
 #include "base/pool.h"
@@ -156,7 +158,7 @@ int main(int argc, char **argv)
     for (int64_t i = 0; i < max_cols * ptok; i++) x[i] = rnd();
     for (int64_t i = 0; i < max_rows * max_cols; i++) wf[i] = rnd() * 0.1f;
 
-    printf("\n%-5s %-10s %-7s %9s %9s %9s %11s %5s %9s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*", "cpu%", "GF/cpu-s");
+    printf("\n%-5s %-10s %-7s %9s %9s %9s %11s %5s %9s %9s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*", "cpu%", "GF/cpu-s", "GB/cpu-s");
     char tbuf[256];
     snprintf(tbuf, sizeof tbuf, "%s", types_arg);
     for (char *tn = strtok(tbuf, ","); tn; tn = strtok(NULL, ",")) {
@@ -189,15 +191,17 @@ int main(int argc, char **argv)
                 double td[64], tp[64], wall0 = now_s(), cpu0 = cpu_s();
                 /* decode: one call per weight copy, rotating */
                 int calls = (int)CAIRN_MIN(copies, (size_t)2000);
+                double tdc[64];
                 for (int r = 0; r < reps; r++) {
-                    double t0 = now_s();
+                    double t0 = now_s(), c0 = cpu_s();
                     for (int k = 0; k < calls; k++) {
                         qmat m = {.type = type, .rows = rows, .cols = cols, .data = w + (size_t)k % copies * wbytes};
                         matmul(&ctx, &m, x, y, 1);
                     }
                     td[r] = (now_s() - t0) / calls;
+                    tdc[r] = (cpu_s() - c0) / calls;
                 }
-                double dec = median(td, reps);
+                double dec = median(td, reps), deccpu = median(tdc, reps);
                 /* prompt: scalar is slow, so fewer reps and tokens there */
                 int pt = lv == KERNELS_SCALAR ? CAIRN_MIN(ptok, 64) : ptok;
                 int preps = lv == KERNELS_SCALAR ? 1 : reps;
@@ -219,8 +223,9 @@ int main(int argc, char **argv)
                 snprintf(sh, sizeof sh, "%lldx%lld", (long long)rows, (long long)cols);
                 /* share of the threads' wall time we really had a CPU (low = machine busy) */
                 double cpu_pct = 100.0 * (cpu_s() - cpu0) / ((now_s() - wall0) * threads);
-                printf("%-5s %-10s %-7s %9.1f %9.1f %9.1f %11.0f %5.0f %9.1f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
-                       (double)wbytes / dec * 1e-9, gflops, pt / pp, cpu_pct, gflops * pp / ppcpu);
+                printf("%-5s %-10s %-7s %9.1f %9.1f %9.1f %11.0f %5.0f %9.1f %9.1f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
+                       (double)wbytes / dec * 1e-9, gflops, pt / pp, cpu_pct, gflops * pp / ppcpu,
+                       (double)wbytes / deccpu * 1e-9);
                 fflush(stdout);
                 matmul_ctx_free(&ctx);
             }
