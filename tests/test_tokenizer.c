@@ -276,31 +276,43 @@ static void test_stories260k(void)
     snprintf(m, sizeof m, "%s/models/stories260K/stories260K.gguf", sh);
     snprintf(j, sizeof j, "%s/models/stories260K/ref-llamacpp-tokenize.json", sh);
     check_tokenize_json(m, j);
-    /* the greedy references' prompt ids too */
-    snprintf(j, sizeof j, "%s/models/stories260K/ref-llamacpp-greedy.stories260K.json", sh);
-    cJSON *r = read_json(j);
-    cairn_tokenizer *t = load_tok(m);
-    CHECK(r && t);
-    if (r && t) {
-        const cJSON *arr = cJSON_IsArray(r) ? r : cJSON_GetObjectItem(r, "prompts");
-        int n = 0;
-        const cJSON *c;
-        cJSON_ArrayForEach(c, arr)
-        {
-            const cJSON *pt = cJSON_GetObjectItem(c, "prompt");
-            const cJSON *pi = cJSON_GetObjectItem(c, "prompt_ids");
-            if (!cJSON_IsString(pt) || !cJSON_IsArray(pi))
-                continue;
-            size_t k;
-            int32_t *ids = enc(t, pt->valuestring, strlen(pt->valuestring), true, false, &k);
-            CHECKF(ids_eq_json(ids, k, pi), "prompt \"%s\"", pt->valuestring);
-            free(ids);
-            n++;
+    /* the greedy references' prompt ids too (every model that has them) */
+    static const char *const refs[][2] = {
+        { "stories260K/stories260K.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json" },
+        { "stories260K/stories260K-Q8_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q8_0.json" },
+        { "stories260K/stories260K-Q4_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q4_0.json" },
+        { "stories260K-moe/stories260K-moe4x-top2-identity.gguf",
+          "stories260K-moe/ref-llamacpp-greedy.moe-identity.json" },
+        { "stories260K-moe/stories260K-moe4x-top2-distinct-Q8_0.gguf",
+          "stories260K-moe/ref-llamacpp-greedy.moe-distinct-Q8_0.json" },
+        { "llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json" },
+    };
+    for (size_t ri = 0; ri < CAIRN_ARRAY_LEN(refs); ri++) {
+        snprintf(m, sizeof m, "%s/models/%s", sh, refs[ri][0]);
+        snprintf(j, sizeof j, "%s/models/%s", sh, refs[ri][1]);
+        cJSON *r = read_json(j);
+        cairn_tokenizer *t = load_tok(m);
+        CHECK(r && t);
+        if (r && t) {
+            int n = 0;
+            const cJSON *c;
+            cJSON_ArrayForEach(c, r)
+            {
+                const cJSON *pt = cJSON_GetObjectItem(c, "prompt");
+                const cJSON *pi = cJSON_GetObjectItem(c, "prompt_ids");
+                if (!cJSON_IsString(pt) || !cJSON_IsArray(pi))
+                    continue;
+                size_t k;
+                int32_t *ids = enc(t, pt->valuestring, strlen(pt->valuestring), true, false, &k);
+                CHECKF(ids_eq_json(ids, k, pi), "%s: prompt \"%s\"", refs[ri][1], pt->valuestring);
+                free(ids);
+                n++;
+            }
+            CHECKF(n >= 2, "no prompts found in %s", j);
         }
-        CHECKF(n > 0, "no prompts found in %s", j);
+        cJSON_Delete(r);
+        tokenizer_free(t);
     }
-    cJSON_Delete(r);
-    tokenizer_free(t);
 }
 
 static void test_llama2_tiny(void)

@@ -34,8 +34,10 @@ cairn_status tokenizer_encode(const cairn_tokenizer *t, const char *text, size_t
                               int32_t *ids, size_t cap, size_t *n_out);
 
 /* Bytes of one token's text as it appears in the output (byte tokens decoded,
- * SentencePiece "▁" turned into a space, byte-level BPE unmapped). Returns the
- * number of bytes needed (may exceed cap; nothing beyond cap is written). */
+ * SentencePiece "▁" turned into a space, byte-level BPE unmapped; control
+ * tokens give nothing, see tokenizer_piece_ex). Returns the number of bytes
+ * needed (may exceed cap; nothing beyond cap is written). A byte token may be
+ * part of a multi-byte character: buffer pieces before printing them. */
 size_t tokenizer_piece(const cairn_tokenizer *t, int32_t id, char *buf, size_t cap);
 
 /* Decode a sequence into `out` (appended). Control tokens (BOS, EOS, ...)
