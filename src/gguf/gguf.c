@@ -47,7 +47,9 @@
  *
  * Cost: open is O(header size) plus O(total string-array elements) to index
  * string arrays (so gguf_arr_str() is O(1) on 150k-token vocabularies); the
- * tensor data is never touched (mmap, zero-copy).
+ * tensor data is never touched (mmap, zero-copy). Keys and tensor names are
+ * hashed (open addressing) with a seed chosen per open, so a crafted file
+ * cannot make every name probe the same slots (quadratic open time).
  */
 #include "gguf/gguf.h"
 #include <errno.h>
@@ -58,6 +60,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 /* Hard caps against hostile headers (real files are far below them). */
 #define GGUF_CAP_KV          (1u << 16)
@@ -79,6 +82,7 @@ struct gguf_file {
     gguf_kv *kvs;
     gguf_tensor *tensors;
     uint64_t data_offset;
+    uint64_t hash_seed;
     uint32_t *kv_hash;      /* open addressing: index + 1, 0 = empty */
     uint32_t *t_hash;
     size_t kv_hash_cap, t_hash_cap;   /* powers of two */
@@ -254,10 +258,11 @@ static bool str_eq2(gguf_str a, const char *b, size_t blen)
 
 /* Returns the slot for name: either empty or holding the matching entry. */
 static size_t hash_slot(const uint32_t *table, size_t cap, const char *name, size_t len,
-                        gguf_str (*name_at)(const void *, uint32_t), const void *ctx)
+                        gguf_str (*name_at)(const void *, uint32_t), const gguf_file *ctx)
 {
     size_t mask = cap - 1;
-    size_t i = (size_t)cairn_hash64(name, len) & mask;
+    /* Seeded per open: a file cannot be crafted so all its names probe the same slots. */
+    size_t i = (size_t)XXH3_64bits_withSeed(name, len, ctx->hash_seed) & mask;
     while (table[i]) {
         if (str_eq2(name_at(ctx, table[i] - 1), name, len))
             return i;
@@ -479,6 +484,7 @@ static cairn_status place_tensors(gguf_file *g, size_t header_end)
 
 static cairn_status parse(gguf_file *g)
 {
+    g->hash_seed = (uint64_t)cairn_mono_ns() ^ ((uint64_t)(uintptr_t)g * 0x9e3779b97f4a7c15ull);
     rd r = {g->map, g->size, 0, g->path};
     const uint8_t *magic;
     if (g->size < 4 || memcmp(g->map, "GGUF", 4) != 0)
