@@ -12,8 +12,10 @@
  * them. A retrieved chunk is a hit when it contains the gold answer together
  * with its context in the gold paragraph (the answer +- 40 bytes, at word
  * boundaries, whitespace-normalized): the chunk holds the passage a reader
- * needs, not a stray number. Reports Hit@1/5/10, MRR@10 and the mean tokens
- * of the top 5 chunks (the context a RAG prompt pays for).
+ * needs, not a stray number. Reports Hit@1/5/10, MRR@10, the mean tokens
+ * of the top 5 chunks (the context a RAG prompt pays for), and Hit within a
+ * context budget of 1024 / 2048 tokens (as many top chunks as fit): the
+ * fair comparison between small and large chunks.
  *
  * beir: corpus.jsonl records are documents; chunks rank documents by their
  * best chunk; reports nDCG@10 and Recall@100 (trec_eval definitions).
@@ -234,8 +236,8 @@ static void sweep_squad(const char *dir, int every)
     write_articles(art);
     printf("SQuAD v1.1 dev as %zu paragraphs regrouped into articles; %zu questions (every %d-th)\n\n", n_paras, n_qs,
            every);
-    printf("| size | overlap | chunks | Hit@1 | Hit@5 | Hit@10 | MRR@10 | top-5 tokens | build s |\n");
-    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    printf("| size | overlap | chunks | Hit@1 | Hit@5 | Hit@10 | MRR@10 | top-5 tokens | Hit@1024 tok | Hit@2048 tok |\n");
+    printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for (size_t si = 0; si < CAIRN_ARRAY_LEN(sizes); si++) {
         for (size_t oi = 0; oi < CAIRN_ARRAY_LEN(overlaps); oi++) {
             size_t size = sizes[si], ov = (size_t)(sizes[si] * overlaps[oi]);
@@ -247,24 +249,35 @@ static void sweep_squad(const char *dir, int every)
                 fprintf(stderr, "search: %s\n", cairn_last_error());
                 exit(1);
             }
-            double h1 = 0, h5 = 0, h10 = 0, mrr = 0, tok5 = 0;
+            double h1 = 0, h5 = 0, h10 = 0, mrr = 0, tok5 = 0, hb1 = 0, hb2 = 0;
+            size_t k = 2048 / size * 2 + 2;
+            if (k < 10)
+                k = 10;
             for (size_t q = 0; q < n_qs; q++) {
                 search_results r = {0};
-                if (search_run(e, qs[q].text, NULL, 10, &r) != CAIRN_OK) {
+                if (search_run(e, qs[q].text, NULL, k, &r) != CAIRN_OK) {
                     fprintf(stderr, "query: %s\n", cairn_last_error());
                     exit(1);
                 }
-                size_t first = 0;
+                size_t first = 0, cum = 0, first_tok = 0;
                 for (size_t i = 0; i < r.n; i++) {
+                    size_t t = chunk_count_tokens(r.r[i].hit.text, strlen(r.r[i].hit.text));
                     if (i < 5)
-                        tok5 += (double)chunk_count_tokens(r.r[i].hit.text, strlen(r.r[i].hit.text));
+                        tok5 += (double)t;
+                    cum += t;
                     if (!first) {
-                        char *t = norm(r.r[i].hit.text);
-                        if (strstr(t, qs[q].needle))
+                        char *nt = norm(r.r[i].hit.text);
+                        if (strstr(nt, qs[q].needle)) {
                             first = i + 1;
-                        free(t);
+                            first_tok = cum;
+                        }
+                        free(nt);
                     }
                 }
+                hb1 += first && first_tok <= 1024;
+                hb2 += first && first_tok <= 2048;
+                if (first > 10)
+                    first = 0;   /* rank metrics are @10 */
                 if (first) {
                     h1 += first <= 1;
                     h5 += first <= 5;
@@ -274,8 +287,9 @@ static void sweep_squad(const char *dir, int every)
                 search_results_free(&r);
             }
             double n = (double)n_qs;
-            printf("| %zu | %zu | %zu | %.3f | %.3f | %.3f | %.3f | %.0f | %.1f |\n", size, ov, chunks, h1 / n, h5 / n,
-                   h10 / n, mrr / n, tok5 / n, secs);
+            printf("| %zu | %zu | %zu | %.3f | %.3f | %.3f | %.3f | %.0f | %.3f | %.3f |\n", size, ov, chunks, h1 / n,
+                   h5 / n, h10 / n, mrr / n, tok5 / n, hb1 / n, hb2 / n);
+            (void)secs;
             fflush(stdout);
             search_close(e);
             store_close(s);
