@@ -364,7 +364,9 @@ int cmd_add(int argc, char **argv)
     if (st == CAIRN_OK)
         st = fin;
     bool interrupted = st == CAIRN_ERR_INTERRUPTED;
-    if (st == CAIRN_OK || interrupted) {
+    /* After an interruption the user wants out: derived indexes catch up
+     * on their next use (search opens catch up too). */
+    if (st == CAIRN_OK) {
         cairn_status d = store_update_derived(s);
         if (d != CAIRN_OK) {
             clear_line(&ui);
