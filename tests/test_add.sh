@@ -167,6 +167,20 @@ check "[ \"\$(q \"select count(*) from doc_meta m left join docs d on d.id=m.doc
 out=$("$CAIRN" rm docs 2>&1); rc=$?
 check "[ $rc -eq 1 ] && grep -q 'not in the store' <<<\"\$out\""
 
+# --- rm keeps sync from bringing things back ---
+mkdir -p rs/sub && printf 'one\n' > rs/a.txt && printf 'two\n' > 'rs/g[1].txt' && printf 'three\n' > rs/sub/c.txt
+"$CAIRN" add rs --quiet
+"$CAIRN" rm rs/a.txt 'rs/g[1].txt' >/dev/null; rc=$?
+check "[ $rc -eq 0 ]"
+check "q \"select options from sources where root = 'rs'\" | grep -q 'rs/a.txt'"
+"$CAIRN" sync >/dev/null 2>&1
+check "[ \"\$(q \"select group_concat(path) from docs where path like 'rs/%'\")\" = 'rs/sub/c.txt' ]"
+out=$("$CAIRN" rm rs 2>&1); rc=$?
+check "[ $rc -eq 0 ] && grep -q 'no longer a source' <<<\"\$out\""
+check "[ \"\$(q \"select count(*) from sources where root = 'rs'\")\" = 0 ]"
+"$CAIRN" sync >/dev/null 2>&1
+check "[ \"\$(q \"select count(*) from docs where path like 'rs/%'\")\" = 0 ]"
+
 # --- a store written by a newer cairn is refused ---
 q "update meta set value = 999 where key = 'schema_version'"
 out=$("$CAIRN" status 2>&1); rc=$?

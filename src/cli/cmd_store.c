@@ -440,14 +440,17 @@ int cmd_rm(int argc, char **argv)
         st = store_path_key(s, argv[i], &key);
         if (st != CAIRN_OK)
             break;
-        size_t nf = 0, nd = 0;
+        size_t nf = 0, nd = 0, forgot = 0;
         st = store_remove_under(s, key, &nf, &nd);
-        if (st == CAIRN_OK && nf == 0 && nd == 0) {
+        /* keep `cairn sync` from bringing it back */
+        if (st == CAIRN_OK)
+            st = store_sources_after_remove(s, key, &forgot, NULL);
+        if (st == CAIRN_OK && nf == 0 && nd == 0 && forgot == 0) {
             fprintf(stderr, "cairn rm: %s: not in the store\n", argv[i]);
             rc = 1;
         } else if (st == CAIRN_OK && !quiet) {
-            printf("removed %s (%zu file%s, %zu document%s)\n", key[0] ? key : ".", nf, nf == 1 ? "" : "s", nd,
-                   nd == 1 ? "" : "s");
+            printf("removed %s (%zu file%s, %zu document%s%s)\n", key[0] ? key : ".", nf, nf == 1 ? "" : "s", nd,
+                   nd == 1 ? "" : "s", forgot ? "; no longer a source" : "");
         }
         tf += nf;
         td += nd;

@@ -106,6 +106,10 @@ cairn_status store_path_abs(const store *s, const char *stored, char **out);
  * recorded options and TTL). */
 cairn_status store_source_upsert(store *s, const char *root, const char *options, int64_t ttl_s, int64_t *id);
 cairn_status store_source_touch(store *s, int64_t id, int64_t now_ns);
+/* After `cairn rm PATH` (stored form): sources at or under PATH are
+ * forgotten, and sources containing PATH get it as an exclude pattern, so a
+ * later `cairn sync` does not bring it back. */
+cairn_status store_sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded);
 
 /* ---- files ---- */
 typedef enum { STORE_FILE_PARTIAL = 0, STORE_FILE_OK = 1, STORE_FILE_SKIPPED = 2 } store_file_state;

@@ -2,6 +2,7 @@
  * function here is atomic (a savepoint inside the caller's transaction, or
  * its own transaction) and logs every chunk it deletes. */
 #include "store/store_int.h"
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,137 @@ cairn_status store_source_touch(store *s, int64_t id, int64_t now_ns)
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_int64(st, 2, now_ns);
     return store_step_done(s, st, "updating a source");
+}
+
+/* Is `p` equal to `root` or under `root/`? ("" is the root of everything) */
+static bool path_within(const char *p, const char *root)
+{
+    size_t n = strlen(root);
+    if (!n)
+        return true;
+    return !strncmp(p, root, n) && (p[n] == 0 || p[n] == '/');
+}
+
+/* A glob that matches exactly `path` (fnmatch metacharacters escaped). */
+static char *glob_escape(const char *path)
+{
+    size_t n = strlen(path);
+    char *o = cairn_malloc(2 * n + 1), *q = o;
+    if (!o)
+        return NULL;
+    for (const char *c = path; *c; c++) {
+        if (*c == '*' || *c == '?' || *c == '[' || *c == ']' || *c == '\\')
+            *q++ = '\\';
+        *q++ = *c;
+    }
+    *q = 0;
+    return o;
+}
+
+static cairn_status add_exclude(store *s, int64_t id, const char *options, const char *path)
+{
+    cJSON *j = options && *options ? cJSON_Parse(options) : NULL;
+    if (!j || !cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        j = cJSON_CreateObject();
+    }
+    char *g = glob_escape(path);
+    cJSON *ex = j ? cJSON_GetObjectItemCaseSensitive(j, "exclude") : NULL;
+    if (j && !cJSON_IsArray(ex)) {
+        cJSON_DeleteItemFromObjectCaseSensitive(j, "exclude");
+        ex = cJSON_AddArrayToObject(j, "exclude");
+    }
+    bool present = false;
+    const cJSON *e;
+    if (ex)
+        cJSON_ArrayForEach(e, ex) present |= cJSON_IsString(e) && g && !strcmp(e->valuestring, g);
+    cairn_status st = CAIRN_OK;
+    if (!j || !ex || !g || (!present && !cJSON_AddItemToArray(ex, cJSON_CreateString(g))))
+        st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    char *txt = st == CAIRN_OK ? cJSON_PrintUnformatted(j) : NULL;
+    if (st == CAIRN_OK && !txt)
+        st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    if (st == CAIRN_OK) {
+        sqlite3_stmt *q;
+        if (sqlite3_prepare_v2(s->db, "UPDATE sources SET options = ?2 WHERE id = ?1", -1, &q, NULL) != SQLITE_OK)
+            st = store_sql_fail(s, CAIRN_ERR_IO, "updating a source");
+        else {
+            sqlite3_bind_int64(q, 1, id);
+            sqlite3_bind_text(q, 2, txt, -1, SQLITE_STATIC);
+            st = store_step_done(s, q, "updating a source");
+            sqlite3_finalize(q);
+        }
+    }
+    cJSON_free(txt);
+    cJSON_Delete(j);
+    cairn_free(g);
+    return st;
+}
+
+static cairn_status sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded)
+{
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(s->db, "SELECT id, root, options FROM sources", -1, &q, NULL) != SQLITE_OK)
+        return store_sql_fail(s, CAIRN_ERR_IO, "listing sources");
+    int64_t *drop = NULL;
+    size_t nd = 0, cap = 0;
+    cairn_status st = CAIRN_OK;
+    int rc;
+    while (st == CAIRN_OK && (rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t id = sqlite3_column_int64(q, 0);
+        const char *root = (const char *)sqlite3_column_text(q, 1);
+        const char *opt = (const char *)sqlite3_column_text(q, 2);
+        if (!root)
+            continue;
+        if (path_within(root, path)) {
+            if (nd == cap) {
+                size_t nc = cap ? cap * 2 : 8;
+                int64_t *nn = cairn_reallocarray(drop, nc, sizeof *nn);
+                if (!nn) {
+                    st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+                    break;
+                }
+                drop = nn;
+                cap = nc;
+            }
+            drop[nd++] = id;
+        } else if (path_within(path, root)) {
+            st = add_exclude(s, id, opt, path);
+            if (st == CAIRN_OK && excluded)
+                (*excluded)++;
+        }
+    }
+    if (st == CAIRN_OK && rc != SQLITE_DONE)
+        st = store_sql_fail(s, CAIRN_ERR_IO, "listing sources");
+    sqlite3_finalize(q);
+    for (size_t i = 0; st == CAIRN_OK && i < nd; i++) {
+        if (sqlite3_prepare_v2(s->db, "DELETE FROM sources WHERE id = ?1", -1, &q, NULL) != SQLITE_OK) {
+            st = store_sql_fail(s, CAIRN_ERR_IO, "forgetting a source");
+            break;
+        }
+        sqlite3_bind_int64(q, 1, drop[i]);
+        st = store_step_done(s, q, "forgetting a source");
+        sqlite3_finalize(q);
+    }
+    if (st == CAIRN_OK && forgotten)
+        *forgotten = nd;
+    cairn_free(drop);
+    return st;
+}
+
+cairn_status store_sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded)
+{
+    if (forgotten)
+        *forgotten = 0;
+    if (excluded)
+        *excluded = 0;
+    CAIRN_TRY(store_begin(s));
+    cairn_status st = sources_after_remove(s, path, forgotten, excluded);
+    if (st != CAIRN_OK) {
+        store_rollback(s);
+        return st;
+    }
+    return store_commit(s);
 }
 
 /* ---- files ---- */
