@@ -204,6 +204,54 @@ static void test_penalties(void)
     sampler_free(s);
 }
 
+static int cmp_desc(const void *a, const void *b)
+{
+    float x = *(const float *)a, y = *(const float *)b;
+    return (x < y) - (x > y);
+}
+
+/* Without top-k (the path that avoids sorting the vocabulary): every draw
+ * lies in the exact nucleus / min-p set computed here by brute force. */
+static void test_large_vocab(void)
+{
+    enum { N = 20000 };
+    float *l = cairn_malloc(N * sizeof *l), *sorted = cairn_malloc(N * sizeof *sorted), *x = cairn_malloc(N * sizeof *x);
+    for (int i = 0; i < N; i++)
+        l[i] = 2.0f * sinf((float)i * 12.9898f) + 0.5f * cosf((float)i * 0.0007f);
+    memcpy(sorted, l, N * sizeof *l);
+    qsort(sorted, N, sizeof *sorted, cmp_desc);
+    double z = 0, cum = 0;
+    for (int i = 0; i < N; i++) z += exp(sorted[i] - sorted[0]);
+    int nucleus = 0;
+    while (nucleus < N && cum < 0.9) cum += exp(sorted[nucleus++] - sorted[0]) / z;
+    float top_p_thr = sorted[nucleus - 1], min_p_thr = sorted[0] + logf(0.3f);
+    sampler_params p = sampler_params_default();
+    p.temp = 1.0f, p.top_k = 0, p.top_p = 0.9f, p.min_p = 0.0f;
+    cairn_sampler *s;
+    CHECK_OK(sampler_new(&p, N, &s));
+    int outside = 0, deep = 0;
+    for (int i = 0; i < 120; i++) {
+        memcpy(x, l, N * sizeof *l);
+        int32_t id = sampler_sample(s, x);
+        outside += l[id] < top_p_thr;
+        deep += l[id] < sorted[256];     /* beyond the first k tried */
+    }
+    CHECK_EQ_INT(outside, 0);
+    CHECK(deep > 0);
+    CHECKF(nucleus > 256, "nucleus %d", nucleus);
+    sampler_free(s);
+    p.top_p = 1.0f, p.min_p = 0.3f;
+    CHECK_OK(sampler_new(&p, N, &s));
+    outside = 0;
+    for (int i = 0; i < 120; i++) {
+        memcpy(x, l, N * sizeof *l);
+        outside += l[sampler_sample(s, x)] < min_p_thr;
+    }
+    CHECK_EQ_INT(outside, 0);
+    sampler_free(s);
+    cairn_free(l); cairn_free(sorted); cairn_free(x);
+}
+
 static void test_invalid(void)
 {
     cairn_sampler *s;
@@ -234,6 +282,7 @@ int main(void)
     RUN(test_filters);
     RUN(test_seed);
     RUN(test_penalties);
+    RUN(test_large_vocab);
     RUN(test_invalid);
     return t_done();
 }

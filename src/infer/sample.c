@@ -205,6 +205,66 @@ static void softmax_cands(cand *c, int n, float temp)
         c[i].p = (float)(c[i].p / sum);
 }
 
+/* Without top-k, sorting the whole vocabulary (150k entries for some
+ * models) per token would dominate. The candidates that top-p and min-p can
+ * keep are found without it: min-p keeps exactly the logits >= max +
+ * ln(min_p); top-p's nucleus lies within the best k as soon as their
+ * probabilities (normalized over the whole vocabulary) reach top_p, so k
+ * grows x4 from 256 until it does. Returns the count in s->c, sorted, with
+ * top-p already applied, or 0 when no filter is active (then the draw needs
+ * no sorting at all). */
+static int untruncated_candidates(cairn_sampler *s, const float *logits)
+{
+    const sampler_params *p = &s->p;
+    const int n = s->n_vocab;
+    if (p->top_p >= 1.0f && p->min_p <= 0.0f)
+        return 0;
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    if (p->top_p >= 1.0f) {
+        const float thr = mx + logf(p->min_p);
+        int keep = 0;
+        for (int i = 0; i < n; i++)
+            keep += logits[i] >= thr;
+        return top_candidates(s, logits, keep);
+    }
+    double z = 0;
+    for (int i = 0; i < n; i++)
+        z += expf(logits[i] - mx);
+    for (int k = 256;; k *= 4) {
+        int got = top_candidates(s, logits, k);
+        double cum = 0;
+        for (int i = 0; i < got; i++) {
+            cum += expf(s->c[i].logit - mx) / z;
+            if (cum >= p->top_p)
+                return i + 1;              /* the nucleus, top-p applied */
+        }
+        if (got >= n)
+            return got;
+    }
+}
+
+/* Draw from softmax(logits / temp) over the whole vocabulary, in id order. */
+static int32_t draw_full(cairn_sampler *s, const float *logits)
+{
+    const int n = s->n_vocab;
+    const float t = s->p.temp;
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        mx = logits[i] > mx ? logits[i] : mx;
+    double z = 0;
+    for (int i = 0; i < n; i++)
+        z += expf((logits[i] - mx) / t);
+    double u = rng_uniform(&s->rng) * z, cum = 0;
+    for (int i = 0; i < n; i++) {
+        cum += expf((logits[i] - mx) / t);
+        if (u < cum)
+            return i;
+    }
+    return n - 1;
+}
+
 int32_t sampler_sample(cairn_sampler *s, float *logits)
 {
     apply_penalties(s, logits);
@@ -216,12 +276,21 @@ int32_t sampler_sample(cairn_sampler *s, float *logits)
                 best = i;
         return best;
     }
-    int n = top_candidates(s, logits, p->top_k);
+    int n;
+    bool top_p_done = false;
+    if (p->top_k > 0 && p->top_k < s->n_vocab) {
+        n = top_candidates(s, logits, p->top_k);
+    } else {
+        n = untruncated_candidates(s, logits);
+        if (n == 0)
+            return draw_full(s, logits);
+        top_p_done = true;
+    }
     cand *c = s->c;
     /* top-p and min-p act on the untempered distribution; temperature shapes the draw */
     if (p->top_p < 1.0f || p->min_p > 0.0f) {
         softmax_cands(c, n, 1.0f);
-        if (p->top_p < 1.0f) {
+        if (p->top_p < 1.0f && !top_p_done) {
             double cum = 0;
             for (int i = 0; i < n; i++) {
                 cum += c[i].p;
