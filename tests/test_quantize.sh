@@ -52,6 +52,14 @@ check "grep -q 'NaN/Inf' '$TMP/err'"
 check "grep -q 'token_embd.weight' '$TMP/err'"
 check "[ ! -e '$TMP/nanq.gguf' ]"
 
+# --dry-run: the plan, nothing written.
+out=$("$CAIRN" quantize "$M" "$TMP/dry.gguf" Q4_K_M --dry-run); rc=$?
+check "[ $rc -eq 0 ]"
+check "grep -Eq 'blk.4.attn_v.weight +\[64, 32\] +F32 +-> Q8_0 +2176' <<<\"\$out\""
+check "grep -Eq 'blk.0.ffn_down.weight +\[172, 64\] +F32 +-> F16 ' <<<\"\$out\""
+check "grep -q 'dry run: nothing written' <<<\"\$out\""
+check "[ ! -e '$TMP/dry.gguf' ]"
+
 # Errors: unknown type, missing input, damaged input, bad usage; no output left behind.
 "$CAIRN" quantize "$M" "$TMP/x.gguf" Q3_XS >/dev/null 2>&1; rc=$?
 check "[ $rc -eq 2 ]"

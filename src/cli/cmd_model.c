@@ -660,7 +660,7 @@ int cmd_model(int argc, char **argv)
 static void quantize_usage(FILE *f)
 {
     fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [--output-type T] [--embd-type T]\n"
-               "                     [--allow-requantize] [-t THREADS] [--json]\n\n"
+               "                     [--allow-requantize] [--dry-run] [-t THREADS] [--json]\n\n"
                "TYPE (from F32/F16/BF16 weights, mixes as llama.cpp; see docs/models.md):\n"
                "  Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q6_K   that type; the output matrix Q6_K\n"
                "  Q4_K_M Q5_K_M   Q4_K / Q5_K; attn_v and ffn_down Q6_K in selected layers\n"
@@ -669,8 +669,49 @@ static void quantize_usage(FILE *f)
                "  --pure  every weight matrix gets TYPE (no mix)\n"
                "  --output-type T, --embd-type T   type of the output matrix / token_embd\n"
                "  --allow-requantize   also convert tensors that are already quantized\n"
+               "  --dry-run   print the type each tensor would get and the projected size\n"
                "Norms, biases and the MoE router stay as they are; rows that are not whole blocks fall\n"
                "back (Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0), and rows not a multiple of 32 become F16.\n");
+}
+
+/* --dry-run: the plan per tensor and the projected size; nothing is written. */
+static int quantize_dry_run(const char *in, const gguf_quantize_params *qp)
+{
+    gguf_file *g = NULL;
+    cairn_status st = gguf_open(in, &g);
+    if (st != CAIRN_OK) {
+        fprintf(stderr, "cairn quantize: %s: %s\n", cairn_status_str(st), cairn_last_error());
+        return 1;
+    }
+    uint64_t n = gguf_tensor_count(g);
+    uint32_t *types = cairn_calloc(n ? (size_t)n : 1, sizeof *types);
+    if (!types || (st = gguf_quantize_plan(g, qp, types)) != CAIRN_OK) {
+        fprintf(stderr, "cairn quantize: %s\n", types ? cairn_last_error() : "out of memory");
+        cairn_free(types);
+        gguf_close(g);
+        return 1;
+    }
+    uint64_t before = 0, after = 0;
+    printf("  %-40s %-24s %-6s    %-6s %12s\n", "tensor", "shape", "from", "to", "bytes");
+    for (uint64_t i = 0; i < n; i++) {
+        const gguf_tensor *t = gguf_tensor_at(g, i);
+        uint64_t nb = gguf_ttype_nbytes(types[i], gguf_tensor_nelements(t));
+        char shape[128];
+        fmt_shape(shape, sizeof shape, t);
+        printf("  %-40.*s %-24s %-6s -> %-6s %12llu\n", (int)CAIRN_MIN(t->name.len, 200), t->name.ptr, shape,
+               gguf_ttype(t->type)->name, gguf_ttype(types[i])->name, (unsigned long long)nb);
+        before += t->nbytes;
+        after += nb;
+    }
+    char a[64], b[64];
+    fmt_bytes(a, sizeof a, before);
+    fmt_bytes(b, sizeof b, after);
+    printf("tensor data: %s -> %s (%llu -> %llu bytes), %.1f%% smaller (dry run: nothing written)\n", a, b,
+           (unsigned long long)before, (unsigned long long)after,
+           before ? 100.0 * (1.0 - (double)after / (double)before) : 0.0);
+    cairn_free(types);
+    gguf_close(g);
+    return 0;
 }
 
 int cmd_quantize(int argc, char **argv)
@@ -678,7 +719,7 @@ int cmd_quantize(int argc, char **argv)
     const char *pos[3] = {NULL, NULL, NULL};
     int npos = 0;
     gguf_quantize_params qp = {0};
-    bool json = false;
+    bool json = false, dry_run = false;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             quantize_usage(stdout);
@@ -687,6 +728,8 @@ int cmd_quantize(int argc, char **argv)
             qp.pure = true;
         } else if (!strcmp(argv[i], "--allow-requantize")) {
             qp.requantize = true;
+        } else if (!strcmp(argv[i], "--dry-run")) {
+            dry_run = true;
         } else if (!strcmp(argv[i], "--output-type") || !strcmp(argv[i], "--embd-type")) {
             uint32_t t;
             if (i + 1 >= argc || !gguf_ttype_by_name(argv[i + 1], &t)) {
@@ -734,6 +777,8 @@ int cmd_quantize(int argc, char **argv)
                         "Q5_K_M Q6_K F16 BF16)\n", pos[2]);
         return 2;
     }
+    if (dry_run)
+        return quantize_dry_run(pos[0], &qp);
     gguf_quantize_stats qs;
     cairn_status st = gguf_quantize_file(pos[0], pos[1], &qp, &qs);
     if (st != CAIRN_OK) {
