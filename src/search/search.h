@@ -68,6 +68,8 @@ typedef struct search_results {
 
 void search_results_free(search_results *r);
 
+/* An engine is used by one thread at a time (its analyzer memoizes stems);
+ * the index underneath is read-only, so threads may each open an engine. */
 typedef struct search_engine search_engine;
 
 /* Catch up (unless busy) and open the index of store s. */
