@@ -35,7 +35,7 @@
 #include "text/analyzer.h"
 
 typedef struct bm25_params {
-    float k1;   /* default 1.2 */
+    float k1;   /* default 1.5 */
     float b;    /* default 0.6 */
 } bm25_params;
 

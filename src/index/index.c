@@ -53,7 +53,7 @@ void bm25_set_flush_postings(size_t n) { flush_postings = n ? n : FLUSH_POSTINGS
 
 void bm25_params_default(bm25_params *p)
 {
-    p->k1 = 1.2f;   /* chosen by cairn eval over ../shared/data/ir (docs/eval.md) */
+    p->k1 = 1.5f;   /* chosen by cairn eval over ../shared/data/ir (docs/eval.md) */
     p->b = 0.6f;
 }
 

@@ -53,7 +53,7 @@ typedef struct eval_options {
     size_t k_recall;        /* 100 */
     size_t depth;           /* documents ranked per query (1000) */
     bm25_params params;
-    uint32_t title_weight;  /* weight of the title (+ heading path) field (1); direct mode: 0 = title + text as one field */
+    uint32_t title_weight;  /* weight of the title (+ heading path) field (2); direct mode: 0 = title + text as one field */
     size_t chunk_tokens, chunk_overlap;     /* store mode: chunker settings (0 = store config) */
     eval_agg agg;
     float agg_weight;       /* EVAL_AGG_MAXSUM: weight of the other chunks */

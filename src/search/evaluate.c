@@ -14,7 +14,7 @@ void eval_options_default(eval_options *o)
     o->k_recall = 100;
     o->depth = 1000;
     bm25_params_default(&o->params);
-    o->title_weight = 1;
+    o->title_weight = 2;
     o->agg = EVAL_AGG_MAX;
     o->agg_weight = 0.1f;
     text_config_default(&o->analyzer);

@@ -26,7 +26,7 @@ cairn_status search_settings_load(store *s, search_settings *out)
 {
     text_config_default(&out->analyzer);
     bm25_params_default(&out->params);
-    out->title_weight = 1;
+    out->title_weight = 2;
     const store_config *c = store_get_config(s);
     static const char *keys[] = {"stemmer", "stop", "accents"};
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(keys); i++) {

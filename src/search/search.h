@@ -8,9 +8,9 @@
  *   [analyzer]  stemmer = english      any Snowball algorithm, or none
  *               stop = english         none | lucene | english
  *               accents = keep         keep | strip
- *   [bm25]      k1 = 1.2
+ *   [bm25]      k1 = 1.5
  *               b = 0.6
- *               title_weight = 1       weight of the document title + heading
+ *               title_weight = 2       weight of the document title + heading
  *                                      path field (0 = not indexed)
  *
  * Changing [analyzer] rebuilds the index on the next catch-up.
