@@ -477,6 +477,24 @@ static cairn_status build_header(gguf_writer *w, uint64_t align, cairn_buf *h)
     return CAIRN_OK;
 }
 
+/* Make the rename durable (best effort: some filesystems refuse fsync on directories). */
+static void fsync_parent(const char *path)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)CAIRN_MIN((size_t)(slash - path), sizeof dir - 1), path);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
 cairn_status gguf_writer_write(gguf_writer *w, const char *path)
 {
     uint64_t align;
@@ -528,6 +546,8 @@ cairn_status gguf_writer_write(gguf_writer *w, const char *path)
         st = cairn_fail(CAIRN_ERR_IO, "%s: close failed: %s", path, strerror(errno));
     if (st == CAIRN_OK && rename(tmp, path) != 0)
         st = cairn_fail(CAIRN_ERR_IO, "%s: cannot rename into place: %s", path, strerror(errno));
+    if (st == CAIRN_OK)
+        fsync_parent(path);
     if (st != CAIRN_OK)
         unlink(tmp);
     cairn_buf_free(&h);
