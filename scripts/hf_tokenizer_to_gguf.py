@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Write a vocabulary-only GGUF (tokenizer.ggml.* keys, no tensors) from a
-Hugging Face byte-level BPE tokenizer.json, the way llama.cpp's converter lays
+Hugging Face BPE tokenizer.json (byte-level, or raw text with byte fallback
+for PRE=gemma4), the way llama.cpp's converter lays
 it out: tokens by id (holes become "[PAD<id>]"), added tokens typed control
 (special) or user defined, merges as "left right", and tokenizer.ggml.pre.
 
@@ -52,7 +53,7 @@ def main():
     cfg = json.load(open(sys.argv[4], encoding="utf-8")) if len(sys.argv) > 4 else {}
     model = tj["model"]
     if model.get("type") != "BPE":
-        sys.exit("only byte-level BPE tokenizers are supported")
+        sys.exit("only BPE tokenizers are supported")
     vocab = dict(model["vocab"])
     added = {t["id"]: t for t in tj.get("added_tokens", [])}
     for i, t in added.items():
@@ -65,12 +66,19 @@ def main():
             tokens.append("[PAD%d]" % i)
             types.append(USER_DEFINED)
         elif i in added:
-            tokens.append(by_id[i])
-            types.append(CONTROL if added[i].get("special") else USER_DEFINED)
+            special = added[i].get("special")
+            # llama.cpp's converter writes U+2581 in user-defined tokens as spaces
+            tokens.append(by_id[i] if special else by_id[i].replace("\u2581", " "))
+            types.append(CONTROL if special else USER_DEFINED)
         else:
             tokens.append(by_id[i])
-            types.append(NORMAL)
+            tok = by_id[i]
+            is_byte = len(tok) == 6 and tok.startswith("<0x") and tok.endswith(">")
+            types.append(BYTE if is_byte and model.get("byte_fallback") else NORMAL)
     merges = [m if isinstance(m, str) else " ".join(m) for m in model["merges"]]
+    bad = sum(1 for m in model["merges"] if not isinstance(m, str) and any(" " in p for p in m))
+    if bad:
+        print("warning: %d merges have a space inside an operand (ambiguous as \"left right\")" % bad)
 
     kvs = [
         kv("general.architecture", T_STR, "llama"),

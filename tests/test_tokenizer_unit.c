@@ -353,6 +353,38 @@ static void test_bpe(void)
     }
 }
 
+/* Raw-text BPE (Gemma 4 style): characters, spaces as U+2581, <0xXX> fallback. */
+static void test_bpe_raw(void)
+{
+    vocab v = { .n = 0 };
+    v_add(&v, "<pad>", 0, 3);
+    v_add(&v, "<eos>", 0, 3);
+    v_add(&v, "<bos>", 0, 3);
+    v_add_bytes(&v); /* ids 3..258 */
+    enum { R_SP = 259, R_A, R_B, R_SPA, R_AB, R_SPAB, R_NL };
+    v_add(&v, U, 0, 1);
+    v_add(&v, "a", 0, 1);
+    v_add(&v, "b", 0, 1);
+    v_add(&v, U "a", 0, 1);
+    v_add(&v, "ab", 0, 1);
+    v_add(&v, U "ab", 0, 1);
+    v_add(&v, "\n", 0, 1);
+    static const char *const m[] = { U " a", "a b", U "a b" };
+    cairn_tokenizer *t = NULL;
+    CHECK_OK(write_and_load("gpt2", "gemma4", &v, m, 3, NULL, &t));
+    if (!t)
+        return;
+    CHECK(t->bpe_raw && t->raw_split && t->n_raw_joiners == 0);
+    CHECK(enc_is(t, "ab ab", false, false, IDS(R_AB, R_SPAB)));
+    CHECK(enc_is(t, " a\nb", false, false, IDS(R_SPA, R_NL, R_B)));
+    CHECK(enc_is(t, "\xc3\xa9 a", false, false, IDS(3 + 0xC3, 3 + 0xA9, R_SPA)));
+    CHECK(enc_is(t, "\xff", false, false, IDS(3 + 0xEF, 3 + 0xBF, 3 + 0xBD))); /* U+FFFD's bytes */
+    char *s = decode_str(t, "ab ab\n \xc3\xa9", false, false, 0);
+    CHECK_EQ_STR(s, "ab ab\n \xc3\xa9");
+    free(s);
+    tokenizer_free(t);
+}
+
 /* Pre-tokenizer splits, worked out from the published patterns. */
 static cairn_status collect(const cairn_tokenizer *t, const char *w, size_t n, void *ctx)
 {
@@ -694,6 +726,7 @@ int main(void)
     RUN(test_spm);
     RUN(test_spm_rstrip);
     RUN(test_bpe);
+    RUN(test_bpe_raw);
     RUN(test_pre_split);
     RUN(test_wpm);
     RUN(test_bad_metadata);

@@ -59,6 +59,8 @@ static bool merge_find(const cairn_tokenizer *t, uint32_t l, uint32_t r, uint32_
     }
 }
 
+static void raw_find_joiners(cairn_tokenizer *t);
+
 cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g)
 {
     build_byte_map(t);
@@ -116,6 +118,8 @@ cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g)
     if (st != CAIRN_OK)
         return st;
 
+    if (t->bpe_raw)
+        raw_find_joiners(t);
     for (int b = 0; b < 256; b++) {
         char u[4];
         int k = tok_utf8_put(t->byte_cp[b], u);
@@ -126,6 +130,43 @@ cairn_status tok_bpe_init(cairn_tokenizer *t, const gguf_file *g)
         }
     }
     return CAIRN_OK;
+}
+
+/* Raw-text BPE (Gemma 4) pre-splits only at newlines, so a "word" is a whole
+ * line and merging it is slow. A merge can only ever join the character
+ * before a U+2581 with that U+2581 if some merge operand or result contains
+ * that pair; call such characters joiners. Cutting each word before every
+ * U+2581 that follows a character other than U+2581 or a joiner therefore
+ * changes nothing (the pieces never interact) and makes the pieces word-sized
+ * (and cacheable). The Gemma 3/4 vocabulary has one joiner ('>', in ">▁</"). */
+static void raw_find_joiners(cairn_tokenizer *t)
+{
+    t->raw_split = true;
+    t->n_raw_joiners = 0;
+    for (uint32_t i = 0; i < t->n_str && t->raw_split; i++) {
+        size_t n;
+        const char *s = tok_str(t, i, &n);
+        for (size_t p = 1; p + 3 <= n; p++) {
+            if (memcmp(s + p, "\xe2\x96\x81", 3) != 0)
+                continue;
+            size_t q = p - 1;
+            while (q > 0 && ((uint8_t)s[q] & 0xC0) == 0x80)
+                q--;
+            size_t k = q;
+            uint32_t cp = tok_utf8_next(s, p, &k);
+            if (cp == 0x2581)
+                continue;
+            bool known = false;
+            for (uint32_t j = 0; j < t->n_raw_joiners; j++)
+                known |= t->raw_joiners[j] == cp;
+            if (known)
+                continue;
+            if (t->n_raw_joiners == CAIRN_ARRAY_LEN(t->raw_joiners))
+                t->raw_split = false; /* too many: merge whole words */
+            else
+                t->raw_joiners[t->n_raw_joiners++] = cp;
+        }
+    }
 }
 
 void tok_bpe_free(cairn_tokenizer *t)
@@ -153,6 +194,16 @@ static cairn_status emit_symbol(const cairn_tokenizer *t, const char *w, const b
 {
     if (s->id >= 0 && s->id < t->n_vocab)
         return tok_ids_push(out, s->id);
+    if (t->bpe_raw) { /* raw-text BPE: byte tokens <0xXX> for the bytes */
+        for (uint32_t i = 0; i < s->n; i++) {
+            int32_t id = t->byte_tok[(uint8_t)w[s->start + i]];
+            if (id < 0)
+                id = t->unk;
+            if (id >= 0)
+                CAIRN_TRY(tok_ids_push(out, id));
+        }
+        return CAIRN_OK;
+    }
     for (uint32_t i = 0; i < s->n; i++) {
         uint8_t b = (uint8_t)w[s->start + i];
         for (int j = 0; j < 2; j++)
@@ -196,9 +247,22 @@ static cairn_status bpe_word_merge(const cairn_tokenizer *t, const char *w, size
         c->sy_cap = ncap;
     }
     bpe_sym *sy = c->sy;
-    int32_t ns = (int32_t)n;
-    for (int32_t i = 0; i < ns; i++)
-        sy[i] = (bpe_sym){ i - 1, i + 1 < ns ? i + 1 : -1, t->byte_sym[(uint8_t)w[i]], (uint32_t)i, 1 };
+    int32_t ns = 0;
+    if (t->bpe_raw) {
+        /* one symbol per UTF-8 character of the (escaped) text */
+        for (size_t i = 0; i < n;) {
+            size_t k = CAIRN_MIN((size_t)tok_utf8_len((uint8_t)w[i]), n - i);
+            sy[ns] = (bpe_sym){ ns - 1, -1, tok_lookup(t, w + i, k), (uint32_t)i, (uint32_t)k };
+            if (ns > 0)
+                sy[ns - 1].next = ns;
+            ns++;
+            i += k;
+        }
+    } else {
+        ns = (int32_t)n;
+        for (int32_t i = 0; i < ns; i++)
+            sy[i] = (bpe_sym){ i - 1, i + 1 < ns ? i + 1 : -1, t->byte_sym[(uint8_t)w[i]], (uint32_t)i, 1 };
+    }
     c->h.n = 0;
     for (int32_t i = 1; i < ns; i++)
         CAIRN_TRY(add_pair(t, sy, i - 1, i, &c->h));
@@ -223,13 +287,12 @@ static cairn_status bpe_word_merge(const cairn_tokenizer *t, const char *w, size
     return CAIRN_OK;
 }
 
-static cairn_status bpe_word(const cairn_tokenizer *t, const char *w, size_t n, void *vctx)
+static cairn_status bpe_piece(const cairn_tokenizer *t, const char *w, size_t n, bpe_ctx *c)
 {
-    bpe_ctx *c = vctx;
     if (n == 0)
         return CAIRN_OK;
     if (n == 1) {
-        bpe_sym s = { -1, -1, t->byte_sym[(uint8_t)w[0]], 0, 1 };
+        bpe_sym s = { -1, -1, t->bpe_raw ? tok_lookup(t, w, 1) : t->byte_sym[(uint8_t)w[0]], 0, 1 };
         return emit_symbol(t, w, &s, c->out);
     }
     if (!t->cache || n > TOK_CACHE_WORD)
@@ -248,22 +311,64 @@ static cairn_status bpe_word(const cairn_tokenizer *t, const char *w, size_t n, 
     return CAIRN_OK;
 }
 
+static bool raw_cut_before(const cairn_tokenizer *t, const char *w, size_t i)
+{
+    if (i == 0 || memcmp(w + i, "\xe2\x96\x81", 3) != 0)
+        return false;
+    size_t q = i - 1;
+    while (q > 0 && ((uint8_t)w[q] & 0xC0) == 0x80)
+        q--;
+    size_t k = q;
+    uint32_t cp = tok_utf8_next(w, i, &k);
+    if (cp == 0x2581)
+        return false;
+    for (uint32_t j = 0; j < t->n_raw_joiners; j++)
+        if (t->raw_joiners[j] == cp)
+            return false;
+    return true;
+}
+
+static cairn_status bpe_word(const cairn_tokenizer *t, const char *w, size_t n, void *vctx)
+{
+    bpe_ctx *c = vctx;
+    if (!t->bpe_raw || !t->raw_split)
+        return bpe_piece(t, w, n, c);
+    size_t a = 0;
+    for (size_t i = 1; i + 3 <= n; i++) {
+        if (raw_cut_before(t, w, i)) {
+            CAIRN_TRY(bpe_piece(t, w + a, i - a, c));
+            a = i;
+        }
+    }
+    return bpe_piece(t, w + a, n - a, c);
+}
+
 cairn_status tok_bpe_encode(const cairn_tokenizer *t, const char *text, size_t len, tok_ids *out)
 {
     bpe_ctx c = { .out = out };
     cairn_buf_init(&c.mapped, 0);
-    cairn_buf clean;
+    cairn_buf clean, esc;
     cairn_buf_init(&clean, 0);
-    cairn_status st;
-    if (tok_utf8_valid(text, len)) {
-        st = tok_pre_split(t, text, len, bpe_word, &c);
-    } else {
+    cairn_buf_init(&esc, 0);
+    cairn_status st = CAIRN_OK;
+    if (!tok_utf8_valid(text, len)) {
         /* invalid bytes become U+FFFD, as the reference decodes them */
         st = tok_utf8_sanitize(text, len, &clean);
-        if (st == CAIRN_OK)
-            st = tok_pre_split(t, clean.data, clean.len, bpe_word, &c);
+        text = clean.data;
+        len = clean.len;
     }
+    if (st == CAIRN_OK && t->bpe_raw && memchr(text, ' ', len)) {
+        /* raw-text BPE (Gemma 4 style): spaces are written U+2581 */
+        st = cairn_buf_reserve(&esc, len + 2 * len / 1);
+        for (size_t i = 0; i < len && st == CAIRN_OK; i++)
+            st = text[i] == ' ' ? cairn_buf_append(&esc, "\xe2\x96\x81", 3) : cairn_buf_putc(&esc, text[i]);
+        text = esc.data;
+        len = esc.len;
+    }
+    if (st == CAIRN_OK)
+        st = tok_pre_split(t, text, len, bpe_word, &c);
     cairn_buf_free(&clean);
+    cairn_buf_free(&esc);
     cairn_buf_free(&c.mapped);
     cairn_free(c.sy);
     cairn_free(c.h.e);

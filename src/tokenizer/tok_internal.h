@@ -86,6 +86,10 @@ struct cairn_tokenizer {
     int32_t bos, eos, unk, sep, pad, cls, mask, eot, eom;
     bool add_bos, add_eos, add_sep, add_space_prefix, ignore_merges;
     bool pre_unknown;         /* tokenizer.ggml.pre not recognised: default patterns */
+    bool bpe_raw;             /* BPE over raw UTF-8 with spaces as U+2581 (Gemma 4), not byte-mapped */
+    bool raw_split;           /* raw BPE: words may be cut before a U+2581 (tok_bpe.c) */
+    uint32_t raw_joiners[64]; /* ... unless it follows one of these characters */
+    uint32_t n_raw_joiners;
 
     /* Special tokens split out of the text before the model sees it:
      * control, user-defined and unknown tokens, longest text first.

@@ -52,6 +52,7 @@ enum {
     PRE_ADD_BOS = 1 << 1,       /* add BOS by default */
     PRE_ADD_SEP = 1 << 2,       /* add SEP by default (RoBERTa-style embedders) */
     PRE_NO_BOS = 1 << 3,        /* the model has no BOS unless the file names one */
+    PRE_RAW = 1 << 4,           /* raw-text BPE: U+2581 for spaces, no byte mapping */
 };
 
 typedef struct pre_def {
@@ -90,6 +91,9 @@ static const pre_def k_pre[] = {
       { " ?[^(\\s|.,!?\\x{2026}\\x{3002}\\x{FF0C}\\x{3001}\\x{0964}\\x{06D4}\\x{060C})]+", "\\p{N}" } },
     { { "tekken" }, PRE_IGNORE_MERGES | PRE_ADD_BOS,
       { "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" } },
+    /* Gemma 4: BPE over characters of the text with spaces as U+2581; only
+     * newline runs are split off */
+    { { "gemma4" }, PRE_RAW, { "[^\\n]+|[\\n]+" } },
     { { "gpt-4o", "llama4" }, 0,
       { "[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]*[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]+(?i:'s|'t|'re|'ve|'m|'ll|'d)?|[^\\r\\n\\p{L}\\p{N}]?[\\p{Lu}\\p{Lt}\\p{Lm}\\p{Lo}\\p{M}]+[\\p{Ll}\\p{Lm}\\p{Lo}\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n/]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+" } },
 };
@@ -119,6 +123,7 @@ cairn_status tok_pre_init(cairn_tokenizer *t, const char *pre)
     t->add_sep = d->flags & PRE_ADD_SEP;
     if (d->flags & PRE_NO_BOS)
         t->bos = -1;
+    t->bpe_raw = d->flags & PRE_RAW;
     t->pgc = pcre2_general_context_create(pcre_malloc, pcre_free, NULL);
     if (!t->pgc)
         return cairn_fail(CAIRN_ERR_NOMEM, "tokenizer: out of memory (pcre2)");

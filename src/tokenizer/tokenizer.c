@@ -183,7 +183,7 @@ const char *tokenizer_type_name(const cairn_tokenizer *t)
 {
     switch (t->kind) {
     case TOK_SPM: return "llama (SentencePiece)";
-    case TOK_BPE: return "gpt2 (byte-level BPE)";
+    case TOK_BPE: return t->bpe_raw ? "gpt2 (BPE over text, U+2581 spaces)" : "gpt2 (byte-level BPE)";
     case TOK_WPM: return "bert (WordPiece)";
     }
     return "?";
@@ -213,7 +213,7 @@ size_t tokenizer_piece_ex(const cairn_tokenizer *t, int32_t id, unsigned flags, 
     if (a & TOK_ATTR_USER)
         return put(buf, cap, 0, s, len);
     size_t n = 0;
-    switch (t->kind) {
+    switch (t->bpe_raw ? TOK_SPM : t->kind) { /* raw-text BPE renders like SentencePiece */
     case TOK_SPM:
     case TOK_WPM:
         if (a & TOK_ATTR_NORMAL) {
