@@ -1,6 +1,7 @@
 /*
  * test_model.c — the llama forward pass against llama.cpp reference outputs
- * in ../shared/models (stories260K F32 / Q8_0 / Q4_0, llama-2-tiny-random F16):
+ * in ../shared/models (stories260K F32 / Q8_0 / Q4_0, llama-2-tiny-random F16,
+ * and the stories260K Mixtral-layout MoE models: identity, distinct F32/Q8_0):
  * prompt ids, the full step-0 logit vector, top-5 logits at every greedy
  * step and the greedy continuation token for token.
  *
@@ -41,6 +42,13 @@ static const ref_model REFS[] = {
     {"stories260K/stories260K-Q8_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q8_0.json", 0.35, 0, 0.35},
     {"stories260K/stories260K-Q4_0.gguf", "stories260K/ref-llamacpp-greedy.stories260K-Q4_0.json", 0.35, 0, 0.35},
     {"llama-2-tiny-random/llama-2-tiny-random.gguf", "llama-2-tiny-random/ref-llamacpp-greedy.json", 5e-3, 1e-3, 0},
+    /* MoE (Mixtral layout, 4 experts, top-2): the identity model must equal
+     * the DENSE model's reference (experts are permuted copies of its FFN,
+     * so any routing gives the same output); the distinct ones their own. */
+    {"stories260K-moe/stories260K-moe4x-top2-identity.gguf", "stories260K/ref-llamacpp-greedy.stories260K.json", 5e-3, 1e-3, 0},
+    {"stories260K-moe/stories260K-moe4x-top2-identity.gguf", "stories260K-moe/ref-llamacpp-greedy.moe-identity.json", 5e-3, 1e-3, 0},
+    {"stories260K-moe/stories260K-moe4x-top2-distinct.gguf", "stories260K-moe/ref-llamacpp-greedy.moe-distinct.json", 5e-3, 1e-3, 0},
+    {"stories260K-moe/stories260K-moe4x-top2-distinct-Q8_0.gguf", "stories260K-moe/ref-llamacpp-greedy.moe-distinct-Q8_0.json", 0.35, 0, 0.35},
 };
 /* stories260K F32 and tiny-random with a Q8_0 KV cache */
 static const ref_model REFS_KVQ8[] = {

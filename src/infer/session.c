@@ -50,6 +50,15 @@ struct cairn_session {
     float *kf, *vf;            /* (n_head_kv, n_ctx, hd_k) dequantized K, V of one layer */
     float *att_scratch;        /* (n_threads, group, n_ctx + hd_k) scores and query rows per thread */
     float *logits;             /* (n_vocab,) of the last token */
+
+    /* mixture of experts (NULL for dense models) */
+    float *moe_logits;         /* (n_batch, n_expert) router output, then probabilities */
+    int32_t *moe_sel;          /* (n_batch, n_expert_used) chosen experts per token */
+    float *moe_w;              /* (n_batch, n_expert_used) their weights */
+    int32_t *moe_rows;         /* (n_batch,) tokens routed to the expert being run */
+    float *moe_rw;             /* (n_batch,) their weights */
+    float *xg, *yg;            /* (n_batch, n_embd) gathered inputs / expert outputs */
+    uint64_t *expert_counts;   /* (n_layer, n_expert) times each expert was chosen */
 };
 
 session_opts session_opts_default(void)
@@ -141,8 +150,20 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
     s->k = alloc_f32(B, kv_dim, &ok);
     s->v = alloc_f32(B, kv_dim, &ok);
     s->att = alloc_f32(B, q_dim, &ok);
-    s->hb = alloc_f32(B, (size_t)hp->n_ff, &ok);
-    s->hb2 = alloc_f32(B, (size_t)hp->n_ff, &ok);
+    size_t ff = (size_t)CAIRN_MAX(hp->n_ff, CAIRN_MAX(hp->n_ff_exp, hp->n_ff_shexp));
+    s->hb = alloc_f32(B, ff, &ok);
+    s->hb2 = alloc_f32(B, ff, &ok);
+    if (hp->n_expert > 0) {
+        s->moe_logits = alloc_f32(B, (size_t)hp->n_expert, &ok);
+        s->moe_w = alloc_f32(B, (size_t)hp->n_expert_used, &ok);
+        s->moe_rw = alloc_f32(B, 1, &ok);
+        s->xg = alloc_f32(B, (size_t)hp->n_embd, &ok);
+        s->yg = alloc_f32(B, (size_t)hp->n_embd, &ok);
+        s->moe_sel = cairn_calloc(B * (size_t)hp->n_expert_used, sizeof *s->moe_sel);
+        s->moe_rows = cairn_calloc(B, sizeof *s->moe_rows);
+        s->expert_counts = cairn_calloc((size_t)hp->n_layer * (size_t)hp->n_expert, sizeof *s->expert_counts);
+        ok = ok && s->moe_sel && s->moe_rows && s->expert_counts;
+    }
     s->rope_cos = alloc_f32(B, (size_t)hp->n_rot / 2 + 1, &ok);
     s->rope_sin = alloc_f32(B, (size_t)hp->n_rot / 2 + 1, &ok);
     s->kf = alloc_f32((size_t)hp->n_head_kv * C, (size_t)s->hd_k, &ok);
@@ -162,7 +183,11 @@ void session_free(cairn_session *s)
     if (!s)
         return;
     float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2,
-                      &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits};
+                      &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits,
+                      &s->moe_logits, &s->moe_w, &s->moe_rw, &s->xg, &s->yg};
+    cairn_free(s->moe_sel);
+    cairn_free(s->moe_rows);
+    cairn_free(s->expert_counts);
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(bufs); i++)
         cairn_free_aligned(*bufs[i]);
     cairn_free_aligned(s->k_cache);
@@ -307,6 +332,15 @@ static void qk_rows(cairn_session *s, void *p, int r0, int r1)
     const int q_dim = hp->n_head * hp->head_dim, kv_dim = hp->n_head_kv * hp->head_dim, half = hp->n_rot / 2;
     for (int t = r0; t < r1; t++) {
         float *q = s->q + (size_t)t * q_dim, *k = s->k + (size_t)t * kv_dim, *v = s->v + (size_t)t * kv_dim;
+        if (hp->qk_norm && hp->arch == MODEL_ARCH_OLMOE) {          /* RMSNorm over the whole q / k */
+            rmsnorm(q, q, L->q_norm, q_dim, hp->norm_eps);
+            rmsnorm(k, k, L->k_norm, kv_dim, hp->norm_eps);
+        } else if (hp->qk_norm) {                                   /* per head (qwen3moe) */
+            for (int h = 0; h < hp->n_head; h++)
+                rmsnorm(q + (size_t)h * hp->head_dim, q + (size_t)h * hp->head_dim, L->q_norm, hp->head_dim, hp->norm_eps);
+            for (int h = 0; h < hp->n_head_kv; h++)
+                rmsnorm(k + (size_t)h * hp->head_dim, k + (size_t)h * hp->head_dim, L->k_norm, hp->head_dim, hp->norm_eps);
+        }
         if (L->bq)
             for (int i = 0; i < q_dim; i++) q[i] += L->bq[i];
         if (L->bk)
@@ -427,6 +461,128 @@ static cairn_status ffn_dense(cairn_session *s, const model_layer *L, int T)
     return matmul(&s->mm, &L->ffn_down, s->hb, s->xb2, T);     /* (T, n_embd) */
 }
 
+/* ---- mixture of experts ----
+ * Router logits for the batch in one matmul; per token softmax, top-k (ties
+ * to the lower index, as a stable sort would), optional renormalisation.
+ * Then each expert that any token chose runs once over the tokens routed to
+ * it (gathered into one contiguous batch), so its weights are read once per
+ * batch; decode (T = 1) runs the chosen experts on xb directly. Only chosen
+ * experts' bytes are touched: with mmap, idle experts are never paged in.
+ * Work inside each expert's matmul is split over all threads by rows, so
+ * threads are balanced by work whatever the routing. */
+
+static void moe_route(cairn_session *s, int il, int T)
+{
+    const model_hparams *hp = &s->m->hp;
+    const int ne = hp->n_expert, nu = hp->n_expert_used;
+    for (int t = 0; t < T; t++) {
+        float *p = s->moe_logits + (size_t)t * ne;
+        float mx = p[0];
+        for (int e = 1; e < ne; e++)
+            mx = p[e] > mx ? p[e] : mx;
+        double sum = 0;
+        for (int e = 0; e < ne; e++) {
+            p[e] = expf(p[e] - mx);
+            sum += p[e];
+        }
+        for (int e = 0; e < ne; e++)
+            p[e] = (float)(p[e] / sum);
+        int32_t *sel = s->moe_sel + (size_t)t * nu;
+        float *w = s->moe_w + (size_t)t * nu;
+        double wsum = 0;
+        for (int j = 0; j < nu; j++) {
+            int best = -1;
+            for (int e = 0; e < ne; e++) {
+                bool taken = false;
+                for (int i = 0; i < j; i++)
+                    taken |= sel[i] == e;
+                if (!taken && (best < 0 || p[e] > p[best]))
+                    best = e;
+            }
+            sel[j] = best;
+            w[j] = p[best];
+            wsum += p[best];
+            s->expert_counts[(size_t)il * ne + best]++;
+        }
+        if (hp->moe_norm_w && wsum > 0)
+            for (int j = 0; j < nu; j++)
+                w[j] = (float)(w[j] / wsum);
+    }
+}
+
+/* hb[i] = silu(hb[i]) * hb2[i] for n values. */
+static void swiglu_n(float *hb, const float *hb2, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hb[i] = hb[i] / (1.0f + expf(-hb[i])) * hb2[i];
+}
+
+/* y (n, n_embd) = down(silu(gate x) * up x) for one expert or the shared one. */
+static cairn_status expert_ffn(cairn_session *s, const qmat *g, const qmat *u, const qmat *d, const float *x, float *y,
+                               int n)
+{
+    const mm_part gu[] = {{g, x, s->hb}, {u, x, s->hb2}};
+    CAIRN_TRY(matmul_group(s, gu, 2, n));
+    swiglu_n(s->hb, s->hb2, (size_t)n * (size_t)g->rows);
+    return matmul(&s->mm, d, s->hb, y, n);
+}
+
+static cairn_status ffn_moe(cairn_session *s, int il, const model_layer *L, int T)
+{
+    const model_hparams *hp = &s->m->hp;
+    const int ne = hp->n_expert, nu = hp->n_expert_used, n_embd = hp->n_embd;
+    CAIRN_TRY(matmul(&s->mm, &L->ffn_gate_inp, s->xb, s->moe_logits, T));   /* (T, n_expert) */
+    moe_route(s, il, T);
+    memset(s->xb2, 0, (size_t)T * n_embd * sizeof(float));
+    for (int e = 0; e < ne; e++) {
+        int n = 0;
+        for (int t = 0; t < T; t++)
+            for (int j = 0; j < nu; j++)
+                if (s->moe_sel[(size_t)t * nu + j] == e) {
+                    s->moe_rows[n] = t;
+                    s->moe_rw[n++] = s->moe_w[(size_t)t * nu + j];
+                }
+        if (!n)
+            continue;   /* never touched: its pages stay unread */
+        const qmat g = model_expert(&L->gate_exps, L->gate_stride, e);
+        const qmat u = model_expert(&L->up_exps, L->up_stride, e);
+        const qmat d = model_expert(&L->down_exps, L->down_stride, e);
+        const float *xin = s->xb;
+        if (T > 1) {    /* gather the routed tokens into one batch */
+            for (int i = 0; i < n; i++)
+                memcpy(s->xg + (size_t)i * n_embd, s->xb + (size_t)s->moe_rows[i] * n_embd, (size_t)n_embd * sizeof(float));
+            xin = s->xg;
+        }
+        CAIRN_TRY(expert_ffn(s, &g, &u, &d, xin, s->yg, n));                  /* yg (n, n_embd) */
+        for (int i = 0; i < n; i++) {
+            float *out = s->xb2 + (size_t)s->moe_rows[i] * n_embd;
+            const float *y = s->yg + (size_t)i * n_embd;
+            const float w = s->moe_rw[i];
+            for (int c = 0; c < n_embd; c++)
+                out[c] += w * y[c];
+        }
+    }
+    if (L->gate_shexp.data) {   /* qwen2moe: a shared expert, gated by sigmoid(w . x) */
+        CAIRN_TRY(expert_ffn(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, s->xb, s->yg, T));
+        for (int t = 0; t < T; t++) {
+            const float *x = s->xb + (size_t)t * n_embd, *y = s->yg + (size_t)t * n_embd;
+            float gate = 1.0f;
+            if (L->gate_inp_shexp) {
+                double dot = 0;
+                for (int c = 0; c < n_embd; c++)
+                    dot += (double)L->gate_inp_shexp[c] * x[c];
+                gate = (float)(1.0 / (1.0 + exp(-dot)));
+            }
+            float *out = s->xb2 + (size_t)t * n_embd;
+            for (int c = 0; c < n_embd; c++)
+                out[c] += gate * y[c];
+        }
+    }
+    return CAIRN_OK;
+}
+
+const uint64_t *session_expert_counts(const cairn_session *s) { return s->expert_counts; }
+
 /* ---- the forward pass over one batch of T tokens ---- */
 
 static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
@@ -479,7 +635,10 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         /* FFN block: x += ffn(rmsnorm(x)) */
         na = (norm_arg){L->ffn_norm, s->xb, s->x};
         for_rows(s, rmsnorm_rows, &na, T);
-        CAIRN_TRY(ffn_dense(s, L, T));                            /* xb2 (T, n_embd) */
+        if (hp->n_expert > 0)
+            CAIRN_TRY(ffn_moe(s, il, L, T));                      /* xb2 (T, n_embd) */
+        else
+            CAIRN_TRY(ffn_dense(s, L, T));                        /* xb2 (T, n_embd) */
         add_rows(s->x, s->xb2, xn);
     }
 

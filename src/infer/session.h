@@ -40,6 +40,9 @@ void session_truncate(cairn_session *s, int n);
 int session_n_past(const cairn_session *s);
 int session_n_ctx(const cairn_session *s);
 const cairn_model *session_model(const cairn_session *s);
+/* MoE: how often each expert was chosen, (n_layer, n_expert) row-major,
+ * since the session was made; NULL for dense models. */
+const uint64_t *session_expert_counts(const cairn_session *s);
 /* Bytes held by the KV cache. */
 size_t session_kv_bytes(const cairn_session *s);
 

@@ -16,6 +16,7 @@
 #define MODEL_MAX_LAYERS 1024
 #define MODEL_MAX_EMBD (1 << 16)
 #define MODEL_MAX_FF (1 << 20)
+#define MODEL_MAX_EXPERTS 1024
 #define MODEL_MAX_HEADS 1024
 #define MODEL_MAX_VOCAB (1 << 22)
 
@@ -24,6 +25,9 @@ const char *model_arch_name(model_arch a)
     switch (a) {
     case MODEL_ARCH_LLAMA: return "llama";
     case MODEL_ARCH_QWEN2: return "qwen2";
+    case MODEL_ARCH_QWEN2MOE: return "qwen2moe";
+    case MODEL_ARCH_OLMOE: return "olmoe";
+    case MODEL_ARCH_QWEN3MOE: return "qwen3moe";
     }
     return "?";
 }
@@ -98,12 +102,38 @@ static cairn_status load_hparams(cairn_model *m)
     hp->n_expert = (int)v;
     CAIRN_TRY(hp_u32(m, "expert_used_count", false, 0, &v));
     hp->n_expert_used = (int)v;
-    if (hp->n_expert > 0)
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: mixture-of-experts models are not supported yet",
-                          gguf_path(m->gguf));
-    CAIRN_TRY(hp_u32(m, "feed_forward_length", true, 0, &v));
-    CAIRN_TRY(check_range(m, "feed_forward_length", v, 1, MODEL_MAX_FF));
+    bool moe_arch = hp->arch == MODEL_ARCH_QWEN2MOE || hp->arch == MODEL_ARCH_OLMOE || hp->arch == MODEL_ARCH_QWEN3MOE;
+    if (moe_arch && hp->n_expert == 0)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: %s model without %s.expert_count", gguf_path(m->gguf),
+                          m->arch_name, m->arch_name);
+    if (hp->n_expert > 0) {
+        CAIRN_TRY(check_range(m, "expert_count", (uint32_t)hp->n_expert, 1, MODEL_MAX_EXPERTS));
+        CAIRN_TRY(check_range(m, "expert_used_count", (uint32_t)hp->n_expert_used, 1, (uint32_t)hp->n_expert));
+    }
+    CAIRN_TRY(hp_u32(m, "feed_forward_length", hp->n_expert == 0, 0, &v));
+    if (hp->n_expert == 0 || v)
+        CAIRN_TRY(check_range(m, "feed_forward_length", v, 1, MODEL_MAX_FF));
     hp->n_ff = (int)v;
+    /* Gating, per architecture (weights renormalised over the chosen experts
+     * for Mixtral-style llama; not for Qwen2-MoE and OLMoE; Qwen3-MoE per
+     * expert_weights_norm, default on as its norm_topk_prob). */
+    CAIRN_TRY(hp_u32(m, "expert_feed_forward_length", false, (uint32_t)hp->n_ff, &v));
+    if (hp->n_expert > 0)
+        CAIRN_TRY(check_range(m, "expert_feed_forward_length", v, 1, MODEL_MAX_FF));
+    hp->n_ff_exp = (int)v;
+    CAIRN_TRY(hp_u32(m, "expert_shared_feed_forward_length", false, 0, &v));
+    if (v)
+        CAIRN_TRY(check_range(m, "expert_shared_feed_forward_length", v, 1, MODEL_MAX_FF));
+    hp->n_ff_shexp = (int)v;
+    hp->moe_norm_w = hp->arch == MODEL_ARCH_LLAMA || hp->arch == MODEL_ARCH_QWEN3MOE;
+    if (hp->arch == MODEL_ARCH_QWEN3MOE) {
+        char key[128];
+        snprintf(key, sizeof key, "%s.expert_weights_norm", m->arch_name);
+        bool b;
+        if (gguf_get_bool(m->gguf, key, &b) == CAIRN_OK)
+            hp->moe_norm_w = b;
+    }
+    hp->qk_norm = hp->arch == MODEL_ARCH_OLMOE || hp->arch == MODEL_ARCH_QWEN3MOE;
 
     uint32_t def_hd = (uint32_t)(hp->n_embd / hp->n_head);
     CAIRN_TRY(hp_u32(m, "attention.key_length", false, def_hd, &v));
@@ -130,7 +160,8 @@ static cairn_status load_hparams(cairn_model *m)
                           (double)hp->norm_eps);
 
     /* RoPE */
-    hp->rope = hp->arch == MODEL_ARCH_QWEN2 ? ROPE_PAIRS_NEOX : ROPE_PAIRS_NORMAL;
+    hp->rope = (hp->arch == MODEL_ARCH_QWEN2 || hp->arch == MODEL_ARCH_QWEN2MOE || hp->arch == MODEL_ARCH_OLMOE ||
+                hp->arch == MODEL_ARCH_QWEN3MOE) ? ROPE_PAIRS_NEOX : ROPE_PAIRS_NORMAL;
     CAIRN_TRY(hp_u32(m, "rope.dimension_count", false, (uint32_t)hp->head_dim, &v));
     if (v % 2 || (int)v > hp->head_dim)
         return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rope.dimension_count %u invalid for head dim %d",
@@ -232,6 +263,37 @@ static cairn_status bind_matrix(cairn_model *m, const char *name, int64_t rows, 
     return CAIRN_OK;
 }
 
+/* A stack of n_expert matrices of `rows` x `cols` (GGUF ne = [cols, rows,
+ * n_expert], as llama.cpp merges them); out views expert 0. */
+static cairn_status bind_experts(cairn_model *m, const char *name, int64_t rows, int64_t cols, qmat *out,
+                                 size_t *stride)
+{
+    memset(out, 0, sizeof *out);
+    const gguf_tensor *t = gguf_tensor_find(m->gguf, name);
+    const int64_t ne = m->hp.n_expert;
+    if (!t)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: missing tensor %s", gguf_path(m->gguf), name);
+    if (t->ne[0] != cols || t->ne[1] != rows || t->ne[2] != ne || t->ne[3] != 1)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensor %s has shape [%lld, %lld, %lld], expected [%lld, %lld, %lld]",
+                          gguf_path(m->gguf), name, (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+                          (long long)cols, (long long)rows, (long long)ne);
+    const qtype_traits *tr = qtype_get(t->type);
+    if (!tr || !tr->to_float || !tr->vec_dot)
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: tensor %s has unsupported type %u", gguf_path(m->gguf), name,
+                          t->type);
+    size_t row = qtype_row_size(t->type, cols), one, total;
+    if (row == 0 || !cairn_mul_ok(row, (size_t)rows, &one) || !cairn_mul_ok(one, (size_t)ne, &total) ||
+        total > t->nbytes)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: tensor %s: %lld columns do not fit type %s", gguf_path(m->gguf),
+                          name, (long long)cols, tr->name);
+    out->type = t->type;
+    out->rows = rows;
+    out->cols = cols;
+    out->data = t->data;
+    *stride = one;
+    return CAIRN_OK;
+}
+
 /* A vector of n floats: used in place when F32, else converted once. */
 static cairn_status bind_vector(cairn_model *m, const char *name, int64_t n, bool required, const float **out)
 {
@@ -277,11 +339,29 @@ static cairn_status bind_layer(cairn_model *m, int il)
     CAIRN_TRY(bind_matrix(m, NAME("attn_k.weight"), kv_dim, hp->n_embd, true, &L->wk));
     CAIRN_TRY(bind_matrix(m, NAME("attn_v.weight"), kv_dim, hp->n_embd, true, &L->wv));
     CAIRN_TRY(bind_matrix(m, NAME("attn_output.weight"), hp->n_embd, q_dim, true, &L->wo));
-    bool biases = hp->arch == MODEL_ARCH_QWEN2;
+    bool biases = hp->arch == MODEL_ARCH_QWEN2 || hp->arch == MODEL_ARCH_QWEN2MOE;
     CAIRN_TRY(bind_vector(m, NAME("attn_q.bias"), q_dim, biases, &L->bq));
     CAIRN_TRY(bind_vector(m, NAME("attn_k.bias"), kv_dim, biases, &L->bk));
     CAIRN_TRY(bind_vector(m, NAME("attn_v.bias"), kv_dim, biases, &L->bv));
     CAIRN_TRY(bind_vector(m, NAME("ffn_norm.weight"), hp->n_embd, true, &L->ffn_norm));
+    if (hp->qk_norm) {
+        bool whole = hp->arch == MODEL_ARCH_OLMOE;
+        CAIRN_TRY(bind_vector(m, NAME("attn_q_norm.weight"), whole ? q_dim : hp->head_dim, true, &L->q_norm));
+        CAIRN_TRY(bind_vector(m, NAME("attn_k_norm.weight"), whole ? kv_dim : hp->head_dim, true, &L->k_norm));
+    }
+    if (hp->n_expert > 0) {
+        CAIRN_TRY(bind_matrix(m, NAME("ffn_gate_inp.weight"), hp->n_expert, hp->n_embd, true, &L->ffn_gate_inp));
+        CAIRN_TRY(bind_experts(m, NAME("ffn_gate_exps.weight"), hp->n_ff_exp, hp->n_embd, &L->gate_exps, &L->gate_stride));
+        CAIRN_TRY(bind_experts(m, NAME("ffn_up_exps.weight"), hp->n_ff_exp, hp->n_embd, &L->up_exps, &L->up_stride));
+        CAIRN_TRY(bind_experts(m, NAME("ffn_down_exps.weight"), hp->n_embd, hp->n_ff_exp, &L->down_exps, &L->down_stride));
+        if (hp->n_ff_shexp > 0) {
+            CAIRN_TRY(bind_matrix(m, NAME("ffn_gate_shexp.weight"), hp->n_ff_shexp, hp->n_embd, true, &L->gate_shexp));
+            CAIRN_TRY(bind_matrix(m, NAME("ffn_up_shexp.weight"), hp->n_ff_shexp, hp->n_embd, true, &L->up_shexp));
+            CAIRN_TRY(bind_matrix(m, NAME("ffn_down_shexp.weight"), hp->n_embd, hp->n_ff_shexp, true, &L->down_shexp));
+            CAIRN_TRY(bind_vector(m, NAME("ffn_gate_inp_shexp.weight"), hp->n_embd, false, &L->gate_inp_shexp));
+        }
+        return CAIRN_OK;
+    }
     CAIRN_TRY(bind_matrix(m, NAME("ffn_gate.weight"), hp->n_ff, hp->n_embd, true, &L->ffn_gate));
     CAIRN_TRY(bind_matrix(m, NAME("ffn_up.weight"), hp->n_ff, hp->n_embd, true, &L->ffn_up));
     CAIRN_TRY(bind_matrix(m, NAME("ffn_down.weight"), hp->n_embd, hp->n_ff, true, &L->ffn_down));
@@ -298,8 +378,15 @@ static cairn_status bind_all(cairn_model *m)
         m->hp.arch = MODEL_ARCH_LLAMA;
     else if (gguf_str_eq(arch, "qwen2"))
         m->hp.arch = MODEL_ARCH_QWEN2;
+    else if (gguf_str_eq(arch, "qwen2moe"))
+        m->hp.arch = MODEL_ARCH_QWEN2MOE;
+    else if (gguf_str_eq(arch, "olmoe"))
+        m->hp.arch = MODEL_ARCH_OLMOE;
+    else if (gguf_str_eq(arch, "qwen3moe"))
+        m->hp.arch = MODEL_ARCH_QWEN3MOE;
     else
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: architecture '%.*s' not supported (llama, qwen2)",
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED,
+                          "%s: architecture '%.*s' not supported (llama, qwen2, qwen2moe, olmoe, qwen3moe)",
                           gguf_path(m->gguf), (int)CAIRN_MIN(arch.len, 64), arch.ptr);
     snprintf(m->arch_name, sizeof m->arch_name, "%s", model_arch_name(m->hp.arch));
     CAIRN_TRY(load_hparams(m));
@@ -382,9 +469,21 @@ uint64_t model_weight_bytes_per_token(const cairn_model *m)
         const model_layer *L = &m->layers[il];
         b += qmat_bytes(&L->wq) + qmat_bytes(&L->wk) + qmat_bytes(&L->wv) + qmat_bytes(&L->wo);
         b += qmat_bytes(&L->ffn_gate) + qmat_bytes(&L->ffn_up) + qmat_bytes(&L->ffn_down);
+        /* MoE: the router, the chosen experts and the shared expert */
+        b += qmat_bytes(&L->ffn_gate_inp) + qmat_bytes(&L->gate_shexp) + qmat_bytes(&L->up_shexp) +
+             qmat_bytes(&L->down_shexp);
+        b += (uint64_t)hp->n_expert_used * (qmat_bytes(&L->gate_exps) + qmat_bytes(&L->up_exps) + qmat_bytes(&L->down_exps));
         b += 2 * (uint64_t)hp->n_embd * sizeof(float);
     }
     return b;
+}
+
+uint64_t model_n_active_params(const cairn_model *m)
+{
+    const model_hparams *hp = &m->hp;
+    uint64_t per_expert = 3 * (uint64_t)hp->n_ff_exp * (uint64_t)hp->n_embd;
+    uint64_t idle = hp->n_expert ? (uint64_t)(hp->n_expert - hp->n_expert_used) * per_expert * (uint64_t)hp->n_layer : 0;
+    return model_n_params(m) - idle;
 }
 
 uint64_t model_n_params(const cairn_model *m)

@@ -25,7 +25,7 @@
 #include "gguf/gguf.h"
 #include "kernels/matmul.h"
 
-typedef enum { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2 } model_arch;
+typedef enum { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN2MOE, MODEL_ARCH_OLMOE, MODEL_ARCH_QWEN3MOE } model_arch;
 
 /* RoPE pairing: NORMAL rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's
  * "normal" mode; NEOX rotates (x[i], x[i + n_rot/2]) (GPT-NeoX, qwen2). */
@@ -52,6 +52,10 @@ typedef struct model_hparams {
     int rope_yarn_orig_ctx;   /* rope.scaling.original_context_length (yarn) */
     /* MoE (0 for dense models) */
     int n_expert, n_expert_used;
+    int n_ff_exp;             /* hidden width of one expert (expert_feed_forward_length, else n_ff) */
+    int n_ff_shexp;           /* shared expert width (qwen2moe), 0 = none */
+    bool moe_norm_w;          /* renormalise the chosen experts' weights to sum 1 */
+    bool qk_norm;             /* RMSNorm on q and k before RoPE (olmoe: whole vector; qwen3moe: per head) */
 } model_hparams;
 
 typedef struct model_layer {
@@ -63,6 +67,15 @@ typedef struct model_layer {
     const float *ffn_norm;           /* (n_embd,) */
     qmat ffn_gate, ffn_up;           /* (n_ff, n_embd) */
     qmat ffn_down;                   /* (n_embd, n_ff) */
+    /* MoE layers (ffn_gate/up/down unused): */
+    qmat ffn_gate_inp;               /* router (n_expert, n_embd) */
+    qmat gate_exps, up_exps;         /* expert 0 of the stack: (n_ff_exp, n_embd); expert e at data + e * *_stride */
+    qmat down_exps;                  /* expert 0: (n_embd, n_ff_exp) */
+    size_t gate_stride, up_stride, down_stride;   /* bytes between experts */
+    qmat gate_shexp, up_shexp;       /* shared expert (n_ff_shexp, n_embd), data NULL when absent */
+    qmat down_shexp;                 /* (n_embd, n_ff_shexp) */
+    const float *gate_inp_shexp;     /* (n_embd,) sigmoid gate of the shared expert */
+    const float *q_norm, *k_norm;    /* qk_norm: (q_dim,)/(kv_dim,) for olmoe, (head_dim,) for qwen3moe */
 } model_layer;
 
 typedef struct cairn_model {
@@ -93,5 +106,14 @@ uint64_t model_weight_bytes_per_token(const cairn_model *m);
 /* Number of parameters (elements of all tensors). */
 uint64_t model_n_params(const cairn_model *m);
 const char *model_arch_name(model_arch a);
+/* Parameters read per generated token: all, less the experts not chosen. */
+uint64_t model_n_active_params(const cairn_model *m);
+/* The i-th expert's matrix of a stacked expert tensor view. */
+static inline qmat model_expert(const qmat *stack0, size_t stride, int e)
+{
+    qmat q = *stack0;
+    q.data = (const char *)stack0->data + (size_t)e * stride;
+    return q;
+}
 
 #endif
