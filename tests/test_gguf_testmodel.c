@@ -214,6 +214,39 @@ static void test_moe_tied(void)
     gguf_close(g);
 }
 
+static void test_qwen2moe(void)
+{
+    gguf_testmodel_params p;
+    gguf_testmodel_defaults(&p);
+    p.arch = "qwen2moe";
+    p.n_vocab = 400;
+    p.n_expert = 4;
+    p.n_ff_expert = 32;
+    p.n_ff_shared = 96;
+    gguf_file *g = synth(&p, "qwen2moe.gguf");
+    if (!g)
+        return;
+    check_shape(g, "blk.0.attn_q.bias", QT_F32, 64, 1, 1);
+    check_shape(g, "blk.0.ffn_gate_inp.weight", QT_F32, 64, 4, 1);
+    check_shape(g, "blk.0.ffn_up_exps.weight", QT_F32, 64, 32, 4);
+    check_shape(g, "blk.1.ffn_down_exps.weight", QT_F32, 32, 64, 4);
+    check_shape(g, "blk.1.ffn_gate_inp_shexp.weight", QT_F32, 64, 1, 1);
+    check_shape(g, "blk.1.ffn_gate_shexp.weight", QT_F32, 64, 96, 1);
+    check_shape(g, "blk.1.ffn_down_shexp.weight", QT_F32, 96, 64, 1);
+    uint32_t v;
+    CHECK_OK(gguf_get_u32(g, "qwen2moe.expert_feed_forward_length", &v));
+    CHECK_EQ_INT(v, 32);
+    CHECK_OK(gguf_get_u32(g, "qwen2moe.expert_shared_feed_forward_length", &v));
+    CHECK_EQ_INT(v, 96);
+    CHECK_OK(gguf_get_u32(g, "qwen2moe.expert_used_count", &v));
+    CHECK_EQ_INT(v, 2);
+    gguf_str s;
+    CHECK_OK(gguf_get_str(g, "tokenizer.ggml.model", &s));
+    CHECK(gguf_str_eq(s, "gpt2"));
+    check_vocab(g, 400);
+    gguf_close(g);
+}
+
 static void test_rejects(void)
 {
     gguf_testmodel_params p;
@@ -239,6 +272,9 @@ static void test_rejects(void)
     p.arch = "qwen2";
     p.n_expert = 2;
     CHECK(gguf_testmodel_write(path, &p) == CAIRN_ERR_INVALID);
+    gguf_testmodel_defaults(&p);
+    p.arch = "qwen2moe";   /* needs experts */
+    CHECK(gguf_testmodel_write(path, &p) == CAIRN_ERR_INVALID);
     CHECK(access(path, F_OK) != 0);
 }
 
@@ -247,6 +283,7 @@ int main(void)
     RUN(test_llama_default);
     RUN(test_qwen2_gqa_kquant);
     RUN(test_moe_tied);
+    RUN(test_qwen2moe);
     RUN(test_rejects);
     return t_done();
 }

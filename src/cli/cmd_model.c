@@ -466,7 +466,8 @@ static void model_usage(FILE *f)
                "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n"
                "  --check     scan all tensor data for NaN/Inf values and block scales (exit 1 if any)\n\n"
                "synth: write a random-weight llama/qwen2 model (for tests and benchmarks):\n"
-               "  --arch llama|qwen2  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
+               "  --arch llama|qwen2|qwen2moe  --ff-expert N  --ff-shared N (qwen2moe)\n"
+               "  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
                "  --ctx N  --rope-dim N  --rope-base F  --rope-scale F  --experts N  --experts-used N\n"
                "  --type T (F32 F16 BF16 Q8_0 Q4_0 Q4_K ...)  --embd-type T  --output-type T\n"
                "  --tied  --bias | --no-bias  --scale F  --seed N  --name S\n");
@@ -498,6 +499,8 @@ static int cmd_model_synth(int argc, char **argv)
         {"--rope-dim", offsetof(gguf_testmodel_params, rope_dim)},
         {"--experts", offsetof(gguf_testmodel_params, n_expert)},
         {"--experts-used", offsetof(gguf_testmodel_params, n_expert_used)},
+        {"--ff-expert", offsetof(gguf_testmodel_params, n_ff_expert)},
+        {"--ff-shared", offsetof(gguf_testmodel_params, n_ff_shared)},
     };
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];

@@ -277,6 +277,10 @@ static cairn_status write_meta(synth *s, const gguf_testmodel_params *p, bool qw
         CAIRN_TRY(gguf_writer_set_u32(w, K("expert_count"), (uint32_t)p->n_expert));
         CAIRN_TRY(gguf_writer_set_u32(w, K("expert_used_count"), (uint32_t)p->n_expert_used));
     }
+    if (!strcmp(a, "qwen2moe")) {
+        CAIRN_TRY(gguf_writer_set_u32(w, K("expert_feed_forward_length"), (uint32_t)p->n_ff_expert));
+        CAIRN_TRY(gguf_writer_set_u32(w, K("expert_shared_feed_forward_length"), (uint32_t)p->n_ff_shared));
+    }
     CAIRN_TRY(gguf_writer_set_u32(w, "general.file_type", file_type_of(p->weight_type)));
     CAIRN_TRY(gguf_writer_set_u32(w, "general.quantization_version", 2));
 #undef K
@@ -315,6 +319,7 @@ static cairn_status write_meta(synth *s, const gguf_testmodel_params *p, bool qw
 
 static cairn_status write_tensors(synth *s, const gguf_testmodel_params *p, bool bias)
 {
+    bool shared = !strcmp(p->arch, "qwen2moe");
     int hd = p->n_embd / p->n_head;
     int64_t E = p->n_embd, F = p->n_ff, V = p->n_vocab, Q = (int64_t)hd * p->n_head, KV = (int64_t)hd * p->n_head_kv;
     int64_t X = p->n_expert;
@@ -337,10 +342,17 @@ static cairn_status write_tensors(synth *s, const gguf_testmodel_params *p, bool
         CAIRN_TRY(add_tensor(s, T("attn_output.weight"), wt, 2, (int64_t[]){Q, E}, FILL_MATRIX));
         CAIRN_TRY(add_tensor(s, T("ffn_norm.weight"), QT_F32, 1, (int64_t[]){E}, FILL_NORM));
         if (X) {
+            int64_t FX = shared ? p->n_ff_expert : F, FS = p->n_ff_shared;
             CAIRN_TRY(add_tensor(s, T("ffn_gate_inp.weight"), QT_F32, 2, (int64_t[]){E, X}, FILL_MATRIX));
-            CAIRN_TRY(add_tensor(s, T("ffn_gate_exps.weight"), wt, 3, (int64_t[]){E, F, X}, FILL_MATRIX));
-            CAIRN_TRY(add_tensor(s, T("ffn_down_exps.weight"), wt, 3, (int64_t[]){F, E, X}, FILL_MATRIX));
-            CAIRN_TRY(add_tensor(s, T("ffn_up_exps.weight"), wt, 3, (int64_t[]){E, F, X}, FILL_MATRIX));
+            CAIRN_TRY(add_tensor(s, T("ffn_gate_exps.weight"), wt, 3, (int64_t[]){E, FX, X}, FILL_MATRIX));
+            CAIRN_TRY(add_tensor(s, T("ffn_down_exps.weight"), wt, 3, (int64_t[]){FX, E, X}, FILL_MATRIX));
+            CAIRN_TRY(add_tensor(s, T("ffn_up_exps.weight"), wt, 3, (int64_t[]){E, FX, X}, FILL_MATRIX));
+            if (shared) {
+                CAIRN_TRY(add_tensor(s, T("ffn_gate_inp_shexp.weight"), QT_F32, 1, (int64_t[]){E}, FILL_MATRIX));
+                CAIRN_TRY(add_tensor(s, T("ffn_gate_shexp.weight"), wt, 2, (int64_t[]){E, FS}, FILL_MATRIX));
+                CAIRN_TRY(add_tensor(s, T("ffn_down_shexp.weight"), wt, 2, (int64_t[]){FS, E}, FILL_MATRIX));
+                CAIRN_TRY(add_tensor(s, T("ffn_up_shexp.weight"), wt, 2, (int64_t[]){E, FS}, FILL_MATRIX));
+            }
         } else {
             CAIRN_TRY(add_tensor(s, T("ffn_gate.weight"), wt, 2, (int64_t[]){E, F}, FILL_MATRIX));
             CAIRN_TRY(add_tensor(s, T("ffn_down.weight"), wt, 2, (int64_t[]){F, E}, FILL_MATRIX));
@@ -359,9 +371,10 @@ cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params 
     gguf_testmodel_params p = *in;
     if (!p.arch)
         p.arch = "llama";
-    bool qwen = !strcmp(p.arch, "qwen2");
+    bool qwen_moe = !strcmp(p.arch, "qwen2moe");
+    bool qwen = qwen_moe || !strcmp(p.arch, "qwen2");
     if (!qwen && strcmp(p.arch, "llama"))
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "synth: arch '%s' (llama or qwen2)", p.arch);
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "synth: arch '%s' (llama, qwen2 or qwen2moe)", p.arch);
     if (p.n_embd <= 0 || p.n_layer <= 0 || p.n_head <= 0 || p.n_vocab <= 0 || p.n_ctx <= 0)
         return cairn_fail(CAIRN_ERR_INVALID, "synth: dimensions must be positive");
     if (p.n_ff <= 0)
@@ -380,8 +393,12 @@ cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params 
         p.rope_freq_base = qwen ? 1000000.0f : 10000.0f;
     if (p.rms_eps <= 0)
         p.rms_eps = qwen ? 1e-6f : 1e-5f;
-    if (p.n_expert < 0 || (p.n_expert && qwen) || p.n_expert > 256)
-        return cairn_fail(CAIRN_ERR_INVALID, "synth: experts: 0..256 and llama only");
+    if (p.n_expert < 0 || p.n_expert > 256 || (p.n_expert && qwen && !qwen_moe) || (qwen_moe && !p.n_expert))
+        return cairn_fail(CAIRN_ERR_INVALID, "synth: experts: 0..256, for llama or qwen2moe (which needs them)");
+    if (p.n_ff_expert <= 0)
+        p.n_ff_expert = p.n_ff;
+    if (p.n_ff_shared <= 0)
+        p.n_ff_shared = p.n_ff;
     if (p.n_expert) {
         if (p.n_expert_used <= 0)
             p.n_expert_used = 2;

@@ -9,8 +9,13 @@
  *     256 byte tokens <0xXX>, then "▁"-prefixed letter pieces), add_bos.
  *   - arch "qwen2": NeoX RoPE (implied by the arch), q/k/v biases, byte-level
  *     BPE vocabulary (256 byte symbols, letter merges, <|endoftext|> last).
- *   - MoE (llama only): ffn_gate_inp [n_embd, n_expert] (F32) and merged
- *     ffn_{gate,up}_exps [n_embd, n_ff, n_expert], ffn_down_exps [n_ff, n_embd, n_expert].
+ *   - MoE, arch "llama" (Mixtral layout): ffn_gate_inp [n_embd, n_expert] (F32)
+ *     and merged ffn_{gate,up}_exps [n_embd, n_ff, n_expert], ffn_down_exps
+ *     [n_ff, n_embd, n_expert].
+ *   - arch "qwen2moe": qwen2 attention and vocabulary, routed experts as above
+ *     but n_ff_expert wide, plus a shared expert: ffn_{gate,up}_shexp
+ *     [n_embd, n_ff_shared], ffn_down_shexp [n_ff_shared, n_embd] and its gate
+ *     ffn_gate_inp_shexp [n_embd] (F32).
  * Tensor names and shapes follow llama.cpp. Values come from a seeded
  * generator: matrices uniform in [-weight_scale, weight_scale], norm weights
  * 1 +- 0.1, biases +- 0.1; the same parameters always give the same bytes.
@@ -21,7 +26,7 @@
 #include "gguf/gguf.h"
 
 typedef struct gguf_testmodel_params {
-    const char *arch;          /* "llama" (default) or "qwen2" */
+    const char *arch;          /* "llama" (default), "qwen2" or "qwen2moe" */
     int n_vocab;               /* default 320 (llama needs >= 259: 3 specials + 256 bytes) */
     int n_embd;                /* default 64 */
     int n_ff;                  /* default 2 * n_embd */
@@ -35,8 +40,10 @@ typedef struct gguf_testmodel_params {
     float rms_eps;             /* default 1e-5 (qwen2: 1e-6) */
     int qkv_bias;              /* -1 = by arch (qwen2 yes, llama no), 0 no, 1 yes */
     bool tied_output;          /* no output.weight: the output reuses token_embd */
-    int n_expert;              /* 0 = dense; > 0: MoE (llama only) */
+    int n_expert;              /* 0 = dense; > 0: MoE (llama, qwen2moe; qwen2moe needs it) */
     int n_expert_used;         /* default 2 (capped at n_expert) */
+    int n_ff_expert;           /* qwen2moe: width of a routed expert; default n_ff */
+    int n_ff_shared;           /* qwen2moe: width of the shared expert; default n_ff */
     uint32_t weight_type;      /* attention and FFN matrices; default F32 (qtype ids, kernels/quant.h) */
     int embd_type;             /* token_embd; -1 = weight_type */
     int output_type;           /* output.weight; -1 = weight_type */
