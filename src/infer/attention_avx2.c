@@ -1,5 +1,6 @@
 /* attention_avx2.c — AVX2+FMA dot and axpy for attention (picked at run time). */
 #include "infer/attention.h"
+#include "infer/simd_exp.h"
 #include <immintrin.h>
 #include <math.h>
 
@@ -67,26 +68,6 @@ void attn_axpy_f16_avx2(float *y, float a, const uint16_t *x, int n)
     }
     for (; i < n; i++)
         y[i] += a * _cvtsh_ss(x[i]);
-}
-
-/* e^x for x <= 0 (softmax arguments), ~2 ulp: x = n ln2 + r, |r| <= ln2/2,
- * e^r by a degree-6 polynomial, 2^n added to the exponent bits. */
-static inline __m256 exp_neg_avx2(__m256 x)
-{
-    x = _mm256_max_ps(x, _mm256_set1_ps(-87.0f));
-    __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
-                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
-    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
-    __m256 y = _mm256_fmadd_ps(_mm256_mul_ps(p, r), r, _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-    __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23);
-    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(y), e));
 }
 
 static inline float hsum(__m256 v)

@@ -14,6 +14,7 @@
 #include "infer/session.h"
 #include "base/pool.h"
 #include "infer/attention.h"
+#include "infer/ops.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -27,6 +28,7 @@ struct cairn_session {
     session_opts opts;
     int n_ctx, n_batch, n_threads;
     int n_past;
+    bool simd;                 /* AVX2+FMA element-wise ops (same choice as the kernels) */
     cairn_pool *pool;          /* NULL when single-threaded */
     matmul_ctx mm;             /* whole-matrix products, threaded by matmul itself */
     matmul_ctx *mm_thread;     /* (n_threads,) single-threaded contexts for matmul_group */
@@ -110,6 +112,10 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
     s->n_ctx = o.n_ctx;
     s->n_batch = o.n_batch;
     s->n_threads = o.n_threads;
+    attn_dot_fn dot;
+    attn_axpy_fn axpy;
+    attn_kernels(&dot, &axpy);
+    s->simd = dot == attn_dot_avx2;
     if (o.n_threads > 1) {
         cairn_status st = cairn_pool_new(o.n_threads, &s->pool);
         if (st != CAIRN_OK) {
@@ -358,6 +364,10 @@ static void swiglu_rows(cairn_session *s, void *p, int r0, int r1)
 {
     (void)p;
     const size_t n = (size_t)s->m->hp.n_ff;
+    if (s->simd) {
+        swiglu_avx2(s->hb + (size_t)r0 * n, s->hb2 + (size_t)r0 * n, (size_t)(r1 - r0) * n);
+        return;
+    }
     for (size_t i = (size_t)r0 * n; i < (size_t)r1 * n; i++) {
         float g = s->hb[i];
         s->hb[i] = g / (1.0f + expf(-g)) * s->hb2[i];
