@@ -18,6 +18,8 @@
  * its own call returns and waits only for the workers already in: a worker
  * the OS has not scheduled yet costs nothing, instead of a whole time slice.
  * A late worker sees a closed gate or a newer generation and skips the job.
+ * Such a miss means the machine is oversubscribed: for the next 256 jobs
+ * waiting workers yield instead of busy-spinning (`contended`).
  *
  * Sleep/wake handshake: a worker increments `sleepers` before futex_wait(gen,
  * seen); the caller bumps gen before reading `sleepers` (both seq_cst), so
@@ -49,6 +51,7 @@ struct cairn_pool {
     _Alignas(64) _Atomic uint64_t gate;   /* gen << 32 | CLOSED | joined */
     _Alignas(64) _Atomic int done;
     _Alignas(64) _Atomic int sleepers;
+    _Atomic int contended;       /* > 0: recent jobs closed before all workers joined */
     _Atomic bool stop;
 };
 
@@ -86,7 +89,9 @@ static uint32_t wait_gen(cairn_pool *p, uint32_t seen)
         uint32_t g = atomic_load_explicit(&p->gen, memory_order_acquire);
         if (g != seen)
             return g;
-        if (i < SPIN_PAUSES)
+        /* busy-spinning only pays when we get a core of our own: on an
+         * oversubscribed machine it burns CPU time our caller needs */
+        if (i < SPIN_PAUSES && !atomic_load_explicit(&p->contended, memory_order_relaxed))
             cpu_relax();
         else
             sched_yield();
@@ -214,7 +219,15 @@ static void run(cairn_pool *p, cairn_pool_fn fn, void *arg, bool dynamic)
     fn(arg, 0, p->n);
     if (dynamic) {
         uint64_t v = atomic_fetch_or_explicit(&p->gate, GATE_CLOSED, memory_order_acq_rel);
-        wait_done(p, (int)(v & 0x7fffffffu));
+        int joined = (int)(v & 0x7fffffffu);
+        /* a worker that missed the job was not running: the machine is
+         * oversubscribed, so workers poll politely for the next 256 jobs */
+        int c = atomic_load_explicit(&p->contended, memory_order_relaxed);
+        if (joined < p->n - 1)
+            atomic_store_explicit(&p->contended, 256, memory_order_relaxed);
+        else if (c > 0)
+            atomic_store_explicit(&p->contended, c - 1, memory_order_relaxed);
+        wait_done(p, joined);
     } else {
         wait_done(p, p->n - 1);
     }
