@@ -212,14 +212,14 @@ static bool add_tag(meta_list *tags, const char *kv)
     return true;
 }
 
-static void print_add_summary(const pipe_stats *s, double secs, bool interrupted)
+static void print_add_summary(const pipe_stats *s, int64_t chunks_removed, double secs, bool interrupted)
 {
     double mb = (double)s->bytes_read / 1e6;
     fprintf(stdout,
             "%s%zu added, %zu updated, %zu unchanged, %zu skipped, %zu failed; "
-            "%zu documents written, %zu chunks added, %zu removed; %.1f MB read in %.2f s (%.1f MB/s)\n",
+            "%zu documents written, %zu removed; %zu chunks added, %lld removed; %.1f MB read in %.2f s (%.1f MB/s)\n",
             interrupted ? "interrupted: " : "", s->files_added, s->files_updated, s->files_unchanged, s->files_skipped,
-            s->files_failed, s->docs_written, s->chunks_added, s->chunks_removed, mb, secs,
+            s->files_failed, s->docs_written, s->docs_removed, s->chunks_added, (long long)chunks_removed, mb, secs,
             secs > 0 ? mb / secs : 0);
 }
 
@@ -329,6 +329,12 @@ int cmd_add(int argc, char **argv)
         cli_error("add", st);
         goto out;
     }
+    /* chunks removed = growth of the deletion log (replaced and pruned alike) */
+    int64_t del_before = 0, del_after = 0;
+    if ((st = store_marks(s, NULL, &del_before)) != CAIRN_OK) {
+        cli_error("add", st);
+        goto out;
+    }
     if (ui.tty && !quiet) {
         for (size_t i = 0; i < n_paths; i++) {
             uint64_t f = 0, b = 0;
@@ -375,9 +381,11 @@ int cmd_add(int argc, char **argv)
         }
     }
     clear_line(&ui);
+    if (store_marks(s, NULL, &del_after) != CAIRN_OK)
+        del_after = del_before;
     const pipe_stats *ps = pipeline_stats(p);
     if (!quiet)
-        print_add_summary(ps, (double)(cairn_mono_ns() - ui.t0) / 1e9, interrupted);
+        print_add_summary(ps, del_after - del_before, (double)(cairn_mono_ns() - ui.t0) / 1e9, interrupted);
     if (interrupted) {
         fprintf(stderr, "cairn add: interrupted; completed documents are saved; run the same command to finish\n");
         rc = 130;
