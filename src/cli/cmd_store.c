@@ -338,10 +338,12 @@ int cmd_add(int argc, char **argv)
     if (ui.tty && !quiet) {
         for (size_t i = 0; i < n_paths; i++) {
             uint64_t f = 0, b = 0;
-            if (pipeline_count(p, paths[i], &f, &b) == CAIRN_OK) {
-                ui.total_files += f;
-                ui.total_bytes += b;
+            if (pipeline_count(p, paths[i], &f, &b) != CAIRN_OK) {
+                ui.total_files = ui.total_bytes = 0;   /* unknown: no ETA */
+                break;
             }
+            ui.total_files += f;
+            ui.total_bytes += b;
         }
     }
     struct sigaction sa = {0};

@@ -36,6 +36,7 @@ struct pipeline {
     pipe_list_fn list_fn;   /* pipeline_list: called for each file */
     void *list_ctx;
     uint64_t count_files, count_bytes;
+    int64_t count_deadline_ns;  /* pipeline_count gives up after this (0 = none) */
 };
 
 /* Per-file state while its documents are emitted. */
@@ -664,6 +665,8 @@ static cairn_status walk(pipeline *p, const char *path, bool explicit_arg)
             return p->list_fn(p->list_ctx, path, &sb);
         p->count_files++;
         p->count_bytes += (uint64_t)sb.st_size;
+        if (p->count_deadline_ns && (p->count_files & 255) == 0 && cairn_mono_ns() > p->count_deadline_ns)
+            return cairn_fail(CAIRN_ERR_TOO_LARGE, "too many files to count quickly");
         return CAIRN_OK;
     }
     return add_file(p, path, &sb);
@@ -702,8 +705,11 @@ cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, u
     p->depth = 0;
     p->counting = true;
     p->count_files = p->count_bytes = 0;
+    /* A progress estimate must not delay the work much: give up after 2 s. */
+    p->count_deadline_ns = cairn_mono_ns() + 2000000000LL;
     cairn_status st = walk(p, fs_path, true);
     p->counting = false;
+    p->count_deadline_ns = 0;
     *files = p->count_files;
     *bytes = p->count_bytes;
     return st;

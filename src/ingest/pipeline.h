@@ -76,7 +76,8 @@ cairn_status pipeline_add_path(pipeline *p, const char *fs_path);
  * from now on. */
 void pipeline_set_source(pipeline *p, int64_t source_id, int64_t ttl_s);
 /* Walk without ingesting: the files and bytes pipeline_add_path would
- * consider (for progress ETA). */
+ * consider (for progress ETA). Gives up with CAIRN_ERR_TOO_LARGE after
+ * about 2 s (the caller then shows progress without a total). */
 cairn_status pipeline_count(pipeline *p, const char *fs_path, uint64_t *files, uint64_t *bytes);
 /* Walk like pipeline_add_path but only report each regular file it would
  * consider (after excludes, hidden entries, sidecars and the store itself
