@@ -616,16 +616,60 @@ static void act_info(const wfmt *f, const uint8_t *row, int ng, float *dy, float
     }
 }
 
+/* In-register 16 x 16 dword transpose: 4 stages, each swapping one bit of
+ * the row index with the same bit of the column index. */
+static inline void transpose16x16(__m512i r[16])
+{
+    for (int bit = 0; bit < 4; bit++) {
+        const int m = 1 << bit;
+        int32_t il[16], ih[16];
+        for (int c = 0; c < 16; c++) {
+            il[c] = (c & m) ? 16 + (c ^ m) : c;
+            ih[c] = (c & m) ? 16 + c : (c ^ m);
+        }
+        const __m512i vl = _mm512_loadu_si512(il), vh = _mm512_loadu_si512(ih);
+        for (int i = 0; i < 16; i++) {
+            if (i & m) continue;
+            __m512i lo = r[i], hi = r[i | m];
+            r[i] = _mm512_permutex2var_epi32(lo, vl, hi);
+            r[i | m] = _mm512_permutex2var_epi32(lo, vh, hi);
+        }
+    }
+}
+
+/* acc[t] += C_h[t][.] * a[g + h] * dy[t][g + h] (+ b * ysf) for the two groups
+ * g, g + 1 whose int32 tiles are at c and c + 256. */
+static inline __attribute__((always_inline)) void scale_pair(const wfmt *f, const int32_t *c, int g, int ng,
+        const float *pa, const float *pb, const float *dyt, const float *yst, __m512 acc[16])
+{
+    for (int h = 0; h < 2; h++) {
+        const __m512 va = _mm512_load_ps(pa + (size_t)(g + h) * 16);
+        const int32_t *cb = c + 256 * h;
+#pragma GCC unroll 16
+        for (int t = 0; t < 16; t++) {
+            __m512 sc = _mm512_mul_ps(va, _mm512_set1_ps(dyt[(size_t)t * ng + g + h]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)), sc, acc[t]);
+        }
+        if (f->has_min) {
+            const __m512 vb = _mm512_load_ps(pb + (size_t)(g + h) * 16);
+#pragma GCC unroll 16
+            for (int t = 0; t < 16; t++)
+                acc[t] = _mm512_fmadd_ps(vb, _mm512_set1_ps(yst[(size_t)t * ng + g + h]), acc[t]);
+        }
+    }
+}
+
 static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x, size_t bx,
                        const void *y, size_t by, int nr, int nc)
 {
     const int G = f->G, S = G / 4, ng = n / G;
     const int nrp = (nr + 15) & ~15, ncp = (nc + 15) & ~15;
-    const size_t wpanel = (size_t)nrp * ng * G;               /* int8, B-tile layout */
+    const int npad = (n + 63) & ~63;
+    const size_t wpanel = (size_t)nrp * npad;                 /* int8, B-tile layout */
     const size_t wscal = (size_t)nrp * ng * 4;                /* floats a (and b) */
     const size_t ainfo = (size_t)ncp * ng * 4;                /* floats dy (and ysf) */
-    const size_t tail = 16 * by;                              /* padded last token block */
-    size_t need = wpanel + 2 * wscal + 2 * ainfo + tail + (size_t)n + (size_t)ng * 8 + 2048 + 64 * 8;
+    const size_t apk = (size_t)ncp * ng * G;                  /* activations, tile-contiguous */
+    size_t need = wpanel + 2 * wscal + 2 * ainfo + apk + (size_t)16 * npad + (size_t)ng * 8 + 4096 + 64 * 8;
     uint8_t *mem = scratch_get(need);
     if (!mem) {
         for (int j = 0; j < nc; j++)
@@ -639,44 +683,62 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     float *wb = (float *)q; q += (wscal + 63) & ~(size_t)63;
     float *ady = (float *)q; q += (ainfo + 63) & ~(size_t)63;
     float *aysf = (float *)q; q += (ainfo + 63) & ~(size_t)63;
-    uint8_t *tailbuf = q; q += (tail + 63) & ~(size_t)63;
-    int32_t *cbuf = (int32_t *)q; q += 2048;
-    uint8_t *tmp = q; q += ((size_t)n + 63) & ~(size_t)63;
+    int8_t *apack = (int8_t *)q; q += (apk + 63) & ~(size_t)63;
+    int32_t *cbuf = (int32_t *)q; q += 4096;   /* two halves of two 16x16 int32 tiles */
+    uint8_t *tmp = q; q += (size_t)16 * npad;
     float *ta = (float *)q, *tb = ta + ng;
 
-    /* weights: 16-row blocks, per group a G/4 x 64-byte B tile; scales as [g][16] */
+    /* weights: 16-row blocks, per group a G/4 x 64-byte B tile; scales as [g][16].
+     * The 16 rows are unpacked to int8 side by side (tmp: 16 x npad), then
+     * every 64-byte column slab is a 16 x 16 dword transpose, whose 16 output
+     * rows are exactly the B tiles of the 64 / G groups it covers. */
     const __m512i vo = _mm512_set1_epi8((char)f->o);
-    for (int r = 0; r < nrp; r++) {
-        const int jb = r / 16, rr = r % 16;
-        int8_t *blk = wp + (size_t)jb * ng * G * 16;
+    for (int jb = 0; jb < nrp / 16; jb++) {
+        int8_t *blk = wp + (size_t)jb * npad * 16;
         float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
-        if (r >= nr) {
-            for (int g = 0; g < ng; g++) {
-                for (int p = 0; p < S; p++) memset(blk + ((size_t)g * S + p) * 64 + 4 * rr, 0, 4);
-                pa[g * 16 + rr] = 0.0f;
-                pb[g * 16 + rr] = 0.0f;
+        for (int rr = 0; rr < 16; rr++) {
+            const int r = 16 * jb + rr;
+            uint8_t *tr = tmp + (size_t)rr * npad;
+            if (r >= nr) {
+                memset(tr, 0, (size_t)npad);
+                for (int g = 0; g < ng; g++) pa[g * 16 + rr] = pb[g * 16 + rr] = 0.0f;
+                continue;
             }
-            continue;
+            f->unpack((const uint8_t *)x + (size_t)r * bx, n, tr, ta, tb);
+            for (int k = 0; k < n; k += 32)   /* n is a multiple of 32 */
+                _mm256_storeu_si256((__m256i *)(tr + k), _mm256_sub_epi8(_mm256_loadu_si256((const __m256i *)(tr + k)),
+                                                                         _mm512_castsi512_si256(vo)));
+            if (npad > n) memset(tr + n, 0, (size_t)(npad - n));
+            for (int g = 0; g < ng; g++) {
+                pa[g * 16 + rr] = ta[g];
+                pb[g * 16 + rr] = f->has_min ? tb[g] : 0.0f;
+            }
         }
-        f->unpack((const uint8_t *)x + (size_t)r * bx, n, tmp, ta, tb);
-        int k = 0;
-        for (; k + 64 <= n; k += 64)
-            _mm512_storeu_si512(tmp + k, _mm512_sub_epi8(_mm512_loadu_si512(tmp + k), vo));
-        for (; k < n; k++) tmp[k] = (uint8_t)(tmp[k] - f->o);
-        const uint32_t *src = (const uint32_t *)tmp;
-        uint32_t *dst = (uint32_t *)blk;
-        for (int g = 0; g < ng; g++) {
-            for (int p = 0; p < S; p++)
-                dst[((size_t)g * S + p) * 16 + rr] = src[g * S + p];
-            pa[g * 16 + rr] = ta[g];
-            pb[g * 16 + rr] = f->has_min ? tb[g] : 0.0f;
+        for (int c = 0; c < npad / 64; c++) {
+            __m512i v[16];
+            for (int rr = 0; rr < 16; rr++)
+                v[rr] = _mm512_loadu_si512(tmp + (size_t)rr * npad + 64 * c);
+            transpose16x16(v);
+            for (int p = 0; p < 16; p++)
+                _mm512_store_si512(blk + (size_t)c * 1024 + 64 * p, v[p]);
         }
     }
-    /* activation scales */
+    /* activation scales, and the int8 groups copied so that each A tile
+     * (16 tokens x one group) is 16 * G contiguous bytes: [t / 16][g][t % 16][G] */
     for (int t = 0; t < ncp; t++) {
+        int8_t *ap = apack + (size_t)(t / 16) * ng * G * 16 + (size_t)(t % 16) * G;
         if (t < nc) {
-            act_info(f, (const uint8_t *)y + (size_t)t * by, ng, ady + (size_t)t * ng, aysf + (size_t)t * ng);
+            const uint8_t *row = (const uint8_t *)y + (size_t)t * by;
+            act_info(f, row, ng, ady + (size_t)t * ng, aysf + (size_t)t * ng);
+            if (G == 32)
+                for (int g = 0; g < ng; g++)
+                    _mm256_store_si256((__m256i *)(ap + (size_t)g * G * 16), _mm256_loadu_si256((const __m256i *)act_group(f, row, g)));
+            else
+                for (int g = 0; g < ng; g++)
+                    _mm_store_si128((__m128i *)(ap + (size_t)g * G * 16), _mm_loadu_si128((const __m128i *)act_group(f, row, g)));
         } else {
+            for (int g = 0; g < ng; g++)
+                memset(ap + (size_t)g * G * 16, 0, (size_t)G);
             memset(ady + (size_t)t * ng, 0, (size_t)ng * 4);
             memset(aysf + (size_t)t * ng, 0, (size_t)ng * 4);
         }
@@ -688,55 +750,60 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     cfg.colsb[0] = cfg.colsb[1] = 64; cfg.rows[0] = cfg.rows[1] = 16;          /* C */
     cfg.colsb[2] = cfg.colsb[3] = (uint16_t)G; cfg.rows[2] = cfg.rows[3] = 16;  /* A */
     cfg.colsb[4] = cfg.colsb[5] = 64; cfg.rows[4] = cfg.rows[5] = (uint8_t)S;   /* B */
+    cfg.colsb[6] = cfg.colsb[7] = 64; cfg.rows[6] = cfg.rows[7] = 16;          /* C, second set */
     _tile_loadconfig(&cfg);
 
+    /* token blocks outer: 16 tokens' packed activations (16 x n bytes) stay in
+     * L1 while the weight panel streams from L2 */
     for (int t0 = 0; t0 < nc; t0 += 16) {
-        /* a partial last block of tokens is copied so that tile loads stay in bounds */
-        const uint8_t *abase = (const uint8_t *)y + (size_t)t0 * by;
         const int tn = nc - t0 < 16 ? nc - t0 : 16;
-        if (tn < 16) {
-            memcpy(tailbuf, abase, (size_t)tn * by);
-            memset(tailbuf + (size_t)tn * by, 0, (size_t)(16 - tn) * by);
-            abase = tailbuf;
-        }
+        const int8_t *abase = apack + (size_t)(t0 / 16) * ng * G * 16;
         const float *dyt = ady + (size_t)t0 * ng, *yst = aysf + (size_t)t0 * ng;
         for (int jb = 0; jb < nrp / 16; jb++) {
-            const int8_t *blk = wp + (size_t)jb * ng * G * 16;
+            const int8_t *blk = wp + (size_t)jb * npad * 16;
             const float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
             __m512 acc[16];
 #pragma GCC unroll 16
             for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-            int g = 0;
-            for (; g + 1 < ng; g += 2) {
-                _tile_zero(0);
-                _tile_zero(1);
-                _tile_loadd(2, act_group(f, abase, g), by);
-                _tile_loadd(4, blk + (size_t)g * G * 16, 64);
-                _tile_loadd(3, act_group(f, abase, g + 1), by);
-                _tile_loadd(5, blk + (size_t)(g + 1) * G * 16, 64);
-                _tile_dpbssd(0, 2, 4);
-                _tile_dpbssd(1, 3, 5);
-                _tile_stored(0, cbuf, 64);
-                _tile_stored(1, cbuf + 256, 64);
-                for (int h = 0; h < 2; h++) {
-                    const __m512 va = _mm512_load_ps(pa + (size_t)(g + h) * 16);
-                    const int32_t *cb = cbuf + 256 * h;
-#pragma GCC unroll 16
-                    for (int t = 0; t < 16; t++) {
-                        __m512 sc = _mm512_mul_ps(va, _mm512_set1_ps(dyt[(size_t)t * ng + g + h]));
-                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cb + 16 * t)), sc, acc[t]);
-                    }
-                    if (f->has_min) {
-                        const __m512 vb = _mm512_load_ps(pb + (size_t)(g + h) * 16);
-#pragma GCC unroll 16
-                        for (int t = 0; t < 16; t++)
-                            acc[t] = _mm512_fmadd_ps(vb, _mm512_set1_ps(yst[(size_t)t * ng + g + h]), acc[t]);
-                    }
+            /* Software pipelined over pairs of groups: the matrix unit works on
+             * pair p (C tiles 0/1 or 6/7 alternately) while AVX-512 scales the
+             * int32 results of pair p - 1, stored in the other half of cbuf. */
+#define ISSUE(c0, c1, gg) do { \
+                _tile_zero(c0); \
+                _tile_zero(c1); \
+                _tile_loadd(2, abase + (size_t)(gg) * G * 16, G); \
+                _tile_loadd(4, blk + (size_t)(gg) * G * 16, 64); \
+                _tile_loadd(3, abase + (size_t)((gg) + 1) * G * 16, G); \
+                _tile_loadd(5, blk + (size_t)((gg) + 1) * G * 16, 64); \
+                _tile_dpbssd(c0, 2, 4); \
+                _tile_dpbssd(c1, 3, 5); \
+            } while (0)
+            const int np = ng / 2;
+            int pending = -1;
+            for (int p = 0; p < np; p++) {
+                int32_t *dst = cbuf + 512 * (p & 1);
+                if (p & 1)
+                    ISSUE(6, 7, 2 * p);
+                else
+                    ISSUE(0, 1, 2 * p);
+                if (pending >= 0)
+                    scale_pair(f, cbuf + 512 * (pending & 1), 2 * pending, ng, pa, pb, dyt, yst, acc);
+                if (p & 1) {
+                    _tile_stored(6, dst, 64);
+                    _tile_stored(7, dst + 256, 64);
+                } else {
+                    _tile_stored(0, dst, 64);
+                    _tile_stored(1, dst + 256, 64);
                 }
+                pending = p;
             }
+            if (pending >= 0)
+                scale_pair(f, cbuf + 512 * (pending & 1), 2 * pending, ng, pa, pb, dyt, yst, acc);
+#undef ISSUE
+            int g = 2 * np;
             for (; g < ng; g++) {
                 _tile_zero(0);
-                _tile_loadd(2, act_group(f, abase, g), by);
+                _tile_loadd(2, abase + (size_t)g * G * 16, G);
                 _tile_loadd(4, blk + (size_t)g * G * 16, 64);
                 _tile_dpbssd(0, 2, 4);
                 _tile_stored(0, cbuf, 64);
@@ -778,8 +845,8 @@ AMXQ_FN(q4_K)
 AMXQ_FN(q5_K)
 AMXQ_FN(q6_K)
 
-#define AMXQ_NR 128
-#define AMXQ_NC 128
+#define AMXQ_NR 256
+#define AMXQ_NC 256
 
 qt_gemm_fn simd_gemm_amx_q(uint32_t type, int *nr, int *nc);
 qt_gemm_fn simd_gemm_amx_q(uint32_t type, int *nr, int *nc)
