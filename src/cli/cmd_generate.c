@@ -26,7 +26,7 @@ typedef struct gen_opts {
     const char *stop[MAX_STOPS];
     int n_stop;
     uint32_t kv_type;
-    bool json, special, ignore_eos;
+    bool json, special, ignore_eos, expert_stats;
 } gen_opts;
 
 static int default_threads(void)
@@ -92,7 +92,7 @@ static void usage_generate(FILE *f)
 static void usage_bench(FILE *f)
 {
     fprintf(f,
-            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 256] [--kv-type f16] [--json]\n"
+            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 256] [--kv-type f16] [--expert-stats] [--json]\n"
             "  prompt processing of -p tokens and generation of -n tokens from an empty context,\n"
             "  median of -r repetitions after a warm-up; reports tokens/s, peak RSS, and weight\n"
             "  bytes read per generated token with the bandwidth that implies.\n");
@@ -118,6 +118,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             return -1;
         } else if (!strcmp(a, "--json")) {
             o->json = true, takes = false;
+        } else if (bench && !strcmp(a, "--expert-stats")) {
+            o->expert_stats = true, takes = false;
         } else if (!strcmp(a, "--special")) {
             o->special = true, takes = false;
         } else if (!strcmp(a, "--ignore-eos")) {
@@ -436,6 +438,21 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "file_bytes", (double)gguf_file_size(m->gguf));
         cJSON_AddNumberToObject(j, "kv_cache_bytes", (double)session_kv_bytes(s));
         cJSON_AddNumberToObject(j, "params", (double)model_n_params(m));
+        cJSON_AddNumberToObject(j, "active_params", (double)model_n_active_params(m));
+        if (m->hp.n_expert > 0) {
+            cJSON_AddNumberToObject(j, "n_expert", m->hp.n_expert);
+            cJSON_AddNumberToObject(j, "n_expert_used", m->hp.n_expert_used);
+        }
+        if (o.expert_stats && m->hp.n_expert > 0) {
+            cJSON *layers = cJSON_AddArrayToObject(j, "expert_counts");
+            const uint64_t *c = session_expert_counts(s);
+            for (int il = 0; il < m->hp.n_layer; il++) {
+                cJSON *row = cJSON_CreateArray();
+                for (int e = 0; e < m->hp.n_expert; e++)
+                    cJSON_AddItemToArray(row, cJSON_CreateNumber((double)c[(size_t)il * m->hp.n_expert + e]));
+                cJSON_AddItemToArray(layers, row);
+            }
+        }
         cJSON_AddNumberToObject(j, "weight_bytes_per_token", (double)wbytes);
         cJSON_AddNumberToObject(j, "gen_weight_gb_per_s", gbs);
         char *js = cJSON_PrintUnformatted(j);
@@ -447,11 +464,28 @@ int cmd_bench(int argc, char **argv)
         printf("model      %s (%s, %.1f M params, file %.1f MiB, kernels %s, %d threads)\n", o.model,
                m->arch_name, model_n_params(m) / 1e6, gguf_file_size(m->gguf) / 1048576.0, kernels_isa(),
                o.n_threads);
+        if (m->hp.n_expert > 0)
+            printf("experts    %d, %d used per token: %.1f M active of %.1f M params\n", m->hp.n_expert,
+                   m->hp.n_expert_used, model_n_active_params(m) / 1e6, model_n_params(m) / 1e6);
         printf("pp%-6d   %10.1f tokens/s (median of %d)\n", o.n_prompt_bench, pp_med, o.reps);
         printf("tg%-6d   %10.1f tokens/s (median of %d)\n", o.n_predict, tg_med, o.reps);
         printf("weights    %10.1f MiB read per generated token -> %.2f GB/s\n", wbytes / 1048576.0, gbs);
         printf("KV cache   %10.1f MiB\n", session_kv_bytes(s) / 1048576.0);
         printf("peak RSS   %10.1f MiB\n", rss / 1048576.0);
+        if (o.expert_stats && m->hp.n_expert > 0) {
+            /* share of routing decisions per expert, per layer (all runs) */
+            const uint64_t *c = session_expert_counts(s);
+            printf("expert choice share per layer (%%):\n");
+            for (int il = 0; il < m->hp.n_layer; il++) {
+                uint64_t tot = 0;
+                for (int e = 0; e < m->hp.n_expert; e++)
+                    tot += c[(size_t)il * m->hp.n_expert + e];
+                printf("  layer %3d:", il);
+                for (int e = 0; e < m->hp.n_expert; e++)
+                    printf(" %5.1f", tot ? 100.0 * (double)c[(size_t)il * m->hp.n_expert + e] / (double)tot : 0.0);
+                printf("\n");
+            }
+        }
     }
     rc = 0;
 out:
