@@ -10,6 +10,8 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* Hard caps: far above any real model, low enough that products of two of
  * them cannot overflow the size arithmetic in the session. */
@@ -294,6 +296,33 @@ static cairn_status bind_experts(cairn_model *m, const char *name, int64_t rows,
     return CAIRN_OK;
 }
 
+static bool is_expert_stack(const gguf_tensor *t) { return t->ne[2] > 1; }
+
+/* MoE: decode reads only the chosen experts, so read-ahead must not pull
+ * idle experts in around a fault — and file read-ahead crosses tensor
+ * boundaries. Turn it off over the whole mapping, and ask for every
+ * non-expert tensor up front instead (those are read for every token).
+ * Advisory only: a failure changes nothing but speed. */
+static void advise_moe(const cairn_model *m)
+{
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), lo = UINTPTR_MAX, hi = 0;
+    for (uint64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        lo = CAIRN_MIN(lo, (uintptr_t)t->data);
+        hi = CAIRN_MAX(hi, (uintptr_t)t->data + t->nbytes);
+    }
+    lo &= ~(pg - 1);
+    if (hi > lo)
+        madvise((void *)lo, hi - lo, MADV_RANDOM);
+    for (uint64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        if (is_expert_stack(t))
+            continue;
+        uintptr_t a = (uintptr_t)t->data & ~(pg - 1), b = ((uintptr_t)t->data + t->nbytes + pg - 1) & ~(pg - 1);
+        madvise((void *)a, b - a, MADV_WILLNEED);
+    }
+}
+
 /* A vector of n floats: used in place when F32, else converted once. */
 static cairn_status bind_vector(cairn_model *m, const char *name, int64_t n, bool required, const float **out)
 {
@@ -413,6 +442,8 @@ static cairn_status bind_all(cairn_model *m)
         return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
     for (int il = 0; il < hp->n_layer; il++)
         CAIRN_TRY(bind_layer(m, il));
+    if (hp->n_expert > 0)
+        advise_moe(m);
     return CAIRN_OK;
 }
 
