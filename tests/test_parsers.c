@@ -228,6 +228,21 @@ static void test_html_title_fallback_and_breaks(void)
     CHECK_OK(run(&ingest_parser_html, "mislabeled.html", "<meta charset=latin1><p>Caf\xc3\xa9</p>", NULL, &out));
     CHECK(out.n == 1 && find_block(&out.d[0], "Caf") && strcmp(find_block(&out.d[0], "Caf")->text, "Caf\xc3\xa9") == 0);
     docs_free(&out);
+    /* chrome marked by class/id names on plain divs; whole tokens only */
+    CHECK_OK(run(&ingest_parser_html, "divs.html",
+                 "<body><div class=\"top header\">HDRCHROME</div><div id=sidebar>SIDECHROME</div>"
+                 "<div class=\"navy-text\">navy kept</div><div class=\"content\"><p>body kept</p>"
+                 "<ul class=\"Breadcrumb\"><li>CRUMB</li></ul></div>"
+                 "<article><div class=header><h1>article header kept</h1></div></article>"
+                 "<div id=footer>FOOTCHROME</div></body>", NULL, &out));
+    CHECK(out.n == 1);
+    if (out.n == 1) {
+        CHECK(any_block_has(&out.d[0], "navy kept") && any_block_has(&out.d[0], "body kept") &&
+              any_block_has(&out.d[0], "article header kept"));
+        CHECK(!any_block_has(&out.d[0], "HDRCHROME") && !any_block_has(&out.d[0], "SIDECHROME") &&
+              !any_block_has(&out.d[0], "CRUMB") && !any_block_has(&out.d[0], "FOOTCHROME"));
+    }
+    docs_free(&out);
     /* og:title when there is no <title> */
     CHECK_OK(run(&ingest_parser_html, "t.html",
                  "<html><head><meta property=\"og:title\" content=\"OG Title\"></head><body>x</body></html>", NULL, &out));

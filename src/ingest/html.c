@@ -11,7 +11,10 @@
  * Page chrome is dropped: script, style, noscript, template, nav, aside,
  * form (and its controls), svg, iframe; header/footer outside article/main;
  * elements that are hidden (hidden, aria-hidden="true", style display:none)
- * or have role navigation/search (banner/contentinfo outside article/main).
+ * or have role navigation/search (banner/contentinfo outside article/main);
+ * elements whose class or id is a chrome name (nav, menu, sidebar,
+ * breadcrumb, cookie-banner ...; header/footer/masthead outside
+ * article/main).
  * Encoding: UTF-8; a page declaring ISO-8859-1/windows-1252 whose bytes are
  * not valid UTF-8 is converted from windows-1252 first.
  * Metadata: <title> (else og:title, else the first h1) is the title;
@@ -365,9 +368,48 @@ static const char *attr(const GumboElement *e, const char *name)
     return a ? a->value : NULL;
 }
 
+/* Whether the space-separated token list `v` holds one of `names`. */
+static bool has_token(const char *v, const char *const *names, size_t n)
+{
+    while (*v) {
+        while (*v && pc_is_space((unsigned char)*v))
+            v++;
+        const char *b = v;
+        while (*v && !pc_is_space((unsigned char)*v))
+            v++;
+        size_t k = (size_t)(v - b);
+        for (size_t i = 0; k && i < n; i++)
+            if (strlen(names[i]) == k && strncasecmp(b, names[i], k) == 0)
+                return true;
+    }
+    return false;
+}
+
+/* Pages without semantic tags mark their chrome with class/id names. Only
+ * whole tokens count ("nav" drops class="nav", not class="navy-text"). */
+static bool chrome_name(const GumboElement *e, bool in_article)
+{
+    static const char *const always[] = {"nav", "navbar", "navigation", "menu", "sidebar", "breadcrumb",
+                                         "breadcrumbs", "cookie-banner", "cookie-notice", "cookie-consent",
+                                         "skip-link", "share-buttons", "social-share"};
+    static const char *const outside[] = {"header", "footer", "site-header", "site-footer", "masthead"};
+    const char *v[2] = {attr(e, "class"), attr(e, "id")};
+    for (int i = 0; i < 2; i++) {
+        if (!v[i] || strlen(v[i]) > 1024)
+            continue;
+        if (has_token(v[i], always, CAIRN_ARRAY_LEN(always)) ||
+            (!in_article && has_token(v[i], outside, CAIRN_ARRAY_LEN(outside))))
+            return true;
+    }
+    return false;
+}
+
 static bool hidden(const GumboElement *e, bool in_article)
 {
     if (attr(e, "hidden"))
+        return true;
+    if (e->tag != GUMBO_TAG_BODY && e->tag != GUMBO_TAG_HTML && e->tag != GUMBO_TAG_MAIN &&
+        e->tag != GUMBO_TAG_ARTICLE && chrome_name(e, in_article))
         return true;
     const char *v = attr(e, "aria-hidden");
     if (v && strcasecmp(v, "true") == 0)
