@@ -447,6 +447,77 @@ static void test_alloc_failures(void)
     }
 }
 
+static void test_hostile_segments(void)
+{
+    /* Bytes flipped anywhere after the header, with the checksum then made
+     * to match (as a buggy writer or a crafted file would): open and search
+     * must return an error or some result, never crash or read out of
+     * bounds (the asan build checks the latter). */
+    const char *dir = t_tmpdir("bm25_hostile");
+    char ixdir[1100], path[1200], orig[1200];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    build(ixdir, 400, 400, NULL);
+    snprintf(path, sizeof path, "%s/seg-000001.bm25", ixdir);
+    snprintf(orig, sizeof orig, "%s/orig.bin", dir);
+    char *data;
+    size_t len;
+    CHECK_OK(cairn_file_read_all(path, 1 << 26, &data, &len));
+    if (!data)
+        return;
+    text_config cfg = cfg_none();
+    int opened = 0, rejected = 0;
+    for (int it = 0; it < 300; it++) {
+        char *d = malloc(len);
+        memcpy(d, data, len);
+        int flips = 1 + (int)(rnd() % 4);
+        for (int f = 0; f < flips; f++) {
+            size_t at = 80 + (size_t)(rnd() % (len - 80));
+            d[at] = (char)(rnd() & 0xff);
+        }
+        if (it % 10 == 0) {     /* header fields too (counts, sizes) */
+            size_t at = 8 + (size_t)(rnd() % 56);
+            d[at] = (char)(rnd() & 0xff);
+        }
+        uint64_t sum = cairn_hash64(d + 80, len - 80);
+        memcpy(d + 72, &sum, 8);    /* seg_header.checksum */
+        FILE *fp = fopen(path, "wb");
+        fwrite(d, 1, len, fp);
+        fclose(fp);
+        free(d);
+        bm25_index *ix = NULL;
+        if (bm25_open(ixdir, &cfg, &ix, NULL) != CAIRN_OK) {
+            rejected++;
+            continue;
+        }
+        opened++;
+        bm25_params p;
+        bm25_params_default(&p);
+        for (int qn = 0; qn < 10; qn++) {
+            bm25_query q;
+            random_query(&q);
+            bm25_hit h[101];
+            size_t n;
+            size_t k = qn % 2 ? 10 : 100;
+            cairn_status st = bm25_search(ix, &q, &p, NULL, k, h, &n, NULL);
+            CHECK(st == CAIRN_OK || st == CAIRN_ERR_CORRUPT);
+            st = bm25_search_exhaustive(ix, &q, &p, NULL, k, h, &n);
+            CHECK(st == CAIRN_OK || st == CAIRN_ERR_CORRUPT);
+            uint64_t nbits = 512;
+            uint64_t bits[8];
+            for (int b = 0; b < 8; b++)
+                bits[b] = rnd() & rnd() & rnd();
+            bm25_allowed al = {bits, nbits};
+            st = bm25_search(ix, &q, &p, &al, k, h, &n, NULL);
+            CHECK(st == CAIRN_OK || st == CAIRN_ERR_CORRUPT);
+            bm25_query_free(&q);
+        }
+        bm25_close(ix);
+    }
+    fprintf(stderr, "hostile segments: %d opened, %d rejected\n", opened, rejected);
+    CHECK(opened > 0 && rejected > 0);
+    cairn_free(data);
+}
+
 static void test_reader_during_merges(void)
 {
     /* A child commits many small segments (each commit may merge and delete
@@ -517,6 +588,7 @@ int main(void)
     RUN(test_corruption);
     RUN(test_analyzer_mismatch);
     RUN(test_alloc_failures);
+    RUN(test_hostile_segments);
     RUN(test_reader_during_merges);
     return t_done();
 }
