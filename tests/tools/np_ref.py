@@ -32,7 +32,8 @@ def llama_logits(path, ids):
     n_exp, n_used = g("expert_count", 0), g("expert_used_count", 0)
     hd = g("attention.key_length", n_embd // n_head)
     n_rot = g("rope.dimension_count", hd)
-    neox = a == "qwen2"
+    neox = a in ("qwen2", "qwen2moe", "olmoe", "qwen3moe")
+    norm_w = a in ("llama", "qwen3moe")      # renormalise the chosen experts' weights (not qwen2moe/olmoe)
     scale_type = g("rope.scaling.type", "none")
     factor = g("rope.scaling.factor", 0.0) or g("rope.scale_linear", 0.0) or 0.0
     fscale = 1.0 / factor if factor and scale_type != "none" else 1.0
@@ -80,8 +81,13 @@ def llama_logits(path, ids):
     for il in range(n_layer):
         p = "blk.%d." % il
         h = rms(x, W(T, p + "attn_norm.weight"))
-        q = rope(proj(h, p, "attn_q").reshape(n, n_head, hd))
-        k = rope(proj(h, p, "attn_k").reshape(n, n_kv, hd))
+        qv, kv_ = proj(h, p, "attn_q"), proj(h, p, "attn_k")
+        if a == "olmoe":                         # RMSNorm over the whole q / k vectors
+            qv, kv_ = rms(qv, W(T, p + "attn_q_norm.weight")), rms(kv_, W(T, p + "attn_k_norm.weight"))
+        qv, kv_ = qv.reshape(n, n_head, hd), kv_.reshape(n, n_kv, hd)
+        if a == "qwen3moe":                      # RMSNorm per head
+            qv, kv_ = rms(qv, W(T, p + "attn_q_norm.weight")), rms(kv_, W(T, p + "attn_k_norm.weight"))
+        q, k = rope(qv), rope(kv_)
         v = proj(h, p, "attn_v").reshape(n, n_kv, hd)
         rep = n_head // n_kv
         k, v = np.repeat(k, rep, axis=1), np.repeat(v, rep, axis=1)
@@ -99,9 +105,13 @@ def llama_logits(path, ids):
             out = np.zeros_like(h)
             for t in range(n):
                 sel = np.argsort(-pr[t], kind="stable")[:n_used]
-                w = pr[t, sel] / pr[t, sel].sum()
+                w = pr[t, sel] / pr[t, sel].sum() if norm_w else pr[t, sel]
                 for e, we in zip(sel, w):
                     out[t] += we * (de[e] @ (silu(ge[e] @ h[t]) * (ue[e] @ h[t])))
+            if p + "ffn_gate_shexp.weight" in T:   # qwen2moe shared expert, sigmoid-gated
+                sh = (silu(h @ W(T, p + "ffn_gate_shexp.weight").T) * (h @ W(T, p + "ffn_up_shexp.weight").T)) @ W(T, p + "ffn_down_shexp.weight").T
+                gate = 1 / (1 + np.exp(-(h @ W(T, p + "ffn_gate_inp_shexp.weight"))))
+                out = out + gate[:, None] * sh
             x = x + out
         else:
             x = x + (silu(h @ W(T, p + "ffn_gate.weight").T) * (h @ W(T, p + "ffn_up.weight").T)) @ W(T, p + "ffn_down.weight").T
