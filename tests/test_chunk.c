@@ -265,8 +265,61 @@ static void test_alloc_failures(void)
     ingest_doc_free(&d);
 }
 
+static uint64_t xorshift(uint64_t *r)
+{
+    *r ^= *r << 13;
+    *r ^= *r >> 7;
+    *r ^= *r << 17;
+    return *r;
+}
+
+/* Random documents of random blocks, chunked with random windows: every
+ * chunk is within its window, non-empty, and covers only source words. */
+static void test_random_docs(void)
+{
+    static const char *words[] = {"alpha", "be", "gamma.", "delta!", "e.g.", "Dr.", "x", "verylongwordwithoutanyspaces",
+                                  "\xE6\x97\xA5\xE6\x9C\xAC", "caf\xC3\xA9", "(paren)", "end?", "\n", "  ", "-", "#", "1.5"};
+    uint64_t r = 0x243F6A8885A308D3ull;
+#define NEXT() xorshift(&r)
+    for (int it = 0; it < 400; it++) {
+        ingest_doc d;
+        doc_init(&d, it % 2 ? "k" : "");
+        int nb = (int)(NEXT() % 12);
+        for (int b = 0; b < nb; b++) {
+            char buf[2048];
+            size_t n = 0;
+            int nw = (int)(NEXT() % 120);
+            for (int w = 0; w < nw; w++) {
+                const char *wd = words[NEXT() % CAIRN_ARRAY_LEN(words)];
+                size_t wl = strlen(wd);
+                if (n + wl + 2 >= sizeof buf)
+                    break;
+                memcpy(buf + n, wd, wl);
+                n += wl;
+                buf[n++] = ' ';
+            }
+            block_kind k = (block_kind)(1 + NEXT() % 6);
+            CHECK_OK(ingest_doc_add_block(&d, k, 1 + (int)(NEXT() % 6), (int)(NEXT() % 3), buf, n));
+        }
+        chunk_options o = {.max_tokens = 16 + NEXT() % 100, .overlap_tokens = 0};
+        o.overlap_tokens = NEXT() % (o.max_tokens / 2 + 1);
+        chunk_list cl = {0};
+        CHECK_OK(chunk_doc(&d, &o, &cl));
+        for (size_t i = 0; i < cl.n; i++) {
+            CHECK(cl.c[i].len > 0 && strlen(cl.c[i].text) == cl.c[i].len);
+            /* the "- " / "> " prefix may add a token beyond the window */
+            CHECKF((size_t)cl.c[i].ntokens <= o.max_tokens, "%d > %zu", cl.c[i].ntokens, o.max_tokens);
+            CHECK(chunk_count_tokens(cl.c[i].text, cl.c[i].len) <= o.max_tokens + 2);
+        }
+        chunk_list_free(&cl);
+        ingest_doc_free(&d);
+    }
+#undef NEXT
+}
+
 int main(void)
 {
+    RUN(test_random_docs);
     RUN(test_token_estimate);
     RUN(test_options);
     RUN(test_windows_and_overlap);

@@ -320,8 +320,53 @@ static void test_markdown_noise(void)
     }
 }
 
+/* Arbitrary bytes through detection and the parsers: skipped as binary or
+ * parsed into documents whose text is valid UTF-8 without NULs. */
+static void test_random_bytes(void)
+{
+    static const char *names[] = {"f.md", "f.txt", "f.c", "noext"};
+    uint64_t r = 0x9E3779B97F4A7C15ull;
+    for (int it = 0; it < 1500; it++) {
+        char buf[600];
+        size_t n = 0;
+        r ^= r << 13;
+        r ^= r >> 7;
+        r ^= r << 17;
+        size_t len = r % sizeof buf;
+        bool printable = it % 3 != 0;
+        for (; n < len; n++) {
+            r ^= r << 13;
+            r ^= r >> 7;
+            r ^= r << 17;
+            unsigned char c = (unsigned char)(r >> 24);
+            if (printable && c < 0x20 && c != '\n')
+                c = (unsigned char)(' ' + c);
+            buf[n] = (char)c;
+        }
+        buf[n] = 0;
+        cap c = {0};
+        ingest_options o;
+        ingest_options_default(&o);
+        cairn_status st = ingest_buffer(names[it % 4], buf, n, &o, capture, &c);
+        CHECK(st == CAIRN_OK || st == CAIRN_ERR_UNSUPPORTED);
+        for (int i = 0; i < c.n; i++) {
+            for (size_t b = 0; b < c.docs[i].n_blocks; b++) {
+                const ingest_block *bl = &c.docs[i].blocks[b];
+                char *fixed;
+                bool rep;
+                CHECK(strlen(bl->text) == bl->len);
+                CHECK_OK(utf8_repair(bl->text, bl->len, &fixed, NULL, &rep));
+                CHECK(fixed == NULL && !rep);
+                cairn_free(fixed);
+            }
+        }
+        cap_free(&c);
+    }
+}
+
 int main(void)
 {
+    RUN(test_random_bytes);
     RUN(test_meta_typed);
     RUN(test_utf8_repair);
     RUN(test_text_parser);
