@@ -720,6 +720,34 @@ static void test_csv_delimiters_and_malformed(void)
     free(wide);
 }
 
+/* Values the metadata layer refuses (non-finite numbers, absurd keys) are
+ * left out of the metadata; they never fail the record or the file. */
+static void test_odd_values(void)
+{
+    docs out;
+    CHECK_OK(run(&ingest_parser_csv, "n.csv", "id,a,b,c,d\nr1,1e999,inf,nan,-inf\n", NULL, &out));
+    CHECK_EQ_INT(out.n, 1);
+    docs_free(&out);
+    char *longkey = repeat("k", 5000, "");
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    CHECK_OK(cairn_buf_printf(&b, "{\"_id\": \"x\", \"text\": \"t\", \"big\": 1e999, \"%s\": 1, \"o\": {\"%s\": {\"%s\": 2}}}\n"
+                                  "{\"_id\": \"y\", \"text\": \"u\"}\n", longkey, longkey, longkey));
+    CHECK_OK(run(&ingest_parser_jsonl, "n.jsonl", b.data, NULL, &out));
+    CHECK_EQ_INT(out.n, 2);
+    if (out.n == 2)
+        CHECK(meta_get(&out.d[0].meta, "big") == NULL);
+    docs_free(&out);
+    /* a generic JSON value with very long keys and a non-finite number */
+    cairn_buf_reset(&b);
+    CHECK_OK(cairn_buf_printf(&b, "{\"%s\": {\"%s\": {\"%s\": \"deep\"}}, \"n\": -1e999}", longkey, longkey, longkey));
+    CHECK_OK(run(&ingest_parser_json, "n.json", b.data, NULL, &out));
+    CHECK(out.n == 1 && any_block_has(&out.d[0], "deep"));
+    docs_free(&out);
+    cairn_buf_free(&b);
+    free(longkey);
+}
+
 /* ---- PDF ---- */
 /* A minimal but valid PDF: catalog, pages, a standard font, an info
  * dictionary, optionally an /Encrypt dictionary; a correct xref table. */
@@ -1010,6 +1038,7 @@ int main(void)
     RUN(test_csv_rows);
     RUN(test_csv_options);
     RUN(test_csv_delimiters_and_malformed);
+    RUN(test_odd_values);
     RUN(test_pdf_text_and_info);
     RUN(test_pdf_headings);
     RUN(test_pdf_bad);

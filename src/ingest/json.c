@@ -19,6 +19,8 @@
 #include <string.h>
 
 #define JSON_MAX_FLATTEN_DEPTH 32
+#define JSON_MAX_META_KEY 256    /* longer (dotted) field names are not metadata */
+#define JSON_MAX_PATH 1024       /* "path.to.leaf" prefixes are cut beyond this */
 
 static const char *field_or(const char *f, const char *dflt) { return f && *f ? f : dflt; }
 
@@ -46,6 +48,8 @@ static cairn_status meta_from_value(meta_list *m, cairn_buf *key, const cJSON *v
         return pc_meta_string(m, key->data, v->valuestring);
     }
     if (cJSON_IsNumber(v)) {
+        if (!isfinite(v->valuedouble)) /* 1e999: no number the store can hold */
+            return CAIRN_OK;
         (*budget)--;
         return meta_set_number(m, key->data, v->valuedouble);
     }
@@ -92,7 +96,7 @@ static cairn_status meta_from_value(meta_list *m, cairn_buf *key, const cJSON *v
     if (cJSON_IsObject(v) && depth > 0) {
         size_t base = key->len;
         for (const cJSON *c = v->child; c && *budget > 0; c = c->next) {
-            if (!c->string || !c->string[0])
+            if (!c->string || !c->string[0] || base + 1 + strlen(c->string) > JSON_MAX_META_KEY)
                 continue;
             key->len = base;
             CAIRN_TRY(cairn_buf_printf(key, ".%s", c->string));
@@ -107,8 +111,10 @@ static cairn_status meta_from_value(meta_list *m, cairn_buf *key, const cJSON *v
 
 static cairn_status meta_field(meta_list *m, const char *name, const cJSON *v, int *budget)
 {
+    if (strlen(name) > JSON_MAX_META_KEY)
+        return CAIRN_OK;
     cairn_buf key;
-    cairn_buf_init(&key, 4096);
+    cairn_buf_init(&key, 0);
     cairn_status st = cairn_buf_puts(&key, name);
     if (st == CAIRN_OK)
         st = meta_from_value(m, &key, v, 3, budget);
@@ -144,7 +150,9 @@ static cairn_status flatten_text(ingest_doc *doc, cairn_buf *path, const cJSON *
             path->len = base;
             if (path->data)
                 path->data[base] = 0;
-            st = cairn_buf_printf(path, "%s%s", base ? "." : "", c->string ? c->string : "");
+            const char *name = c->string ? c->string : "";
+            if (base + 1 + strlen(name) <= JSON_MAX_PATH)
+                st = cairn_buf_printf(path, "%s%s", base ? "." : "", name);
             if (st == CAIRN_OK)
                 st = flatten_text(doc, path, c, depth + 1);
         }
@@ -238,7 +246,7 @@ static cairn_status json_generic_doc(const cJSON *root, const ingest_options *op
                 CAIRN_TRY(meta_field(&doc->meta, c->string, c, &budget));
     }
     cairn_buf path;
-    cairn_buf_init(&path, 1 << 16);
+    cairn_buf_init(&path, 0);
     cairn_status st = flatten_text(doc, &path, root, 0);
     cairn_buf_free(&path);
     return st;
