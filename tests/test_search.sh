@@ -89,6 +89,23 @@ grep -qi "corrupt" err.txt || fail "corrupt index not reported: $(cat err.txt)"
 rm -rf .cairn/index
 "$CAIRN" search --json weather | grep -q filler || fail "index not rebuilt after deletion"
 
+# the store's deletion log trimmed past the index's mark (while another
+# process held the index lock): the index notices and rebuilds
+echo "unique kumquat orchard" > notes/fruit.txt
+"$CAIRN" add notes --quiet >/dev/null
+"$CAIRN" search --json kumquat | grep -q fruit.txt || fail "fruit not indexed"
+flock .cairn/index/LOCK sleep 3 &
+lockpid=$!
+sleep 0.5
+"$CAIRN" rm notes/fruit.txt >/dev/null
+python3 -c "import sqlite3; c = sqlite3.connect('.cairn/store.db'); c.execute('delete from chunk_deletions'); c.commit()"
+wait $lockpid
+"$CAIRN" search --json kumquat 2>err.txt | python3 -c 'import json,sys; assert not json.load(sys.stdin)["results"]' || fail "removed chunk found after log trim"
+grep -q "trimmed" err.txt || fail "log trim not reported: $(cat err.txt)"
+s=$(python3 -c "import sqlite3; print(sqlite3.connect('.cairn/store.db').execute('select count(*) from chunks').fetchone()[0])")
+i=$("$CAIRN" search --index-info | python3 -c 'import json,sys; print(json.load(sys.stdin)["chunks"])')
+[ "$s" = "$i" ] || fail "after log trim: store $s chunks, index $i"
+
 # usage errors
 set +e
 "$CAIRN" search >/dev/null 2>&1; [ $? = 2 ] || fail "no query: exit code"

@@ -54,7 +54,7 @@ static void index_dir(store *s, char *out, size_t n)
 typedef struct cu_ctx {
     bm25_writer *w;
     uint32_t title_weight;
-    int64_t last_id, max_seq;
+    int64_t last_id, max_seq, first_seq;
     size_t n;
     char *buf;
     size_t cap;
@@ -65,6 +65,8 @@ static cairn_status cu_deletion(void *ctx, int64_t seq, int64_t chunk_id)
     cu_ctx *c = ctx;
     if (seq > c->max_seq)
         c->max_seq = seq;
+    if (c->first_seq == 0)
+        c->first_seq = seq;
     c->n++;
     return chunk_id > 0 ? bm25_writer_delete(c->w, (uint64_t)chunk_id) : CAIRN_OK;
 }
@@ -153,7 +155,18 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
      * read, or its deletion has a higher seq and is applied next time. */
     if (st == CAIRN_OK && !rebuild)
         st = store_deletions_since(s, (int64_t)from_seq, cu_deletion, &c);
-    else if (st == CAIRN_OK)
+    /* The log's first entry must follow our mark (seqs are AUTOINCREMENT,
+     * max_seq is its high-water mark); if entries we never saw were trimmed,
+     * rebuild rather than keep chunks that are gone. */
+    if (st == CAIRN_OK && !rebuild && max_seq > (int64_t)from_seq &&
+        (c.first_seq == 0 || c.first_seq > (int64_t)from_seq + 1)) {
+        CAIRN_WARN("%s: the store's deletion log was trimmed past the index; rebuilding the index", dir);
+        st = bm25_writer_reset(w, &set.analyzer);
+        rebuild = stats->rebuilt = true;
+        from_chunk = 0;
+        c.last_id = 0;
+    }
+    if (st == CAIRN_OK && rebuild)
         c.max_seq = max_seq;    /* a rebuild reads only live chunks */
     stats->deleted = c.n;
     c.n = 0;
