@@ -118,6 +118,10 @@ check "[ $rc -eq 0 ] && [ -f \"$TMP/other/.cairn/store.db\" ]"
 check "[ $rc -eq 0 ]"
 check "[ \"\$(sqlite3 \"$TMP/other/.cairn/store.db\" 'select path from docs')\" = \"$P/docs/notes.txt\" ]"
 
+# --- the store itself is never ingested ---
+out=$("$CAIRN" add .cairn 2>&1); rc=$?
+check "[ $rc -eq 0 ] && grep -q 'skipped: .cairn: this is the cairn store itself' <<<\"\$out\""
+
 # --- empty directory, missing path, size cap ---
 out=$("$CAIRN" add empty 2>&1); rc=$?
 check "[ $rc -eq 0 ] && grep -q 'empty directory' <<<\"\$out\""

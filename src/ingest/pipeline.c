@@ -647,8 +647,12 @@ static cairn_status walk(pipeline *p, const char *path, bool explicit_arg)
         return CAIRN_OK;
     if (S_ISDIR(sb.st_mode)) {
         char real[4096];
-        if (realpath(path, real) && !strcmp(real, p->store_dir_real))
-            return CAIRN_OK;   /* never ingest the store itself */
+        if (realpath(path, real) && !strcmp(real, p->store_dir_real)) {
+            /* never ingest the store itself */
+            if (explicit_arg)
+                event(p, PIPE_SKIPPED, path, "this is the cairn store itself", 0, 0, 0);
+            return CAIRN_OK;
+        }
         return walk_dir(p, path, &sb);
     }
     if (!S_ISREG(sb.st_mode)) {
