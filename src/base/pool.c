@@ -195,7 +195,7 @@ int cairn_pool_size(const cairn_pool *p) { return p ? p->n : 1; }
 static void wait_done(cairn_pool *p, int want)
 {
     for (unsigned i = 0; atomic_load_explicit(&p->done, memory_order_acquire) != want; i++) {
-        if (i < SPIN_PAUSES)
+        if (i < SPIN_PAUSES && !atomic_load_explicit(&p->contended, memory_order_relaxed))
             cpu_relax();
         else
             sched_yield();                        /* oversubscribed machine: let workers run */
