@@ -3,7 +3,7 @@
  * First input byte chooses the target:
  *   0..191   the rest is TEXT, encoded (with and without parse_special) and
  *            decoded by a SentencePiece, a byte-level BPE (GPT-2 and Llama 3
- *            patterns) and a WordPiece tokenizer built at start-up; SentencePiece
+ *            patterns), a raw-text BPE (gemma4) and a WordPiece tokenizer built at start-up; SentencePiece
  *            and BPE must round-trip valid UTF-8 without special tokens.
  *            With CAIRN_TEST_SHARED set, the llama-spm, gpt-2, mpt and bert-bge
  *            vocabularies from ../shared are used too.
@@ -126,6 +126,10 @@ static void setup(void)
     snprintf(path, sizeof path, "%s/llama3.gguf", dir);
     write_vocab(path, "gpt2", "llama-bpe", strs, n, types, NULL, merges, 6);
     add_file(path, true);
+    /* raw-text BPE (gemma4) over the same strings: no round trip (no byte tokens) */
+    snprintf(path, sizeof path, "%s/gemma4.gguf", dir);
+    write_vocab(path, "gpt2", "gemma4", strs, n, types, NULL, merges, 6);
+    add_file(path, false);
 
     /* WordPiece */
     const char *wpm[] = { "[PAD]", "[UNK]", "[CLS]", "[SEP]", "\xe2\x96\x81hello", "\xe2\x96\x81un", "aff", "able",

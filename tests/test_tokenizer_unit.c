@@ -383,6 +383,17 @@ static void test_bpe_raw(void)
     CHECK_EQ_STR(s, "ab ab\n \xc3\xa9");
     free(s);
     tokenizer_free(t);
+
+    /* a vocabulary with neither the character nor byte tokens: nothing comes
+     * out (found by fuzzing: the word cache was handed a NULL base) */
+    vocab bv;
+    bpe_vocab(&bv);
+    CHECK_OK(write_and_load("gpt2", "gemma4", &bv, bpe_merges, 2, NULL, &t));
+    if (t) {
+        CHECK(enc_is(t, "\xe4\xb8\xad\xe4\xb8\xad", false, false, NOIDS));
+        CHECK(enc_is(t, "he", false, false, IDS(B_HE)));
+        tokenizer_free(t);
+    }
 }
 
 /* Pre-tokenizer splits, worked out from the published patterns. */

@@ -307,7 +307,8 @@ static cairn_status bpe_piece(const cairn_tokenizer *t, const char *w, size_t n,
     }
     size_t mark = c->out->n;
     CAIRN_TRY(bpe_word_merge(t, w, n, c));
-    tok_cache_put(t->cache, w, n, h, c->out->v + mark, c->out->n - mark);
+    if (c->out->n > mark) /* (nothing to point at otherwise: v may be NULL) */
+        tok_cache_put(t->cache, w, n, h, c->out->v + mark, c->out->n - mark);
     return CAIRN_OK;
 }
 

@@ -108,7 +108,8 @@ static cairn_status merge_segment(const cairn_tokenizer *t, const char *txt, spm
     }
     size_t mark = out->n;
     CAIRN_TRY(merge_segment_run(t, txt, sy, a, b, h, out));
-    tok_cache_put(t->cache, w, n, hv, out->v + mark, out->n - mark);
+    if (out->n > mark)
+        tok_cache_put(t->cache, w, n, hv, out->v + mark, out->n - mark);
     return CAIRN_OK;
 }
 
