@@ -728,6 +728,21 @@ static void test_odd_values(void)
     CHECK_OK(run(&ingest_parser_csv, "n.csv", "id,a,b,c,d\nr1,1e999,inf,nan,-inf\n", NULL, &out));
     CHECK_EQ_INT(out.n, 1);
     docs_free(&out);
+    /* the id column missing from a short row */
+    CHECK_OK(run(&ingest_parser_csv, "s.csv", "text,id\nonly text\n", NULL, &out));
+    CHECK(out.n == 1 && strcmp(out.d[0].key, "row:1") == 0);
+    docs_free(&out);
+    /* numbers a double would change stay strings; cells are trimmed */
+    CHECK_OK(run(&ingest_parser_csv, "z.csv", "id,zip,long,n,neg\n r7 ,02139,12345678901234567890, 42 ,-0.5\n", NULL, &out));
+    CHECK_EQ_INT(out.n, 1);
+    if (out.n == 1) {
+        CHECK_EQ_STR(out.d[0].key, "r7");
+        CHECK_EQ_STR(meta_str(&out.d[0], "zip"), "02139");
+        CHECK_EQ_STR(meta_str(&out.d[0], "long"), "12345678901234567890");
+        CHECK_NEAR(meta_num(&out.d[0], "n", META_NUMBER), 42, 0);
+        CHECK_NEAR(meta_num(&out.d[0], "neg", META_NUMBER), -0.5, 0);
+    }
+    docs_free(&out);
     char *longkey = repeat("k", 5000, "");
     cairn_buf b;
     cairn_buf_init(&b, 0);

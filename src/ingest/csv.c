@@ -281,6 +281,20 @@ static cairn_status cols_from_header(csv_cols *c, const csv_reader *r, const ing
     return CAIRN_OK;
 }
 
+/* Typed metadata for a cell, like --tag values, except that numbers a
+ * double would change stay strings: leading zeros (zip codes "02139") and
+ * more than 15 digits (long ids). */
+static cairn_status cell_meta(meta_list *m, const char *key, const char *v)
+{
+    const char *p = v + (*v == '-' || *v == '+');
+    size_t digits = 0;
+    for (const char *q = p; *q; q++)
+        digits += *q >= '0' && *q <= '9';
+    if ((p[0] == '0' && p[1] >= '0' && p[1] <= '9') || digits > 15)
+        return meta_set_string(m, key, v);
+    return meta_set_parsed(m, key, v);
+}
+
 /* One row as a document. */
 static cairn_status row_doc(const csv_reader *r, const csv_cols *c, size_t row, pc_keyset *keys, ingest_doc *doc,
                             cairn_buf *tmp)
@@ -288,7 +302,11 @@ static cairn_status row_doc(const csv_reader *r, const csv_cols *c, size_t row, 
     char alt[48];
     snprintf(alt, sizeof alt, "row:%zu", row);
     const char *idv = c->id >= 0 ? field(r, (size_t)c->id) : "";
-    CAIRN_TRY(pc_set_unique_key(keys, doc, *idv ? idv : alt, alt));
+    size_t idk = c->id >= 0 ? field_len(r, (size_t)c->id) : 0;
+    pc_trim(&idv, &idk);
+    if (idk) /* then idv is in the row's scratch buffer, which is ours; the id is not read again */
+        ((char *)idv)[idk] = 0;
+    CAIRN_TRY(pc_set_unique_key(keys, doc, idk ? idv : alt, alt));
     if (c->title >= 0) {
         const char *t = field(r, (size_t)c->title);
         size_t k = field_len(r, (size_t)c->title);
@@ -322,8 +340,12 @@ static cairn_status row_doc(const csv_reader *r, const csv_cols *c, size_t row, 
             CAIRN_TRY(pc_add_paragraphs(doc, BLOCK_PARAGRAPH, 0, c->name[i], v, k));
             continue;
         }
-        if (k <= PC_MAX_META_STRING && budget-- > 0 && !(c->explicit_text && c->is_text[i]))
-            CAIRN_TRY(meta_set_parsed(&doc->meta, c->name[i], v));
+        if (k <= PC_MAX_META_STRING && budget-- > 0 && !(c->explicit_text && c->is_text[i])) {
+            /* the row's scratch buffer is ours and this cell is done with:
+             * cut its trailing whitespace for the typed parse */
+            ((char *)v)[k] = 0;
+            CAIRN_TRY(cell_meta(&doc->meta, c->name[i], v));
+        }
     }
     if (tmp->len)
         CAIRN_TRY(ingest_doc_add_block(doc, BLOCK_PARAGRAPH, 0, 0, tmp->data, tmp->len));
