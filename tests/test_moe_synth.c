@@ -4,6 +4,10 @@
  *   - Mixtral layout (arch llama): softmax -> top-k -> renormalised weights;
  *   - Qwen2-MoE: no renormalisation, plus a shared expert gated by
  *     sigmoid(w . x), NeoX RoPE, Q/K/V biases;
+ *   - OLMoE: top-k of the softmax, no renormalisation, RMSNorm over the whole
+ *     q and k vectors before (NeoX) RoPE;
+ *   - Qwen3-MoE: per-head q/k RMSNorm, renormalised weights unless
+ *     qwen3moe.expert_weights_norm is false;
  * in F32 and Q8_0; plus batched (experts grouped over the batch) against
  * one-token-at-a-time evaluation, and routing statistics. */
 #include "t.h"
@@ -51,13 +55,22 @@ typedef struct moe_case {
     int n_expert, n_used, n_ff_expert, n_ff_shared;
     uint32_t type;
     double tol;     /* max |ours - ref| / max |ref| */
+    int weights_norm;   /* qwen3moe.expert_weights_norm: -1 absent, 0/1 written */
+    bool moe_norm_w;    /* expected m->hp.moe_norm_w */
+    bool qk_norm;       /* expected m->hp.qk_norm */
 } moe_case;
 
 static const moe_case CASES[] = {
-    {"mixtral-f32", "llama", 8, 2, 96, 0, QT_F32, 2e-4},
-    {"mixtral-q8_0", "llama", 8, 2, 96, 0, QT_Q8_0, 2e-2},
-    {"qwen2moe-f32", "qwen2moe", 8, 4, 64, 128, QT_F32, 2e-4},
-    {"qwen2moe-q8_0", "qwen2moe", 6, 3, 64, 96, QT_Q8_0, 2e-2},
+    {"mixtral-f32", "llama", 8, 2, 96, 0, QT_F32, 2e-4, -1, true, false},
+    {"mixtral-q8_0", "llama", 8, 2, 96, 0, QT_Q8_0, 2e-2, -1, true, false},
+    {"qwen2moe-f32", "qwen2moe", 8, 4, 64, 128, QT_F32, 2e-4, -1, false, false},
+    {"qwen2moe-q8_0", "qwen2moe", 6, 3, 64, 96, QT_Q8_0, 2e-2, -1, false, false},
+    {"olmoe-f32", "olmoe", 16, 4, 64, 0, QT_F32, 2e-4, -1, false, true},
+    {"olmoe-q8_0", "olmoe", 8, 2, 96, 0, QT_Q8_0, 2e-2, -1, false, true},
+    {"qwen3moe-f32", "qwen3moe", 8, 2, 96, 0, QT_F32, 2e-4, -1, true, true},   /* key absent: default on */
+    {"qwen3moe-norm-f32", "qwen3moe", 8, 2, 64, 0, QT_F32, 2e-4, 1, true, true},
+    {"qwen3moe-nonorm-f32", "qwen3moe", 8, 2, 64, 0, QT_F32, 2e-4, 0, false, true},
+    {"qwen3moe-q8_0", "qwen3moe", 6, 3, 64, 0, QT_Q8_0, 2e-2, 0, false, true},
 };
 
 static void check_case(const moe_case *c)
@@ -80,6 +93,7 @@ static void check_case(const moe_case *c)
     if (c->n_ff_shared)
         p.n_ff_shared = c->n_ff_shared;
     p.weight_type = c->type;
+    p.expert_weights_norm = c->weights_norm;
     p.seed = 7;
     CHECK_OK(gguf_testmodel_write(path, &p));
     cairn_model *m = NULL;
@@ -88,7 +102,9 @@ static void check_case(const moe_case *c)
         return;
     CHECK_EQ_INT(m->hp.n_expert, c->n_expert);
     CHECK_EQ_INT(m->hp.n_expert_used, c->n_used);
-    CHECK_EQ_INT(m->hp.moe_norm_w, !strcmp(c->arch, "llama"));
+    CHECK_EQ_INT(m->hp.moe_norm_w, c->moe_norm_w);
+    CHECK_EQ_INT(m->hp.qk_norm, c->qk_norm);
+    CHECK_EQ_INT(m->layers[0].q_norm != NULL, c->qk_norm);
     CHECK_EQ_INT(m->layers[0].gate_shexp.data != NULL, c->n_ff_shared > 0);
     CHECK(model_n_active_params(m) < model_n_params(m));
     const int n = 9, nv = m->hp.n_vocab;

@@ -465,8 +465,9 @@ static void model_usage(FILE *f)
                "  --json      one JSON object (hparams, tokenizer, metadata, types, params)\n"
                "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n"
                "  --check     scan all tensor data for NaN/Inf values and block scales (exit 1 if any)\n\n"
-               "synth: write a random-weight llama/qwen2 model (for tests and benchmarks):\n"
-               "  --arch llama|qwen2|qwen2moe  --ff-expert N  --ff-shared N (qwen2moe)\n"
+               "synth: write a random-weight llama/qwen2/MoE model (for tests and benchmarks):\n"
+               "  --arch llama|qwen2|qwen2moe|olmoe|qwen3moe  --ff-expert N  --ff-shared N (qwen2moe)\n"
+               "  --experts-norm 0|1 (qwen3moe: write expert_weights_norm)\n"
                "  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
                "  --ctx N  --rope-dim N  --rope-base F  --rope-scale F  --experts N  --experts-used N\n"
                "  --type T (F32 F16 BF16 Q8_0 Q4_0 Q4_K ...)  --embd-type T  --output-type T\n"
@@ -501,6 +502,7 @@ static int cmd_model_synth(int argc, char **argv)
         {"--experts-used", offsetof(gguf_testmodel_params, n_expert_used)},
         {"--ff-expert", offsetof(gguf_testmodel_params, n_ff_expert)},
         {"--ff-shared", offsetof(gguf_testmodel_params, n_ff_shared)},
+        {"--experts-norm", offsetof(gguf_testmodel_params, expert_weights_norm)},
     };
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];

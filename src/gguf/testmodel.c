@@ -24,6 +24,7 @@ void gguf_testmodel_defaults(gguf_testmodel_params *p)
     p->weight_type = QT_F32;
     p->embd_type = -1;
     p->output_type = -1;
+    p->expert_weights_norm = -1;
 }
 
 /* ---- random values ---- */
@@ -277,10 +278,12 @@ static cairn_status write_meta(synth *s, const gguf_testmodel_params *p, bool qw
         CAIRN_TRY(gguf_writer_set_u32(w, K("expert_count"), (uint32_t)p->n_expert));
         CAIRN_TRY(gguf_writer_set_u32(w, K("expert_used_count"), (uint32_t)p->n_expert_used));
     }
-    if (!strcmp(a, "qwen2moe")) {
+    if (!strcmp(a, "qwen2moe") || !strcmp(a, "olmoe") || !strcmp(a, "qwen3moe"))
         CAIRN_TRY(gguf_writer_set_u32(w, K("expert_feed_forward_length"), (uint32_t)p->n_ff_expert));
+    if (!strcmp(a, "qwen2moe"))
         CAIRN_TRY(gguf_writer_set_u32(w, K("expert_shared_feed_forward_length"), (uint32_t)p->n_ff_shared));
-    }
+    if (!strcmp(a, "qwen3moe") && p->expert_weights_norm >= 0)
+        CAIRN_TRY(gguf_writer_set_bool(w, K("expert_weights_norm"), p->expert_weights_norm > 0));
     CAIRN_TRY(gguf_writer_set_u32(w, "general.file_type", file_type_of(p->weight_type)));
     CAIRN_TRY(gguf_writer_set_u32(w, "general.quantization_version", 2));
 #undef K
@@ -320,6 +323,8 @@ static cairn_status write_meta(synth *s, const gguf_testmodel_params *p, bool qw
 static cairn_status write_tensors(synth *s, const gguf_testmodel_params *p, bool bias)
 {
     bool shared = !strcmp(p->arch, "qwen2moe");
+    bool olmoe = !strcmp(p->arch, "olmoe"), qwen3moe = !strcmp(p->arch, "qwen3moe");
+    bool wide_experts = shared || olmoe || qwen3moe;   /* experts n_ff_expert wide */
     int hd = p->n_embd / p->n_head;
     int64_t E = p->n_embd, F = p->n_ff, V = p->n_vocab, Q = (int64_t)hd * p->n_head, KV = (int64_t)hd * p->n_head_kv;
     int64_t X = p->n_expert;
@@ -339,10 +344,14 @@ static cairn_status write_tensors(synth *s, const gguf_testmodel_params *p, bool
             CAIRN_TRY(add_tensor(s, T("attn_k.bias"), QT_F32, 1, (int64_t[]){KV}, FILL_BIAS));
             CAIRN_TRY(add_tensor(s, T("attn_v.bias"), QT_F32, 1, (int64_t[]){KV}, FILL_BIAS));
         }
+        if (olmoe || qwen3moe) {   /* q/k RMSNorm weights: whole vectors (olmoe) or one head (qwen3moe) */
+            CAIRN_TRY(add_tensor(s, T("attn_q_norm.weight"), QT_F32, 1, (int64_t[]){olmoe ? Q : hd}, FILL_NORM));
+            CAIRN_TRY(add_tensor(s, T("attn_k_norm.weight"), QT_F32, 1, (int64_t[]){olmoe ? KV : hd}, FILL_NORM));
+        }
         CAIRN_TRY(add_tensor(s, T("attn_output.weight"), wt, 2, (int64_t[]){Q, E}, FILL_MATRIX));
         CAIRN_TRY(add_tensor(s, T("ffn_norm.weight"), QT_F32, 1, (int64_t[]){E}, FILL_NORM));
         if (X) {
-            int64_t FX = shared ? p->n_ff_expert : F, FS = p->n_ff_shared;
+            int64_t FX = wide_experts ? p->n_ff_expert : F, FS = p->n_ff_shared;
             CAIRN_TRY(add_tensor(s, T("ffn_gate_inp.weight"), QT_F32, 2, (int64_t[]){E, X}, FILL_MATRIX));
             CAIRN_TRY(add_tensor(s, T("ffn_gate_exps.weight"), wt, 3, (int64_t[]){E, FX, X}, FILL_MATRIX));
             CAIRN_TRY(add_tensor(s, T("ffn_down_exps.weight"), wt, 3, (int64_t[]){FX, E, X}, FILL_MATRIX));
@@ -371,10 +380,12 @@ cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params 
     gguf_testmodel_params p = *in;
     if (!p.arch)
         p.arch = "llama";
-    bool qwen_moe = !strcmp(p.arch, "qwen2moe");
-    bool qwen = qwen_moe || !strcmp(p.arch, "qwen2");
+    /* moe_arch: needs experts; qwen: byte-level BPE vocabulary */
+    bool moe_arch = !strcmp(p.arch, "qwen2moe") || !strcmp(p.arch, "olmoe") || !strcmp(p.arch, "qwen3moe");
+    bool qwen = moe_arch || !strcmp(p.arch, "qwen2");
     if (!qwen && strcmp(p.arch, "llama"))
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "synth: arch '%s' (llama, qwen2 or qwen2moe)", p.arch);
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "synth: arch '%s' (llama, qwen2, qwen2moe, olmoe or qwen3moe)",
+                          p.arch);
     if (p.n_embd <= 0 || p.n_layer <= 0 || p.n_head <= 0 || p.n_vocab <= 0 || p.n_ctx <= 0)
         return cairn_fail(CAIRN_ERR_INVALID, "synth: dimensions must be positive");
     if (p.n_ff <= 0)
@@ -389,12 +400,14 @@ cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params 
     if (rope_dim > hd || rope_dim % 2)
         return cairn_fail(CAIRN_ERR_INVALID, "synth: rope_dim %d must be even and at most the head size %d",
                           rope_dim, hd);
+    bool olmoe = !strcmp(p.arch, "olmoe");
     if (p.rope_freq_base <= 0)
-        p.rope_freq_base = qwen ? 1000000.0f : 10000.0f;
+        p.rope_freq_base = qwen && !olmoe ? 1000000.0f : 10000.0f;
     if (p.rms_eps <= 0)
-        p.rms_eps = qwen ? 1e-6f : 1e-5f;
-    if (p.n_expert < 0 || p.n_expert > 256 || (p.n_expert && qwen && !qwen_moe) || (qwen_moe && !p.n_expert))
-        return cairn_fail(CAIRN_ERR_INVALID, "synth: experts: 0..256, for llama or qwen2moe (which needs them)");
+        p.rms_eps = qwen && !olmoe ? 1e-6f : 1e-5f;
+    if (p.n_expert < 0 || p.n_expert > 256 || (p.n_expert && qwen && !moe_arch) || (moe_arch && !p.n_expert))
+        return cairn_fail(CAIRN_ERR_INVALID,
+                          "synth: experts: 0..256, for llama, or qwen2moe, olmoe, qwen3moe (which need them)");
     if (p.n_ff_expert <= 0)
         p.n_ff_expert = p.n_ff;
     if (p.n_ff_shared <= 0)
@@ -412,7 +425,7 @@ cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params 
         return cairn_fail(CAIRN_ERR_INVALID, "synth: dimensions too large");
     if (p.weight_scale <= 0)
         p.weight_scale = 1.0f / sqrtf((float)p.n_embd);
-    bool bias = p.qkv_bias < 0 ? qwen : p.qkv_bias > 0;
+    bool bias = p.qkv_bias < 0 ? (qwen && !olmoe && strcmp(p.arch, "qwen3moe")) : p.qkv_bias > 0;
 
     synth s = {NULL, &p};
     cairn_status st = gguf_writer_new(&s.w);

@@ -16,6 +16,13 @@
  *     but n_ff_expert wide, plus a shared expert: ffn_{gate,up}_shexp
  *     [n_embd, n_ff_shared], ffn_down_shexp [n_ff_shared, n_embd] and its gate
  *     ffn_gate_inp_shexp [n_embd] (F32).
+ *   - arch "olmoe" and "qwen3moe": qwen2-style byte-level BPE vocabulary, no
+ *     biases, NeoX RoPE (implied by the arch), routed experts n_ff_expert wide
+ *     (<arch>.expert_feed_forward_length), no shared expert, plus F32 q/k
+ *     norm weights blk.N.attn_q_norm.weight / attn_k_norm.weight: olmoe norms
+ *     the whole q and k vectors ([n_head * head_dim], [n_head_kv * head_dim]),
+ *     qwen3moe each head ([head_dim] both). qwen3moe may carry
+ *     qwen3moe.expert_weights_norm (renormalise the chosen experts' weights).
  * Tensor names and shapes follow llama.cpp. Values come from a seeded
  * generator: matrices uniform in [-weight_scale, weight_scale], norm weights
  * 1 +- 0.1, biases +- 0.1; the same parameters always give the same bytes.
@@ -26,7 +33,7 @@
 #include "gguf/gguf.h"
 
 typedef struct gguf_testmodel_params {
-    const char *arch;          /* "llama" (default), "qwen2" or "qwen2moe" */
+    const char *arch;          /* "llama" (default), "qwen2", "qwen2moe", "olmoe" or "qwen3moe" */
     int n_vocab;               /* default 320 (llama needs >= 259: 3 specials + 256 bytes) */
     int n_embd;                /* default 64 */
     int n_ff;                  /* default 2 * n_embd */
@@ -40,9 +47,10 @@ typedef struct gguf_testmodel_params {
     float rms_eps;             /* default 1e-5 (qwen2: 1e-6) */
     int qkv_bias;              /* -1 = by arch (qwen2 yes, llama no), 0 no, 1 yes */
     bool tied_output;          /* no output.weight: the output reuses token_embd */
-    int n_expert;              /* 0 = dense; > 0: MoE (llama, qwen2moe; qwen2moe needs it) */
+    int n_expert;              /* 0 = dense; > 0: MoE (llama; qwen2moe, olmoe, qwen3moe need it) */
     int n_expert_used;         /* default 2 (capped at n_expert) */
-    int n_ff_expert;           /* qwen2moe: width of a routed expert; default n_ff */
+    int n_ff_expert;           /* qwen2moe/olmoe/qwen3moe: width of a routed expert; default n_ff */
+    int expert_weights_norm;   /* qwen3moe: -1 = key absent (default), 0/1 = write <arch>.expert_weights_norm */
     int n_ff_shared;           /* qwen2moe: width of the shared expert; default n_ff */
     uint32_t weight_type;      /* attention and FFN matrices; default F32 (qtype ids, kernels/quant.h) */
     int embd_type;             /* token_embd; -1 = weight_type */

@@ -34,6 +34,8 @@ def llama_logits(path, ids):
     n_rot = g("rope.dimension_count", hd)
     neox = a in ("qwen2", "qwen2moe", "olmoe", "qwen3moe")
     norm_w = a in ("llama", "qwen3moe")      # renormalise the chosen experts' weights (not qwen2moe/olmoe)
+    if a == "qwen3moe":                      # qwen3moe: per expert_weights_norm, default on
+        norm_w = bool(g("expert_weights_norm", True))
     scale_type = g("rope.scaling.type", "none")
     factor = g("rope.scaling.factor", 0.0) or g("rope.scale_linear", 0.0) or 0.0
     fscale = 1.0 / factor if factor and scale_type != "none" else 1.0
