@@ -467,11 +467,14 @@ static void test_jsonl_beir(void)
         "\r\n"
         "{\"_id\": \"doc2\", \"title\": \"\", \"text\": \"second text\", \"metadata\": {\"url\": \"http://x\"}}\r\n"
         "   \n"
-        "{\"_id\": 3, \"text\": \"numeric id\"}";
+        "{\"_id\": 3, \"text\": \"numeric id\"}\n"
+        "{\"_id\": \"t\", \"title\": \"Title Only Record\", \"text\": \"\"}";
     docs out;
     CHECK_OK(run(&ingest_parser_jsonl, "corpus.jsonl", corpus, NULL, &out));
-    CHECK_EQ_INT(out.n, 3);
-    if (out.n == 3) {
+    CHECK_EQ_INT(out.n, 4);
+    if (out.n == 4) {
+        /* a record with only a title is findable by its title */
+        CHECK(out.d[3].n_blocks == 1 && strcmp(out.d[3].blocks[0].text, "Title Only Record") == 0);
         CHECK_EQ_STR(out.d[0].key, "doc1");
         CHECK_EQ_STR(out.d[0].type, "jsonl");
         CHECK_EQ_STR(out.d[0].title, "Flow");

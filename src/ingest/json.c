@@ -229,6 +229,10 @@ cairn_status json_record_to_doc(const cJSON *obj, const ingest_options *opt, ing
         }
         CAIRN_TRY(meta_field(&doc->meta, c->string, c, &budget));
     }
+    /* A record with a title and no text (half of CACM's) must still be
+     * findable: its title becomes its text. */
+    if (doc->n_blocks == 0 && doc->title)
+        CAIRN_TRY(ingest_doc_add_block(doc, BLOCK_PARAGRAPH, 0, 0, doc->title, strlen(doc->title)));
     return CAIRN_OK;
 }
 
