@@ -70,4 +70,21 @@ st=$("$CAIRN" status --json)
 n=$("$CAIRN" sync "$T/big" --json)
 [ "$(echo "$n" | json_field "['unchanged']")" = 3000 ] || fail "after resync: $n"
 [ "$(echo "$n" | json_field "['added']")" = 0 ] || fail "after resync: $n"
+# 4. a watch killed with SIGKILL while applying a burst: the next sync completes
+"$CAIRN" watch --quiet > /dev/null 2>&1 &
+wpid=$!
+sleep 1
+mkdir -p src/burst
+for i in $(seq 1 1500); do echo "watch kill $i" > "src/burst/w$i.txt"; done
+sleep 0.6
+kill -KILL $wpid 2>/dev/null || true
+wait $wpid 2>/dev/null || true
+"$CAIRN" sync --quiet > /dev/null
+st=$("$CAIRN" status --json)
+[ "$(echo "$st" | json_field "['files_partial']")" = 0 ] || fail "partial files after watch kill: $st"
+[ "$(echo "$st" | json_field "['stale']['new_files']")" = 0 ] || fail "stale after watch kill + sync: $st"
+n=$("$CAIRN" sync --json)
+[ "$(echo "$n" | json_field "['added']")" = 0 ] || fail "after watch kill + resync: $n"
+[ "$(echo "$n" | json_field "['updated']")" = 0 ] || fail "after watch kill + resync: $n"
+[ "$("$CAIRN" search "watch kill 1234" --json | python3 -c "import json,sys; print(sum(1 for r in json.load(sys.stdin)['results'] if r['path'].endswith('w1234.txt')))")" = 1 ] || fail "burst file not searchable once"
 echo "test_sync_cli: ok"
