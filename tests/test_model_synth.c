@@ -24,6 +24,7 @@
 #include "infer/session.h"
 #include "kernels/quant.h"
 #include "t.h"
+#include "np_ref.h"
 
 #include <cjson/cJSON.h>
 #include <libgen.h>
@@ -147,40 +148,6 @@ static bool write_model(const synth *S, const char *path)
     return ok;
 }
 
-static char np_ref[1024];
-static const char *python = "/usr/bin/python3";
-
-/* Reference logits of the last position (n_vocab doubles), or NULL. */
-static double *reference_logits(const char *path, const int32_t *ids, int n, int n_vocab)
-{
-    char cmd[4096];
-    int o = snprintf(cmd, sizeof cmd, "%s '%s' llama-full '%s' ", python, np_ref, path);
-    for (int i = 0; i < n; i++)
-        o += snprintf(cmd + o, sizeof cmd - (size_t)o, "%s%d", i ? "," : "", ids[i]);
-    FILE *p = popen(cmd, "r");
-    if (!p)
-        return NULL;
-    cairn_buf b;
-    cairn_buf_init(&b, 0);
-    char chunk[4096];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0)
-        cairn_buf_append(&b, chunk, got);
-    int rc = pclose(p);
-    double *out = NULL;
-    cJSON *j = rc == 0 && b.len ? cJSON_Parse(b.data) : NULL;
-    const cJSON *arr = j ? cJSON_GetObjectItem(j, "logits") : NULL;
-    if (arr && cJSON_GetArraySize(arr) == n_vocab) {
-        out = cairn_malloc((size_t)n_vocab * sizeof *out);
-        for (int i = 0; i < n_vocab; i++)
-            out[i] = cJSON_GetArrayItem(arr, i)->valuedouble;
-    } else {
-        fprintf(stderr, "np_ref failed (rc %d): %.300s\n", rc, b.len ? b.data : "");
-    }
-    cJSON_Delete(j);
-    cairn_buf_free(&b);
-    return out;
-}
 
 static void check_model(const synth *S)
 {
@@ -300,15 +267,7 @@ int main(int argc, char **argv)
 {
     (void)argc; (void)argv;
     kernels_init();
-    char src[1024];
-    snprintf(src, sizeof src, "%s", __FILE__);
-    snprintf(np_ref, sizeof np_ref, "%s/tools/np_ref.py", dirname(src));
-    const char *py = getenv("CAIRN_PYTHON");
-    if (py && *py)
-        python = py;
-    char probe[1200];
-    snprintf(probe, sizeof probe, "%s -c 'import numpy' 2>/dev/null", python);
-    if (access(np_ref, R_OK) != 0 || system(probe) != 0)
+    if (!np_ref_setup(__FILE__))
         SKIP_ALL("python3 with numpy (or %s) not available", np_ref);
     RUN(test_synth_models);
     RUN(test_bad_metadata);
