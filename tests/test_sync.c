@@ -175,23 +175,35 @@ static void verify(store *s, int step)
     CHECKF(nfiles == live, "step %d: %lld file rows, %d live files", step, (long long)nfiles, live);
 }
 
-static void test_random_sequences(void)
+/* A fresh project `name` with a data/ root prepared by the shell command
+ * `setup` (each @ in it stands for the root), an empty store, and default
+ * sync options. NULL when something failed (already reported). */
+static store *fresh_project(const char *name, const char *setup, sync_options *o)
 {
-    const char *dir = t_tmpdir("sync_random");
+    const char *dir = t_tmpdir(name);
     snprintf(root, sizeof root, "%s/data", dir);
     snprintf(sdir, sizeof sdir, "%s/.cairn", dir);
-    char cmd[6000];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/a/b' '%s/c'", root, root);
-    CHECK(system(cmd) == 0);
+    cairn_buf cmd;
+    cairn_buf_init(&cmd, 0);
+    for (const char *c = setup; *c; c++)
+        CHECK_OK(*c == '@' ? cairn_buf_puts(&cmd, root) : cairn_buf_putc(&cmd, *c));
+    CHECK(system(cmd.data) == 0);
+    cairn_buf_free(&cmd);
     CHECK_OK(store_create(sdir));
     store *s = NULL;
     CHECK_OK(store_open(sdir, &s));
+    memset(o, 0, sizeof *o);
+    ingest_options_default(&o->pipe.ingest);
+    chunk_options_default(&o->pipe.chunk);
+    return s;
+}
+
+static void test_random_sequences(void)
+{
+    sync_options o;
+    store *s = fresh_project("sync_random", "mkdir -p '@/a/b' '@/c'", &o);
     if (!s)
         return;
-    sync_options o;
-    memset(&o, 0, sizeof o);
-    ingest_options_default(&o.pipe.ingest);
-    chunk_options_default(&o.pipe.chunk);
     o.pipe.chunk.max_tokens = 24; /* several chunks per file */
     o.pipe.chunk.overlap_tokens = 4;
     const char *paths[1] = {root};
@@ -217,21 +229,11 @@ static void test_random_sequences(void)
 
 static void test_move_keeps_chunk_ids(void)
 {
-    const char *dir = t_tmpdir("sync_move");
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(sdir, sizeof sdir, "%s/.cairn", dir);
-    char cmd[6000];
-    snprintf(cmd, sizeof cmd, "mkdir -p '%s/x' && printf 'one two three\\n\\nfour five six\\n' > '%s/x/a.txt'", root, root);
-    CHECK(system(cmd) == 0);
-    CHECK_OK(store_create(sdir));
-    store *s = NULL;
-    CHECK_OK(store_open(sdir, &s));
+    sync_options o;
+    store *s = fresh_project("sync_move", "mkdir -p '@/x' && printf 'one two three\\n\\nfour five six\\n' > '@/x/a.txt'", &o);
     if (!s)
         return;
-    sync_options o;
-    memset(&o, 0, sizeof o);
-    ingest_options_default(&o.pipe.ingest);
-    chunk_options_default(&o.pipe.chunk);
+    char cmd[6000];
     const char *paths[1] = {root};
     sync_report rep;
     CHECK_OK(sync_run(s, paths, 1, &o, &rep));
@@ -258,24 +260,14 @@ static void test_move_keeps_chunk_ids(void)
 
 static void test_expiry(void)
 {
-    const char *dir = t_tmpdir("sync_expiry");
-    snprintf(root, sizeof root, "%s/data", dir);
-    snprintf(sdir, sizeof sdir, "%s/.cairn", dir);
-    char cmd[6000];
-    snprintf(cmd, sizeof cmd,
-             "mkdir -p '%s' && printf -- '---\nexpires: 2020-01-01\n---\nold news\n' > '%s/old.md' && "
-             "printf -- '---\nexpires: 2999-01-01\n---\nfresh news\n' > '%s/new.md' && echo plain > '%s/p.txt'",
-             root, root, root, root);
-    CHECK(system(cmd) == 0);
-    CHECK_OK(store_create(sdir));
-    store *s = NULL;
-    CHECK_OK(store_open(sdir, &s));
+    sync_options o;
+    store *s = fresh_project("sync_expiry",
+                             "mkdir -p '@' && printf -- '---\nexpires: 2020-01-01\n---\nold news\n' > '@/old.md' && "
+                             "printf -- '---\nexpires: 2999-01-01\n---\nfresh news\n' > '@/new.md' && echo plain > '@/p.txt'",
+                             &o);
     if (!s)
         return;
-    sync_options o;
-    memset(&o, 0, sizeof o);
-    ingest_options_default(&o.pipe.ingest);
-    chunk_options_default(&o.pipe.chunk);
+    char cmd[6000];
     const char *paths[1] = {root};
     sync_report rep;
     CHECK_OK(sync_run(s, paths, 1, &o, &rep));
