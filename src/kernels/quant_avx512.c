@@ -48,6 +48,8 @@ static inline __m512d fma8(__m256 x, __m256 y, __m512d acc)
         __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps(); \
         int i = 0; \
         for (; i + 64 <= n; i += 64) { \
+            _mm_prefetch((const char *)(x + i) + 2048, _MM_HINT_T0); \
+            _mm_prefetch((const char *)(x + i) + 2048 + 64, _MM_HINT_T0); \
             a0 = _mm512_fmadd_ps(LOAD16(x + i), _mm512_loadu_ps(y + i), a0); \
             a1 = _mm512_fmadd_ps(LOAD16(x + i + 16), _mm512_loadu_ps(y + i + 16), a1); \
             a2 = _mm512_fmadd_ps(LOAD16(x + i + 32), _mm512_loadu_ps(y + i + 32), a2); \

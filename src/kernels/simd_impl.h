@@ -207,6 +207,9 @@ static void SIMD_SFX(vec_dot_q4_0_q8_0)(int n, float *s, const void *vx, const v
     const __m256i eight = _mm256_set1_epi8(8);
     int i = 0;
     for (; i + 1 < nb; i += 2) {
+        /* decode streams weights from DRAM: ask for them ~1 KB ahead (the
+         * next row of the chunk follows this one in memory) */
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);
         __m256i q0 = _mm256_sub_epi8(nibbles32(x[i].qs), eight);
         __m256i q1 = _mm256_sub_epi8(nibbles32(x[i + 1].qs), eight);
         __m256i p0 = dot_ss8(q0, _mm256_loadu_si256((const __m256i *)y[i].qs));
@@ -230,6 +233,7 @@ static void SIMD_SFX(vec_dot_q4_1_q8_1)(int n, float *s, const void *vx, const v
     __m256 acc = _mm256_setzero_ps();
     float summ = 0.0f;
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         __m256i p = dot_us8(_mm256_setzero_si256(), nibbles32(x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
         acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(s_fp16(x[i].d) * s_fp16(y[i].d)), acc);
         summ += s_fp16(x[i].m) * s_fp16(y[i].s);
@@ -245,6 +249,7 @@ static void SIMD_SFX(vec_dot_q5_0_q8_0)(int n, float *s, const void *vx, const v
     __m256 acc = _mm256_setzero_ps();
     const __m256i b16 = _mm256_set1_epi8(0x10);
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         uint32_t qh;
         memcpy(&qh, x[i].qh, 4);
         /* value = (nibble | bit << 4) - 16 = nibble - 16 * !bit */
@@ -265,6 +270,7 @@ static void SIMD_SFX(vec_dot_q5_1_q8_1)(int n, float *s, const void *vx, const v
     float summ = 0.0f;
     const __m256i b16 = _mm256_set1_epi8(0x10);
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         uint32_t qh;
         memcpy(&qh, x[i].qh, 4);
         __m256i q = _mm256_or_si256(nibbles32(x[i].qs), _mm256_and_si256(bits32_to_bytes(qh), b16));
@@ -283,6 +289,7 @@ static void SIMD_SFX(vec_dot_q8_0_q8_0)(int n, float *s, const void *vx, const v
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 1 < nb; i += 2) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         __m256i p0 = dot_ss8(_mm256_loadu_si256((const __m256i *)x[i].qs), _mm256_loadu_si256((const __m256i *)y[i].qs));
         __m256i p1 = dot_ss8(_mm256_loadu_si256((const __m256i *)x[i + 1].qs), _mm256_loadu_si256((const __m256i *)y[i + 1].qs));
         acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p0), _mm256_set1_ps(s_fp16(x[i].d) * s_fp16(y[i].d)), acc0);
@@ -345,6 +352,7 @@ static void SIMD_SFX(vec_dot_q4_K_q8_K)(int n, float *s, const void *vx, const v
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         uint8_t sc[8], mn[8];
         k4_scales(x[i].scales, sc, mn);
         const float d = y[i].d * s_fp16(x[i].d);
@@ -380,6 +388,7 @@ static void SIMD_SFX(vec_dot_q5_K_q8_K)(int n, float *s, const void *vx, const v
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         uint8_t sc[8], mn[8];
         k4_scales(x[i].scales, sc, mn);
         const float d = y[i].d * s_fp16(x[i].d);
@@ -417,6 +426,7 @@ static void SIMD_SFX(vec_dot_q6_K_q8_K)(int n, float *s, const void *vx, const v
     const __m256i m3 = _mm256_set1_epi8(0x03);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         const float d = y[i].d * s_fp16(x[i].d);
         const int8_t *sc = x[i].scales;
         /* the -32 offset: 32 * sum_j sc[j] * bsums[j] */
@@ -457,6 +467,7 @@ static void SIMD_SFX(vec_dot_q2_K_q8_K)(int n, float *s, const void *vx, const v
     __m256 acc = _mm256_setzero_ps();
     float accm = 0.0f;
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         const float d = y[i].d * s_fp16(x[i].d);
         const float dmin = y[i].d * s_fp16(x[i].dmin);
         __m128i sc8 = _mm_loadu_si128((const __m128i *)x[i].scales);
@@ -488,6 +499,7 @@ static void SIMD_SFX(vec_dot_q3_K_q8_K)(int n, float *s, const void *vx, const v
     const __m256i one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < nb; i++) {
+        _mm_prefetch((const char *)(x + i) + 1024, _MM_HINT_T0);   /* see vec_dot_q4_0_q8_0 */
         const float d = y[i].d * s_fp16(x[i].d);
         int8_t sc[16];
         k3_scales(x[i].scales, sc);
