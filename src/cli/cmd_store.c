@@ -307,13 +307,8 @@ int cmd_add(int argc, char **argv)
         cli_error("add", st);
         goto out;
     }
-    const store_config *cfg = store_get_config(s);
-    pipe_options po = {0};
-    ingest_options_default(&po.ingest);
-    po.ingest.max_file_bytes = cfg->max_file_bytes;
-    chunk_options_default(&po.chunk);
-    po.chunk.max_tokens = cfg->chunk_tokens;
-    po.chunk.overlap_tokens = cfg->chunk_overlap;
+    pipe_options po;
+    cli_pipe_options(s, &po);
     po.tags = &tags;
     po.excludes = excludes;
     po.n_excludes = n_ex;

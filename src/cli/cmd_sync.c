@@ -46,18 +46,24 @@ static void on_event(void *ctx, const pipe_event *ev)
     }
 }
 
-static void options_from_config(store *s, sync_options *o, sync_ui *ui)
+static void install_signals(void);
+
+/* Open the store for sync/watch: config-derived pipeline options, progress
+ * events, and SIGINT/SIGTERM stopping at the next file. Prints on failure. */
+static cairn_status open_for_sync(const char *cmd, const char *db, store **s, sync_options *o, sync_ui *ui)
 {
-    const store_config *cfg = store_get_config(s);
+    cairn_status st = cli_open_store(db, s);
+    if (st != CAIRN_OK) {
+        cli_error(cmd, st);
+        return st;
+    }
+    install_signals();
     memset(o, 0, sizeof *o);
-    ingest_options_default(&o->pipe.ingest);
-    o->pipe.ingest.max_file_bytes = cfg->max_file_bytes;
-    chunk_options_default(&o->pipe.chunk);
-    o->pipe.chunk.max_tokens = cfg->chunk_tokens;
-    o->pipe.chunk.overlap_tokens = cfg->chunk_overlap;
+    cli_pipe_options(*s, &o->pipe);
     o->pipe.stop = &stop_flag;
     o->pipe.on_event = on_event;
     o->pipe.event_ctx = ui;
+    return CAIRN_OK;
 }
 
 static void print_report(const sync_report *r, bool json, double ms)
@@ -123,15 +129,12 @@ int cmd_sync(int argc, char **argv)
         }
     }
     store *s = NULL;
-    cairn_status st = cli_open_store(db, &s);
+    sync_options o;
+    cairn_status st = open_for_sync("sync", db, &s, &o, &ui);
     if (st != CAIRN_OK) {
-        cli_error("sync", st);
         cairn_free(paths);
         return 1;
     }
-    install_signals();
-    sync_options o;
-    options_from_config(s, &o, &ui);
     sync_report rep;
     int64_t t0 = cairn_mono_ns();
     st = sync_run(s, paths, n, &o, &rep);
@@ -319,15 +322,12 @@ int cmd_watch(int argc, char **argv)
         }
     }
     store *s = NULL;
-    cairn_status st = cli_open_store(db, &s);
+    sync_options o;
+    cairn_status st = open_for_sync("watch", db, &s, &o, &ui);
     if (st != CAIRN_OK) {
-        cli_error("watch", st);
         cairn_free(paths);
         return 1;
     }
-    install_signals();
-    sync_options o;
-    options_from_config(s, &o, &ui);
     watch_state w = {.fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC)};
     char **roots = NULL;
     size_t n_roots = 0;
