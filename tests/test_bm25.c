@@ -579,6 +579,174 @@ static void test_reader_during_merges(void)
     CHECK(opens > 0);
 }
 
+
+/* Document-level scoring (bm25_search_groups) against a brute-force
+ * document BM25 computed from the words put in: tf summed over a document's
+ * live chunks (title field weighted), lengths summed, N and df over
+ * documents; tombstoned and disallowed chunks do not count for tf. */
+#define G_CHUNKS 900
+#define G_VOCAB 60
+static void test_groups_reference(void)
+{
+    const char *dir = t_tmpdir("bm25_groups");
+    char ixdir[1100];
+    snprintf(ixdir, sizeof ixdir, "%s/index", dir);
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    CHECK_OK(bm25_open(ixdir, &cfg, &ix, NULL));
+    static uint16_t counts[G_CHUNKS + 1][G_VOCAB];
+    static uint32_t len[G_CHUNKS + 1];
+    static int32_t of[G_CHUNKS + 1];
+    static bool dead[G_CHUNKS + 1];
+    memset(counts, 0, sizeof counts);
+    char *buf = malloc(8192);
+    uint32_t n_groups = 0;
+    int left = 0;
+    bm25_set_flush_postings(4000);  /* several segments, groups across them */
+    for (int half = 0; half < 2; half++) {
+        bm25_writer *w;
+        CHECK_OK(bm25_writer_open(ix, &w));
+        for (int id = 1 + half * G_CHUNKS / 2; id <= (half + 1) * G_CHUNKS / 2; id++) {
+            if (left == 0) {
+                left = 1 + (int)(rnd() % 6);
+                n_groups++;
+            }
+            left--;
+            of[id] = (int32_t)n_groups - 1;
+            size_t n = 0;
+            int nw = 1 + (int)(rnd() % 40);
+            for (int i = 0; i < nw; i++) {
+                int wi = (int)(rnd() % 7 == 0 ? rnd() % G_VOCAB : rnd() % 8);
+                n += (size_t)word(wi, buf + n);
+                buf[n++] = ' ';
+                counts[id][wi]++;
+            }
+            buf[n] = 0;
+            len[id] = (uint32_t)nw;
+            char tw[16];
+            int tl = word(G_VOCAB - 1, tw);
+            bool title = rnd() % 3 == 0;
+            if (title) {
+                counts[id][G_VOCAB - 1] += 2;
+                len[id] += 2;
+            }
+            bm25_field f[2] = {{buf, n, 1}, {tw, (size_t)tl, 2}};
+            CHECK_OK(bm25_writer_add(w, (uint64_t)id, f, title ? 2 : 1));
+        }
+        for (int i = 0; i < 40; i++) {
+            int id = 1 + (int)(rnd() % ((half + 1) * G_CHUNKS / 2));
+            CHECK_OK(bm25_writer_delete(w, (uint64_t)id));
+            dead[id] = true;
+        }
+        CHECK_OK(bm25_writer_commit(w, (uint64_t)(half + 1) * G_CHUNKS / 2, 40u * (half + 1)));
+        bm25_writer_free(w);
+    }
+    bm25_set_flush_postings(0);
+    free(buf);
+    CHECK(bm25_n_segments(ix) >= 2);
+    of[0] = -1;
+    bm25_groups *g;
+    CHECK_OK(bm25_groups_new(ix, of, G_CHUNKS + 1, n_groups, &g));
+    size_t nbits = G_CHUNKS + 1;
+    size_t count;
+    bm25_params p;
+    bm25_params_default(&p);
+    static double dtf[G_CHUNKS][G_VOCAB], dlen[G_CHUNKS], want[G_CHUNKS];
+    static bool has[G_CHUNKS];
+    bm25_group_hit *got = calloc(n_groups, sizeof *got);
+    int fails = 0;
+    for (int round = 0; round < 60; round++) {
+        uint64_t *bits = round % 3 == 2 ? make_allowed(nbits, 0.3, &count) : NULL;
+        bm25_allowed al = {bits, nbits};
+        /* stats: N and lengths over live chunks; tf over allowed live chunks */
+        memset(dtf, 0, sizeof dtf);
+        memset(dlen, 0, sizeof dlen);
+        memset(has, 0, sizeof has);
+        double N = 0, total = 0;
+        for (int id = 1; id <= G_CHUNKS; id++) {
+            if (dead[id])
+                continue;
+            int d = of[id];
+            if (!has[d])
+                N++;
+            has[d] = true;
+            dlen[d] += len[id];
+            total += len[id];
+            bool allowed = !bits || ((bits[id >> 6] >> (id & 63)) & 1);
+            for (int t = 0; allowed && t < G_VOCAB; t++)
+                dtf[d][t] += counts[id][t];
+        }
+        double avg = total / N;
+        bm25_query q = {0};
+        int qn = 1 + (int)(rnd() % 5);
+        double qw[G_VOCAB] = {0};
+        char w[16];
+        for (int i = 0; i < qn; i++) {
+            int t = (int)(rnd() % G_VOCAB);
+            CHECK_OK(bm25_query_add(&q, w, (size_t)word(t, w), 1.0f));
+            qw[t] += 1;
+        }
+        for (uint32_t d = 0; d < n_groups; d++)
+            want[d] = 0;
+        for (int t = 0; t < G_VOCAB; t++) {
+            if (qw[t] == 0)
+                continue;
+            double df = 0;
+            for (uint32_t d = 0; d < n_groups; d++)
+                df += dtf[d][t] > 0;
+            double idf = log(1 + (N - df + 0.5) / (df + 0.5));
+            for (uint32_t d = 0; d < n_groups; d++)
+                if (dtf[d][t] > 0)
+                    want[d] += qw[t] * idf * (p.k1 + 1) * dtf[d][t] /
+                               (dtf[d][t] + p.k1 * (1 - p.b + p.b * dlen[d] / avg));
+        }
+        size_t ng;
+        CHECK_OK(bm25_search_groups(ix, g, &q, &p, 0, bits ? &al : NULL, n_groups, got, &ng));
+        size_t nwant = 0;
+        for (uint32_t d = 0; d < n_groups; d++)
+            nwant += want[d] > 0;
+        if (ng != nwant)
+            fails++;
+        for (size_t i = 0; i < ng; i++) {
+            uint32_t d = got[i].group;
+            if (d >= n_groups || fabs(got[i].score - want[d]) > 1e-4 * want[d] + 1e-5 ||
+                (i > 0 && got[i].score > got[i - 1].score) || of[got[i].best_chunk] != (int32_t)d ||
+                dead[got[i].best_chunk]) {
+                fails++;
+                break;
+            }
+        }
+        bm25_query_free(&q);
+        cairn_free(bits);
+    }
+    CHECKF(fails == 0, "grouped scores differ from the reference in %d of 60 queries", fails);
+    /* the best chunk weight adds the chunk's own score */
+    bm25_query q = {0};
+    CHECK_OK(bm25_query_add(&q, "zqa", 3, 1));
+    size_t n0, n1;
+    bm25_group_hit *a = calloc(n_groups, sizeof *a);
+    CHECK_OK(bm25_search_groups(ix, g, &q, &p, 0, NULL, 5, got, &n0));
+    CHECK_OK(bm25_search_groups(ix, g, &q, &p, 1, NULL, n_groups, a, &n1));
+    bm25_hit best[1];
+    size_t nb;
+    CHECK_OK(bm25_search(ix, &q, &p, NULL, 1, best, &nb, NULL));
+    CHECK(n0 == 5 && n1 >= 5 && nb == 1);
+    bool found = false;
+    for (size_t i = 0; i < n1; i++)
+        if (a[i].best_chunk == best[0].chunk_id) {
+            for (size_t j = 0; j < n0; j++)
+                if (got[j].group == a[i].group)
+                    CHECK_NEAR(a[i].score, got[j].score + best[0].score, 1e-3);
+            found = true;
+        }
+    CHECK(found);
+    bm25_query_free(&q);
+    free(a);
+    free(got);
+    bm25_groups_free(g);
+    bm25_close(ix);
+}
+
 int main(void)
 {
     RUN(test_fast_equals_exhaustive);
@@ -590,5 +758,6 @@ int main(void)
     RUN(test_alloc_failures);
     RUN(test_hostile_segments);
     RUN(test_reader_during_merges);
+    RUN(test_groups_reference);
     return t_done();
 }

@@ -29,6 +29,8 @@ PY
 }
 check adi 0.481 --run "$T/adi.run"
 check cisi 0.381
+check time 0.683
+check time 0.683 --agg doc --agg-weight 0.3
 check medline 0.683 --direct
 check cranfield 0.368 --direct
 

@@ -284,8 +284,10 @@ static void eval_usage(FILE *f)
             "  --k1 X --b X      BM25 parameters (1.5, 0.6)\n"
             "  --title-weight N  weight of the title / heading-path field (2; 0 = not indexed)\n"
             "  --chunk-size N --chunk-overlap N   chunker settings for the temporary store\n"
-            "  --agg max|sum|maxsum  document score from its chunks (max); maxsum = best chunk\n"
-            "                    + W * the others, W from --agg-weight (0.1)\n"
+            "  --agg doc|max|sum|maxsum  document score from its chunks: doc (default) = a\n"
+            "                    document-level BM25 over its chunks' terms (+ W * its best chunk);\n"
+            "                    max = best chunk; maxsum = best chunk + W * the others\n"
+            "  --agg-weight W    W for doc (0) and maxsum (0.1), 0..10\n"
             "  --rm3 DOCS        pseudo-relevance feedback from the top DOCS chunks (0: off)\n"
             "  --rm3-terms N     expansion terms (10)   --rm3-weight X  original query weight (0.5)\n"
             "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n");
@@ -331,9 +333,13 @@ int cmd_eval(int argc, char **argv)
             o.params.b = (float)x, i++;
         } else if (!strcmp(a, "--title-weight") && parse_num(v, &x) && x >= 0 && x <= 100) {
             o.title_weight = (uint32_t)x, i++;
-        } else if (!strcmp(a, "--agg") && (!strcmp(v, "max") || !strcmp(v, "sum") || !strcmp(v, "maxsum"))) {
-            o.agg = !strcmp(v, "max") ? EVAL_AGG_MAX : !strcmp(v, "sum") ? EVAL_AGG_SUM : EVAL_AGG_MAXSUM, i++;
-        } else if (!strcmp(a, "--agg-weight") && parse_num(v, &x) && x >= 0 && x <= 1) {
+        } else if (!strcmp(a, "--agg") && (!strcmp(v, "max") || !strcmp(v, "sum") || !strcmp(v, "maxsum") || !strcmp(v, "doc"))) {
+            o.agg = !strcmp(v, "max")   ? EVAL_AGG_MAX
+                    : !strcmp(v, "sum") ? EVAL_AGG_SUM
+                    : !strcmp(v, "doc") ? EVAL_AGG_DOC
+                                        : EVAL_AGG_MAXSUM,
+            i++;
+        } else if (!strcmp(a, "--agg-weight") && parse_num(v, &x) && x >= 0 && x <= 10) {
             o.agg_weight = (float)x, i++;
         } else if (!strcmp(a, "--chunk-size") && parse_num(v, &x) && x >= 16 && x <= 8192) {
             o.chunk_tokens = (size_t)x, i++;

@@ -113,6 +113,34 @@ cairn_status bm25_search(const bm25_index *ix, const bm25_query *q, const bm25_p
 cairn_status bm25_search_exhaustive(const bm25_index *ix, const bm25_query *q, const bm25_params *p,
                                     const bm25_allowed *allowed, size_t k, bm25_hit *out, size_t *n_out);
 
+/* ---- document-level ("grouped") scoring ----
+ * Chunks grouped into documents (group of chunk id i = of[i], -1 = none).
+ * A document is scored by a real document-level BM25: its tf of a term is
+ * the sum of its live chunks' (field-weighted) tfs, its length the sum of
+ * their lengths, N the number of documents with a live chunk and df the
+ * number of documents containing the term; plus chunk_weight x the score of
+ * its best chunk (chunk-level BM25). Every posting of the query's terms is
+ * read (no pruning): cost ~ bm25_search_exhaustive. */
+typedef struct bm25_groups bm25_groups;
+
+typedef struct bm25_group_hit {
+    uint32_t group;
+    float score;
+    uint64_t best_chunk;    /* the group's best-scoring chunk */
+} bm25_group_hit;
+
+/* Document lengths and counts from the index as it is now; `of` is borrowed
+ * and must outlive g. */
+cairn_status bm25_groups_new(const bm25_index *ix, const int32_t *of, uint64_t n_ids, uint32_t n_groups,
+                             bm25_groups **out);
+void bm25_groups_free(bm25_groups *g);
+uint64_t bm25_groups_live(const bm25_groups *g);
+/* Top k groups among the allowed chunks, descending score (ties: lower best
+ * chunk id first). g holds scratch space: one query at a time. */
+cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25_query *q, const bm25_params *p,
+                                float chunk_weight, const bm25_allowed *allowed, size_t k, bm25_group_hit *out,
+                                size_t *n_out);
+
 /* ---- writing (one writer at a time: an flock on dir/LOCK) ---- */
 typedef struct bm25_writer bm25_writer;
 

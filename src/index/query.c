@@ -595,3 +595,236 @@ cairn_status bm25_search_exhaustive(const bm25_index *ix, const bm25_query *q, c
 {
     return search(ix, q, p, allowed, k, out, n_out, NULL, true);
 }
+
+/* ---- document-level ("grouped") scoring ---- */
+
+struct bm25_groups {
+    const int32_t *of;      /* chunk id -> group, -1 = none (borrowed) */
+    uint64_t n_ids;
+    uint32_t n;             /* groups */
+    uint64_t *len;          /* [n] summed live chunk lengths */
+    uint64_t n_live;        /* groups with a live chunk */
+    double avg_len;
+    /* scratch, reused across queries */
+    float *tf, *score, *best;
+    uint64_t *best_chunk;
+    uint32_t *touched, *term_touched;
+    uint8_t *seen;
+};
+
+void bm25_groups_free(bm25_groups *g)
+{
+    if (!g)
+        return;
+    cairn_free(g->len);
+    cairn_free(g->tf);
+    cairn_free(g->score);
+    cairn_free(g->best);
+    cairn_free(g->best_chunk);
+    cairn_free(g->touched);
+    cairn_free(g->term_touched);
+    cairn_free(g->seen);
+    cairn_free(g);
+}
+
+cairn_status bm25_groups_new(const bm25_index *ix, const int32_t *of, uint64_t n_ids, uint32_t n_groups,
+                             bm25_groups **out)
+{
+    *out = NULL;
+    bm25_groups *g = cairn_calloc(1, sizeof *g);
+    if (!g)
+        return cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    size_t n = n_groups ? n_groups : 1;
+    g->of = of;
+    g->n_ids = n_ids;
+    g->n = n_groups;
+    g->len = cairn_calloc(n, sizeof *g->len);
+    g->tf = cairn_calloc(n, sizeof *g->tf);
+    g->score = cairn_calloc(n, sizeof *g->score);
+    g->best = cairn_calloc(n, sizeof *g->best);
+    g->best_chunk = cairn_calloc(n, sizeof *g->best_chunk);
+    g->touched = cairn_calloc(n, sizeof *g->touched);
+    g->term_touched = cairn_calloc(n, sizeof *g->term_touched);
+    g->seen = cairn_calloc(n, 1);
+    if (!g->len || !g->tf || !g->score || !g->best || !g->best_chunk || !g->touched || !g->term_touched || !g->seen) {
+        bm25_groups_free(g);
+        return cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    }
+    uint64_t total = 0;
+    for (uint64_t id = 0; id < n_ids; id++) {
+        int32_t d = of[id];
+        if (d < 0 || (uint32_t)d >= n_groups)
+            continue;
+        uint32_t dl = bm25_doclen(ix, id);
+        if (dl == 0 && !bm25_is_live(ix, id))
+            continue;
+        if (!g->seen[d]) {
+            g->seen[d] = 1;
+            g->n_live++;
+        }
+        g->len[d] += dl;
+        total += dl;
+    }
+    memset(g->seen, 0, n);
+    g->avg_len = g->n_live ? (double)total / (double)g->n_live : 1.0;
+    if (g->avg_len <= 0)
+        g->avg_len = 1.0;
+    *out = g;
+    return CAIRN_OK;
+}
+
+uint64_t bm25_groups_live(const bm25_groups *g) { return g->n_live; }
+
+static int cmp_ghits(const void *a, const void *b)
+{
+    const bm25_group_hit *x = a, *y = b;
+    if (x->score != y->score)
+        return x->score > y->score ? -1 : 1;
+    return x->best_chunk < y->best_chunk ? -1 : x->best_chunk > y->best_chunk;
+}
+
+cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25_query *q, const bm25_params *p,
+                                float chunk_weight, const bm25_allowed *allowed, size_t k, bm25_group_hit *out,
+                                size_t *n_out)
+{
+    *n_out = 0;
+    if (k == 0 || q->n == 0 || g->n_live == 0)
+        return CAIRN_OK;
+    if (q->n > MAX_QTERMS)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "query has too many terms");
+    /* Chunk-level weights (for the best chunk of each group). */
+    qstat qs[MAX_QTERMS];
+    scorer sc;
+    size_t nq = prepare(ix, q, p, &sc, qs);
+    if (nq == 0)
+        return CAIRN_OK;
+    const double N = (double)g->n_live;
+    const float gkb0 = p->k1 * (1.0f - p->b), gkb1 = (float)(p->k1 * p->b / g->avg_len);
+    size_t n_segs;
+    seg *const *segs = bm25__segs(ix, &n_segs);
+    filt f = {0};
+    if (allowed) {
+        static const uint64_t none = 0;
+        f.allow = allowed->bits ? allowed->bits : &none;
+        f.allow_nbits = allowed->bits ? allowed->nbits : 0;
+    }
+    f.dead = bm25__dead(ix, &f.dead_nbits);
+    uint32_t docs[SEG_BLOCK], tfs[SEG_BLOCK];
+    float *cacc = NULL;     /* per chunk of the current segment */
+    uint32_t n_touched = 0;
+    cairn_status st = CAIRN_OK;
+    /* Group scores need each term's group df before they can be added, so
+     * terms go outermost; chunk scores accumulate per segment afterwards. */
+    for (size_t i = 0; i < nq && st == CAIRN_OK; i++) {
+        uint32_t nt = 0;
+        for (size_t si = 0; si < n_segs && st == CAIRN_OK; si++) {
+            const seg *s = segs[si];
+            int64_t tid = seg_find(s, qs[i].qt->term, qs[i].qt->len);
+            if (tid < 0)
+                continue;
+            const seg_term *tm = &s->terms[tid];
+            uint32_t prev = UINT32_MAX;
+            for (uint32_t b = 0; b < tm->n_blocks; b++) {
+                uint32_t n = seg_decode_block(s, tm->first_block + b, prev, docs, tfs);
+                if (n == 0) {
+                    st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index directory to rebuild it",
+                                    s->path);
+                    break;
+                }
+                prev = s->blocks[tm->first_block + b].last_doc;
+                for (uint32_t j = 0; j < n; j++) {
+                    uint64_t id = s->h.base + docs[j];
+                    if (id >= g->n_ids || g->of[id] < 0 || (uint32_t)g->of[id] >= g->n || !ok(&f, id))
+                        continue;
+                    uint32_t d = (uint32_t)g->of[id];
+                    if (g->tf[d] == 0)
+                        g->term_touched[nt++] = d;
+                    g->tf[d] += (float)tfs[j];
+                }
+            }
+        }
+        double df = nt;
+        double idf = log(1.0 + (N - df + 0.5) / (df + 0.5));
+        float w = (float)(qs[i].qt->weight * (idf > 0 ? idf : 0) * (p->k1 + 1.0));
+        for (uint32_t j = 0; j < nt; j++) {
+            uint32_t d = g->term_touched[j];
+            float norm = gkb0 + gkb1 * (float)g->len[d];
+            if (!g->seen[d]) {
+                g->seen[d] = 1;
+                g->touched[n_touched++] = d;
+                g->best[d] = 0;
+                g->best_chunk[d] = 0;
+            }
+            g->score[d] += tf_part(w, (uint32_t)g->tf[d], norm);
+            g->tf[d] = 0;
+        }
+    }
+    /* Best chunk per group (chunk-level BM25), when it takes part. */
+    for (size_t si = 0; si < n_segs && st == CAIRN_OK; si++) {
+        const seg *s = segs[si];
+        cairn_free(cacc);
+        cacc = cairn_calloc(s->h.n_span ? s->h.n_span : 1, sizeof *cacc);
+        if (!cacc) {
+            st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+            break;
+        }
+        bool any = false;
+        for (size_t i = 0; i < nq && st == CAIRN_OK; i++) {
+            int64_t tid = seg_find(s, qs[i].qt->term, qs[i].qt->len);
+            if (tid < 0)
+                continue;
+            any = true;
+            const seg_term *tm = &s->terms[tid];
+            uint32_t prev = UINT32_MAX;
+            for (uint32_t b = 0; b < tm->n_blocks; b++) {
+                uint32_t n = seg_decode_block(s, tm->first_block + b, prev, docs, tfs);
+                if (n == 0) {
+                    st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index directory to rebuild it",
+                                    s->path);
+                    break;
+                }
+                prev = s->blocks[tm->first_block + b].last_doc;
+                for (uint32_t j = 0; j < n; j++)
+                    cacc[docs[j]] += tf_part(qs[i].w, tfs[j], norm_of(&sc, s->doclen[docs[j]]));
+            }
+        }
+        if (!any)
+            continue;
+        for (uint32_t l = 0; l < s->h.n_span; l++) {
+            if (cacc[l] <= 0)
+                continue;
+            uint64_t id = s->h.base + l;
+            if (id >= g->n_ids || g->of[id] < 0 || (uint32_t)g->of[id] >= g->n || !ok(&f, id))
+                continue;
+            uint32_t d = (uint32_t)g->of[id];
+            if (cacc[l] > g->best[d] || (cacc[l] == g->best[d] && id < g->best_chunk[d])) {
+                g->best[d] = cacc[l];
+                g->best_chunk[d] = id;
+            }
+        }
+    }
+    cairn_free(cacc);
+    /* Top k groups; scratch is reset for the next query. */
+    topk t = {NULL, 0, k};
+    bm25_hit *heap = cairn_calloc(k, sizeof *heap);
+    if (!heap && st == CAIRN_OK)
+        st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    t.h = heap;
+    for (uint32_t j = 0; j < n_touched; j++) {
+        uint32_t d = g->touched[j];
+        if (st == CAIRN_OK)
+            heap_push(&t, d, g->score[d] + chunk_weight * g->best[d]);
+        g->seen[d] = 0;
+        g->score[d] = 0;
+    }
+    if (st == CAIRN_OK) {
+        for (size_t i = 0; i < t.n; i++) {
+            uint32_t d = (uint32_t)heap[i].chunk_id;
+            out[i] = (bm25_group_hit){d, heap[i].score, g->best_chunk[d]};
+        }
+        qsort(out, t.n, sizeof *out, cmp_ghits);
+        *n_out = t.n;
+    }
+    cairn_free(heap);
+    return st;
+}

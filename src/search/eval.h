@@ -45,8 +45,9 @@ cairn_status beir_read_jsonl(const char *path, beir_record_fn fn, void *ctx);
 
 /* ---- the driver ---- */
 /* Document score from its chunks' scores: max, sum, or max + agg_weight *
- * (sum of the others) ("maxsum"). */
-typedef enum { EVAL_AGG_MAX = 0, EVAL_AGG_SUM = 1, EVAL_AGG_MAXSUM = 2 } eval_agg;
+ * (sum of the others) ("maxsum"); or "doc": a document-level BM25 over the
+ * document's chunks (bm25_search_groups) + agg_weight * its best chunk. */
+typedef enum { EVAL_AGG_MAX = 0, EVAL_AGG_SUM = 1, EVAL_AGG_MAXSUM = 2, EVAL_AGG_DOC = 3 } eval_agg;
 
 typedef struct eval_options {
     size_t k;               /* nDCG/MRR cutoff (10) */
@@ -56,7 +57,7 @@ typedef struct eval_options {
     uint32_t title_weight;  /* weight of the title (+ heading path) field (2); direct mode: 0 = title + text as one field */
     size_t chunk_tokens, chunk_overlap;     /* store mode: chunker settings (0 = store config) */
     eval_agg agg;
-    float agg_weight;       /* EVAL_AGG_MAXSUM: weight of the other chunks */
+    float agg_weight;       /* MAXSUM: weight of the other chunks; DOC: of the best chunk; < 0 = 0.1 / 0 */
     text_config analyzer;
     /* RM3-style pseudo-relevance feedback; fb_docs = 0 disables */
     size_t fb_docs, fb_terms;

@@ -15,8 +15,8 @@ void eval_options_default(eval_options *o)
     o->depth = 1000;
     bm25_params_default(&o->params);
     o->title_weight = 2;
-    o->agg = EVAL_AGG_MAX;
-    o->agg_weight = 0.1f;
+    o->agg = EVAL_AGG_DOC;     /* chosen by measurement: docs/eval.md */
+    o->agg_weight = -1;         /* per mode: maxsum 0.1, doc 0 */
     text_config_default(&o->analyzer);
     o->fb_docs = 0;
     o->fb_terms = 10;
@@ -221,24 +221,51 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
         st = cairn_fail(CAIRN_ERR_NOMEM, "eval: out of memory");
     if (st == CAIRN_OK)
         st = text_analyzer_new(bm25_config(c->ix), &an);
+    const float agg_w = o->agg_weight >= 0 ? o->agg_weight : o->agg == EVAL_AGG_MAXSUM ? 0.1f : 0.0f;
+    /* Document-level scoring: chunk -> document map over the index's ids. */
+    int32_t *of = NULL;
+    bm25_groups *groups = NULL;
+    bm25_group_hit *gh = NULL;
+    if (st == CAIRN_OK && o->agg == EVAL_AGG_DOC) {
+        uint64_t n_ids = bm25_hwm(c->ix) + 1;
+        of = cairn_calloc(n_ids, sizeof *of);
+        gh = cairn_calloc(o->depth, sizeof *gh);
+        if (!of || !gh || c->n_docs > INT32_MAX)
+            st = cairn_fail(CAIRN_ERR_NOMEM, "eval: out of memory");
+        for (uint64_t id = 0; st == CAIRN_OK && id < n_ids; id++) {
+            int64_t d = c->chunk_doc(c->ctx, id);
+            of[id] = d >= 0 && (size_t)d < c->n_docs ? (int32_t)d : -1;
+        }
+        if (st == CAIRN_OK)
+            st = bm25_groups_new(c->ix, of, n_ids, (uint32_t)c->n_docs, &groups);
+    }
     double sum_ndcg = 0, sum_rec = 0, sum_mrr = 0, sum_ap = 0;
     for (size_t qi = 0; qi < ql.n && st == CAIRN_OK; qi++) {
         int64_t t0 = cairn_mono_ns();
         bm25_query q = {0};
         size_t nh = 0;
         st = bm25_query_parse(&q, an, ql.text[qi], strlen(ql.text[qi]));
-        if (st == CAIRN_OK)
+        if (st == CAIRN_OK && (o->fb_docs || !groups))
             st = bm25_search(c->ix, &q, &o->params, NULL, o->fb_docs ? CAIRN_MAX(o->fb_docs, 1) : kc, hits, &nh, NULL);
         if (st == CAIRN_OK && o->fb_docs) {
             st = rm3(c, an, &acc, &doc, hits, nh, o, &q);
-            if (st == CAIRN_OK)
+            if (st == CAIRN_OK && !groups)
                 st = bm25_search(c->ix, &q, &o->params, NULL, kc, hits, &nh, NULL);
         }
+        size_t ng = 0;
+        if (st == CAIRN_OK && groups)
+            st = bm25_search_groups(c->ix, groups, &q, &o->params, agg_w, NULL, o->depth, gh, &ng);
         bm25_query_free(&q);
         if (st != CAIRN_OK)
             break;
         /* chunks -> documents */
         size_t nd = 0;
+        if (groups) {
+            for (size_t i = 0; i < ng; i++)
+                dh[i] = (dhit){gh[i].group, gh[i].score, gh[i].best_chunk};
+            nd = ng;
+            nh = 0;
+        }
         for (size_t i = 0; i < nh; i++) {
             int64_t d = c->chunk_doc(c->ctx, hits[i].chunk_id);
             if (d < 0 || (size_t)d >= c->n_docs)
@@ -252,15 +279,15 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
             } else if (o->agg == EVAL_AGG_SUM) {
                 dscore[d] += hits[i].score;
             } else if (o->agg == EVAL_AGG_MAXSUM) {
-                dscore[d] += o->agg_weight * hits[i].score;     /* hits come best first */
+                dscore[d] += agg_w * hits[i].score;     /* hits come best first */
             }
         }
-        for (size_t i = 0; i < nd; i++) {
+        for (size_t i = 0; !groups && i < nd; i++) {
             dh[i].score = dscore[dh[i].doc];
             dscore[dh[i].doc] = 0;
             dbest[dh[i].doc] = 0;
         }
-        if (o->agg != EVAL_AGG_MAX)
+        if (o->agg == EVAL_AGG_SUM || o->agg == EVAL_AGG_MAXSUM)
             qsort(dh, nd, sizeof *dh, cmp_dhit);
         size_t nr = CAIRN_MIN(nd, o->depth);
         for (size_t i = 0; i < nr; i++)
@@ -295,6 +322,9 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
     if (run && fclose(run) != 0 && st == CAIRN_OK)
         st = cairn_fail(CAIRN_ERR_IO, "%s: write failed", o->run_path);
     text_analyzer_free(an);
+    bm25_groups_free(groups);
+    cairn_free(of);
+    cairn_free(gh);
     cairn_free(hits);
     cairn_free(dscore);
     cairn_free(dbest);
