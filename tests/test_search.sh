@@ -50,6 +50,34 @@ echo "$txt" | grep -q "bread.md" || fail "terminal output: $txt"
 if printf '%s' "$txt" | grep -q $'\033'; then fail "escape codes when not a TTY"; fi
 "$CAIRN" search --k 2 zzzunknownword | grep -q "no results" || fail "no-results message"
 
+# --group doc: documents ranked by document-level BM25, each once, shown by
+# its best chunk (manual.txt spans several chunks that all mention impellers)
+for i in $(seq 1 12); do
+  echo "Section $i. The impeller housing and the volute of the pump are inspected for wear."
+  for j in $(seq 1 12); do echo "Routine step $j of section $i concerns seals, bearings, valves and gaskets."; done
+  echo
+done > notes/manual.txt
+"$CAIRN" add notes --quiet >/dev/null
+"$CAIRN" search --json --k 10 impeller | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["results"]
+assert sum(x["path"].endswith("manual.txt") for x in r) >= 3, [x["path"] for x in r]' || fail "chunk ranking"
+"$CAIRN" search --json --k 10 --group doc impeller | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["results"]
+paths = [x["path"] for x in r]
+assert len(paths) == len(set(paths)) == 2, paths
+assert all(x["text"] and "impeller" in x["text"].lower() for x in r), r
+assert r[0]["score"] >= r[1]["score"]' || fail "--group doc"
+"$CAIRN" search --group doc --where 'path GLOB "*pumps*"' impeller | grep -q "pumps.md" || fail "--group doc --where"
+if "$CAIRN" search --group doc --where 'path GLOB "*pumps*"' impeller | grep -q manual; then fail "--group doc ignored --where"; fi
+set +e
+"$CAIRN" search --group para impeller 2>"$T/err"; rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "doc or chunk" "$T/err" || fail "--group bad value: $rc"
+rm notes/manual.txt
+"$CAIRN" rm notes/manual.txt >/dev/null
+
 # edit: old words disappear, new ones are found
 sleep 1
 cat > notes/bread.md <<'EOF'

@@ -25,11 +25,13 @@ static bool parse_num(const char *s, double *out)
 static void search_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--json] [--db DIR]\n"
+            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--json] [--db DIR]\n"
             "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
             "  --k N                 number of results (10)\n"
             "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
+            "  --group doc|chunk     rank documents (document-level BM25 over their chunks, each\n"
+            "                        shown by its best chunk) or chunks (default)\n"
             "  --json   one JSON object with a \"results\" array\n"
             "  --index-info   print the search index's state (after catching up) as JSON\n");
 }
@@ -171,7 +173,7 @@ int cmd_search(int argc, char **argv)
     if (!cli_take_db(&argc, argv, &db))
         return 2;
     size_t k = 10;
-    bool json = false, info = false;
+    bool json = false, info = false, by_doc = false;
     const char *where = NULL;
     int64_t fresh_s = 0;
     cairn_buf q;
@@ -202,6 +204,13 @@ int cmd_search(int argc, char **argv)
                 return 2;
             }
             where = argv[++i];
+        } else if (!strcmp(a, "--group")) {
+            if (i + 1 >= argc || (strcmp(argv[i + 1], "doc") && strcmp(argv[i + 1], "chunk"))) {
+                fprintf(stderr, "cairn search: --group needs doc or chunk\n");
+                cairn_buf_free(&q);
+                return 2;
+            }
+            by_doc = !strcmp(argv[++i], "doc");
         } else if (!strcmp(a, "--fresh-within")) {
             if (i + 1 >= argc || cairn_parse_duration(argv[i + 1], &fresh_s) != CAIRN_OK || fresh_s <= 0) {
                 fprintf(stderr, "cairn search: --fresh-within needs a duration such as 7d, 12h or 30m\n");
@@ -249,7 +258,7 @@ int cmd_search(int argc, char **argv)
         st = filter_allowed(s, filter, fresh_s, now, &bits, &everything);
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
-        st = search_run(e, q.data, everything ? NULL : &allowed, k, &res);
+        st = (by_doc ? search_run_docs : search_run)(e, q.data, everything ? NULL : &allowed, k, &res);
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("search", st);

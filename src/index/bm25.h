@@ -135,8 +135,11 @@ cairn_status bm25_groups_new(const bm25_index *ix, const int32_t *of, uint64_t n
                              bm25_groups **out);
 void bm25_groups_free(bm25_groups *g);
 uint64_t bm25_groups_live(const bm25_groups *g);
-/* Top k groups among the allowed chunks, descending score (ties: lower best
- * chunk id first). g holds scratch space: one query at a time. */
+/* Top k groups, descending score (ties: lower best chunk id first). A group
+ * is returned when one of its allowed chunks matches the query (its best
+ * chunk is the best allowed one); its statistics count all its live chunks,
+ * and N and df all documents, as the chunk search keeps them global under a
+ * filter. g holds scratch space: one query at a time. */
 cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25_query *q, const bm25_params *p,
                                 float chunk_weight, const bm25_allowed *allowed, size_t k, bm25_group_hit *out,
                                 size_t *n_out);

@@ -709,6 +709,11 @@ cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25
         f.allow_nbits = allowed->bits ? allowed->nbits : 0;
     }
     f.dead = bm25__dead(ix, &f.dead_nbits);
+    /* Document statistics (tf, length, df, N) count every live chunk; the
+     * allowed set decides which documents may be returned (those with an
+     * allowed chunk matching the query), as the chunk search keeps N and df
+     * global under a filter. */
+    filt live = {.dead = f.dead, .dead_nbits = f.dead_nbits};
     uint32_t docs[SEG_BLOCK], tfs[SEG_BLOCK];
     float *cacc = NULL;     /* per chunk of the current segment */
     uint32_t n_touched = 0;
@@ -734,7 +739,7 @@ cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25
                 prev = s->blocks[tm->first_block + b].last_doc;
                 for (uint32_t j = 0; j < n; j++) {
                     uint64_t id = s->h.base + docs[j];
-                    if (id >= g->n_ids || g->of[id] < 0 || (uint32_t)g->of[id] >= g->n || !ok(&f, id))
+                    if (id >= g->n_ids || g->of[id] < 0 || (uint32_t)g->of[id] >= g->n || !ok(&live, id))
                         continue;
                     uint32_t d = (uint32_t)g->of[id];
                     if (g->tf[d] == 0)
@@ -812,7 +817,7 @@ cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25
     t.h = heap;
     for (uint32_t j = 0; j < n_touched; j++) {
         uint32_t d = g->touched[j];
-        if (st == CAIRN_OK)
+        if (st == CAIRN_OK && g->best_chunk[d])
             heap_push(&t, d, g->score[d] + chunk_weight * g->best[d]);
         g->seen[d] = 0;
         g->score[d] = 0;

@@ -1,5 +1,6 @@
 /* search.c — index catch-up from the store, query execution, result assembly. */
 #include "search/search.h"
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,8 @@ struct search_engine {
     search_settings set;
     bm25_index *ix;
     text_analyzer *an;
+    int32_t *doc_of;        /* chunk id -> document id (search_run_docs) */
+    bm25_groups *groups;
 };
 
 cairn_status search_open(store *s, search_engine **out)
@@ -232,6 +235,8 @@ void search_close(search_engine *e)
 {
     if (!e)
         return;
+    bm25_groups_free(e->groups);
+    cairn_free(e->doc_of);
     bm25_close(e->ix);
     text_analyzer_free(e->an);
     cairn_free(e);
@@ -275,6 +280,83 @@ cairn_status search_run(search_engine *e, const char *query, const bm25_allowed 
     for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++) {
         search_result *r = &out->r[out->n];
         cairn_status hs = store_hit_get(e->s, (int64_t)hits[i].chunk_id, &r->hit);
+        if (hs == CAIRN_ERR_NOT_FOUND) {
+            cairn_clear_error();
+            continue;
+        }
+        if (hs != CAIRN_OK) {
+            st = hs;
+            break;
+        }
+        r->score = hits[i].score;
+        out->n++;
+        st = search_snippet(e->an, &q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
+    }
+    out->took_ms = (double)(cairn_mono_ns() - t0) / 1e6;
+    bm25_query_free(&q);
+    cairn_free(hits);
+    if (st != CAIRN_OK)
+        search_results_free(out);
+    return st;
+}
+
+/* Chunk -> document map over the index's ids, from the store. */
+static cairn_status load_groups(search_engine *e)
+{
+    uint64_t n_ids = bm25_hwm(e->ix) + 1;
+    if (n_ids > (1ull << 31))
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "search: chunk ids up to %llu", (unsigned long long)n_ids);
+    e->doc_of = cairn_calloc(n_ids, sizeof *e->doc_of);
+    if (!e->doc_of)
+        return cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    for (uint64_t i = 0; i < n_ids; i++)
+        e->doc_of[i] = -1;
+    sqlite3 *db = store_db(e->s);
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(db, "SELECT id, doc_id FROM chunks WHERE id <= ?", -1, &q, NULL) != SQLITE_OK)
+        return cairn_fail(CAIRN_ERR_IO, "search: %s", sqlite3_errmsg(db));
+    sqlite3_bind_int64(q, 1, (sqlite3_int64)(n_ids - 1));
+    int64_t max_doc = -1;
+    int rc;
+    while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+        int64_t c = sqlite3_column_int64(q, 0), d = sqlite3_column_int64(q, 1);
+        if (c >= 0 && (uint64_t)c < n_ids && d >= 0 && d < INT32_MAX) {
+            e->doc_of[c] = (int32_t)d;
+            if (d > max_doc)
+                max_doc = d;
+        }
+    }
+    sqlite3_finalize(q);
+    if (rc != SQLITE_DONE)
+        return cairn_fail(CAIRN_ERR_IO, "search: reading chunks: %s", sqlite3_errmsg(db));
+    return bm25_groups_new(e->ix, e->doc_of, n_ids, (uint32_t)(max_doc + 1), &e->groups);
+}
+
+cairn_status search_run_docs(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                             search_results *out)
+{
+    memset(out, 0, sizeof *out);
+    if (k == 0)
+        return CAIRN_OK;
+    if (k > 100000)
+        return cairn_fail(CAIRN_ERR_INVALID, "k = %zu is too large (at most 100000)", k);
+    int64_t t0 = cairn_mono_ns();
+    if (!e->groups)
+        CAIRN_TRY(load_groups(e));
+    bm25_query q = {0};
+    cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
+    size_t want = k + 8;
+    bm25_group_hit *hits = cairn_calloc(want, sizeof *hits);
+    size_t nh = 0;
+    if (st == CAIRN_OK && !hits)
+        st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    if (st == CAIRN_OK)
+        st = bm25_search_groups(e->ix, e->groups, &q, &e->set.params, 0, allowed, want, hits, &nh);
+    if (st == CAIRN_OK && nh && !(out->r = cairn_calloc(nh, sizeof *out->r)))
+        st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++) {
+        search_result *r = &out->r[out->n];
+        cairn_status hs = store_hit_get(e->s, (int64_t)hits[i].best_chunk, &r->hit);
         if (hs == CAIRN_ERR_NOT_FOUND) {
             cairn_clear_error();
             continue;

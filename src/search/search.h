@@ -82,6 +82,14 @@ const search_settings *search_get_settings(const search_engine *e);
 cairn_status search_run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
                         search_results *out);
 
+/* Top k DOCUMENTS for `query`: each scored by a document-level BM25 over
+ * its chunks (bm25_search_groups: tf and length summed over the document's
+ * chunks, df and N over documents), shown by its best chunk. Reads every
+ * posting of the query's terms; the chunk -> document map is loaded from the
+ * store on first use. */
+cairn_status search_run_docs(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                             search_results *out);
+
 /* Snippet of about `words` words of `text` around the terms of q, with the
  * matching words' spans (relative to the snippet). Caller frees *out, *hl. */
 cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
