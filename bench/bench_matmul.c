@@ -11,7 +11,7 @@
  *           768 MiB, above this machine's L3) of copies so every call
  *           reads them from memory, as a real model's layers do; reported
  *           as GB/s of weight bytes and µs per call.
- *   prompt: PROMPT_TOKENS (default 512) tokens at once; GFLOP/s = 2 rows
+ *   prompt: PROMPT_TOKENS (default 512; 0 = decode only) tokens at once; GFLOP/s = 2 rows
  *           cols tokens / time.
  * Alongside: a two-thread read-bandwidth test (the decode bound) and the
  * cost of an empty pool job. Medians of REPS (default 5) runs.
@@ -152,10 +152,10 @@ int main(int argc, char **argv)
         max_cols = CAIRN_MAX(max_cols, shapes[i].cols);
         max_rows = CAIRN_MAX(max_rows, shapes[i].rows);
     }
-    float *x = malloc((size_t)(max_cols * ptok) * sizeof(float));
-    float *y = malloc((size_t)(max_rows * ptok) * sizeof(float));
+    float *x = malloc((size_t)(max_cols * CAIRN_MAX(ptok, 1)) * sizeof(float));
+    float *y = malloc((size_t)(max_rows * CAIRN_MAX(ptok, 1)) * sizeof(float));
     float *wf = malloc((size_t)(max_rows * max_cols) * sizeof(float));
-    for (int64_t i = 0; i < max_cols * ptok; i++) x[i] = rnd();
+    for (int64_t i = 0; i < max_cols * CAIRN_MAX(ptok, 1); i++) x[i] = rnd();
     for (int64_t i = 0; i < max_rows * max_cols; i++) wf[i] = rnd() * 0.1f;
 
     printf("\n%-5s %-10s %-7s %9s %9s %9s %11s %5s %9s %9s\n", "type", "shape", "kernels", "dec us", "dec GB/s", "pp GF/s", "pp tok/s*", "cpu%", "GF/cpu-s", "GB/cpu-s");
@@ -202,6 +202,15 @@ int main(int argc, char **argv)
                     tdc[r] = (cpu_s() - c0) / calls;
                 }
                 double dec = median(td, reps), deccpu = median(tdc, reps);
+                if (ptok <= 0) {    /* -p 0: decode only */
+                    char sh[32];
+                    snprintf(sh, sizeof sh, "%lldx%lld", (long long)rows, (long long)cols);
+                    printf("%-5s %-10s %-7s %9.1f %9.1f %9s %11s %5s %9s %9.1f\n", qtype_get(type)->name, sh, ln, dec * 1e6,
+                           (double)wbytes / dec * 1e-9, "-", "-", "-", "-", (double)wbytes / deccpu * 1e-9);
+                    fflush(stdout);
+                    matmul_ctx_free(&ctx);
+                    continue;
+                }
                 /* prompt: scalar is slow, so fewer reps and tokens there */
                 int pt = lv == KERNELS_SCALAR ? CAIRN_MIN(ptok, 64) : ptok;
                 int preps = lv == KERNELS_SCALAR ? 1 : reps;
