@@ -15,6 +15,9 @@
  *    and the Q8_1 sum within one fp16 ulp of rounding.
  *  - gemm (tile kernels): as vec_dot, per output element, for every tile
  *    shape from 1x1 to gemm_nr x gemm_nc.
+ *  - gemv (multi-row decode kernels): as vec_dot per row, for row counts
+ *    1..GV_ROWS and strides with padding; each row's result bit-identical
+ *    whichever slice of rows it was computed in, nothing written past nr.
  */
 #include "kernels/blocks.h"
 #include "kernels/quant.h"
@@ -306,6 +309,68 @@ static void check_gemm_one(const char *label, uint32_t t, qt_gemm_fn gemm, int R
     }
 }
 
+#define GV_ROWS 21
+static void check_gemv(kernels_level lvl)
+{
+    for (size_t ti = 0; ti < CAIRN_ARRAY_LEN(weight_types); ti++) {
+        uint32_t t = weight_types[ti].type;
+        const qtype_traits *ref = qtype_get_ref(t), *sim = qtype_get_level(t, lvl);
+        if (!sim || !sim->gemv)
+            continue;
+        fprintf(stderr, "  gemv %s\n", ref->name);
+        int bs = weight_types[ti].block;
+        static const int kb[] = {1, 2, 3, 7, 16, 17, 33};
+        for (size_t ki = 0; ki < CAIRN_ARRAY_LEN(kb); ki++) {
+            int64_t n = is_float_type(t) ? kb[ki] * 37 : (int64_t)kb[ki] * bs;
+            size_t rs = qtype_row_size(t, n), ra = qtype_row_size(ref->vec_dot_type, n);
+            size_t bx = rs + (ki % 2 ? 0 : 14);   /* padded stride too (kept 2-byte aligned: fp16 fields) */
+            float *f = cairn_malloc((size_t)n * 4), *wd = cairn_malloc((size_t)n * 4), *ad = cairn_malloc((size_t)n * 4);
+            /* the matrix ends exactly at the end of its allocation (no slack to over-read into) */
+            uint8_t *W = cairn_malloc(bx * (GV_ROWS - 1) + rs), *A = cairn_malloc(ra);
+            fill(f, n, 32);
+            qtype_get_ref(ref->vec_dot_type)->from_float(f, A, n);
+            qtype_get_ref(ref->vec_dot_type)->to_float(A, ad, n);
+            float want[GV_ROWS], all[GV_ROWS + 1];
+            double tol[GV_ROWS];
+            for (int r = 0; r < GV_ROWS; r++) {
+                fill(f, n, is_float_type(t) ? 32 : bs);
+                ref->from_float(f, W + bx * r, n);
+                ref->to_float(W + bx * r, wd, n);
+                ref->vec_dot((int)n, &want[r], W + bx * r, A);
+                tol[r] = (is_float_type(t) ? (double)n * 0x1p-23 + 1e-6 : 1e-5) * abs_dot(wd, ad, n) + 1e-30;
+            }
+            all[GV_ROWS] = NAN;
+            sim->gemv((int)n, all, W, bx, A, GV_ROWS);
+            CHECK(isnan(all[GV_ROWS]));
+            int bad = 0;
+            for (int r = 0; r < GV_ROWS; r++) {
+                if (!(fabs((double)all[r] - want[r]) <= tol[r])) {
+                    if (bad++ < 3)
+                        fprintf(stderr, "%s %s gemv n=%lld row %d: %.9g vs %.9g\n", level_names[lvl], ref->name,
+                                (long long)n, r, all[r], want[r]);
+                }
+            }
+            /* every slice [r0, r0 + nr): same bits as the full call, nothing written past it */
+            for (int r0 = 0; r0 < GV_ROWS; r0 += 3) {
+                for (int nr = 1; r0 + nr <= GV_ROWS; nr++) {
+                    float part[GV_ROWS + 1];
+                    for (int i = 0; i <= GV_ROWS; i++) part[i] = NAN;
+                    sim->gemv((int)n, part, W + bx * r0, bx, A, nr);
+                    for (int i = 0; i < nr; i++)
+                        bad += memcmp(&part[i], &all[r0 + i], 4) != 0;
+                    bad += !isnan(part[nr]);
+                }
+            }
+            CHECKF(bad == 0, "%s %s gemv n=%lld: %d bad", level_names[lvl], ref->name, (long long)n, bad);
+            cairn_free(f);
+            cairn_free(wd);
+            cairn_free(ad);
+            cairn_free(W);
+            cairn_free(A);
+        }
+    }
+}
+
 static void test_levels(void)
 {
     const kernels_level lv[] = {KERNELS_AVX2, KERNELS_AVX512};
@@ -320,6 +385,7 @@ static void test_levels(void)
         check_vec_dot(lv[i]);
         check_quantize_act(lv[i]);
         check_gemm(lv[i]);
+        check_gemv(lv[i]);
     }
 }
 

@@ -95,6 +95,10 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n)
     for (int64_t t = t0; t < t1; t++) {
         const uint8_t *a = p->a + (size_t)t * p->a_row;
         float *y = p->y + t * p->rows;
+        if (wt->gemv) {
+            wt->gemv(n, y + r0, p->w + (size_t)r0 * p->w_row, p->w_row, a, (int)(r1 - r0));
+            continue;
+        }
         for (int64_t r = r0; r < r1; r++)
             wt->vec_dot(n, y + r, p->w + (size_t)r * p->w_row, a);
     }
@@ -122,6 +126,8 @@ static void plan_chunks(mm_part *p, int64_t n_tok, int nth)
     int64_t nr = 1, nc = 1;
     if (n_tok == 1) {
         p->rb = CAIRN_MAX(CAIRN_MIN(p->rows / ((int64_t)nth * 16), 64), 8);
+        if (wt->gemv)       /* whole passes of the multi-row kernel (8 rows) */
+            p->rb = (p->rb + 7) / 8 * 8;
         p->tb = 1;
     } else if (wt->gemm && n_tok >= GEMM_MIN_TOKENS) {
         /* One tile call per chunk, as large as the kernel takes: a tile kernel

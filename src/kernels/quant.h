@@ -33,6 +33,14 @@ typedef void (*qt_vec_dot_fn)(int n, float *s, const void *x, const void *y);
 typedef void (*qt_gemm_fn)(int n, float *s, size_t bs, const void *x, size_t bx,
                            const void *y, size_t by, int nr, int nc);
 
+/* Decode product (optional, per ISA): s[i] = dot(x_i, y) for i < nr weight
+ * rows (row i at x + i*bx bytes) and one activation row y in vec_dot_type,
+ * n values each. Same results as nr vec_dot calls up to float summation
+ * order, and each s[i] must not depend on nr or on the row's position in
+ * the call (matmul cuts rows into chunks differently per thread count).
+ * matmul uses it for every token it would otherwise run vec_dot on. */
+typedef void (*qt_gemv_fn)(int n, float *s, const void *x, size_t bx, const void *y, int nr);
+
 typedef struct qtype_traits {
     const char *name;
     int block_size;            /* values per block */
@@ -48,6 +56,7 @@ typedef struct qtype_traits {
     qt_from_float_fn quantize_act;
     qt_gemm_fn gemm;               /* optional tile kernel (NULL = use vec_dot) */
     int gemm_nr, gemm_nc;          /* largest tile gemm accepts */
+    qt_gemv_fn gemv;               /* optional multi-row decode kernel (NULL = use vec_dot) */
 } qtype_traits;
 
 /* NULL for an unknown or unsupported type id. */

@@ -75,6 +75,7 @@ FLOAT_DOT512_F32ACC(vec_dot_bf16_f32_zmm, uint16_t, ld16_bf16, s_bf16)
 
 void gemm_register_avx512(qtype_traits *t);   /* gemm_avx512.c */
 void gemm_amx_register(qtype_traits *t);      /* gemm_amx_avx512.c */
+void gemv_register_avx512(qtype_traits *t);   /* gemv_avx512.c */
 
 void kernels_register_avx512(qtype_traits *t)
 {
@@ -109,4 +110,5 @@ void kernels_register_avx512(qtype_traits *t)
     (void)vec_dot_bf16_bf16_avx512;
     gemm_amx_register(t);       /* detects AMX (F16/BF16 tile kernels) */
     gemm_register_avx512(t);    /* VNNI tile kernels, AMX int8 ones where available */
+    gemv_register_avx512(t);    /* multi-row decode kernels */
 }

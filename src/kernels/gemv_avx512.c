@@ -1,0 +1,196 @@
+/*
+ * gemv_avx512.c — decode kernels (one activation row times many weight rows,
+ * the `gemv` hook of quant.h), AVX-512 VNNI, on the GGUF layout as stored.
+ * Reached only through kernels_register_avx512() (quant_avx512.c).
+ *
+ * Why not vec_dot per row. Decode streams every weight byte from memory
+ * once, so a kernel only has to be faster than memory, but the single-row
+ * 256-bit vec_dot of a 32-value block spends ~18 uops per block (nibble
+ * unpack, sign trick, two scalar fp16 converts, a broadcast, convert, FMA):
+ * ~10 GB/s per core for Q4_0, below the two cores' share of DRAM. Here:
+ *  - two blocks per 512-bit register: one vpdpbusd, one convert, one FMA per
+ *    two blocks; the two fp16 weight scales come from one load + vpermw +
+ *    one vcvtph2ps;
+ *  - GV_R (8) weight rows per pass share everything that depends only on
+ *    the activations: the activation pair register, its scale vector and the
+ *    offset correction below (computed once per block pair, not per row);
+ *  - unsigned x signed bytes without the sign trick: Q4_0 nibbles are used
+ *    as they are (u in 0..15, value = u - 8) and Q8_0 weights as x ^ 0x80
+ *    (u = x + 128); the "- o * sum(y)" term is one vpdpbusd of the constant
+ *    o with the activations, shared by the rows, that starts each row's
+ *    integer accumulator;
+ *  - Q4_0 high nibbles are not shifted: the byte is masked with 0xf0
+ *    (16 * u) and the 1/16 goes into the activation scale vector (exact);
+ *  - one horizontal sum per row at the end; prefetch GV_PF bytes ahead in
+ *    every row of the pass (several streams keep more DRAM requests in
+ *    flight than one).
+ * Each row's arithmetic is the same whatever the pass size (8, 4 or 1
+ * rows), so results do not depend on how matmul cuts the rows into chunks.
+ * Integer block sums are exact; only the float summation order differs from
+ * the reference (test bound as for vec_dot).
+ */
+#include "kernels/blocks.h"
+#include "kernels/dispatch.h"
+#include <immintrin.h>
+#include <string.h>
+
+#pragma GCC optimize("fp-contract=off")
+
+#define GV_INLINE static inline __attribute__((always_inline))
+#define GV_PF 1024   /* prefetch distance in bytes (per row stream) */
+
+GV_INLINE float gv_fp16(fp16_t h) { return _cvtsh_ss(h); }
+
+/* [a x 8 | b x 8] */
+GV_INLINE __m512 gv_pair_ps(float a, float b)
+{
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(a)), _mm256_set1_ps(b), 1);
+}
+
+GV_INLINE __m512i gv_join(__m256i lo, __m256i hi) { return _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1); }
+
+/* Activation pair (blocks j, j+1 of a Q8_0 row; j+1 absent when last = 1):
+ * the 64 quants, and the per-lane -o * sum of 4 quants for the offset o
+ * given per byte in `ob`. */
+typedef struct { __m512i q, corr; __m512 d; } gv_act;
+
+GV_INLINE gv_act gv_act_q8_0(const block_q8_0 *y, int single, __m512i ob, __m512 dmul)
+{
+    gv_act a;
+    __m256i y0 = _mm256_loadu_si256((const __m256i *)y[0].qs);
+    __m256i y1 = single ? _mm256_setzero_si256() : _mm256_loadu_si256((const __m256i *)y[1].qs);
+    a.q = gv_join(y0, y1);
+    a.corr = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_dpbusd_epi32(_mm512_setzero_si512(), ob, a.q));
+    a.d = _mm512_mul_ps(gv_pair_ps(gv_fp16(y[0].d), single ? 0.0f : gv_fp16(y[1].d)), dmul);
+    return a;
+}
+
+/* ---- Q4_0 x Q8_0 ---- */
+
+/* Rows r < R of the pass; x points at row 0, rows bx bytes apart. */
+GV_INLINE void q4_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_0 *y)
+{
+    /* bytes 0..15 of each 32: low nibbles (values 0..15 of the block), bytes 16..31: high nibbles * 16 */
+    const __m512i nib = _mm512_set_epi64(0xf0f0f0f0f0f0f0f0ULL, 0xf0f0f0f0f0f0f0f0ULL, 0x0f0f0f0f0f0f0f0fULL, 0x0f0f0f0f0f0f0f0fULL,
+                                         0xf0f0f0f0f0f0f0f0ULL, 0xf0f0f0f0f0f0f0f0ULL, 0x0f0f0f0f0f0f0f0fULL, 0x0f0f0f0f0f0f0f0fULL);
+    /* offset 8 (low) and 8 * 16 (high, pre-scaled like the nibbles) */
+    const __m512i ob = _mm512_set_epi64(0x8080808080808080ULL, 0x8080808080808080ULL, 0x0808080808080808ULL, 0x0808080808080808ULL,
+                                        0x8080808080808080ULL, 0x8080808080808080ULL, 0x0808080808080808ULL, 0x0808080808080808ULL);
+    const __m512 dmul = _mm512_set_ps(0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1, 1, 0.0625f, 0.0625f, 0.0625f, 0.0625f, 1, 1, 1, 1);
+    /* the two scales of a pair sit at words 0 and 9 of the 32 bytes at the first block */
+    const __m256i didx = _mm256_set_epi16(9, 9, 9, 9, 9, 9, 9, 9, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc[8];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        acc[r] = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 2 <= nb; j += 2) {
+        gv_act a = gv_act_q8_0(y + j, 0, ob, dmul);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const block_q4_0 *b = (const block_q4_0 *)(x + (size_t)r * bx) + j;
+            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
+            __m256i q0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs));
+            __m256i q1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[1].qs));
+            __m512i q = _mm512_and_si512(gv_join(q0, q1), nib);
+            __m512i dot = _mm512_dpbusd_epi32(a.corr, q, a.q);
+            __m256i dw = _mm256_permutexvar_epi16(didx, _mm256_loadu_si256((const __m256i *)b));
+            __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(dw), a.d);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dd, acc[r]);
+        }
+    }
+    if (j < nb) {   /* odd block count: the last block alone, the other half zero */
+        gv_act a = gv_act_q8_0(y + j, 1, ob, dmul);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const block_q4_0 *b = (const block_q4_0 *)(x + (size_t)r * bx) + j;
+            __m256i q0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs));
+            __m512i q = _mm512_and_si512(_mm512_zextsi256_si512(q0), nib);
+            __m512i dot = _mm512_dpbusd_epi32(a.corr, q, a.q);
+            __m256i dw = _mm256_permutexvar_epi16(didx, _mm256_maskz_loadu_epi16(1, b));
+            __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(dw), a.d);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dd, acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+static void gemv_q4_0_q8_0(int n, float *s, const void *x, size_t bx, const void *y, int nr)
+{
+    const int nb = n / QK;
+    const uint8_t *w = x;
+    int r = 0;
+    for (; r + 8 <= nr; r += 8)
+        q4_0_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r + 4 <= nr; r += 4)
+        q4_0_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r < nr; r++)
+        q4_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+}
+
+/* ---- Q8_0 x Q8_0 ---- */
+
+GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_0 *y)
+{
+    const __m512i ob = _mm512_set1_epi8((char)0x80);   /* u = x ^ 0x80 = x + 128 */
+    const __m512 dmul = _mm512_set1_ps(1.0f);
+    /* the two scales of a pair: words 0 and 17 of the 64 bytes at the first block */
+    const __m512i didx = _mm512_set_epi16(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+                                          17, 17, 17, 17, 17, 17, 17, 17, 0, 0, 0, 0, 0, 0, 0, 0);
+    __m512 acc[8];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        acc[r] = _mm512_setzero_ps();
+    int j = 0;
+    for (; j + 2 <= nb; j += 2) {
+        gv_act a = gv_act_q8_0(y + j, 0, ob, dmul);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)r * bx) + j;
+            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
+            __m512i q = _mm512_xor_si512(gv_join(_mm256_loadu_si256((const __m256i *)b[0].qs),
+                                                 _mm256_loadu_si256((const __m256i *)b[1].qs)), ob);
+            __m512i dot = _mm512_dpbusd_epi32(a.corr, q, a.q);
+            __m512i dw = _mm512_permutexvar_epi16(didx, _mm512_maskz_loadu_epi16(0x3ffff, b));
+            __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw)), a.d);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dd, acc[r]);
+        }
+    }
+    if (j < nb) {
+        gv_act a = gv_act_q8_0(y + j, 1, ob, dmul);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)r * bx) + j;
+            __m512i q = _mm512_xor_si512(_mm512_zextsi256_si512(_mm256_loadu_si256((const __m256i *)b[0].qs)), ob);
+            __m512i dot = _mm512_dpbusd_epi32(a.corr, q, a.q);
+            __m512i dw = _mm512_permutexvar_epi16(didx, _mm512_maskz_loadu_epi16(1, b));
+            __m512 dd = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(dw)), a.d);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), dd, acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+static void gemv_q8_0_q8_0(int n, float *s, const void *x, size_t bx, const void *y, int nr)
+{
+    const int nb = n / QK;
+    const uint8_t *w = x;
+    int r = 0;
+    for (; r + 8 <= nr; r += 8)
+        q8_0_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r + 4 <= nr; r += 4)
+        q8_0_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r < nr; r++)
+        q8_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+}
+
+void gemv_register_avx512(qtype_traits *t);
+void gemv_register_avx512(qtype_traits *t)
+{
+    t[QT_Q4_0].gemv = gemv_q4_0_q8_0;
+    t[QT_Q8_0].gemv = gemv_q8_0_q8_0;
+}
