@@ -82,7 +82,7 @@ static void usage_generate(FILE *f)
             "  --stop STR          stop before STR (repeatable)\n"
             "  -t THREADS          threads (default: CPUs, at most 8)\n"
             "  -c N                context size (default: prompt + N)\n"
-            "  -b N                prompt batch size (default 256)\n"
+            "  -b N                prompt batch size (default 128)\n"
             "  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
             "  --special           parse special-token text in the prompt (<|im_start|> ...)\n"
             "  --ignore-eos        keep generating after end-of-generation tokens\n"
@@ -92,7 +92,7 @@ static void usage_generate(FILE *f)
 static void usage_bench(FILE *f)
 {
     fprintf(f,
-            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 256] [--kv-type f16] [--expert-stats] [--json]\n"
+            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 128] [--kv-type f16] [--expert-stats] [--json]\n"
             "  prompt processing of -p tokens and generation of -n tokens from an empty context,\n"
             "  median of -r repetitions after a warm-up; reports tokens/s, peak RSS, and weight\n"
             "  bytes read per generated token with the bandwidth that implies.\n");

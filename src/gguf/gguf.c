@@ -76,6 +76,7 @@ struct gguf_file {
     const uint8_t *map;
     size_t size;
     bool mapped;            /* map came from mmap (else borrowed from gguf_open_mem) */
+    int fd;                 /* the file, kept open for gguf_read; -1 for memory images */
     uint32_t version;
     uint32_t alignment;
     uint64_t n_kv, n_tensors;
@@ -552,9 +553,9 @@ cairn_status gguf_open(const char *path, gguf_file **out)
     }
     g->path = cairn_strdup(path);
     g->size = (size_t)sb.st_size;
+    g->fd = fd;
     void *m = mmap(NULL, g->size, PROT_READ, MAP_PRIVATE, fd, 0);
     int e = errno;
-    close(fd);
     if (m == MAP_FAILED) {
         g->map = NULL;
         gguf_close(g);
@@ -588,6 +589,7 @@ cairn_status gguf_open_mem(const void *data, size_t size, const char *name, gguf
     g->path = cairn_strdup(name);
     g->map = data;
     g->size = size;
+    g->fd = -1;
     cairn_status st = g->path ? parse(g) : cairn_fail(CAIRN_ERR_NOMEM, "%s: out of memory", name);
     if (st != CAIRN_OK) {
         gguf_close(g);
@@ -611,6 +613,8 @@ void gguf_close(gguf_file *g)
     cairn_free(g->t_hash);
     if (g->map && g->mapped)
         munmap((void *)g->map, g->size);
+    if (g->fd >= 0)
+        close(g->fd);
     cairn_free(g->path);
     cairn_free(g);
 }
@@ -656,6 +660,28 @@ void gguf_prefetch(const gguf_file *g)
     uint64_t page = ps > 0 ? (uint64_t)ps : 4096;
     uint64_t a = g->data_offset & ~(page - 1);
     madvise((void *)(g->map + a), g->size - a, MADV_WILLNEED);
+}
+
+void gguf_read(const gguf_file *g, const void *p, size_t n, void *dst)
+{
+    const uint8_t *src = p;
+    if (g->fd >= 0 && src >= g->map && n <= g->size && (size_t)(src - g->map) <= g->size - n) {
+        size_t done = 0;
+        while (done < n) {
+            ssize_t r = pread(g->fd, (uint8_t *)dst + done, n - done, (off_t)(src - g->map) + (off_t)done);
+            if (r <= 0) {
+                if (r < 0 && errno == EINTR)
+                    continue;
+                break;     /* should not happen for a validated range: copy the rest from the map */
+            }
+            done += (size_t)r;
+        }
+        if (done == n)
+            return;
+        memcpy((uint8_t *)dst + done, src + done, n - done);
+        return;
+    }
+    memcpy(dst, src, n);
 }
 
 void gguf_tensor_release(const gguf_file *g, const gguf_tensor *t)

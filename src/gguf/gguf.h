@@ -73,6 +73,12 @@ uint64_t gguf_data_offset(const gguf_file *g);
  * (madvise WILLNEED), so the first pass over the weights does not stall on
  * page faults one page at a time. A no-op for gguf_open_mem images. */
 void gguf_prefetch(const gguf_file *g);
+/* Copy n bytes of the mapping starting at p (inside the file's mapping) to
+ * dst with pread(), so the pages are never mapped into this process: for a
+ * table read a few rows at a time (the token embedding), the mapping would
+ * pull 64 KiB around every row into the resident set. memcpy for memory
+ * images. */
+void gguf_read(const gguf_file *g, const void *p, size_t n, void *dst);
 /* Tell the kernel the caller is done with a tensor's pages for now (they are
  * dropped from memory and re-read from the file if touched again); a no-op
  * for gguf_open_mem images. Keeps RSS low when streaming through a model. */

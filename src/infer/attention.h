@@ -34,7 +34,7 @@ typedef struct attn_args {
     const void *k_cache;        /* (n_head_kv, n_ctx, hd_k) of kv_type, this layer */
     const void *v_cache;        /* (n_head_kv, n_ctx, hd_k) of kv_type, this layer */
     const float *q;             /* (n_tok, n_head*head_dim), RoPE applied */
-    float *out;                 /* (n_tok, n_head*head_dim) */
+    float *out;                 /* (n_tok, n_head*head_dim); may be q itself (each task copies its query rows before writing) */
     float *kf, *vf;             /* scratch (n_head_kv, n_ctx, hd_k) */
     float *scratch;             /* (n_threads, group * (n_ctx + hd_k)), group = n_head / n_head_kv */
     bool round_f16;             /* round q and probabilities to F16 like an F16-cache engine */

@@ -22,6 +22,11 @@
 
 #define SESSION_MAX_CTX (1 << 20)
 #define SESSION_MAX_BATCH 4096
+/* Tokens per forward pass. Activation buffers grow with it (~70 KiB per
+ * token for a 1B model); measured on TinyLlama Q4_0 pp512, 2 threads: CPU
+ * time 256 -> 1.00, 128 -> 1.06, 64 -> 1.28. 128 keeps the Q4 model within
+ * its RSS budget at a small prompt-speed cost. */
+#define SESSION_DEFAULT_BATCH 128
 
 struct cairn_session {
     const cairn_model *m;
@@ -39,14 +44,16 @@ struct cairn_session {
     size_t kv_layer;           /* bytes per layer of K (same for V) */
     void *k_cache, *v_cache;
     float *kv_pad;             /* (hd_k,) zero-padded row being stored */
+    void *embd_row;            /* one token_embd row read from the file (untied models) */
 
     /* activations for one batch */
     float *x;                  /* (n_batch, n_embd) residual stream */
     float *xb;                 /* (n_batch, n_embd) normed input of a sub-layer */
-    float *xb2;                /* (n_batch, n_embd) sub-layer output */
-    float *q;                  /* (n_batch, n_head*head_dim) */
+    float *xb2;                /* (n_batch, n_embd) sub-layer output; == xb for dense
+                                  models (written only once xb has been consumed) */
+    float *q;                  /* (n_batch, n_head*head_dim); attention writes its output
+                                  over it (each head reads its query first) */
     float *k, *v;              /* (n_batch, n_head_kv*head_dim) */
-    float *att;                /* (n_batch, n_head*head_dim) attention output */
     float *hb, *hb2;           /* (n_batch, n_ff) FFN hidden */
     float *rope_cos, *rope_sin;/* (n_batch, n_rot/2) per-position rotation */
     float *kf, *vf;            /* (n_head_kv, n_ctx, hd_k) dequantized K, V of one layer */
@@ -91,7 +98,7 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
     if (o.n_ctx <= 0)
         o.n_ctx = CAIRN_MIN(hp->n_ctx_train, 4096);
     if (o.n_batch <= 0)
-        o.n_batch = 256;
+        o.n_batch = SESSION_DEFAULT_BATCH;
     if (o.n_threads <= 0)
         o.n_threads = 1;
     if (o.n_ctx > SESSION_MAX_CTX || o.n_batch > SESSION_MAX_BATCH || o.n_threads > 256)
@@ -149,13 +156,15 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
         ok = false;
     }
     s->kv_pad = alloc_f32((size_t)s->hd_k, 1, &ok);
+    if (m->output.data != m->tok_embd.data)
+        s->embd_row = alloc_f32(qtype_row_size(m->tok_embd.type, hp->n_embd) / sizeof(float) + 1, 1, &ok);
     s->x = alloc_f32(B, (size_t)hp->n_embd, &ok);
     s->xb = alloc_f32(B, (size_t)hp->n_embd, &ok);
-    s->xb2 = alloc_f32(B, (size_t)hp->n_embd, &ok);
+    /* Peak RSS is a target (issue 4): buffers that can share memory do. */
+    s->xb2 = hp->n_expert > 0 ? alloc_f32(B, (size_t)hp->n_embd, &ok) : s->xb;
     s->q = alloc_f32(B, q_dim, &ok);
     s->k = alloc_f32(B, kv_dim, &ok);
     s->v = alloc_f32(B, kv_dim, &ok);
-    s->att = alloc_f32(B, q_dim, &ok);
     size_t ff = (size_t)CAIRN_MAX(hp->n_ff, CAIRN_MAX(hp->n_ff_exp, hp->n_ff_shexp));
     s->hb = alloc_f32(B, ff, &ok);
     s->hb2 = alloc_f32(B, ff, &ok);
@@ -188,9 +197,12 @@ void session_free(cairn_session *s)
 {
     if (!s)
         return;
-    float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->att, &s->hb, &s->hb2,
+    if (s->xb2 == s->xb)
+        s->xb2 = NULL;
+    float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->hb, &s->hb2,
                       &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits,
                       &s->moe_logits, &s->moe_w, &s->moe_rw, &s->xg, &s->yg};
+    cairn_free_aligned(s->embd_row);
     cairn_free(s->moe_sel);
     cairn_free(s->moe_rows);
     cairn_free(s->expert_counts);
@@ -602,11 +614,19 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
     const int n_embd = hp->n_embd;
     const size_t xn = (size_t)T * n_embd;
 
-    /* x (T, n_embd) = embedding rows */
+    /* x (T, n_embd) = embedding rows. Untied models read them with pread:
+     * only a few rows of the table are ever used, and touching them through
+     * the mapping would make ~64 KiB around each resident (fault-around). */
     const qtype_traits *et = qtype_get(m->tok_embd.type);
     const size_t erow = qtype_row_size(m->tok_embd.type, n_embd);
-    for (int t = 0; t < T; t++)
-        et->to_float((const char *)m->tok_embd.data + (size_t)ids[t] * erow, s->x + (size_t)t * n_embd, n_embd);
+    for (int t = 0; t < T; t++) {
+        const char *row = (const char *)m->tok_embd.data + (size_t)ids[t] * erow;
+        if (s->embd_row) {
+            gguf_read(m->gguf, row, erow, s->embd_row);
+            row = s->embd_row;
+        }
+        et->to_float(row, s->x + (size_t)t * n_embd, n_embd);
+    }
 
     rope_angles(s, s->n_past, T);
 
@@ -626,20 +646,20 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         for_rows(s, qk_rows, &qa, T);
         kv_store(s, il, T);
 
-        /* att (T, q_dim) = softmax(q K^T / sqrt(hd)) V over positions [0, n_past + T) */
+        /* q (T, q_dim) <- softmax(q K^T / sqrt(hd)) V over positions [0, n_past + T) */
         attn_args aa = {
             .n_tok = T, .n_past = s->n_past, .n_ctx = s->n_ctx,
             .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .hd_k = s->hd_k,
             .kv_type = s->opts.kv_type, .kv_row = s->kv_row,
             .k_cache = (const char *)s->k_cache + (size_t)il * s->kv_layer,
             .v_cache = (const char *)s->v_cache + (size_t)il * s->kv_layer,
-            .q = s->q, .out = s->att, .kf = s->kf, .vf = s->vf, .scratch = s->att_scratch,
+            .q = s->q, .out = s->q, .kf = s->kf, .vf = s->vf, .scratch = s->att_scratch,
             .round_f16 = s->opts.kv_type == QT_F16,
         };
         attention(s->pool, &aa);
 
-        /* x += att Wo^T */
-        CAIRN_TRY(matmul(&s->mm, &L->wo, s->att, s->xb2, T));   /* (T, n_embd) */
+        /* x += att Wo^T (the attention output is in q) */
+        CAIRN_TRY(matmul(&s->mm, &L->wo, s->q, s->xb2, T));     /* (T, n_embd) */
         add_rows(s->x, s->xb2, xn);
 
         /* FFN block: x += ffn(rmsnorm(x)) */

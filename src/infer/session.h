@@ -17,7 +17,7 @@ typedef struct cairn_session cairn_session;
 
 typedef struct session_opts {
     int n_ctx;          /* KV capacity in tokens; 0 = min(context_length, 4096) */
-    int n_batch;        /* most tokens per forward pass; 0 = 256 */
+    int n_batch;        /* most tokens per forward pass; 0 = 128 */
     int n_threads;      /* 0 or 1 = the calling thread only */
     uint32_t kv_type;   /* QT_F16, QT_Q8_0 or QT_F32 (use session_opts_default()) */
 } session_opts;

@@ -24,13 +24,16 @@
  * Failures: an encrypted PDF that needs a password is CAIRN_ERR_UNSUPPORTED
  * (skipped, reason given); a damaged or non-PDF file is CAIRN_ERR_CORRUPT;
  * a PDF without extractable text (scanned images) is CAIRN_ERR_UNSUPPORTED.
+ * poppler-glib is loaded when the first PDF is met (pdf_lib.h); without it
+ * a PDF fails with the loader's reason (CAIRN_ERR_NOT_FOUND) and is retried
+ * by the next run.
  * poppler-glib routes poppler's own error messages to GLib's log at INFO
  * level, which is not printed by default, so nothing reaches stderr.
  */
 #define _GNU_SOURCE /* memmem, strcasestr */
 #include "ingest/parse_common.h"
 #include <math.h>
-#include <poppler.h>
+#include "ingest/pdf_lib.h"   /* poppler-glib, loaded on first use */
 #include <stdio.h>
 #include <string.h>
 
@@ -339,6 +342,7 @@ static cairn_status pdf_parse(const char *path, const char *data, size_t len, co
                               ingest_emit_fn emit, void *ctx)
 {
     (void)opt;
+    CAIRN_TRY(pdf_lib_load());
     if (len > (size_t)G_MAXSSIZE)
         return cairn_fail(CAIRN_ERR_TOO_LARGE, "%s: PDF too large", path);
     if (len < 8 || !memmem(data, CAIRN_MIN(len, (size_t)1024), "%PDF-", 5))
