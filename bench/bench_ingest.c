@@ -4,6 +4,11 @@
  *
  *   bench_ingest [MB] [FILES] [RUNS]     defaults: 100 MB in 1000 files, 3 runs
  *   bench_ingest --path PATH [RUNS]      ingest an existing file or directory
+ *   bench_ingest --memory MB...          `cairn add` as a whole (ingest + BM25
+ *                                        index) of MB of generated text, each
+ *                                        size in a fresh child process: wall,
+ *                                        MB/s and peak RSS (the child's
+ *                                        ru_maxrss), to show memory is bounded
  *
  * Generates a synthetic English-like corpus (Zipf-ish word choice, sentences
  * and paragraphs) in a temporary directory, ingests it into a fresh store
@@ -11,12 +16,15 @@
  * time to re-add the unchanged corpus (stat-only path). CPU throughput is
  * the useful number on a shared machine: wall time includes waiting for
  * other processes. */
+#include "index/bm25.h"
 #include "ingest/pipeline.h"
+#include "search/search.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
@@ -132,8 +140,103 @@ static int run_once(const char *root, const char *corpus, double *wall, double *
     return st != CAIRN_OK;
 }
 
+/* Child: fresh store, ingest `corpus`, catch the BM25 index up (what
+ * `cairn add` does); writes "ingest_s index_s cpu_s mb chunks segments" to fd. */
+static int memory_child(const char *root, const char *corpus, int fd)
+{
+    double wall, cpu;
+    pipe_stats copy;
+    const pipe_stats *ps;
+    double c0 = cpu_seconds();
+    if (run_once(root, corpus, &wall, &cpu, &ps, &copy, true))
+        return 1;
+    char sd[1100];
+    snprintf(sd, sizeof sd, "%s/.cairn", root);
+    store *s;
+    if (store_open(sd, &s) != CAIRN_OK)
+        return 1;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    long rss_ingest = ru.ru_maxrss;
+    int64_t t0 = cairn_mono_ns();
+    search_catchup_stats cs;
+    if (search_catch_up(s, &cs) != CAIRN_OK) {
+        fprintf(stderr, "index: %s\n", cairn_last_error());
+        return 1;
+    }
+    double ix_s = (double)(cairn_mono_ns() - t0) / 1e9;
+    char ixdir[1200];
+    snprintf(ixdir, sizeof ixdir, "%s/index", sd);
+    text_config cfg;
+    text_config_default(&cfg);
+    bm25_index *ix;
+    size_t segs = 0;
+    if (bm25_open(ixdir, &cfg, &ix, NULL) == CAIRN_OK) {
+        segs = bm25_n_segments(ix);
+        bm25_close(ix);
+    }
+    store_close(s);
+    dprintf(fd, "%f %f %f %f %zu %zu %ld\n", wall, ix_s, cpu_seconds() - c0, (double)copy.bytes_read / 1e6,
+            copy.chunks_added, segs, rss_ingest);
+    return 0;
+}
+
+static int memory_mode(int argc, char **argv)
+{
+    printf("%8s %8s %9s %9s %8s %8s %12s %11s %9s\n", "MB", "chunks", "ingest s", "index s", "total s", "MB/s",
+           "peak RSS MB", "(ingest MB)", "segments");
+    for (int a = 2; a < argc; a++) {
+        size_t mb = (size_t)atol(argv[a]);
+        if (mb < 1) {
+            fprintf(stderr, "usage: bench_ingest --memory MB...\n");
+            return 2;
+        }
+        char root[] = "/tmp/cairn_bench_mem.XXXXXX";
+        if (!mkdtemp(root))
+            return 1;
+        char corpus[1100];
+        snprintf(corpus, sizeof corpus, "%s/corpus", root);
+        mkdir(corpus, 0755);
+        make_corpus(corpus, mb, mb * 10);
+        int pfd[2];
+        if (pipe(pfd) != 0)
+            return 1;
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pfd[0]);
+            _exit(memory_child(root, corpus, pfd[1]));
+        }
+        close(pfd[1]);
+        char line[256] = {0};
+        ssize_t got = read(pfd[0], line, sizeof line - 1);
+        close(pfd[0]);
+        int status;
+        struct rusage ru;
+        if (pid < 0 || wait4(pid, &status, 0, &ru) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0 || got <= 0) {
+            fprintf(stderr, "bench_ingest: child failed\n");
+            return 1;
+        }
+        double ing, ixs, cpu, mbr;
+        size_t chunks, segs;
+        long rss_ingest;
+        if (sscanf(line, "%lf %lf %lf %lf %zu %zu %ld", &ing, &ixs, &cpu, &mbr, &chunks, &segs, &rss_ingest) != 7)
+            return 1;
+        printf("%8.1f %8zu %9.2f %9.2f %8.2f %8.1f %12.1f %11.1f %9zu\n", mbr, chunks, ing, ixs, ing + ixs,
+               mbr / (ing + ixs), (double)ru.ru_maxrss / 1024.0, (double)rss_ingest / 1024.0, segs);
+        fflush(stdout);
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        if (system(cmd) != 0)
+            return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "--memory"))
+        return memory_mode(argc, argv);
     if (argc > 2 && !strcmp(argv[1], "--path")) {
         int runs = argc > 3 ? atoi(argv[3]) : 3;
         if (runs < 1 || runs > 15)

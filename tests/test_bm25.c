@@ -756,6 +756,96 @@ static void test_groups_reference(void)
     bm25_close(ix);
 }
 
+/* The memory budget: a writer that flushes many small segments in one
+ * commit (then merges them, streaming) answers exactly like one that holds
+ * everything in one segment; so does the fully merged (optimized) index. */
+static void index_corpus(const char *dir, size_t flush_bytes, int ndocs, bool deletes)
+{
+    uint64_t saved = rng;
+    rng = 0x1234567887654321ull;    /* the same corpus every time */
+    text_config cfg = cfg_none();
+    bm25_index *ix;
+    CHECK_OK(bm25_open(dir, &cfg, &ix, NULL));
+    bm25_set_flush_bytes(flush_bytes);
+    bm25_writer *w;
+    CHECK_OK(bm25_writer_open(ix, &w));
+    char *buf = malloc(8192);
+    for (int id = 1; id <= ndocs; id++) {
+        make_doc(buf, 8192, 3 + (int)(rnd() % 200));
+        bm25_field f[2] = {{buf, strlen(buf), 1}, {"zqtitle", 7, 2}};
+        CHECK_OK(bm25_writer_add(w, (uint64_t)id, f, id % 3 ? 1 : 2));
+    }
+    for (int i = 0; deletes && i < ndocs / 25; i++)
+        CHECK_OK(bm25_writer_delete(w, 1 + rnd() % (uint64_t)ndocs));
+    CHECK_OK(bm25_writer_commit(w, (uint64_t)ndocs, 1));
+    bm25_writer_free(w);
+    bm25_set_flush_bytes(0);
+    free(buf);
+    bm25_close(ix);
+    rng = saved;
+}
+
+static void same_results(const bm25_index *a, const bm25_index *b, const char *what)
+{
+    bm25_params p;
+    bm25_params_default(&p);
+    bm25_hit ha[50], hb[50];
+    int fails = 0;
+    for (int i = 0; i < 200; i++) {
+        bm25_query q;
+        random_query(&q);
+        size_t na, nb;
+        CHECK_OK(bm25_search(a, &q, &p, NULL, 50, ha, &na, NULL));
+        CHECK_OK(bm25_search(b, &q, &p, NULL, 50, hb, &nb, NULL));
+        fails += compare(ha, na, hb, nb, what);
+        bm25_query_free(&q);
+    }
+    CHECKF(fails == 0, "%s: %d of 200 queries differ", what, fails);
+}
+
+static void test_flush_budget_segments(void)
+{
+    const char *dir = t_tmpdir("bm25_flush");
+    char path[4][1100];
+    for (int i = 0; i < 4; i++)
+        snprintf(path[i], sizeof path[i], "%s/ix%d", dir, i);
+    index_corpus(path[0], 0, 5000, false);             /* default budget: one segment */
+    index_corpus(path[1], 200 << 10, 5000, false);     /* 200 KB: many flushes, merged down */
+    text_config cfg = cfg_none();
+    bm25_index *a, *b;
+    CHECK_OK(bm25_open(path[0], &cfg, &a, NULL));
+    CHECK_OK(bm25_open(path[1], &cfg, &b, NULL));
+    CHECK_EQ_INT(bm25_n_segments(a), 1);
+    CHECKF(bm25_n_segments(b) >= 2 && bm25_n_segments(b) <= 8, "%zu segments", bm25_n_segments(b));
+    CHECK_EQ_INT(bm25_n_docs(a), bm25_n_docs(b));
+    CHECK_EQ_INT(bm25_total_len(a), bm25_total_len(b));
+    CHECK_EQ_INT(bm25_df(a, "zqa", 3), bm25_df(b, "zqa", 3));
+    same_results(a, b, "flushed segments vs one");
+    bm25_close(a);
+    bm25_close(b);
+    /* with deletions, fully merged (streaming merge drops the tombstones) */
+    index_corpus(path[2], 0, 5000, true);
+    index_corpus(path[3], 200 << 10, 5000, true);
+    CHECK_OK(bm25_open(path[2], &cfg, &a, NULL));
+    CHECK_OK(bm25_open(path[3], &cfg, &b, NULL));
+    CHECK(bm25_n_segments(b) >= 2);
+    bm25_writer *w;
+    CHECK_OK(bm25_writer_open(a, &w));
+    CHECK_OK(bm25_writer_optimize(w));
+    bm25_writer_free(w);
+    CHECK_OK(bm25_writer_open(b, &w));
+    CHECK_OK(bm25_writer_optimize(w));
+    bm25_writer_free(w);
+    CHECK_EQ_INT(bm25_n_segments(a), 1);
+    CHECK_EQ_INT(bm25_n_segments(b), 1);
+    CHECK(bm25_n_docs(a) < 5000);
+    CHECK_EQ_INT(bm25_n_docs(a), bm25_n_docs(b));
+    CHECK_EQ_INT(bm25_df(a, "zqa", 3), bm25_df(b, "zqa", 3));
+    same_results(a, b, "optimized, with deletions");
+    bm25_close(a);
+    bm25_close(b);
+}
+
 int main(void)
 {
     RUN(test_fast_equals_exhaustive);
@@ -768,5 +858,6 @@ int main(void)
     RUN(test_hostile_segments);
     RUN(test_reader_during_merges);
     RUN(test_groups_reference);
+    RUN(test_flush_budget_segments);
     return t_done();
 }

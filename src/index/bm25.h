@@ -174,8 +174,12 @@ cairn_status bm25_writer_optimize(bm25_writer *w);
  * lock: the next catch-up rebuilds it. For a corrupt index. */
 cairn_status bm25_destroy(const char *dir);
 
-/* Memory budget (postings) before a writer flushes a segment; tests lower
- * it; 0 restores the default. */
+/* Memory budget of a writer's in-memory segment: at this many bytes
+ * (default 64 MB; 0 restores it) it is written out as a segment file, so
+ * indexing any amount in one commit holds at most this much; merges stream
+ * (segment.c) and need little memory. bm25_set_flush_postings additionally
+ * caps the postings per flushed segment (tests; 0 = no cap). */
+void bm25_set_flush_bytes(size_t n);
 void bm25_set_flush_postings(size_t n);
 
 #endif

@@ -47,9 +47,14 @@ struct bm25_index {
     uint64_t n_docs_all, total_len_all; /* including tombstoned (scoring stats) */
 };
 
-#define FLUSH_POSTINGS_DEFAULT (24u << 20)   /* ~300 MB of builder memory */
-static size_t flush_postings = FLUSH_POSTINGS_DEFAULT;
-void bm25_set_flush_postings(size_t n) { flush_postings = n ? n : FLUSH_POSTINGS_DEFAULT; }
+/* A writer flushes its in-memory segment when it holds this much (memory
+ * stays bounded however much is indexed in one go); tests also cap the
+ * postings per segment. */
+#define FLUSH_BYTES_DEFAULT ((size_t)64 << 20)
+static size_t flush_bytes = FLUSH_BYTES_DEFAULT;
+static size_t flush_postings = SIZE_MAX;
+void bm25_set_flush_postings(size_t n) { flush_postings = n ? n : SIZE_MAX; }
+void bm25_set_flush_bytes(size_t n) { flush_bytes = n ? n : FLUSH_BYTES_DEFAULT; }
 
 void bm25_params_default(bm25_params *p)
 {
@@ -568,7 +573,8 @@ cairn_status bm25_writer_add(bm25_writer *w, uint64_t id, const bm25_field *fiel
     if (id <= w->last_added)
         return cairn_fail(CAIRN_ERR_INVALID, "index: chunk %llu is not above %llu", (unsigned long long)id,
                           (unsigned long long)w->last_added);
-    if (w->b && (seg_builder_postings(w->b) >= flush_postings || !seg_builder_fits(w->b, id)))
+    if (w->b && (seg_builder_postings(w->b) >= flush_postings || seg_builder_bytes(w->b) >= flush_bytes ||
+                 !seg_builder_fits(w->b, id)))
         CAIRN_TRY(flush(w));
     if (!w->b)
         CAIRN_TRY(seg_builder_new(&w->b));
@@ -620,55 +626,18 @@ cairn_status bm25_writer_reset(bm25_writer *w, const text_config *cfg)
     return text_analyzer_new(cfg, &w->an);
 }
 
-/* Rewrite segs[i..j) as one segment without dead docs. */
+/* Rewrite segs[i..j) as one segment without dead docs (streaming). */
 static cairn_status merge_range(bm25_writer *w, seg **segs, size_t i, size_t j, const uint64_t *dead,
                                 uint64_t nbits, char *name, size_t name_n)
 {
-    seg_builder *b;
-    CAIRN_TRY(seg_builder_new(&b));
-    cairn_status st = CAIRN_OK;
-    uint32_t *docs = cairn_malloc(SEG_BLOCK * 4), *tfs = cairn_malloc(SEG_BLOCK * 4);
-    if (!docs || !tfs)
-        st = cairn_fail(CAIRN_ERR_NOMEM, "index: out of memory");
-#define DEAD(id) ((id) < nbits && (dead[(id) >> 6] >> ((id) & 63)) & 1)
-    for (size_t k = i; k < j && st == CAIRN_OK; k++) {
-        const seg *s = segs[k];
-        for (uint32_t l = 0; l < s->h.n_span && st == CAIRN_OK; l++) {
-            uint64_t id = s->h.base + l;
-            if (s->doclen[l] != SEG_ABSENT && !DEAD(id))
-                st = seg_builder_doc_len(b, id, s->doclen[l]);
-        }
-    }
-    for (size_t k = i; k < j && st == CAIRN_OK; k++) {
-        const seg *s = segs[k];
-        for (uint32_t t = 0; t < s->h.n_terms && st == CAIRN_OK; t++) {
-            size_t len;
-            const char *term = seg_term_str(s, t, &len);
-            uint32_t prev = UINT32_MAX;
-            for (uint32_t bi = 0; bi < s->terms[t].n_blocks && st == CAIRN_OK; bi++) {
-                uint32_t blk = s->terms[t].first_block + bi;
-                uint32_t n = seg_decode_block(s, blk, prev, docs, tfs);
-                if (n == 0) {
-                    st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index to rebuild", s->path);
-                    break;
-                }
-                prev = s->blocks[blk].last_doc;
-                for (uint32_t p = 0; p < n && st == CAIRN_OK; p++) {
-                    uint64_t id = s->h.base + docs[p];
-                    if (!DEAD(id))
-                        st = seg_builder_posting(b, term, len, id, tfs[p]);
-                }
-            }
-        }
-    }
-#undef DEAD
-    name[0] = 0;    /* an all-dead range writes no file */
-    if (st == CAIRN_OK && seg_builder_docs(b) > 0)
-        st = write_builder(w, b, name, name_n);
-    cairn_free(docs);
-    cairn_free(tfs);
-    seg_builder_free(b);
-    return st;
+    CAIRN_TRY(new_name(w, name, name_n));
+    char path[4096];
+    snprintf(path, sizeof path, "%s/%s", w->ix->dir, name);
+    bool wrote;
+    CAIRN_TRY(seg_merge(segs + i, j - i, dead, nbits, path, &wrote));
+    if (!wrote)
+        name[0] = 0;    /* an all-dead range writes no file */
+    return CAIRN_OK;
 }
 
 static uint64_t seg_dead(const seg *s, const uint64_t *dead, uint64_t nbits)
@@ -734,7 +703,8 @@ static cairn_status commit(bm25_writer *w, uint64_t hwm, uint64_t del_hwm, bool 
      * the fewest docs are merged until at most MAX_SEGMENTS remain. */
     for (;;) {
         size_t lo = n, hi = n;
-        if (optimize && n > 0 && (n > 1 || seg_dead(segs[0], dead, nbits) > 0)) {
+        if (optimize && n > 0 && (n > 1 || seg_dead(segs[0], dead, nbits) > 0) &&
+            segs[n - 1]->h.max_chunk - segs[0]->h.base < SEG_MAX_SPAN) {
             lo = 0, hi = n;
             optimize = false;
         } else {
@@ -745,6 +715,8 @@ static cairn_status commit(bm25_writer *w, uint64_t hwm, uint64_t del_hwm, bool 
                 uint64_t best = UINT64_MAX;
                 for (size_t i = 0; i + 1 < n; i++) {
                     uint64_t c = (uint64_t)segs[i]->h.n_docs + segs[i + 1]->h.n_docs;
+                    if (segs[i + 1]->h.max_chunk - segs[i]->h.base >= SEG_MAX_SPAN)
+                        continue;   /* the pair's id range is too wide for one segment */
                     if (c < best)
                         best = c, lo = i, hi = i + 2;
                 }

@@ -7,6 +7,7 @@
 
 #define SEG_BLOCK 128               /* postings per block */
 #define SEG_ABSENT UINT32_MAX       /* doclen of an id that is not in the segment */
+#define SEG_MAX_SPAN (1u << 26)     /* widest chunk id range per segment */
 
 typedef struct seg_header {
     char magic[8];          /* "CAIRNBM1" */
@@ -55,6 +56,9 @@ typedef struct seg {
 /* mmap + validate (checksum, bounds, monotonic offsets). */
 cairn_status seg_open(const char *path, seg **out);
 void seg_close(seg *s);
+/* Drop the pages of bytes [from, to) from this process (they stay in the
+ * page cache): writers call it on what they have read. */
+void seg_release(const seg *s, uint64_t from, uint64_t to);
 /* Term index or -1. */
 int64_t seg_find(const seg *s, const char *term, size_t len);
 static inline const char *seg_term_str(const seg *s, uint32_t t, size_t *len)
@@ -85,5 +89,26 @@ uint64_t seg_builder_first(const seg_builder *b);
 cairn_status seg_builder_write(seg_builder *b, const char *path);
 /* Make room for a doc at chunk_id: false if the id range would get too wide. */
 bool seg_builder_fits(const seg_builder *b, uint64_t chunk_id);
+/* Bytes the builder holds, plus what seg_builder_write adds (the flush budget). */
+size_t seg_builder_bytes(const seg_builder *b);
+
+/* ---- streaming writer (memory independent of the segment size) ----
+ * Docs (local ids < n_span) first, then terms in ascending memcmp order, each
+ * with its postings in ascending doc order; a term without postings is left
+ * out. finish() writes path atomically (temp file, fsync, rename). */
+typedef struct seg_writer seg_writer;
+cairn_status seg_writer_new(const char *path, uint64_t base, uint32_t n_span, seg_writer **out);
+cairn_status seg_writer_doc(seg_writer *w, uint32_t local, uint32_t dl);
+cairn_status seg_writer_term(seg_writer *w, const char *term, size_t len);
+cairn_status seg_writer_posting(seg_writer *w, uint32_t local, uint32_t tf);
+uint32_t seg_writer_docs(const seg_writer *w);
+cairn_status seg_writer_finish(seg_writer *w);
+void seg_writer_free(seg_writer *w);
+
+/* Merge segs[0..n) (ascending, disjoint id ranges) into one segment at path
+ * without the chunks marked in `dead`, streaming: k-way over the sorted
+ * dictionaries. *wrote = false when every chunk is dead (no file). */
+cairn_status seg_merge(seg *const *segs, size_t n, const uint64_t *dead, uint64_t nbits, const char *path,
+                       bool *wrote);
 
 #endif

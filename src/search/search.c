@@ -35,7 +35,9 @@ cairn_status search_settings_load(store *s, search_settings *out)
         if (v && text_config_set(&out->analyzer, keys[i], v) != CAIRN_OK)
             return cairn_fail_wrap(CAIRN_ERR_INVALID, "config [analyzer]");
     }
-    double k1 = out->params.k1, b = out->params.b, tw = out->title_weight;
+    double k1 = out->params.k1, b = out->params.b, tw = out->title_weight, fm = 64;
+    CAIRN_TRY(num_setting(c, "bm25", "flush_mb", 4, 4096, &fm));
+    out->flush_mb = (uint32_t)fm;
     CAIRN_TRY(num_setting(c, "bm25", "k1", 0, 100, &k1));
     CAIRN_TRY(num_setting(c, "bm25", "b", 0, 1, &b));
     CAIRN_TRY(num_setting(c, "bm25", "title_weight", 0, 100, &tw));
@@ -151,6 +153,7 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
     }
     uint64_t from_chunk = rebuild ? 0 : bm25_hwm(ix);
     uint64_t from_seq = rebuild ? 0 : bm25_del_hwm(ix);
+    bm25_set_flush_bytes((size_t)set.flush_mb << 20);
     cu_ctx c = {.w = w, .title_weight = set.title_weight, .last_id = (int64_t)from_chunk, .max_seq = (int64_t)from_seq};
     /* Deletions first, then chunks: a chunk deleted in between is either not
      * read, or its deletion has a higher seq and is applied next time. */
@@ -182,6 +185,7 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
     stats->added = c.n;
     if (st == CAIRN_OK)
         st = bm25_writer_commit(w, (uint64_t)c.last_id, (uint64_t)c.max_seq);
+    bm25_set_flush_bytes(0);
     bm25_writer_free(w);
     bm25_close(ix);
     return st == CAIRN_OK ? CAIRN_OK : cairn_fail_wrap(st, "updating the search index");

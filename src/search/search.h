@@ -12,6 +12,8 @@
  *               b = 0.6
  *               title_weight = 2       weight of the document title + heading
  *                                      path field (0 = not indexed)
+ *               flush_mb = 64          index builder memory: a segment is
+ *                                      written out at this size (4..4096)
  *
  * Changing [analyzer] rebuilds the index on the next catch-up.
  */
@@ -25,6 +27,7 @@ typedef struct search_settings {
     text_config analyzer;
     bm25_params params;
     uint32_t title_weight;
+    uint32_t flush_mb;      /* 0 = the index default (64) */
 } search_settings;
 
 /* Defaults, then the store's [analyzer]/[bm25] sections (errors name the key). */
