@@ -37,7 +37,8 @@
 #pragma GCC optimize("fp-contract=off")
 
 #define GV_INLINE static inline __attribute__((always_inline))
-#define GV_PF 1024   /* prefetch distance in bytes (per row stream) */
+#define GV_PF 1024
+  /* prefetch distance in bytes (per row stream) */
 
 GV_INLINE float gv_fp16(fp16_t h) { return _cvtsh_ss(h); }
 
@@ -188,9 +189,96 @@ static void gemv_q8_0_q8_0(int n, float *s, const void *x, size_t bx, const void
         q8_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
 }
 
+/* ---- Q4_K x Q8_K ----
+ * Per super-block of 256: the 64-byte halves of qs give low nibbles =
+ * sub-blocks (4h, 4h+2) and high nibbles = (4h+1, 4h+3), so the shared
+ * activation registers are [y of 4h | y of 4h+2] and [y of 4h+1 | y of
+ * 4h+3]. The 6-bit sub-scales are applied in integers: the two vpdpbusd
+ * results (|lane| <= 4 * 15 * 127, fits int16) are packed to int16 and
+ * vpmaddwd'ed with the scales laid out to match the pack's lane order; the
+ * mins term (sum of mins * sub-block activation sums from bsums) is one
+ * more vpmaddwd. One convert + FMA per super-block for each. */
+/* The 12 bytes of Q4_K/Q5_K 6-bit scales -> [sc0..sc7, mn0..mn7] as int16
+ * (same unpacking as k4_scales in simd_impl.h, in xmm lanes:
+ * w = 3 little-endian words; o0 = w0 & 0x3f.., o2 = w1 & 0x3f..,
+ * o1 = (w2 & 0x0f..) | ((w0 >> 6) & 3..) << 4, o3 = ((w2 >> 4) & 0x0f..) | ((w1 >> 6) & 3..) << 4). */
+GV_INLINE __m256i q4_K_scales(const uint8_t *scales)
+{
+    const __m128i v = _mm_maskz_loadu_epi32(0x7, scales);
+    const __m128i p = _mm_shuffle_epi32(v, _MM_SHUFFLE(2, 1, 2, 0));   /* w0 w2 w1 w2 */
+    const __m128i q = _mm_shuffle_epi32(v, _MM_SHUFFLE(1, 1, 0, 0));   /* .. w0 .. w1 */
+    const __m128i lo = _mm_and_si128(_mm_srlv_epi32(p, _mm_set_epi32(4, 0, 0, 0)),
+                                     _mm_set_epi32(0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f));
+    const __m128i hi = _mm_and_si128(_mm_srli_epi32(q, 2), _mm_set_epi32(0x30303030, 0, 0x30303030, 0));
+    return _mm256_cvtepu8_epi16(_mm_or_si128(lo, hi));
+}
+
+GV_INLINE void q4_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_K *y)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    /* word w of [sc0..sc7, mn0..mn7] for each int16 lane of a packed pair of halves */
+    const __m512i idx0 = _mm512_set_epi16(3, 3, 3, 3, 2, 2, 2, 2, 3, 3, 3, 3, 2, 2, 2, 2,
+                                          1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i idx1 = _mm512_add_epi16(idx0, _mm512_set1_epi16(4));
+    __m512 acc[8];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const int8_t *q8 = y[i].qs;
+        const __m512i ylo0 = gv_join(_mm256_loadu_si256((const __m256i *)q8), _mm256_loadu_si256((const __m256i *)(q8 + 64)));
+        const __m512i yhi0 = gv_join(_mm256_loadu_si256((const __m256i *)(q8 + 32)), _mm256_loadu_si256((const __m256i *)(q8 + 96)));
+        const __m512i ylo1 = gv_join(_mm256_loadu_si256((const __m256i *)(q8 + 128)), _mm256_loadu_si256((const __m256i *)(q8 + 192)));
+        const __m512i yhi1 = gv_join(_mm256_loadu_si256((const __m256i *)(q8 + 160)), _mm256_loadu_si256((const __m256i *)(q8 + 224)));
+        /* activation sum per 32-value sub-block (|.| <= 32 * 127: int16) */
+        const __m128i ys = _mm256_cvtepi32_epi16(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), _mm256_set1_epi16(1)));
+        const __m128 dy = _mm_set1_ps(y[i].d);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const block_q4_K *b = (const block_q4_K *)(x + (size_t)r * bx) + i;
+            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + GV_PF + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + GV_PF + 128, _MM_HINT_T0);
+            const __m256i sm = q4_K_scales(b->scales);   /* sc[8], mn[8] as int16 */
+            const __m512i smz = _mm512_castsi256_si512(sm);
+            const __m512i v0 = _mm512_loadu_si512(b->qs), v1 = _mm512_loadu_si512(b->qs + 64);
+            __m512i lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v0, m4), ylo0);
+            __m512i hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(v0, 4), m4), yhi0);
+            __m512i isum = _mm512_madd_epi16(_mm512_packs_epi32(lo, hi), _mm512_permutexvar_epi16(idx0, smz));
+            lo = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(v1, m4), ylo1);
+            hi = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_and_si512(_mm512_srli_epi16(v1, 4), m4), yhi1);
+            isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(lo, hi), _mm512_permutexvar_epi16(idx1, smz));
+            const __m128i mins = _mm_madd_epi16(_mm256_extracti128_si256(sm, 1), ys);
+            uint32_t ddm;
+            memcpy(&ddm, &b->d, 4);
+            const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128((int)ddm)), dy);   /* d*dy, dmin*dy */
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), acc[r]);
+            acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(_mm512_zextsi128_si512(mins)),
+                                      _mm512_broadcastss_ps(_mm_movehdup_ps(dd)), acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+static void gemv_q4_K_q8_K(int n, float *s, const void *x, size_t bx, const void *y, int nr)
+{
+    const int nb = n / QK_K;
+    const uint8_t *w = x;
+    int r = 0;
+    for (; r + 8 <= nr; r += 8)
+        q4_K_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r + 4 <= nr; r += 4)
+        q4_K_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r < nr; r++)
+        q4_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+}
+
 void gemv_register_avx512(qtype_traits *t);
 void gemv_register_avx512(qtype_traits *t)
 {
     t[QT_Q4_0].gemv = gemv_q4_0_q8_0;
     t[QT_Q8_0].gemv = gemv_q8_0_q8_0;
+    t[QT_Q4_K].gemv = gemv_q4_K_q8_K;
 }
