@@ -12,7 +12,11 @@
  * Latency is reported as wall time and as the thread's CPU time: on a shared
  * machine the wall-time tail is mostly scheduling noise, CPU time is not.
  *
- *   bench_bm25 [--chunks N] [--queries N] [--no-fts] [--json]
+ *   bench_bm25 [--chunks N] [--queries N] [--no-fts] [--json] [--dump DIR]
+ *
+ * --dump DIR also writes the chunks (DIR/chunks.txt) and the chosen queries
+ * (DIR/queries.txt), one per line, so another engine can be measured on the
+ * same workload (bench/bench_xapian.sh).
  */
 #include "index/bm25.h"
 #include "search/eval.h"
@@ -112,10 +116,35 @@ static lat summarize(double *v, size_t n)
     return l;
 }
 
+/* One line per chunk / query (chunks never contain a newline; queries may). */
+static void dump_workload(const char *dir, char **chunks, size_t n_chunks, char **queries, size_t nq)
+{
+    char path[4096];
+    snprintf(path, sizeof path, "%s/chunks.txt", dir);
+    FILE *f = fopen(path, "w");
+    if (!f)
+        die(path);
+    for (size_t c = 0; c < n_chunks; c++)
+        fprintf(f, "%s\n", chunks[c]);
+    if (fclose(f) != 0)
+        die(path);
+    snprintf(path, sizeof path, "%s/queries.txt", dir);
+    if (!(f = fopen(path, "w")))
+        die(path);
+    for (size_t i = 0; i < nq; i++) {
+        for (const char *p = queries[i]; *p; p++)
+            fputc(*p == '\n' || *p == '\r' ? ' ' : *p, f);
+        fputc('\n', f);
+    }
+    if (fclose(f) != 0)
+        die(path);
+}
+
 int main(int argc, char **argv)
 {
     size_t n_chunks = 100000, n_queries = 300;
     bool fts = true, json = false;
+    const char *dump = NULL;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--chunks") && i + 1 < argc)
             n_chunks = (size_t)atol(argv[++i]);
@@ -125,8 +154,10 @@ int main(int argc, char **argv)
             fts = false;
         else if (!strcmp(argv[i], "--json"))
             json = true;
+        else if (!strcmp(argv[i], "--dump") && i + 1 < argc)
+            dump = argv[++i];
         else {
-            fprintf(stderr, "usage: bench_bm25 [--chunks N] [--queries N] [--no-fts] [--json]\n");
+            fprintf(stderr, "usage: bench_bm25 [--chunks N] [--queries N] [--no-fts] [--json] [--dump DIR]\n");
             return 2;
         }
     }
@@ -227,6 +258,8 @@ int main(int argc, char **argv)
         }
     }
     mean_terms /= (double)nq;
+    if (dump)
+        dump_workload(dump, chunks, n_chunks, qsel, nq);
     bm25_params p;
     bm25_params_default(&p);
     double *tv = calloc(nq, sizeof *tv);
