@@ -77,6 +77,15 @@ set -e
 [ "$rc" = 2 ] && grep -q "doc or chunk" "$T/err" || fail "--group bad value: $rc"
 rm notes/manual.txt
 "$CAIRN" rm notes/manual.txt >/dev/null
+# the index applied those deletions, so the store's log was trimmed; an
+# index deleted now is rebuilt from the live chunks, silently and correctly
+rm -rf .cairn/index
+"$CAIRN" search --json impeller >"$T/out" 2>"$T/err" || fail "search after index removal"
+[ ! -s "$T/err" ] || fail "rebuild after trim warned: $(cat "$T/err")"
+python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+assert r and all(x["path"].endswith("notes/pumps.md") for x in r), r' "$T/out" || fail "results after rebuild: $(cat "$T/out")"
 
 # edit: old words disappear, new ones are found
 sleep 1

@@ -380,6 +380,52 @@ static void test_config(void)
     store_config_free(&c);
 }
 
+/* store_deletions_ack: the log is trimmed to what every consumer applied. */
+static int64_t log_rows(store *s)
+{
+    collect d = {0};
+    CHECK_OK(store_deletions_since(s, 0, collect_del, &d));
+    return d.n;
+}
+
+static void test_deletions_ack(void)
+{
+    fresh_store("store_ack");
+    store *s;
+    CHECK_OK(store_open(store_path, &s));
+    const char *v[] = {"One paragraph of text.", "Another paragraph here.", "A third one follows."};
+    chunk_list cl;
+    make_chunks(&cl, v, 3);
+    put_file(s, "a.txt", &cl);
+    put_file(s, "b.txt", &cl);
+    size_t nf, nd;
+    CHECK_OK(store_remove_under(s, "a.txt", &nf, &nd));
+    CHECK_OK(store_remove_under(s, "b.txt", &nf, &nd));
+    int64_t max_chunk, max_seq;
+    CHECK_OK(store_marks(s, &max_chunk, &max_seq));
+    int64_t logged = log_rows(s);
+    CHECK(logged >= 2 && logged == max_seq);
+    /* one consumer: trimmed to its position */
+    CHECK_OK(store_deletions_ack(s, "bm25", 1));
+    CHECK_EQ_INT(log_rows(s), logged - 1);
+    /* a second consumer behind it holds the log back */
+    CHECK_OK(store_deletions_ack(s, "vectors", 1));
+    CHECK_OK(store_deletions_ack(s, "bm25", max_seq));
+    CHECK_EQ_INT(log_rows(s), logged - 1);
+    int64_t v1;
+    CHECK_OK(store_state_get(s, "deletions_ack.bm25", 0, &v1));
+    CHECK_EQ_INT(v1, max_seq);
+    /* everyone caught up: empty; the sequence keeps counting */
+    CHECK_OK(store_deletions_ack(s, "vectors", max_seq));
+    CHECK_EQ_INT(log_rows(s), 0);
+    int64_t mc2, ms2;
+    CHECK_OK(store_marks(s, &mc2, &ms2));
+    CHECK_EQ_INT(ms2, max_seq);
+    CHECK(store_deletions_ack(s, "", 1) == CAIRN_ERR_INVALID);
+    chunk_list_free(&cl);
+    store_close(s);
+}
+
 int main(void)
 {
     RUN(test_config);
@@ -391,5 +437,6 @@ int main(void)
     RUN(test_paths);
     RUN(test_nested_rollback);
     RUN(test_alloc_failures);
+    RUN(test_deletions_ack);
     return t_done();
 }

@@ -157,12 +157,15 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
     cu_ctx c = {.w = w, .title_weight = set.title_weight, .last_id = (int64_t)from_chunk, .max_seq = (int64_t)from_seq};
     /* Deletions first, then chunks: a chunk deleted in between is either not
      * read, or its deletion has a higher seq and is applied next time. */
-    if (st == CAIRN_OK && !rebuild)
+    /* An empty index (new, or its files deleted) has nothing to tombstone:
+     * it reads the live chunks, like a rebuild. */
+    bool empty = !rebuild && from_chunk == 0 && from_seq == 0 && bm25_n_segments(ix) == 0;
+    if (st == CAIRN_OK && !rebuild && !empty)
         st = store_deletions_since(s, (int64_t)from_seq, cu_deletion, &c);
     /* The log's first entry must follow our mark (seqs are AUTOINCREMENT,
      * max_seq is its high-water mark); if entries we never saw were trimmed,
      * rebuild rather than keep chunks that are gone. */
-    if (st == CAIRN_OK && !rebuild && max_seq > (int64_t)from_seq &&
+    if (st == CAIRN_OK && !rebuild && !empty && max_seq > (int64_t)from_seq &&
         (c.first_seq == 0 || c.first_seq > (int64_t)from_seq + 1)) {
         CAIRN_WARN("%s: the store's deletion log was trimmed past the index; rebuilding the index", dir);
         st = bm25_writer_reset(w, &set.analyzer);
@@ -170,7 +173,7 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
         from_chunk = 0;
         c.last_id = 0;
     }
-    if (st == CAIRN_OK && rebuild)
+    if (st == CAIRN_OK && (rebuild || empty))
         c.max_seq = max_seq;    /* a rebuild reads only live chunks */
     stats->deleted = c.n;
     c.n = 0;
@@ -186,6 +189,13 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
     if (st == CAIRN_OK)
         st = bm25_writer_commit(w, (uint64_t)c.last_id, (uint64_t)c.max_seq);
     bm25_set_flush_bytes(0);
+    /* The store's own index has applied the deletion log up to max_seq: the
+     * log can be trimmed that far (store_deletions_ack keeps entries other
+     * consumers still need). Housekeeping: a failure (e.g. the store busy
+     * with another writer) leaves the log for the next catch-up. The eval
+     * index (its own directory) is rebuilt per run and is no consumer. */
+    if (st == CAIRN_OK && !ixdir && store_deletions_ack(s, "bm25", c.max_seq) != CAIRN_OK)
+        cairn_clear_error();
     bm25_writer_free(w);
     bm25_close(ix);
     return st == CAIRN_OK ? CAIRN_OK : cairn_fail_wrap(st, "updating the search index");

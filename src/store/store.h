@@ -206,6 +206,12 @@ typedef cairn_status (*store_deletion_fn)(void *ctx, int64_t seq, int64_t chunk_
 cairn_status store_deletions_since(store *s, int64_t after_seq, store_deletion_fn fn, void *ctx);
 /* Drop log entries with seq <= upto (when every consumer has applied them). */
 cairn_status store_deletions_trim(store *s, int64_t upto_seq);
+/* A consumer of the log (a derived index, by name) has applied every entry
+ * up to applied_seq: record it, and trim the log to the smallest position
+ * every recorded consumer has applied (one transaction). A consumer that
+ * falls behind a trim (e.g. its files were deleted) must rebuild from the
+ * live chunks: the BM25 catch-up detects that (search.c). */
+cairn_status store_deletions_ack(store *s, const char *consumer, int64_t applied_seq);
 
 /* Highest chunk id ever assigned and highest deletion seq (0 when none). */
 cairn_status store_marks(store *s, int64_t *max_chunk_id, int64_t *max_deletion_seq);

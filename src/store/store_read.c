@@ -71,6 +71,39 @@ cairn_status store_deletions_trim(store *s, int64_t upto_seq)
     return r;
 }
 
+cairn_status store_deletions_ack(store *s, const char *consumer, int64_t applied_seq)
+{
+    char key[128];
+    if (!consumer || !*consumer || snprintf(key, sizeof key, "deletions_ack.%s", consumer) >= (int)sizeof key)
+        return cairn_fail(CAIRN_ERR_INVALID, "deletion log consumer name \"%s\"", consumer ? consumer : "");
+    CAIRN_TRY(store_begin(s));
+    cairn_status r = store_state_set(s, key, applied_seq);
+    sqlite3_stmt *st = NULL;
+    int64_t upto = 0;
+    bool any = false;
+    if (r == CAIRN_OK &&
+        sqlite3_prepare_v2(s->db, "SELECT min(CAST(value AS INTEGER)) FROM meta WHERE key LIKE 'deletions!_ack.%' ESCAPE '!'",
+                           -1, &st, NULL) != SQLITE_OK)
+        r = store_sql_fail(s, CAIRN_ERR_IO, "trimming deletions");
+    if (r == CAIRN_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+            upto = sqlite3_column_int64(st, 0);
+            any = true;
+        } else if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+            r = store_sql_fail(s, CAIRN_ERR_IO, "trimming deletions");
+        }
+    }
+    sqlite3_finalize(st);
+    if (r == CAIRN_OK && any && upto > 0)
+        r = store_deletions_trim(s, upto);
+    if (r == CAIRN_OK)
+        r = store_commit(s);
+    else
+        store_rollback(s);
+    return r;
+}
+
 static cairn_status query_int(store *s, const char *sql, int64_t *out)
 {
     sqlite3_stmt *st;
