@@ -364,10 +364,52 @@ static void test_random_bytes(void)
     }
 }
 
+/* meta_add_tag: typed first value, repeated keys make lists of text forms. */
+static void test_meta_add_tag(void)
+{
+    meta_list m = {0};
+    CHECK_OK(meta_add_tag(&m, "year=2024"));
+    const meta_value *v = meta_get(&m, "year");
+    CHECK(v && v->type == META_NUMBER && v->n == 2024);
+    CHECK_OK(meta_add_tag(&m, "team=search"));
+    CHECK_OK(meta_add_tag(&m, "team=infer"));
+    CHECK_OK(meta_add_tag(&m, "team=eval=x"));      /* the value keeps its '=' */
+    v = meta_get(&m, "team");
+    CHECK(v && v->type == META_LIST && v->n_items == 3);
+    if (v && v->type == META_LIST && v->n_items == 3) {
+        CHECK_EQ_STR(v->items[0], "search");
+        CHECK_EQ_STR(v->items[1], "infer");
+        CHECK_EQ_STR(v->items[2], "eval=x");
+    }
+    CHECK_OK(meta_add_tag(&m, "year=2025"));
+    v = meta_get(&m, "year");
+    CHECK(v && v->type == META_LIST && v->n_items == 2);
+    if (v && v->type == META_LIST && v->n_items == 2) {
+        CHECK_EQ_STR(v->items[0], "2024");
+        CHECK_EQ_STR(v->items[1], "2025");
+    }
+    CHECK_OK(meta_add_tag(&m, "due=2024-05-01"));
+    CHECK_OK(meta_add_tag(&m, "due=later"));
+    v = meta_get(&m, "due");
+    CHECK(v && v->type == META_LIST && v->n_items == 2 && !strcmp(v->items[0], "2024-05-01"));
+    CHECK_OK(meta_add_tag(&m, "ok=true"));
+    CHECK_OK(meta_add_tag(&m, "ok=no"));
+    v = meta_get(&m, "ok");
+    CHECK(v && v->type == META_LIST && v->n_items == 2 && !strcmp(v->items[0], "true"));
+    CHECK(meta_add_tag(&m, "novalue") == CAIRN_ERR_INVALID);
+    CHECK(meta_add_tag(&m, "=x") == CAIRN_ERR_INVALID);
+    char big[400];
+    memset(big, 'k', 300);
+    strcpy(big + 300, "=v");
+    CHECK(meta_add_tag(&m, big) == CAIRN_ERR_INVALID);
+    meta_list_free(&m);
+}
+
 int main(void)
 {
     RUN(test_random_bytes);
     RUN(test_meta_typed);
+    RUN(test_meta_add_tag);
     RUN(test_utf8_repair);
     RUN(test_text_parser);
     RUN(test_code_parser);

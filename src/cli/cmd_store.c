@@ -171,40 +171,7 @@ static bool add_tag(meta_list *tags, const char *kv)
         fprintf(stderr, "cairn add: --tag %s: '%s' is a builtin field and cannot be set\n", kv, key);
         return false;
     }
-    const meta_value *old = meta_get(tags, key);
-    cairn_status st;
-    if (!old) {
-        st = meta_set_parsed(tags, key, eq + 1);
-    } else {
-        /* collect old value(s) + new as strings */
-        size_t n = old->type == META_LIST ? old->n_items : 1;
-        const char **items = cairn_calloc(n + 1, sizeof *items);
-        char buf[64];
-        if (!items) {
-            fprintf(stderr, "cairn add: out of memory\n");
-            return false;
-        }
-        if (old->type == META_LIST) {
-            for (size_t i = 0; i < n; i++)
-                items[i] = old->items[i];
-        } else if (old->type == META_STRING) {
-            items[0] = old->s;
-        } else {
-            /* earlier value was typed: keep its text form */
-            snprintf(buf, sizeof buf, "%.17g", old->n);
-            items[0] = old->type == META_BOOL ? (old->n ? "true" : "false") : buf;
-        }
-        items[n] = eq + 1;
-        /* meta_set_list copies before replacing the old entry's storage */
-        meta_list tmp = {0};
-        st = meta_set_list(&tmp, key, items, n + 1);
-        if (st == CAIRN_OK) {
-            const meta_value *v = meta_get(&tmp, key);
-            st = meta_set_list(tags, key, (const char *const *)v->items, v->n_items);
-        }
-        meta_list_free(&tmp);
-        cairn_free(items);
-    }
+    cairn_status st = meta_add_tag(tags, kv);
     if (st != CAIRN_OK) {
         cli_error("add", st);
         return false;

@@ -42,6 +42,12 @@ const meta_value *meta_get(const meta_list *m, const char *key);
 /* Parse a user-supplied value ("--tag k=v", front matter scalars): numbers,
  * ISO dates (YYYY-MM-DD[THH:MM[:SS][Z]]), true/false become typed; else string. */
 cairn_status meta_set_parsed(meta_list *m, const char *key, const char *value);
+/* Add a user tag "KEY=VALUE" (`cairn add --tag`, a source's saved tags):
+ * the first value of a key is typed like meta_set_parsed; a repeated key
+ * becomes a list of the values' text forms. CAIRN_ERR_INVALID when kv has no
+ * '=', an empty key or a key over 255 bytes. (Whether a key is a builtin
+ * field is the store's business: store_meta_is_builtin.) */
+cairn_status meta_add_tag(meta_list *m, const char *kv);
 /* Parse an ISO date (as meta_set_parsed accepts) into epoch seconds. */
 bool meta_parse_date(const char *s, double *epoch_seconds);
 /* Format epoch seconds as "YYYY-MM-DD" (midnight) or "YYYY-MM-DDTHH:MM:SSZ". */

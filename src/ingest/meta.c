@@ -274,3 +274,43 @@ void meta_format_date(double epoch_seconds, char out[32])
     else
         strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
+
+cairn_status meta_add_tag(meta_list *m, const char *kv)
+{
+    const char *eq = strchr(kv, '=');
+    if (!eq || eq == kv)
+        return cairn_fail(CAIRN_ERR_INVALID, "tag '%s': expected KEY=VALUE", kv);
+    char key[256];
+    if ((size_t)(eq - kv) >= sizeof key)
+        return cairn_fail(CAIRN_ERR_INVALID, "tag '%.40s...': key longer than 255 bytes", kv);
+    memcpy(key, kv, (size_t)(eq - kv));
+    key[eq - kv] = 0;
+    const meta_value *old = meta_get(m, key);
+    if (!old)
+        return meta_set_parsed(m, key, eq + 1);
+    /* A repeated key: the old value(s) as text, then the new one. */
+    size_t n = old->type == META_LIST ? old->n_items : 1;
+    const char **items = cairn_calloc(n + 1, sizeof *items);
+    if (!items)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory adding metadata");
+    char buf[64];
+    if (old->type == META_LIST) {
+        for (size_t i = 0; i < n; i++)
+            items[i] = old->items[i];
+    } else if (old->type == META_STRING) {
+        items[0] = old->s;
+    } else if (old->type == META_BOOL) {
+        items[0] = old->n ? "true" : "false";
+    } else if (old->type == META_DATE) {
+        meta_format_date(old->n, buf);
+        items[0] = buf;
+    } else {
+        snprintf(buf, sizeof buf, "%.17g", old->n);
+        items[0] = buf;
+    }
+    items[n] = eq + 1;
+    /* meta_set_list copies the items before it replaces the old value */
+    cairn_status st = meta_set_list(m, key, items, n + 1);
+    cairn_free(items);
+    return st;
+}

@@ -241,35 +241,11 @@ static cairn_status source_options(source_row *r, const char *json)
     {
         if (st != CAIRN_OK || !cJSON_IsString(t))
             continue;
-        const char *eq = strchr(t->valuestring, '=');
-        if (!eq || eq == t->valuestring)
-            continue;
-        char *key = cairn_strndup(t->valuestring, (size_t)(eq - t->valuestring));
-        if (!key) {
-            st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
-            break;
+        st = meta_add_tag(&r->tags, t->valuestring);
+        if (st == CAIRN_ERR_INVALID) {     /* `add` never saves one; skip it */
+            cairn_clear_error();
+            st = CAIRN_OK;
         }
-        const meta_value *old = meta_get(&r->tags, key);
-        if (!old) {
-            st = meta_set_parsed(&r->tags, key, eq + 1);
-        } else {
-            /* second value: make (or extend) a list of the string forms */
-            const char *items[64];
-            size_t n = 0;
-            char num[64];
-            if (old->type == META_LIST) {
-                for (size_t i = 0; i < old->n_items && n < 63; i++)
-                    items[n++] = old->items[i];
-            } else if (old->type == META_STRING) {
-                items[n++] = old->s;
-            } else {
-                snprintf(num, sizeof num, "%g", old->n);
-                items[n++] = num;
-            }
-            items[n++] = eq + 1;
-            st = meta_set_list(&r->tags, key, items, n);
-        }
-        cairn_free(key);
     }
     const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "exclude"), *e;
     size_t cnt = (size_t)cJSON_GetArraySize(ex);
