@@ -54,8 +54,19 @@ typedef struct mm_job {
     int n_parts, n_acts;
     int64_t cols, n_tok, n_chunks;
     const float *x;
+    /* matmul_glu: parts[0] gate (the counter covers its chunks), parts[1] up
+     * with the same plan; a chunk's up block goes to this thread's tile */
+    matmul_glu_fn glu;
+    float *glu_tiles;
+    size_t glu_tile;                /* floats per thread */
     _Alignas(64) _Atomic int64_t next;
 } mm_job;
+
+/* Where a chunk's outputs go: element (t, r) at y[(t - t_org) * ldy + (r - r_org)]. */
+typedef struct mm_out {
+    float *y;
+    int64_t ldy, r_org, t_org;
+} mm_out;
 
 /* Rows (token x activation type) claimed from the counter. */
 static void quantize_rows(void *arg, int ith, int nth)
@@ -72,10 +83,19 @@ static void quantize_rows(void *arg, int ith, int nth)
     }
 }
 
-static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n)
+static void chunk_bounds(const mm_part *p, int64_t c, int64_t n_tok, int64_t *r0, int64_t *r1, int64_t *t0,
+                         int64_t *t1)
 {
-    int64_t r0 = (c % p->n_rb) * p->rb, t0 = (c / p->n_rb) * p->tb;
-    int64_t r1 = CAIRN_MIN(r0 + p->rb, p->rows), t1 = CAIRN_MIN(t0 + p->tb, n_tok);
+    *r0 = (c % p->n_rb) * p->rb;
+    *t0 = (c / p->n_rb) * p->tb;
+    *r1 = CAIRN_MIN(*r0 + p->rb, p->rows);
+    *t1 = CAIRN_MIN(*t0 + p->tb, n_tok);
+}
+
+static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const mm_out *o)
+{
+    int64_t r0, r1, t0, t1;
+    chunk_bounds(p, c, n_tok, &r0, &r1, &t0, &t1);
     const qtype_traits *wt = p->wt;
     if (wt->gemm) {
         for (int64_t t = t0; t < t1; t += wt->gemm_nc) {
@@ -86,7 +106,8 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n)
             }
             for (int64_t r = r0; r < r1; r += wt->gemm_nr) {
                 int nr = (int)CAIRN_MIN((int64_t)wt->gemm_nr, r1 - r);
-                wt->gemm(n, p->y + t * p->rows + r, (size_t)p->rows, p->w + (size_t)r * p->w_row, p->w_row,
+                wt->gemm(n, o->y + (t - o->t_org) * o->ldy + (r - o->r_org), (size_t)o->ldy,
+                         p->w + (size_t)r * p->w_row, p->w_row,
                          p->a + (size_t)t * p->a_row, p->a_row, nr, nc);
             }
             t0 = t + nc;
@@ -94,7 +115,7 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n)
     }
     for (int64_t t = t0; t < t1; t++) {
         const uint8_t *a = p->a + (size_t)t * p->a_row;
-        float *y = p->y + t * p->rows;
+        float *y = o->y + (t - o->t_org) * o->ldy - o->r_org;   /* y[r] is output row r */
         if (wt->gemv) {
             wt->gemv(n, y + r0, p->w + (size_t)r0 * p->w_row, p->w_row, a, (int)(r1 - r0));
             continue;
@@ -114,7 +135,17 @@ static void dot_chunks(void *arg, int ith, int nth)
             return;
         while (c >= j->parts[k].chunk0 + j->parts[k].n_chunks)   /* chunks are claimed in increasing order */
             k++;
-        run_chunk(&j->parts[k], c - j->parts[k].chunk0, j->n_tok, (int)j->cols);
+        const mm_part *p = &j->parts[k];
+        mm_out o = {p->y, p->rows, 0, 0};
+        run_chunk(p, c - p->chunk0, j->n_tok, (int)j->cols, &o);
+        if (j->glu) {    /* up's block of the same chunk into a tile, then y = act(gate) * up */
+            int64_t r0, r1, t0, t1;
+            chunk_bounds(p, c, j->n_tok, &r0, &r1, &t0, &t1);
+            mm_out u = {j->glu_tiles + (size_t)ith * j->glu_tile, r1 - r0, r0, t0};
+            run_chunk(&j->parts[1], c, j->n_tok, (int)j->cols, &u);
+            for (int64_t t = t0; t < t1; t++)
+                j->glu(p->y + t * p->rows + r0, u.y + (t - t0) * u.ldy, (size_t)(r1 - r0));
+        }
     }
 }
 
@@ -152,15 +183,19 @@ static void plan_chunks(mm_part *p, int64_t n_tok, int nth)
     p->n_chunks = p->n_rb * ((n_tok + p->tb - 1) / p->tb);
 }
 
-cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float *x, float *const *ys, int64_t n_tok)
+/* Validate, size the scratch (activations, then `extra` bytes at *extra_off),
+ * quantize the activations and plan the chunks. */
+static cairn_status prepare(matmul_ctx *ctx, const qmat *ws, int n_w, const float *x, float *const *ys, int64_t n_tok,
+                            size_t extra, size_t *extra_off, mm_job *jp)
 {
     if (!ctx || !ws || n_w < 1 || n_w > MATMUL_MAX_MULTI || n_tok < 0 || (n_tok > 0 && (!x || !ys)))
         return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments");
-    mm_job j = {.n_parts = n_w, .cols = ws[0].cols, .n_tok = n_tok, .x = x};
+    mm_job *j = jp;
+    *j = (mm_job){.n_parts = n_w, .cols = ws[0].cols, .n_tok = n_tok, .x = x};
     size_t act_off[MATMUL_MAX_MULTI] = {0}, scratch = 0;
     for (int i = 0; i < n_w; i++) {
         const qmat *w = &ws[i];
-        if ((!w->data && w->rows > 0) || w->rows < 0 || w->cols <= 0 || w->cols > INT32_MAX || w->cols != j.cols ||
+        if ((!w->data && w->rows > 0) || w->rows < 0 || w->cols <= 0 || w->cols > INT32_MAX || w->cols != j->cols ||
             (n_tok > 0 && w->rows > 0 && !ys[i]))
             return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments (matrix %d)", i);
         const qtype_traits *wt = qtype_get_level(w->type, ctx->level);
@@ -172,28 +207,34 @@ cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float 
         if (!at || !w_row || !a_row)
             return cairn_fail(CAIRN_ERR_INVALID, "matmul: %lld columns is not a multiple of %s's block of %d",
                               (long long)w->cols, wt->name, wt->block_size);
-        mm_part *p = &j.parts[i];
+        mm_part *p = &j->parts[i];
         *p = (mm_part){.wt = wt, .w = w->data, .w_row = w_row, .a_row = a_row, .y = n_tok ? ys[i] : NULL, .rows = w->rows};
         if (wt->vec_dot_type == QT_F32) {
             p->a = (const uint8_t *)x;
             continue;
         }
         int k = 0;
-        while (k < j.n_acts && j.acts[k].at != at)
+        while (k < j->n_acts && j->acts[k].at != at)
             k++;
-        if (k == j.n_acts) {     /* a new activation type: its own scratch region */
+        if (k == j->n_acts) {     /* a new activation type: its own scratch region */
             size_t bytes;
             if (!cairn_mul_ok((size_t)n_tok, a_row, &bytes) || !cairn_add_ok(bytes, 63, &bytes) ||
                 !cairn_add_ok(scratch, bytes & ~(size_t)63, &scratch))
                 return cairn_fail(CAIRN_ERR_TOO_LARGE, "matmul: activation scratch overflows");
             act_off[k] = scratch - (bytes & ~(size_t)63);
-            j.acts[k] = (mm_act){.at = at, .a_row = a_row};
-            j.n_acts++;
+            j->acts[k] = (mm_act){.at = at, .a_row = a_row};
+            j->n_acts++;
         }
         p->a = (const uint8_t *)(uintptr_t)(k + 1);   /* resolved below, once the scratch exists */
     }
     if (n_tok == 0)
         return CAIRN_OK;
+    if (extra) {
+        size_t off = (scratch + 63) & ~(size_t)63;
+        if (off < scratch || !cairn_add_ok(off, extra, &scratch))
+            return cairn_fail(CAIRN_ERR_TOO_LARGE, "matmul: scratch overflows");
+        *extra_off = off;
+    }
     if (ctx->scratch_size < scratch) {
         void *s = cairn_malloc_aligned(scratch, 64);
         if (!s)
@@ -202,34 +243,99 @@ cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float 
         ctx->scratch = s;
         ctx->scratch_size = scratch;
     }
-    for (int k = 0; k < j.n_acts; k++)
-        j.acts[k].q = (uint8_t *)ctx->scratch + act_off[k];
+    for (int k = 0; k < j->n_acts; k++)
+        j->acts[k].q = (uint8_t *)ctx->scratch + act_off[k];
     for (int i = 0; i < n_w; i++)
-        if (j.parts[i].wt->vec_dot_type != QT_F32)
-            j.parts[i].a = j.acts[(uintptr_t)j.parts[i].a - 1].q;
+        if (j->parts[i].wt->vec_dot_type != QT_F32)
+            j->parts[i].a = j->acts[(uintptr_t)j->parts[i].a - 1].q;
 
     int nth = cairn_pool_size(ctx->pool);
-    if (j.n_acts > 0) {
-        atomic_init(&j.next, 0);
+    if (j->n_acts > 0) {
+        atomic_init(&j->next, 0);
         if (n_tok == 1 || nth == 1)
-            quantize_rows(&j, 0, 1);
+            quantize_rows(j, 0, 1);
         else
-            cairn_pool_run_dynamic(ctx->pool, quantize_rows, &j);
+            cairn_pool_run_dynamic(ctx->pool, quantize_rows, j);
     }
     for (int i = 0; i < n_w; i++) {
-        mm_part *p = &j.parts[i];
-        p->chunk0 = j.n_chunks;
+        mm_part *p = &j->parts[i];
+        p->chunk0 = j->n_chunks;
         if (p->rows > 0)
             plan_chunks(p, n_tok, nth);
         else
             p->n_chunks = 0;
-        j.n_chunks += p->n_chunks;
+        j->n_chunks += p->n_chunks;
     }
-    atomic_init(&j.next, 0);
-    if (nth == 1 || j.n_chunks <= 1)
-        dot_chunks(&j, 0, 1);
+    return CAIRN_OK;
+}
+
+static void run_job(matmul_ctx *ctx, mm_job *j)
+{
+    atomic_init(&j->next, 0);
+    if (cairn_pool_size(ctx->pool) == 1 || j->n_chunks <= 1)
+        dot_chunks(j, 0, 1);
     else
-        cairn_pool_run_dynamic(ctx->pool, dot_chunks, &j);
+        cairn_pool_run_dynamic(ctx->pool, dot_chunks, j);
+}
+
+cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float *x, float *const *ys, int64_t n_tok)
+{
+    mm_job j;
+    CAIRN_TRY(prepare(ctx, ws, n_w, x, ys, n_tok, 0, NULL, &j));
+    if (n_tok > 0)
+        run_job(ctx, &j);
+    return CAIRN_OK;
+}
+
+/* Bound on a thread's up tile (floats): tile kernels use at most
+ * gemm_nr x gemm_nc (256 x 256); the per-row path clamps its token block. */
+#define GLU_TILE_MAX (256 * 256)
+
+cairn_status matmul_glu(matmul_ctx *ctx, const qmat *gate, const qmat *up, const float *x, float *y, int64_t n_tok,
+                        matmul_glu_fn act)
+{
+    if (!gate || !up || !act || gate->rows != up->rows || gate->cols != up->cols)
+        return cairn_fail(CAIRN_ERR_INVALID, "matmul_glu: gate and up must have the same shape");
+    if (gate->type != up->type) {
+        /* different plans: gate into y, up in token blocks through a bounded buffer */
+        CAIRN_TRY(matmul(ctx, gate, x, y, n_tok));
+        if (n_tok == 0 || gate->rows == 0)
+            return CAIRN_OK;
+        int64_t blk = CAIRN_MAX((int64_t)1, CAIRN_MIN(n_tok, (int64_t)GLU_TILE_MAX / gate->rows));
+        float *tmp = cairn_malloc_aligned((size_t)(blk * gate->rows) * sizeof(float), 64);
+        if (!tmp)
+            return cairn_fail(CAIRN_ERR_NOMEM, "matmul_glu: out of memory");
+        cairn_status st = CAIRN_OK;
+        for (int64_t t = 0; t < n_tok && st == CAIRN_OK; t += blk) {
+            int64_t nb = CAIRN_MIN(blk, n_tok - t);
+            st = matmul(ctx, up, x + t * gate->cols, tmp, nb);
+            if (st == CAIRN_OK)
+                act(y + t * gate->rows, tmp, (size_t)(nb * gate->rows));
+        }
+        cairn_free_aligned(tmp);
+        return st;
+    }
+    const qmat ws[2] = {*gate, *up};
+    float *const ys[2] = {y, y};       /* up's outputs never go to ys[1]: see dot_chunks */
+    int nth = cairn_pool_size(ctx ? ctx->pool : NULL);
+    size_t tiles = (size_t)nth * GLU_TILE_MAX * sizeof(float), off = 0;
+    mm_job j;
+    CAIRN_TRY(prepare(ctx, ws, 2, x, ys, n_tok, tiles, &off, &j));
+    if (n_tok == 0 || gate->rows == 0)
+        return CAIRN_OK;
+    /* one counter over gate's chunks; up has the same plan (same type and shape) */
+    for (int i = 0; i < 2; i++) {
+        mm_part *p = &j.parts[i];
+        if (p->rb * p->tb > GLU_TILE_MAX) {          /* per-row path with tiny rows: smaller token blocks */
+            p->tb = CAIRN_MAX((int64_t)1, GLU_TILE_MAX / p->rb);
+            p->n_chunks = p->n_rb * ((n_tok + p->tb - 1) / p->tb);
+        }
+    }
+    j.n_chunks = j.parts[0].n_chunks;
+    j.glu = act;
+    j.glu_tiles = (float *)((uint8_t *)ctx->scratch + off);
+    j.glu_tile = GLU_TILE_MAX;
+    run_job(ctx, &j);
     return CAIRN_OK;
 }
 

@@ -39,6 +39,16 @@ cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, in
  * Same results as n_w separate matmul calls. */
 #define MATMUL_MAX_MULTI 8
 cairn_status matmul_multi(matmul_ctx *ctx, const qmat *ws, int n_w, const float *x, float *const *ys, int64_t n_tok);
+/* y (n_tok, rows) = act(x Wg^T, x Wu^T): a gated feed-forward product (SwiGLU,
+ * GeGLU) without a second (n_tok, rows) buffer. Each chunk writes its gate
+ * block into y, its up block into a per-thread tile, then calls
+ * act(g, u, n), which must set g[i] = f(g[i]) * u[i] for a run of n values.
+ * Same values as two matmul calls and act over the rows (every output is
+ * the same kernel call over the whole row). gate and up: same shape; a
+ * different type is handled in bounded token blocks. */
+typedef void (*matmul_glu_fn)(float *g, const float *u, size_t n);
+cairn_status matmul_glu(matmul_ctx *ctx, const qmat *gate, const qmat *up, const float *x, float *y, int64_t n_tok,
+                        matmul_glu_fn act);
 void matmul_ctx_free(matmul_ctx *ctx);
 
 #endif
