@@ -54,7 +54,10 @@ struct cairn_session {
     float *q;                  /* (n_batch, n_head*head_dim); attention writes its output
                                   over it (each head reads its query first) */
     float *k, *v;              /* (n_batch, n_head_kv*head_dim) */
-    float *hb, *hb2;           /* (n_batch, n_ff) FFN hidden */
+    float *hb;                 /* (n_batch, n_ff) FFN hidden */
+    float *arena;              /* q, k, v (attention) and hb (FFN) share it */
+    float *hb2;                /* (1, n_ff) up product of one token (decode); batches use
+                                  matmul_glu, which needs no (n_batch, n_ff) up buffer */
     float *rope_cos, *rope_sin;/* (n_batch, n_rot/2) per-position rotation */
     float *kf, *vf;            /* (n_head_kv, n_ctx, hd_k) dequantized K, V of one layer */
     float *att_scratch;        /* (n_threads, group, n_ctx + hd_k) scores and query rows per thread */
@@ -162,12 +165,18 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
     s->xb = alloc_f32(B, (size_t)hp->n_embd, &ok);
     /* Peak RSS is a target (issue 4): buffers that can share memory do. */
     s->xb2 = hp->n_expert > 0 ? alloc_f32(B, (size_t)hp->n_embd, &ok) : s->xb;
-    s->q = alloc_f32(B, q_dim, &ok);
-    s->k = alloc_f32(B, kv_dim, &ok);
-    s->v = alloc_f32(B, kv_dim, &ok);
+    /* q, k, v live from the QKV product to the output projection, hb only
+     * inside the FFN: one arena holds either. */
     size_t ff = (size_t)CAIRN_MAX(hp->n_ff, CAIRN_MAX(hp->n_ff_exp, hp->n_ff_shexp));
-    s->hb = alloc_f32(B, ff, &ok);
-    s->hb2 = alloc_f32(B, ff, &ok);
+    size_t qf = (B * q_dim + 15) & ~(size_t)15, kf = (B * kv_dim + 15) & ~(size_t)15;
+    s->arena = alloc_f32(CAIRN_MAX(qf + 2 * kf, B * ff), 1, &ok);
+    if (s->arena) {
+        s->q = s->arena;
+        s->k = s->arena + qf;
+        s->v = s->k + kf;
+        s->hb = s->arena;
+    }
+    s->hb2 = alloc_f32(1, ff, &ok);
     if (hp->n_expert > 0) {
         s->moe_logits = alloc_f32(B, (size_t)hp->n_expert, &ok);
         s->moe_w = alloc_f32(B, (size_t)hp->n_expert_used, &ok);
@@ -199,7 +208,7 @@ void session_free(cairn_session *s)
         return;
     if (s->xb2 == s->xb)
         s->xb2 = NULL;
-    float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->q, &s->k, &s->v, &s->hb, &s->hb2,
+    float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->arena, &s->hb2,
                       &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits,
                       &s->moe_logits, &s->moe_w, &s->moe_rw, &s->xg, &s->yg};
     cairn_free_aligned(s->embd_row);
@@ -472,8 +481,19 @@ static cairn_status matmul_group(cairn_session *s, const mm_part *parts, int n_p
 /* SwiGLU FFN of a dense layer: xb2 (T, n_embd) = (silu(xb Wg^T) * (xb Wu^T)) Wd^T.
  * A mixture-of-experts layer replaces this step (same input xb, same
  * output xb2); everything else in the layer is shared. */
+/* hb[i] = silu(hb[i]) * hb2[i] for n values. */
+static void swiglu_n(float *hb, const float *hb2, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        hb[i] = hb[i] / (1.0f + expf(-hb[i])) * hb2[i];
+}
+
 static cairn_status ffn_dense(cairn_session *s, const model_layer *L, int T)
 {
+    if (T > 1) {   /* hb = silu(xb Wg^T) * (xb Wu^T) in one pass */
+        CAIRN_TRY(matmul_glu(&s->mm, &L->ffn_gate, &L->ffn_up, s->xb, s->hb, T, s->simd ? swiglu_avx2 : swiglu_n));
+        return matmul(&s->mm, &L->ffn_down, s->hb, s->xb2, T);
+    }
     const mm_part gu[] = {
         {&L->ffn_gate, s->xb, s->hb},                           /* (T, n_ff) */
         {&L->ffn_up, s->xb, s->hb2},                            /* (T, n_ff) */
@@ -532,17 +552,15 @@ static void moe_route(cairn_session *s, int il, int T)
     }
 }
 
-/* hb[i] = silu(hb[i]) * hb2[i] for n values. */
-static void swiglu_n(float *hb, const float *hb2, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        hb[i] = hb[i] / (1.0f + expf(-hb[i])) * hb2[i];
-}
 
 /* y (n, n_embd) = down(silu(gate x) * up x) for one expert or the shared one. */
 static cairn_status expert_ffn(cairn_session *s, const qmat *g, const qmat *u, const qmat *d, const float *x, float *y,
                                int n)
 {
+    if (n > 1) {
+        CAIRN_TRY(matmul_glu(&s->mm, g, u, x, s->hb, n, swiglu_n));
+        return matmul(&s->mm, d, s->hb, y, n);
+    }
     const mm_part gu[] = {{g, x, s->hb}, {u, x, s->hb2}};
     CAIRN_TRY(matmul_group(s, gu, 2, n));
     swiglu_n(s->hb, s->hb2, (size_t)n * (size_t)g->rows);
