@@ -275,10 +275,84 @@ static void gemv_q4_K_q8_K(int n, float *s, const void *x, size_t bx, const void
         q4_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
 }
 
+/* ---- Q6_K x Q8_K ----
+ * Per 128-value half h: the 64 bytes of ql give low nibbles = values 0..63
+ * and high nibbles = values 64..127 of the half, each OR'ed with 2 bits of
+ * qh (one 32-byte load broadcast to both 256-bit halves, shifted per half).
+ * The activations of a half are then two plain 64-byte loads. Unsigned
+ * u = q + 32 in 0..63: the products' lane sums (|.| <= 4 * 63 * 127) fit
+ * int16, so as for Q4_K the signed 8-bit sub-scales (one per 16 values) are
+ * applied by pack + vpdpwssd; the -32 offset is sum(scale * bsum) * 32,
+ * one more vpdpwssd with the negated bsums. */
+GV_INLINE void q6_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_K *y)
+{
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m30 = _mm512_set1_epi8(0x30);
+    /* qh bits 0-1 (v0, low half) and 2-3 (v1, high half) to bits 4-5; then bits 4-5 (v2) and 6-7 (v3) */
+    const __m512i shl = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL,
+                                         0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL, 0x0004000400040004LL);
+    const __m512i shr = _mm512_set_epi64(0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL, 0x0002000200020002LL, 0, 0, 0, 0);
+    const __m512i idx0 = _mm512_set_epi16(7, 7, 7, 7, 3, 3, 3, 3, 6, 6, 6, 6, 2, 2, 2, 2,
+                                          5, 5, 5, 5, 1, 1, 1, 1, 4, 4, 4, 4, 0, 0, 0, 0);
+    const __m512i idx1 = _mm512_add_epi16(idx0, _mm512_set1_epi16(8));
+    __m512 acc[8];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        acc[r] = _mm512_setzero_ps();
+    for (int i = 0; i < nb; i++) {
+        const int8_t *q8 = y[i].qs;
+        const __m512i ya0 = _mm512_loadu_si512(q8), yb0 = _mm512_loadu_si512(q8 + 64);
+        const __m512i ya1 = _mm512_loadu_si512(q8 + 128), yb1 = _mm512_loadu_si512(q8 + 192);
+        const __m512i nbs = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(),
+                                                                    _mm256_loadu_si256((const __m256i *)y[i].bsums)));
+        const __m512 dy = _mm512_set1_ps(y[i].d);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const block_q6_K *b = (const block_q6_K *)(x + (size_t)r * bx) + i;
+            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + GV_PF + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + GV_PF + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + GV_PF + 192, _MM_HINT_T0);
+            const __m512i sc = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
+            /* -32 * sum_j sc[j] * bsums[j] */
+            __m512i isum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5), nbs);
+            _Pragma("GCC unroll 2")
+            for (int h = 0; h < 2; h++) {
+                const __m512i l = _mm512_loadu_si512(b->ql + 64 * h);
+                const __m512i qh = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)(b->qh + 32 * h)));
+                const __m512i ua = _mm512_ternarylogic_epi32(_mm512_and_si512(l, m4), _mm512_sllv_epi16(qh, shl), m30, 0xf8);
+                const __m512i ub = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(l, 4), m4),
+                                                             _mm512_srlv_epi16(qh, shr), m30, 0xf8);
+                const __m512i da = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ua, h ? ya1 : ya0);
+                const __m512i db = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ub, h ? yb1 : yb0);
+                isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(da, db), _mm512_permutexvar_epi16(h ? idx1 : idx0, sc));
+            }
+            const __m512 d = _mm512_mul_ps(_mm512_set1_ps(_cvtsh_ss(b->d)), dy);
+            acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, acc[r]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+}
+
+static void gemv_q6_K_q8_K(int n, float *s, const void *x, size_t bx, const void *y, int nr)
+{
+    const int nb = n / QK_K;
+    const uint8_t *w = x;
+    int r = 0;
+    for (; r + 8 <= nr; r += 8)
+        q6_K_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r + 4 <= nr; r += 4)
+        q6_K_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
+    for (; r < nr; r++)
+        q6_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+}
+
 void gemv_register_avx512(qtype_traits *t);
 void gemv_register_avx512(qtype_traits *t)
 {
     t[QT_Q4_0].gemv = gemv_q4_0_q8_0;
     t[QT_Q8_0].gemv = gemv_q8_0_q8_0;
     t[QT_Q4_K].gemv = gemv_q4_K_q8_K;
+    t[QT_Q6_K].gemv = gemv_q6_K_q8_K;
 }
