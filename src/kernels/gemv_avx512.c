@@ -21,8 +21,8 @@
  *    integer accumulator;
  *  - Q4_0 high nibbles are not shifted: the byte is masked with 0xf0
  *    (16 * u) and the 1/16 goes into the activation scale vector (exact);
- *  - one horizontal sum per row at the end; prefetch GV_PF bytes ahead in
- *    every row of the pass (several streams keep more DRAM requests in
+ *  - one horizontal sum per row at the end; prefetch GV_AHEAD bytes ahead of
+ *    the pass (see gv_ahead) (several streams keep more DRAM requests in
  *    flight than one).
  * Each row's arithmetic is the same whatever the pass size (8, 4 or 1
  * rows), so results do not depend on how matmul cuts the rows into chunks.
@@ -37,8 +37,21 @@
 #pragma GCC optimize("fp-contract=off")
 
 #define GV_INLINE static inline __attribute__((always_inline))
-#define GV_PF 1024
-  /* prefetch distance in bytes (per row stream) */
+/* Prefetch distance: GV_AHEAD bytes of weights ahead in the order a pass
+ * consumes them, i.e. GV_AHEAD / R bytes further in each of its R rows, or,
+ * near the end of the rows, at the start of the next pass's rows (which
+ * follow in memory R rows later): rows of a few hundred bytes (576 or 2048
+ * columns of Q4_0) are shorter than the distance, so prefetching inside the
+ * row would only touch lines the neighbouring row's stream already loads. */
+#define GV_AHEAD 4096
+
+/* Byte offset from a row's current position to prefetch: o = offset of the
+ * current position in the row, rb = row bytes, d = distance per row, next =
+ * R * bx (the same row position one pass later). */
+GV_INLINE size_t gv_ahead(size_t o, size_t rb, size_t d, size_t next)
+{
+    return o + d < rb ? d : next + d - rb;
+}
 
 GV_INLINE float gv_fp16(fp16_t h) { return _cvtsh_ss(h); }
 
@@ -87,10 +100,11 @@ GV_INLINE void q4_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
         gv_act a = gv_act_q8_0(y + j, 0, ob, dmul);
+        const size_t pf = gv_ahead((size_t)j * sizeof(block_q4_0), (size_t)nb * sizeof(block_q4_0), GV_AHEAD / R, (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q4_0 *b = (const block_q4_0 *)(x + (size_t)r * bx) + j;
-            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
             __m256i q0 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[0].qs));
             __m256i q1 = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)b[1].qs));
             __m512i q = _mm512_and_si512(gv_join(q0, q1), nib);
@@ -147,10 +161,12 @@ GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
         gv_act a = gv_act_q8_0(y + j, 0, ob, dmul);
+        const size_t pf = gv_ahead((size_t)j * sizeof(block_q8_0), (size_t)nb * sizeof(block_q8_0), GV_AHEAD / R, (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)r * bx) + j;
-            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf + 64, _MM_HINT_T0);
             __m512i q = _mm512_xor_si512(gv_join(_mm256_loadu_si256((const __m256i *)b[0].qs),
                                                  _mm256_loadu_si256((const __m256i *)b[1].qs)), ob);
             __m512i dot = _mm512_dpbusd_epi32(a.corr, q, a.q);
@@ -233,12 +249,13 @@ GV_INLINE void q4_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         /* activation sum per 32-value sub-block (|.| <= 32 * 127: int16) */
         const __m128i ys = _mm256_cvtepi32_epi16(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), _mm256_set1_epi16(1)));
         const __m128 dy = _mm_set1_ps(y[i].d);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q4_K), (size_t)nb * sizeof(block_q4_K), GV_AHEAD / R, (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q4_K *b = (const block_q4_K *)(x + (size_t)r * bx) + i;
-            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + GV_PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + GV_PF + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf + 128, _MM_HINT_T0);
             const __m256i sm = q4_K_scales(b->scales);   /* sc[8], mn[8] as int16 */
             const __m512i smz = _mm512_castsi256_si512(sm);
             const __m512i v0 = _mm512_loadu_si512(b->qs), v1 = _mm512_loadu_si512(b->qs + 64);
@@ -305,13 +322,14 @@ GV_INLINE void q6_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         const __m512i nbs = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(),
                                                                     _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         const __m512 dy = _mm512_set1_ps(y[i].d);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), GV_AHEAD / R, (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q6_K *b = (const block_q6_K *)(x + (size_t)r * bx) + i;
-            _mm_prefetch((const char *)b + GV_PF, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + GV_PF + 64, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + GV_PF + 128, _MM_HINT_T0);
-            _mm_prefetch((const char *)b + GV_PF + 192, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf + 64, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf + 128, _MM_HINT_T0);
+            _mm_prefetch((const char *)b + pf + 192, _MM_HINT_T0);
             const __m512i sc = _mm512_zextsi256_si512(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)b->scales)));
             /* -32 * sum_j sc[j] * bsums[j] */
             __m512i isum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_slli_epi16(sc, 5), nbs);
@@ -348,6 +366,56 @@ static void gemv_q6_K_q8_K(int n, float *s, const void *x, size_t bx, const void
         q6_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
 }
 
+/* ---- F16 x F32 ----
+ * Not compute bound (one convert + FMA per 16 values); what the pass of 8
+ * rows buys is 8 weight streams in flight and one activation load per 8
+ * rows. Two float accumulators (32 partial sums) per row, as in the
+ * single-row kernel's float summation (see quant_avx512.c); the ragged end
+ * is one masked step into the same accumulators. */
+GV_INLINE void f16_rows(const int R, int n, float *s, const uint8_t *x, size_t bx, const float *y)
+{
+    __m512 a0[8], a1[8];
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        a0[r] = a1[r] = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        const __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
+        const size_t pf = gv_ahead((size_t)i * 2, (size_t)n * 2, GV_AHEAD / R, (size_t)R * bx);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const fp16_t *w = (const fp16_t *)(x + (size_t)r * bx) + i;
+            _mm_prefetch((const char *)w + pf, _MM_HINT_T0);
+            a0[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)w)), y0, a0[r]);
+            a1[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + 16))), y1, a1[r]);
+        }
+    }
+    for (; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 y0 = _mm512_maskz_loadu_ps(m, y + i);
+        _Pragma("GCC unroll 8")
+        for (int r = 0; r < R; r++) {
+            const fp16_t *w = (const fp16_t *)(x + (size_t)r * bx) + i;
+            a0[r] = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, w)), y0, a0[r]);
+        }
+    }
+    _Pragma("GCC unroll 8")
+    for (int r = 0; r < R; r++)
+        s[r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r], a1[r]));
+}
+
+static void gemv_f16_f32(int n, float *s, const void *x, size_t bx, const void *y, int nr)
+{
+    const uint8_t *w = x;
+    int r = 0;
+    for (; r + 8 <= nr; r += 8)
+        f16_rows(8, n, s + r, w + (size_t)r * bx, bx, y);
+    for (; r + 4 <= nr; r += 4)
+        f16_rows(4, n, s + r, w + (size_t)r * bx, bx, y);
+    for (; r < nr; r++)
+        f16_rows(1, n, s + r, w + (size_t)r * bx, bx, y);
+}
+
 void gemv_register_avx512(qtype_traits *t);
 void gemv_register_avx512(qtype_traits *t)
 {
@@ -355,4 +423,5 @@ void gemv_register_avx512(qtype_traits *t)
     t[QT_Q8_0].gemv = gemv_q8_0_q8_0;
     t[QT_Q4_K].gemv = gemv_q4_K_q8_K;
     t[QT_Q6_K].gemv = gemv_q6_K_q8_K;
+    t[QT_F16].gemv = gemv_f16_f32;
 }
