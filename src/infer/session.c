@@ -567,12 +567,103 @@ static cairn_status expert_ffn(cairn_session *s, const qmat *g, const qmat *u, c
     return matmul(&s->mm, d, s->hb, y, n);
 }
 
+/* qwen2moe: xb2 += sigmoid(w . x) * y, the shared expert's output y (T, n_embd). */
+static void moe_add_shared(cairn_session *s, const model_layer *L, const float *yall, int T)
+{
+    const int n_embd = s->m->hp.n_embd;
+    for (int t = 0; t < T; t++) {
+        const float *x = s->xb + (size_t)t * n_embd, *y = yall + (size_t)t * n_embd;
+        float gate = 1.0f;
+        if (L->gate_inp_shexp) {
+            double dot = 0;
+            for (int c = 0; c < n_embd; c++)
+                dot += (double)L->gate_inp_shexp[c] * x[c];
+            gate = (float)(1.0 / (1.0 + exp(-dot)));
+        }
+        float *out = s->xb2 + (size_t)t * n_embd;
+        for (int c = 0; c < n_embd; c++)
+            out[c] += gate * y[c];
+    }
+}
+
+/* Decode (T = 1) with few chosen experts: the gate and up products of every
+ * chosen expert (and the shared one) run in one pool dispatch, then all
+ * their down products in another — 2 barriers per layer instead of 2 per
+ * expert, which is most of a small MoE's decode time. Expert e's hidden
+ * rows go to hb/hb2 + slot * n_ff_exp (the shared expert's after them) and
+ * its output to yg + slot * n_embd. Outputs are summed in expert order,
+ * as the batched path does, so both give the same result. */
+#define MOE_FUSED_MAX_USED 16
+
+static bool moe_fused_fits(const cairn_session *s)
+{
+    const model_hparams *hp = &s->m->hp;
+    size_t ff = (size_t)CAIRN_MAX(hp->n_ff, CAIRN_MAX(hp->n_ff_exp, hp->n_ff_shexp));
+    size_t need = (size_t)hp->n_expert_used * (size_t)hp->n_ff_exp + (size_t)hp->n_ff_shexp;
+    return hp->n_expert_used <= MOE_FUSED_MAX_USED && need <= (size_t)s->n_batch * ff &&
+           hp->n_expert_used + 1 <= s->n_batch;
+}
+
+static cairn_status ffn_moe_decode(cairn_session *s, const model_layer *L)
+{
+    const model_hparams *hp = &s->m->hp;
+    const int nu = hp->n_expert_used, n_embd = hp->n_embd;
+    const size_t fe = (size_t)hp->n_ff_exp;
+    int order[MOE_FUSED_MAX_USED];                 /* slots by expert index */
+    for (int j = 0; j < nu; j++) {
+        int k = j;
+        while (k > 0 && s->moe_sel[order[k - 1]] > s->moe_sel[j]) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = j;
+    }
+    qmat g[MOE_FUSED_MAX_USED + 1], u[MOE_FUSED_MAX_USED + 1], d[MOE_FUSED_MAX_USED + 1];
+    mm_part gu[2 * (MOE_FUSED_MAX_USED + 1)] = {{NULL, NULL, NULL}}, dn[MOE_FUSED_MAX_USED + 1] = {{NULL, NULL, NULL}};
+    int n = 0;
+    for (int j = 0; j < nu; j++, n++) {
+        int e = s->moe_sel[j];
+        g[n] = model_expert(&L->gate_exps, L->gate_stride, e);
+        u[n] = model_expert(&L->up_exps, L->up_stride, e);
+        d[n] = model_expert(&L->down_exps, L->down_stride, e);
+    }
+    bool shared = L->gate_shexp.data != NULL;
+    if (shared) {
+        g[n] = L->gate_shexp;
+        u[n] = L->up_shexp;
+        d[n] = L->down_shexp;
+        n++;
+    }
+    for (int i = 0; i < n; i++) {
+        size_t off = (size_t)i * fe;             /* the shared expert (last) starts after the routed ones */
+        gu[2 * i] = (mm_part){&g[i], s->xb, s->hb + off};
+        gu[2 * i + 1] = (mm_part){&u[i], s->xb, s->hb2 + off};
+        dn[i] = (mm_part){&d[i], s->hb + off, s->yg + (size_t)i * n_embd};
+    }
+    CAIRN_TRY(matmul_group(s, gu, 2 * n, 1));
+    swiglu_n(s->hb, s->hb2, (size_t)nu * fe + (shared ? (size_t)L->gate_shexp.rows : 0));
+    CAIRN_TRY(matmul_group(s, dn, n, 1));
+    memset(s->xb2, 0, (size_t)n_embd * sizeof(float));
+    for (int k = 0; k < nu; k++) {
+        const int j = order[k];
+        const float *y = s->yg + (size_t)j * n_embd;
+        const float w = s->moe_w[j];
+        for (int c = 0; c < n_embd; c++)
+            s->xb2[c] += w * y[c];
+    }
+    if (shared)
+        moe_add_shared(s, L, s->yg + (size_t)nu * n_embd, 1);
+    return CAIRN_OK;
+}
+
 static cairn_status ffn_moe(cairn_session *s, int il, const model_layer *L, int T)
 {
     const model_hparams *hp = &s->m->hp;
     const int ne = hp->n_expert, nu = hp->n_expert_used, n_embd = hp->n_embd;
     CAIRN_TRY(matmul(&s->mm, &L->ffn_gate_inp, s->xb, s->moe_logits, T));   /* (T, n_expert) */
     moe_route(s, il, T);
+    if (T == 1 && s->pool && moe_fused_fits(s))
+        return ffn_moe_decode(s, L);
     memset(s->xb2, 0, (size_t)T * n_embd * sizeof(float));
     for (int e = 0; e < ne; e++) {
         int n = 0;
@@ -602,21 +693,9 @@ static cairn_status ffn_moe(cairn_session *s, int il, const model_layer *L, int 
                 out[c] += w * y[c];
         }
     }
-    if (L->gate_shexp.data) {   /* qwen2moe: a shared expert, gated by sigmoid(w . x) */
+    if (L->gate_shexp.data) {
         CAIRN_TRY(expert_ffn(s, &L->gate_shexp, &L->up_shexp, &L->down_shexp, s->xb, s->yg, T));
-        for (int t = 0; t < T; t++) {
-            const float *x = s->xb + (size_t)t * n_embd, *y = s->yg + (size_t)t * n_embd;
-            float gate = 1.0f;
-            if (L->gate_inp_shexp) {
-                double dot = 0;
-                for (int c = 0; c < n_embd; c++)
-                    dot += (double)L->gate_inp_shexp[c] * x[c];
-                gate = (float)(1.0 / (1.0 + exp(-dot)));
-            }
-            float *out = s->xb2 + (size_t)t * n_embd;
-            for (int c = 0; c < n_embd; c++)
-                out[c] += gate * y[c];
-        }
+        moe_add_shared(s, L, s->yg, T);
     }
     return CAIRN_OK;
 }
