@@ -176,7 +176,12 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
         s->v = s->k + kf;
         s->hb = s->arena;
     }
-    s->hb2 = alloc_f32(1, ff, &ok);
+    /* decode needs one token's up product; MoE decode runs every chosen expert
+     * (and the shared one) at once: ffn_moe_decode */
+    size_t hb2_n = ff;
+    if (hp->n_expert > 0)
+        hb2_n = CAIRN_MAX(hb2_n, (size_t)hp->n_expert_used * (size_t)hp->n_ff_exp + (size_t)hp->n_ff_shexp);
+    s->hb2 = alloc_f32(hb2_n, 1, &ok);
     if (hp->n_expert > 0) {
         s->moe_logits = alloc_f32(B, (size_t)hp->n_expert, &ok);
         s->moe_w = alloc_f32(B, (size_t)hp->n_expert_used, &ok);
