@@ -33,6 +33,7 @@
 
 #define MANIFEST_MAX (64u << 20)
 #define MAX_SEGMENTS 8
+#define MAX_NEW_MERGE 64    /* a commit merges up to this many of its own flushed segments into one */
 
 struct bm25_index {
     char *dir;
@@ -699,14 +700,22 @@ static cairn_status commit(bm25_writer *w, uint64_t hwm, uint64_t del_hwm, bool 
         if (id < nbits && seg_of(segs, n, id))
             dead[id >> 6] |= 1ull << (id & 63);
     }
-    /* Merges: segments mostly dead are rewritten; then adjacent pairs with
-     * the fewest docs are merged until at most MAX_SEGMENTS remain. */
+    /* Merges: the segments this writer flushed (its memory budget split one
+     * batch) become one, when they are few; segments mostly dead are
+     * rewritten; then adjacent pairs with the fewest docs are merged until
+     * at most MAX_SEGMENTS remain. All merges stream (seg_merge). */
+    size_t first_new = old_n;
+    bool merge_new = n - first_new >= 2 && n - first_new <= MAX_NEW_MERGE &&
+                     segs[n - 1]->h.max_chunk - segs[first_new]->h.base < SEG_MAX_SPAN;
     for (;;) {
         size_t lo = n, hi = n;
         if (optimize && n > 0 && (n > 1 || seg_dead(segs[0], dead, nbits) > 0) &&
             segs[n - 1]->h.max_chunk - segs[0]->h.base < SEG_MAX_SPAN) {
             lo = 0, hi = n;
             optimize = false;
+        } else if (merge_new) {
+            lo = first_new, hi = n;
+            merge_new = false;
         } else {
             for (size_t i = 0; i < n && lo == n; i++)
                 if (seg_dead(segs[i], dead, nbits) * 10 > (uint64_t)segs[i]->h.n_docs * 3)

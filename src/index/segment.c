@@ -995,9 +995,9 @@ cairn_status seg_merge(seg *const *segs, size_t n, const uint64_t *dead, uint64_
                 st = seg_writer_doc(w, (uint32_t)(id - lo), segs[k]->doclen[l]);
         }
     uint32_t *pos = cairn_calloc(n, sizeof *pos);
-    uint64_t *rel = cairn_calloc(n, sizeof *rel);
+    uint64_t *rel = cairn_calloc(n, sizeof *rel), *done = cairn_calloc(n, sizeof *done), held = 0;
     uint32_t *docs = cairn_malloc(SEG_BLOCK * 4), *tfs = cairn_malloc(SEG_BLOCK * 4);
-    if (st == CAIRN_OK && (!pos || !rel || !docs || !tfs))
+    if (st == CAIRN_OK && (!pos || !rel || !done || !docs || !tfs))
         st = cairn_fail(CAIRN_ERR_NOMEM, "index merge: out of memory");
     while (st == CAIRN_OK) {
         /* the smallest next term over the segments (they are few) */
@@ -1042,13 +1042,19 @@ cairn_status seg_merge(seg *const *segs, size_t n, const uint64_t *dead, uint64_
                 }
             }
             pos[k]++;
-            /* Postings are laid out in term order: drop what is read. */
             uint64_t end = pos[k] < s->h.n_terms ? s->blocks[s->terms[pos[k]].first_block].off : s->h.postings_len;
-            if (end - rel[k] >= RELEASE_STEP) {
-                uint64_t o = (uint64_t)(s->postings - s->map);
-                seg_release(s, o + rel[k], o + end);
-                rel[k] = end;
+            held += end - done[k];
+            done[k] = end;
+        }
+        /* Postings are laid out in term order: drop what has been read once
+         * the inputs hold RELEASE_STEP bytes (whatever their number). */
+        if (held >= RELEASE_STEP) {
+            for (size_t k = 0; k < n; k++) {
+                uint64_t o = (uint64_t)(segs[k]->postings - segs[k]->map);
+                seg_release(segs[k], o + rel[k], o + done[k]);
+                rel[k] = done[k];
             }
+            held = 0;
         }
     }
 #undef DEAD
@@ -1061,6 +1067,7 @@ cairn_status seg_merge(seg *const *segs, size_t n, const uint64_t *dead, uint64_
     seg_writer_free(w);
     cairn_free(pos);
     cairn_free(rel);
+    cairn_free(done);
     cairn_free(docs);
     cairn_free(tfs);
     return st;
