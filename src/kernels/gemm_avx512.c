@@ -571,7 +571,12 @@ GEMM_FN(q6_K)
  * a time. The exact int32 tile goes through memory to AVX-512, which applies
  * the scales: acc[t] += float(C[t][.]) * (a[g][.] * dy[t][g]) (+ b * ysum),
  * so 16 zmm accumulators hold a 16 token x 16 row output block. Weights are
- * unpacked once per call (value = a * q + b with q = u - o as int8). */
+ * unpacked once per call (value = a * q + b with q = u - o as int8), in
+ * sub-panels of AMXQ_SUB rows: the activations are packed once per call and
+ * every token block runs over one sub-panel before the next is unpacked, so
+ * a thread's scratch holds AMXQ_SUB rows of weights, not the whole panel
+ * (peak RSS is a target). */
+#define AMXQ_SUB 64
 
 bool simd_amx_available(void);   /* gemm_amx_avx512.c */
 
@@ -665,8 +670,9 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     const int G = f->G, S = G / 4, ng = n / G;
     const int nrp = (nr + 15) & ~15, ncp = (nc + 15) & ~15;
     const int npad = (n + 63) & ~63;
-    const size_t wpanel = (size_t)nrp * npad;                 /* int8, B-tile layout */
-    const size_t wscal = (size_t)nrp * ng * 4;                /* floats a (and b) */
+    const int subp = nrp < AMXQ_SUB ? nrp : AMXQ_SUB;         /* rows per sub-panel */
+    const size_t wpanel = (size_t)subp * npad;                /* int8, B-tile layout */
+    const size_t wscal = (size_t)subp * ng * 4;               /* floats a (and b) */
     const size_t ainfo = (size_t)ncp * ng * 4;                /* floats dy (and ysf) */
     const size_t apk = (size_t)ncp * ng * G;                  /* activations, tile-contiguous */
     size_t need = wpanel + 2 * wscal + 2 * ainfo + apk + (size_t)16 * npad + (size_t)ng * 8 + 4096 + 64 * 8;
@@ -688,41 +694,6 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     uint8_t *tmp = q; q += (size_t)16 * npad;
     float *ta = (float *)q, *tb = ta + ng;
 
-    /* weights: 16-row blocks, per group a G/4 x 64-byte B tile; scales as [g][16].
-     * The 16 rows are unpacked to int8 side by side (tmp: 16 x npad), then
-     * every 64-byte column slab is a 16 x 16 dword transpose, whose 16 output
-     * rows are exactly the B tiles of the 64 / G groups it covers. */
-    const __m512i vo = _mm512_set1_epi8((char)f->o);
-    for (int jb = 0; jb < nrp / 16; jb++) {
-        int8_t *blk = wp + (size_t)jb * npad * 16;
-        float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
-        for (int rr = 0; rr < 16; rr++) {
-            const int r = 16 * jb + rr;
-            uint8_t *tr = tmp + (size_t)rr * npad;
-            if (r >= nr) {
-                memset(tr, 0, (size_t)npad);
-                for (int g = 0; g < ng; g++) pa[g * 16 + rr] = pb[g * 16 + rr] = 0.0f;
-                continue;
-            }
-            f->unpack((const uint8_t *)x + (size_t)r * bx, n, tr, ta, tb);
-            for (int k = 0; k < n; k += 32)   /* n is a multiple of 32 */
-                _mm256_storeu_si256((__m256i *)(tr + k), _mm256_sub_epi8(_mm256_loadu_si256((const __m256i *)(tr + k)),
-                                                                         _mm512_castsi512_si256(vo)));
-            if (npad > n) memset(tr + n, 0, (size_t)(npad - n));
-            for (int g = 0; g < ng; g++) {
-                pa[g * 16 + rr] = ta[g];
-                pb[g * 16 + rr] = f->has_min ? tb[g] : 0.0f;
-            }
-        }
-        for (int c = 0; c < npad / 64; c++) {
-            __m512i v[16];
-            for (int rr = 0; rr < 16; rr++)
-                v[rr] = _mm512_loadu_si512(tmp + (size_t)rr * npad + 64 * c);
-            transpose16x16(v);
-            for (int p = 0; p < 16; p++)
-                _mm512_store_si512(blk + (size_t)c * 1024 + 64 * p, v[p]);
-        }
-    }
     /* activation scales, and the int8 groups copied so that each A tile
      * (16 tokens x one group) is 16 * G contiguous bytes: [t / 16][g][t % 16][G] */
     for (int t = 0; t < ncp; t++) {
@@ -753,77 +724,115 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     cfg.colsb[6] = cfg.colsb[7] = 64; cfg.rows[6] = cfg.rows[7] = 16;          /* C, second set */
     _tile_loadconfig(&cfg);
 
-    /* token blocks outer: 16 tokens' packed activations (16 x n bytes) stay in
-     * L1 while the weight panel streams from L2 */
-    for (int t0 = 0; t0 < nc; t0 += 16) {
-        const int tn = nc - t0 < 16 ? nc - t0 : 16;
-        const int8_t *abase = apack + (size_t)(t0 / 16) * ng * G * 16;
-        const float *dyt = ady + (size_t)t0 * ng, *yst = aysf + (size_t)t0 * ng;
-        for (int jb = 0; jb < nrp / 16; jb++) {
-            const int8_t *blk = wp + (size_t)jb * npad * 16;
-            const float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
-            __m512 acc[16];
-#pragma GCC unroll 16
-            for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
-            /* Software pipelined over pairs of groups: the matrix unit works on
-             * pair p (C tiles 0/1 or 6/7 alternately) while AVX-512 scales the
-             * int32 results of pair p - 1, stored in the other half of cbuf. */
-#define ISSUE(c0, c1, gg) do { \
-                _tile_zero(c0); \
-                _tile_zero(c1); \
-                _tile_loadd(2, abase + (size_t)(gg) * G * 16, G); \
-                _tile_loadd(4, blk + (size_t)(gg) * G * 16, 64); \
-                _tile_loadd(3, abase + (size_t)((gg) + 1) * G * 16, G); \
-                _tile_loadd(5, blk + (size_t)((gg) + 1) * G * 16, 64); \
-                _tile_dpbssd(c0, 2, 4); \
-                _tile_dpbssd(c1, 3, 5); \
-            } while (0)
-            const int np = ng / 2;
-            int pending = -1;
-            for (int p = 0; p < np; p++) {
-                int32_t *dst = cbuf + 512 * (p & 1);
-                if (p & 1)
-                    ISSUE(6, 7, 2 * p);
-                else
-                    ISSUE(0, 1, 2 * p);
+    const __m512i vo = _mm512_set1_epi8((char)f->o);
+    for (int r0 = 0; r0 < nrp; r0 += subp) {
+        const int sp = nrp - r0 < subp ? nrp - r0 : subp;
+        /* weights: 16-row blocks, per group a G/4 x 64-byte B tile; scales as [g][16].
+         * The 16 rows are unpacked to int8 side by side (tmp: 16 x npad), then
+         * every 64-byte column slab is a 16 x 16 dword transpose, whose 16 output
+         * rows are exactly the B tiles of the 64 / G groups it covers. */
+        for (int jb = 0; jb < sp / 16; jb++) {
+            int8_t *blk = wp + (size_t)jb * npad * 16;
+            float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
+            for (int rr = 0; rr < 16; rr++) {
+                const int r = r0 + 16 * jb + rr;
+                uint8_t *tr = tmp + (size_t)rr * npad;
+                if (r >= nr) {
+                    memset(tr, 0, (size_t)npad);
+                    for (int g = 0; g < ng; g++) pa[g * 16 + rr] = pb[g * 16 + rr] = 0.0f;
+                    continue;
+                }
+                f->unpack((const uint8_t *)x + (size_t)r * bx, n, tr, ta, tb);
+                for (int k = 0; k < n; k += 32)   /* n is a multiple of 32 */
+                    _mm256_storeu_si256((__m256i *)(tr + k), _mm256_sub_epi8(_mm256_loadu_si256((const __m256i *)(tr + k)),
+                                                                             _mm512_castsi512_si256(vo)));
+                if (npad > n) memset(tr + n, 0, (size_t)(npad - n));
+                for (int g = 0; g < ng; g++) {
+                    pa[g * 16 + rr] = ta[g];
+                    pb[g * 16 + rr] = f->has_min ? tb[g] : 0.0f;
+                }
+            }
+            for (int c = 0; c < npad / 64; c++) {
+                __m512i v[16];
+                for (int rr = 0; rr < 16; rr++)
+                    v[rr] = _mm512_loadu_si512(tmp + (size_t)rr * npad + 64 * c);
+                transpose16x16(v);
+                for (int p = 0; p < 16; p++)
+                    _mm512_store_si512(blk + (size_t)c * 1024 + 64 * p, v[p]);
+            }
+        }
+        /* token blocks outer: 16 tokens' packed activations (16 x n bytes) stay in
+         * L1 while the weight panel streams from L2 */
+        for (int t0 = 0; t0 < nc; t0 += 16) {
+            const int tn = nc - t0 < 16 ? nc - t0 : 16;
+            const int8_t *abase = apack + (size_t)(t0 / 16) * ng * G * 16;
+            const float *dyt = ady + (size_t)t0 * ng, *yst = aysf + (size_t)t0 * ng;
+            for (int jb = 0; jb < sp / 16; jb++) {
+                const int8_t *blk = wp + (size_t)jb * npad * 16;
+                const float *pa = wa + (size_t)jb * ng * 16, *pb = wb + (size_t)jb * ng * 16;
+                __m512 acc[16];
+    #pragma GCC unroll 16
+                for (int t = 0; t < 16; t++) acc[t] = _mm512_setzero_ps();
+                /* Software pipelined over pairs of groups: the matrix unit works on
+                 * pair p (C tiles 0/1 or 6/7 alternately) while AVX-512 scales the
+                 * int32 results of pair p - 1, stored in the other half of cbuf. */
+    #define ISSUE(c0, c1, gg) do { \
+                    _tile_zero(c0); \
+                    _tile_zero(c1); \
+                    _tile_loadd(2, abase + (size_t)(gg) * G * 16, G); \
+                    _tile_loadd(4, blk + (size_t)(gg) * G * 16, 64); \
+                    _tile_loadd(3, abase + (size_t)((gg) + 1) * G * 16, G); \
+                    _tile_loadd(5, blk + (size_t)((gg) + 1) * G * 16, 64); \
+                    _tile_dpbssd(c0, 2, 4); \
+                    _tile_dpbssd(c1, 3, 5); \
+                } while (0)
+                const int np = ng / 2;
+                int pending = -1;
+                for (int p = 0; p < np; p++) {
+                    int32_t *dst = cbuf + 512 * (p & 1);
+                    if (p & 1)
+                        ISSUE(6, 7, 2 * p);
+                    else
+                        ISSUE(0, 1, 2 * p);
+                    if (pending >= 0)
+                        scale_pair(f, cbuf + 512 * (pending & 1), 2 * pending, ng, pa, pb, dyt, yst, acc);
+                    if (p & 1) {
+                        _tile_stored(6, dst, 64);
+                        _tile_stored(7, dst + 256, 64);
+                    } else {
+                        _tile_stored(0, dst, 64);
+                        _tile_stored(1, dst + 256, 64);
+                    }
+                    pending = p;
+                }
                 if (pending >= 0)
                     scale_pair(f, cbuf + 512 * (pending & 1), 2 * pending, ng, pa, pb, dyt, yst, acc);
-                if (p & 1) {
-                    _tile_stored(6, dst, 64);
-                    _tile_stored(7, dst + 256, 64);
-                } else {
-                    _tile_stored(0, dst, 64);
-                    _tile_stored(1, dst + 256, 64);
+    #undef ISSUE
+                int g = 2 * np;
+                for (; g < ng; g++) {
+                    _tile_zero(0);
+                    _tile_loadd(2, abase + (size_t)g * G * 16, G);
+                    _tile_loadd(4, blk + (size_t)g * G * 16, 64);
+                    _tile_dpbssd(0, 2, 4);
+                    _tile_stored(0, cbuf, 64);
+                    const __m512 va = _mm512_load_ps(pa + (size_t)g * 16);
+    #pragma GCC unroll 16
+                    for (int t = 0; t < 16; t++) {
+                        __m512 sc = _mm512_mul_ps(va, _mm512_set1_ps(dyt[(size_t)t * ng + g]));
+                        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cbuf + 16 * t)), sc, acc[t]);
+                    }
+                    if (f->has_min) {
+                        const __m512 vb = _mm512_load_ps(pb + (size_t)g * 16);
+    #pragma GCC unroll 16
+                        for (int t = 0; t < 16; t++)
+                            acc[t] = _mm512_fmadd_ps(vb, _mm512_set1_ps(yst[(size_t)t * ng + g]), acc[t]);
+                    }
                 }
-                pending = p;
+                const int rn = nr - r0 - 16 * jb < 16 ? nr - r0 - 16 * jb : 16;
+                const __mmask16 m = (__mmask16)((1u << rn) - 1);
+                for (int t = 0; t < tn; t++)
+                    _mm512_mask_storeu_ps(s + (size_t)(t0 + t) * bs + r0 + 16 * jb, m, acc[t]);
             }
-            if (pending >= 0)
-                scale_pair(f, cbuf + 512 * (pending & 1), 2 * pending, ng, pa, pb, dyt, yst, acc);
-#undef ISSUE
-            int g = 2 * np;
-            for (; g < ng; g++) {
-                _tile_zero(0);
-                _tile_loadd(2, abase + (size_t)g * G * 16, G);
-                _tile_loadd(4, blk + (size_t)g * G * 16, 64);
-                _tile_dpbssd(0, 2, 4);
-                _tile_stored(0, cbuf, 64);
-                const __m512 va = _mm512_load_ps(pa + (size_t)g * 16);
-#pragma GCC unroll 16
-                for (int t = 0; t < 16; t++) {
-                    __m512 sc = _mm512_mul_ps(va, _mm512_set1_ps(dyt[(size_t)t * ng + g]));
-                    acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(cbuf + 16 * t)), sc, acc[t]);
-                }
-                if (f->has_min) {
-                    const __m512 vb = _mm512_load_ps(pb + (size_t)g * 16);
-#pragma GCC unroll 16
-                    for (int t = 0; t < 16; t++)
-                        acc[t] = _mm512_fmadd_ps(vb, _mm512_set1_ps(yst[(size_t)t * ng + g]), acc[t]);
-                }
-            }
-            const int rn = nr - 16 * jb < 16 ? nr - 16 * jb : 16;
-            const __mmask16 m = (__mmask16)((1u << rn) - 1);
-            for (int t = 0; t < tn; t++)
-                _mm512_mask_storeu_ps(s + (size_t)(t0 + t) * bs + 16 * jb, m, acc[t]);
         }
     }
     _tile_release();
