@@ -76,4 +76,12 @@ head -c 1000 "$M/stories260K.gguf" > "$T/trunc.gguf"
 "$CAIRN" generate -m "$T/trunc.gguf" -p x 2> /dev/null; check "truncated model -> 1" "[ $? -eq 1 ]"
 "$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 5000 -c 64 --temp 0 --ignore-eos --json > "$T/ctx.json"
 check "context full stops cleanly" "$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j[\"stop\"] == \"context\" and len(j[\"prompt_ids\"]) + len(j[\"ids\"]) == 65 else 1)' '$T/ctx.json'"
+# chat: a model without a template says so; a named template wraps the prompt
+"$CAIRN" generate -m "$M/stories260K.gguf" -p Hello --chat -n 2 2> "$T/chat.err"
+check "--chat without a template -> 1" "[ $? -eq 1 ] && grep -q 'no chat template' '$T/chat.err'"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p Hello --chat-template nope -n 2 2> /dev/null
+check "unknown --chat-template -> 2" "[ $? -eq 2 ]"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p Hello -n 2 --temp 0 --json > "$T/plain.json"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p Hello --system "Be brief." --chat-template chatml -n 2 --temp 0 --json > "$T/chat.json"
+check "--chat-template chatml wraps the prompt" "$PY -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if b[\"chat_template\"] == \"chatml\" and len(b[\"prompt_ids\"]) > len(a[\"prompt_ids\"]) + 10 else 1)' '$T/plain.json' '$T/chat.json'"
 exit $fail

@@ -4,6 +4,7 @@
  */
 #include "base/base.h"
 #include "cli/commands.h"
+#include "infer/chat.h"
 #include "infer/generate.h"
 #include "kernels/quant.h"
 
@@ -27,6 +28,8 @@ typedef struct gen_opts {
     int n_stop;
     uint32_t kv_type;
     bool json, special, ignore_eos, expert_stats;
+    bool chat;                          /* wrap the prompt in the model's chat markup */
+    const char *system, *chat_template; /* --system, --chat-template */
 } gen_opts;
 
 static int default_threads(void)
@@ -85,6 +88,11 @@ static void usage_generate(FILE *f)
             "  -b N                prompt batch size (default 128)\n"
             "  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
             "  --special           parse special-token text in the prompt (<|im_start|> ...)\n"
+            "  --chat              the prompt is a user message: wrap it in the model's chat\n"
+            "                      template (tokenizer.chat_template) and answer as the assistant\n"
+            "  --system TEXT       a system message first (implies --chat)\n"
+            "  --chat-template T   chatml, llama2, mistral, llama3, zephyr, gemma or phi3\n"
+            "                      instead of the model's own (implies --chat)\n"
             "  --ignore-eos        keep generating after end-of-generation tokens\n"
             "  --json              print one JSON object instead of streaming text\n");
 }
@@ -122,6 +130,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             o->expert_stats = true, takes = false;
         } else if (!strcmp(a, "--special")) {
             o->special = true, takes = false;
+        } else if (!bench && !strcmp(a, "--chat")) {
+            o->chat = true, takes = false;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true, takes = false;
         } else if (!v) {
@@ -170,6 +180,12 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             o->stop[o->n_stop++] = v;
         } else if (!strcmp(a, "--kv-type")) {
             ok = parse_kv_type(v, &o->kv_type);
+        } else if (!bench && !strcmp(a, "--system")) {
+            o->system = v, o->chat = true;
+        } else if (!bench && !strcmp(a, "--chat-template")) {
+            chat_style cs;
+            ok = chat_style_from_name(v, &cs) == CAIRN_OK;
+            o->chat_template = v, o->chat = true;
         } else {
             fprintf(stderr, "cairn: unknown option %s\n", a);
             bench ? usage_bench(stderr) : usage_generate(stderr);
@@ -236,6 +252,8 @@ int cmd_generate(int argc, char **argv)
     cairn_sampler *smp = NULL;
     int32_t *ids = NULL;
     gen_result res = {0};
+    cairn_buf chat = {0};
+    chat_style cs = CHAT_CHATML;
     cairn_status st;
     rc = 1;
 
@@ -246,6 +264,33 @@ int cmd_generate(int argc, char **argv)
     if ((st = tokenizer_load(m->gguf, &tok)) != CAIRN_OK) {
         fail("loading tokenizer", st);
         goto out;
+    }
+    cairn_buf_init(&chat, MAX_PROMPT_BYTES + 65536);
+    if (o.chat) {   /* render the conversation; its markers are special tokens */
+        if (o.chat_template)
+            st = chat_style_from_name(o.chat_template, &cs);
+        else {
+            gguf_str t = {0};
+            char *tmpl = NULL;
+            if (gguf_get_str(m->gguf, "tokenizer.chat_template", &t) == CAIRN_OK &&
+                !(tmpl = cairn_strndup(t.ptr, (size_t)t.len))) {
+                fail("reading the chat template", CAIRN_ERR_NOMEM);
+                goto out;
+            }
+            st = chat_style_detect(tmpl, &cs);
+            cairn_free(tmpl);
+        }
+        chat_msg msgs[2];
+        int nm = 0;
+        if (o.system)
+            msgs[nm++] = (chat_msg){"system", o.system};
+        msgs[nm++] = (chat_msg){"user", o.prompt};
+        if (st != CAIRN_OK || (st = chat_render(cs, msgs, nm, &chat)) != CAIRN_OK) {
+            fail("chat template", st);
+            goto out;
+        }
+        o.prompt = chat.data ? chat.data : "";
+        o.special = true;
     }
     size_t plen = strlen(o.prompt), n_ids = 0, cap = plen + 8;
     if (plen > MAX_PROMPT_BYTES) {
@@ -285,6 +330,8 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddItemToObject(j, "prompt_ids", ids_json(ids, (int)n_ids));
         cJSON_AddItemToObject(j, "ids", ids_json(res.ids, res.n_ids));
         cJSON_AddStringToObject(j, "text", res.text);
+        if (o.chat)
+            cJSON_AddStringToObject(j, "chat_template", chat_style_name(cs));
         cJSON_AddStringToObject(j, "stop", stop_name(res.stop));
         cJSON_AddNumberToObject(t, "prompt_tokens_per_s", gen_prompt_tps(&res));
         cJSON_AddNumberToObject(t, "gen_tokens_per_s", gen_tps(&res));
@@ -306,6 +353,7 @@ int cmd_generate(int argc, char **argv)
     rc = 0;
 out:
     gen_result_free(&res);
+    cairn_buf_free(&chat);
     cairn_free(ids);
     sampler_free(smp);
     session_free(s);
