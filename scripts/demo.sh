@@ -10,7 +10,7 @@ store=$(mktemp -d /tmp/cairn-demo.XXXXXX)
 "$CAIRN" init --db "$store"
 "$CAIRN" add --db "$store" docs README.md
 "$CAIRN" status --db "$store"
-query=${1:-"how does chunking work"}
+query=${1:-"chunk size and overlap"}
 echo; echo "\$ cairn search \"$query\""
 "$CAIRN" search --db "$store" --k 5 "$query"
 echo; echo "(store left at $store)"
