@@ -526,16 +526,16 @@ static cairn_status search(const bm25_index *ix, const bm25_query *q, const bm25
             if (tid < 0)
                 continue;
             if (exhaustive) {
-                uint32_t prev = UINT32_MAX;
-                const seg_term *tm = &s->terms[tid];
-                for (uint32_t b = 0; b < tm->n_blocks; b++) {
-                    uint32_t n = seg_decode_block(s, tm->first_block + b, prev, cur[0].docs, cur[0].tfs);
-                    if (n == 0) {
+                seg_postings it;
+                seg_postings_init(&it, s, tid);
+                for (uint32_t n;;) {
+                    if (seg_postings_next(&it, cur[0].docs, cur[0].tfs, &n) != CAIRN_OK) {
                         r.corrupt = true;
                         r.bad = s;
                         break;
                     }
-                    prev = s->blocks[tm->first_block + b].last_doc;
+                    if (n == 0)
+                        break;
                     for (uint32_t j = 0; j < n; j++) {
                         uint32_t d = cur[0].docs[j];
                         acc[d] += tf_part(qs[i].w, cur[0].tfs[j], norm_of(&sc, s->doclen[d]));
@@ -727,16 +727,10 @@ cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25
             int64_t tid = seg_find(s, qs[i].qt->term, qs[i].qt->len);
             if (tid < 0)
                 continue;
-            const seg_term *tm = &s->terms[tid];
-            uint32_t prev = UINT32_MAX;
-            for (uint32_t b = 0; b < tm->n_blocks; b++) {
-                uint32_t n = seg_decode_block(s, tm->first_block + b, prev, docs, tfs);
-                if (n == 0) {
-                    st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index directory to rebuild it",
-                                    s->path);
-                    break;
-                }
-                prev = s->blocks[tm->first_block + b].last_doc;
+            seg_postings it;
+            seg_postings_init(&it, s, tid);
+            uint32_t n;
+            while ((st = seg_postings_next(&it, docs, tfs, &n)) == CAIRN_OK && n) {
                 for (uint32_t j = 0; j < n; j++) {
                     uint64_t id = s->h.base + docs[j];
                     if (id >= g->n_ids || g->of[id] < 0 || (uint32_t)g->of[id] >= g->n || !ok(&live, id))
@@ -779,16 +773,10 @@ cairn_status bm25_search_groups(const bm25_index *ix, bm25_groups *g, const bm25
             if (tid < 0)
                 continue;
             any = true;
-            const seg_term *tm = &s->terms[tid];
-            uint32_t prev = UINT32_MAX;
-            for (uint32_t b = 0; b < tm->n_blocks; b++) {
-                uint32_t n = seg_decode_block(s, tm->first_block + b, prev, docs, tfs);
-                if (n == 0) {
-                    st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index directory to rebuild it",
-                                    s->path);
-                    break;
-                }
-                prev = s->blocks[tm->first_block + b].last_doc;
+            seg_postings it;
+            seg_postings_init(&it, s, tid);
+            uint32_t n;
+            while ((st = seg_postings_next(&it, docs, tfs, &n)) == CAIRN_OK && n) {
                 for (uint32_t j = 0; j < n; j++)
                     cacc[docs[j]] += tf_part(qs[i].w, tfs[j], norm_of(&sc, s->doclen[docs[j]]));
             }

@@ -230,6 +230,25 @@ static inline const uint8_t *get_varint(const uint8_t *p, const uint8_t *end, ui
     return NULL;
 }
 
+void seg_postings_init(seg_postings *it, const seg *s, int64_t term)
+{
+    const seg_term *tm = &s->terms[term];
+    *it = (seg_postings){.s = s, .b = tm->first_block, .end = tm->first_block + tm->n_blocks, .prev = UINT32_MAX};
+}
+
+cairn_status seg_postings_next(seg_postings *it, uint32_t *docs, uint32_t *tfs, uint32_t *n)
+{
+    *n = 0;
+    if (it->b >= it->end)
+        return CAIRN_OK;
+    *n = seg_decode_block(it->s, it->b, it->prev, docs, tfs);
+    if (*n == 0)
+        return cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index directory to rebuild it",
+                          it->s->path);
+    it->prev = it->s->blocks[it->b++].last_doc;
+    return CAIRN_OK;
+}
+
 uint32_t seg_decode_block(const seg *s, uint32_t b, uint32_t prev_last, uint32_t *docs, uint32_t *tfs)
 {
     const seg_block *bl = &s->blocks[b];
@@ -1025,16 +1044,10 @@ cairn_status seg_merge(seg *const *segs, size_t n, const uint64_t *dead, uint64_
             const char *t = seg_term_str(s, pos[k], &len);
             if (len != best_len || memcmp(t, term, len))
                 continue;
-            const seg_term *tm = &s->terms[pos[k]];
-            uint32_t prev = UINT32_MAX;
-            for (uint32_t bi = 0; bi < tm->n_blocks && st == CAIRN_OK; bi++) {
-                uint32_t blk = tm->first_block + bi;
-                uint32_t m = seg_decode_block(s, blk, prev, docs, tfs);
-                if (m == 0) {
-                    st = cairn_fail(CAIRN_ERR_CORRUPT, "%s: corrupt postings; delete the index to rebuild", s->path);
-                    break;
-                }
-                prev = s->blocks[blk].last_doc;
+            seg_postings it;
+            seg_postings_init(&it, s, (int64_t)pos[k]);
+            uint32_t m;
+            while (st == CAIRN_OK && (st = seg_postings_next(&it, docs, tfs, &m)) == CAIRN_OK && m) {
                 for (uint32_t p = 0; p < m && st == CAIRN_OK; p++) {
                     uint64_t id = s->h.base + docs[p];
                     if (!DEAD(id))

@@ -68,6 +68,15 @@ static inline const char *seg_term_str(const seg *s, uint32_t t, size_t *len)
 }
 /* Decode block b into docs/tfs (local ids); returns count, or 0 if corrupt. */
 uint32_t seg_decode_block(const seg *s, uint32_t b, uint32_t prev_last, uint32_t *docs, uint32_t *tfs);
+/* A term's postings, block by block: seg_postings_next fills docs/tfs (local
+ * ids, at most SEG_BLOCK each) with the next block and sets *n, 0 at the end;
+ * corrupt data is CAIRN_ERR_CORRUPT naming the file. */
+typedef struct seg_postings {
+    const seg *s;
+    uint32_t b, end, prev;
+} seg_postings;
+void seg_postings_init(seg_postings *it, const seg *s, int64_t term);
+cairn_status seg_postings_next(seg_postings *it, uint32_t *docs, uint32_t *tfs, uint32_t *n);
 
 /* ---- builder ---- */
 typedef struct seg_builder seg_builder;

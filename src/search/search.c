@@ -270,6 +270,24 @@ void search_results_free(search_results *r)
     memset(r, 0, sizeof *r);
 }
 
+/* Append the stored row of a hit with its snippet to out->r (room for it is
+ * there); a chunk deleted since the index was opened is skipped. */
+static cairn_status add_result(search_engine *e, const bm25_query *q, uint64_t chunk_id, float score,
+                               search_results *out)
+{
+    search_result *r = &out->r[out->n];
+    cairn_status hs = store_hit_get(e->s, (int64_t)chunk_id, &r->hit);
+    if (hs == CAIRN_ERR_NOT_FOUND) {
+        cairn_clear_error();
+        return CAIRN_OK;
+    }
+    if (hs != CAIRN_OK)
+        return hs;
+    r->score = score;
+    out->n++;
+    return search_snippet(e->an, q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
+}
+
 cairn_status search_run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
                         search_results *out)
 {
@@ -291,21 +309,8 @@ cairn_status search_run(search_engine *e, const char *query, const bm25_allowed 
         st = bm25_search(e->ix, &q, &e->set.params, allowed, want, hits, &nh, &out->stats);
     if (st == CAIRN_OK && nh && !(out->r = cairn_calloc(nh, sizeof *out->r)))
         st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
-    for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++) {
-        search_result *r = &out->r[out->n];
-        cairn_status hs = store_hit_get(e->s, (int64_t)hits[i].chunk_id, &r->hit);
-        if (hs == CAIRN_ERR_NOT_FOUND) {
-            cairn_clear_error();
-            continue;
-        }
-        if (hs != CAIRN_OK) {
-            st = hs;
-            break;
-        }
-        r->score = hits[i].score;
-        out->n++;
-        st = search_snippet(e->an, &q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
-    }
+    for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++)
+        st = add_result(e, &q, hits[i].chunk_id, hits[i].score, out);
     out->took_ms = (double)(cairn_mono_ns() - t0) / 1e6;
     bm25_query_free(&q);
     cairn_free(hits);
@@ -369,21 +374,8 @@ cairn_status search_run_docs(search_engine *e, const char *query, const bm25_all
         st = bm25_search_groups(e->ix, e->groups, &q, &e->set.params, 0, allowed, want, hits, &nh);
     if (st == CAIRN_OK && nh && !(out->r = cairn_calloc(nh, sizeof *out->r)))
         st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
-    for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++) {
-        search_result *r = &out->r[out->n];
-        cairn_status hs = store_hit_get(e->s, (int64_t)hits[i].best_chunk, &r->hit);
-        if (hs == CAIRN_ERR_NOT_FOUND) {
-            cairn_clear_error();
-            continue;
-        }
-        if (hs != CAIRN_OK) {
-            st = hs;
-            break;
-        }
-        r->score = hits[i].score;
-        out->n++;
-        st = search_snippet(e->an, &q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
-    }
+    for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++)
+        st = add_result(e, &q, hits[i].best_chunk, hits[i].score, out);
     out->took_ms = (double)(cairn_mono_ns() - t0) / 1e6;
     bm25_query_free(&q);
     cairn_free(hits);
