@@ -96,6 +96,11 @@ char *cairn_buf_take(cairn_buf *b);
 /* ---- files (file.c) ---- */
 /* Read a whole file, capped at `limit` bytes (CAIRN_ERR_TOO_LARGE beyond). NUL-terminated. */
 cairn_status cairn_file_read_all(const char *path, size_t limit, char **out, size_t *len);
+/* Content hash of a file (as cairn_hash128_hex of its bytes), read in 1 MiB
+ * pieces: memory does not grow with the file. Files over `limit` bytes:
+ * CAIRN_ERR_TOO_LARGE. *len (optional) = bytes hashed. Messages do not
+ * repeat the path (callers name the file). */
+cairn_status cairn_file_hash128_hex(const char *path, uint64_t limit, char out[33], uint64_t *len);
 /* Write atomically: temp file in the same directory, fsync, rename. */
 cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t len);
 

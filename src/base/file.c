@@ -6,6 +6,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#define XXH_STATIC_LINKING_ONLY
+#include <xxhash.h>
 
 cairn_status cairn_file_read_all(const char *path, size_t limit, char **out, size_t *len)
 {
@@ -100,5 +102,64 @@ cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t 
         unlink(tmp);
         return cairn_fail(CAIRN_ERR_IO, "%s: rename failed: %s", path, strerror(e));
     }
+    return CAIRN_OK;
+}
+
+cairn_status cairn_file_hash128_hex(const char *path, uint64_t limit, char out[33], uint64_t *len)
+{
+    out[0] = 0;
+    if (len)
+        *len = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        close(fd);
+        return S_ISREG(sb.st_mode) ? cairn_fail(CAIRN_ERR_IO, "cannot stat: %s", strerror(e))
+                                   : cairn_fail(CAIRN_ERR_IO, "not a regular file");
+    }
+    if ((uint64_t)sb.st_size > limit) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%lld bytes exceeds the size cap of %llu bytes", (long long)sb.st_size,
+                          (unsigned long long)limit);
+    }
+    (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    enum { PIECE = 1 << 20 };
+    char *buf = cairn_malloc(PIECE);
+    if (!buf) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    }
+    XXH3_state_t h;
+    XXH3_128bits_reset(&h);
+    uint64_t total = 0;
+    cairn_status st = CAIRN_OK;
+    for (;;) {
+        ssize_t r = read(fd, buf, PIECE);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            st = cairn_fail(CAIRN_ERR_IO, "read failed: %s", strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        total += (uint64_t)r;
+        if (total > limit) {
+            st = cairn_fail(CAIRN_ERR_TOO_LARGE, "exceeds the size cap of %llu bytes", (unsigned long long)limit);
+            break;
+        }
+        XXH3_128bits_update(&h, buf, (size_t)r);
+    }
+    cairn_free(buf);
+    close(fd);
+    if (st != CAIRN_OK)
+        return st;
+    XXH128_hash_t d = XXH3_128bits_digest(&h);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)d.high64, (unsigned long long)d.low64);
+    if (len)
+        *len = total;
     return CAIRN_OK;
 }

@@ -130,6 +130,8 @@ void cli_pipe_options(store *s, pipe_options *po)
     memset(po, 0, sizeof *po);
     ingest_options_default(&po->ingest);
     po->ingest.max_file_bytes = cfg->max_file_bytes;
+    po->ingest.max_stream_bytes = cfg->max_stream_bytes;
+    po->ingest.max_record_bytes = cfg->max_record_bytes;
     chunk_options_default(&po->chunk);
     po->chunk.max_tokens = cfg->chunk_tokens;
     po->chunk.overlap_tokens = cfg->chunk_overlap;

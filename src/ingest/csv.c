@@ -20,9 +20,14 @@
  * insensitive; NULL = every column); the id column is json_id_field (else
  * "id" or "_id"), the title column json_title_field (else "title").
  *
- * Cost: one pass over the bytes; memory = one row plus one document.
+ * Cost: one pass over the bytes; memory = one row plus one document (and
+ * the key set, 8 bytes per row at most half full). A file is read through
+ * a bounded window (stream.h): a row that runs past the window's end is
+ * parsed again once more bytes are in, so only the current row must fit; a
+ * row longer than opt->max_record_bytes fails the file naming its line.
  */
 #include "ingest/parse_common.h"
+#include "ingest/stream.h"
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -30,8 +35,10 @@
 #define CSV_MAX_COLUMNS 4096
 
 typedef struct csv_reader {
+    rstream *s;             /* the window: d = s->d, n = s->len */
     const char *d;
     size_t n, pos, line;   /* line: 1-based line of the next byte */
+    bool eof;               /* d[n-1] is the last byte of the input */
     char delim;
     cairn_buf scratch;      /* the current row's unescaped fields, NUL-separated */
     size_t *off;            /* field i starts at scratch.data + off[i] */
@@ -63,19 +70,28 @@ static cairn_status push_field(csv_reader *r, size_t start)
     return cairn_buf_putc(&r->scratch, 0);
 }
 
-/* Read the next non-blank row into r. *got = false at end of input.
- * CAIRN_ERR_CORRUPT for an unterminated quoted field. */
-static cairn_status csv_read_row(csv_reader *r, bool *got)
+/* Read the next non-blank row of the window into r. *got = false at end
+ * of input. *need = true (and r unchanged but for blank lines skipped) when
+ * the row runs past the window's end before EOF: the caller reads more and
+ * calls again. CAIRN_ERR_CORRUPT for an unterminated quoted field. */
+static cairn_status csv_read_row_window(csv_reader *r, bool *got, bool *need)
 {
     *got = false;
+    *need = false;
     for (;;) {
-        if (r->pos >= r->n)
+        if (r->pos >= r->n) {
+            *need = !r->eof;
             return CAIRN_OK;
+        }
         /* skip blank lines */
         if (r->d[r->pos] == '\n') {
             r->pos++;
             r->line++;
             continue;
+        }
+        if (r->d[r->pos] == '\r' && r->pos + 1 >= r->n && !r->eof) {
+            *need = true;
+            return CAIRN_OK;
         }
         if (r->d[r->pos] == '\r' && r->pos + 1 < r->n && r->d[r->pos + 1] == '\n') {
             r->pos += 2;
@@ -96,6 +112,11 @@ static cairn_status csv_read_row(csv_reader *r, bool *got)
             i++;
             for (;;) {
                 const char *q = i < n ? memchr(d + i, '"', n - i) : NULL;
+                if (!q && !r->eof) {
+                    r->line = r->row_line;
+                    *need = true;
+                    return CAIRN_OK;
+                }
                 if (!q) {
                     r->pos = n;
                     return cairn_fail(CAIRN_ERR_CORRUPT, "line %zu: unterminated quoted field", qline);
@@ -105,6 +126,11 @@ static cairn_status csv_read_row(csv_reader *r, bool *got)
                     r->line++;
                 CAIRN_TRY(cairn_buf_append(&r->scratch, d + i, k));
                 i += k + 1;
+                if (i >= n && !r->eof) {
+                    r->line = r->row_line;
+                    *need = true;   /* a '""' may straddle the window's end */
+                    return CAIRN_OK;
+                }
                 if (i < n && d[i] == '"') {
                     CAIRN_TRY(cairn_buf_putc(&r->scratch, '"'));
                     i++;
@@ -117,6 +143,11 @@ static cairn_status csv_read_row(csv_reader *r, bool *got)
         size_t j = i;
         while (j < n && d[j] != r->delim && d[j] != '\n')
             j++;
+        if (j >= n && !r->eof) {
+            r->line = r->row_line;
+            *need = true;
+            return CAIRN_OK;
+        }
         size_t k = j - i;
         if (j < n && d[j] == '\n' && k && d[j - 1] == '\r')
             k--;
@@ -138,6 +169,36 @@ static cairn_status csv_read_row(csv_reader *r, bool *got)
     r->pos = i;
     *got = true;
     return CAIRN_OK;
+}
+
+static void csv_sync_window(csv_reader *r)
+{
+    r->d = r->s->d;
+    r->n = r->s->len;
+    r->eof = r->s->eof;
+}
+
+/* Read the next non-blank row into r, reading more of the input while the
+ * row runs past the window. */
+static cairn_status csv_read_row(csv_reader *r, bool *got)
+{
+    for (;;) {
+        bool need;
+        cairn_status st = csv_read_row_window(r, got, &need);
+        if (st != CAIRN_OK || !need)
+            return st;
+        /* Blank lines before the row are done with; the row restarts. */
+        size_t keep = r->pos;
+        bool more;
+        st = rstream_more(r->s, keep, &more);
+        if (st == CAIRN_ERR_TOO_LARGE)
+            return cairn_fail(st, "line %zu: row longer than the record cap of %zu bytes (ingest.max_record_mb)",
+                              r->line, r->s->max_record);
+        if (st != CAIRN_OK)
+            return st;
+        csv_sync_window(r);
+        r->pos -= keep;
+    }
 }
 
 static void csv_reader_free(csv_reader *r)
@@ -372,12 +433,16 @@ static cairn_status row_block(const csv_reader *r, const csv_cols *c, ingest_doc
     return ingest_doc_add_block(doc, BLOCK_TABLE_ROW, 0, 0, tmp->data, tmp->len);
 }
 
-static cairn_status csv_parse(const char *path, const char *data, size_t len, const ingest_options *opt,
-                              ingest_emit_fn emit, void *ctx)
+cairn_status csv_parse_stream(rstream *s, const ingest_options *opt, ingest_emit_fn emit, void *ctx)
 {
-    size_t bom = pc_bom_len(data, len);
-    csv_reader r = {.d = data, .n = len, .pos = bom, .line = 1};
-    r.delim = sniff_delim(path, data + bom, len - bom);
+    const char *path = s->path;
+    bool more;
+    CAIRN_TRY(rstream_more(s, 0, &more));   /* the first window (memory: no-op) */
+    csv_reader r = {.s = s, .line = 1};
+    csv_sync_window(&r);
+    size_t bom = pc_bom_len(r.d, r.n);
+    r.pos = bom;
+    r.delim = sniff_delim(path, r.d + bom, r.n - bom);
     cairn_buf_init(&r.scratch, 0);
     csv_cols cols = {0};
     pc_keyset keys = {0};
@@ -440,6 +505,16 @@ static cairn_status csv_parse(const char *path, const char *data, size_t len, co
     pc_keyset_free(&keys);
     cols_free(&cols);
     csv_reader_free(&r);
+    return st;
+}
+
+static cairn_status csv_parse(const char *path, const char *data, size_t len, const ingest_options *opt,
+                              ingest_emit_fn emit, void *ctx)
+{
+    rstream s;
+    rstream_open_mem(&s, path, data, len, opt && opt->max_record_bytes ? opt->max_record_bytes : SIZE_MAX);
+    cairn_status st = csv_parse_stream(&s, opt, emit, ctx);
+    rstream_close(&s);
     return st;
 }
 

@@ -52,6 +52,8 @@ void ingest_options_default(ingest_options *o)
 {
     memset(o, 0, sizeof *o);
     o->max_file_bytes = (size_t)256 << 20;
+    o->max_stream_bytes = (size_t)64 << 30;
+    o->max_record_bytes = (size_t)16 << 20;
     o->json_id_field = NULL;
     o->json_title_field = "title";
     o->json_text_field = "text";
@@ -176,7 +178,7 @@ static cairn_status repair_field(char **text, size_t *len, bool *repaired)
 }
 
 /* Make every string of the document valid UTF-8. */
-static cairn_status doc_repair(ingest_doc *d)
+cairn_status ingest_doc_repair(ingest_doc *d)
 {
     bool rep = false;
     for (size_t i = 0; i < d->n_blocks; i++)
@@ -203,7 +205,7 @@ typedef struct emit_wrap {
 static cairn_status emit_repaired(void *ctx, ingest_doc *doc)
 {
     emit_wrap *w = ctx;
-    CAIRN_TRY(doc_repair(doc));
+    CAIRN_TRY(ingest_doc_repair(doc));
     return w->emit(w->ctx, doc);
 }
 
@@ -263,6 +265,19 @@ void ingest_data_release(ingest_data *d)
 
 cairn_status ingest_file(const char *path, const ingest_options *opt, ingest_emit_fn emit, void *ctx)
 {
+    const ingest_parser *sp;
+    bool streamed;
+    cairn_status pst = ingest_probe(path, opt, &sp, &streamed, NULL);
+    if (pst == CAIRN_ERR_NOMEM)
+        return pst;
+    if (pst == CAIRN_OK && streamed) {
+        struct stat sb;
+        if (stat(path, &sb) == 0 && (uint64_t)sb.st_size > opt->max_stream_bytes)
+            return cairn_fail(CAIRN_ERR_TOO_LARGE, "%s: %lld bytes exceeds the size cap of %zu bytes for record files",
+                              path, (long long)sb.st_size, opt->max_stream_bytes);
+        return ingest_stream_file(path, sp, NULL, opt, emit, ctx);
+    }
+    cairn_clear_error();
     ingest_data d;
     cairn_status st = ingest_data_load(path, opt->max_file_bytes, &d);
     if (st != CAIRN_OK)

@@ -87,7 +87,10 @@ cairn_status ingest_doc_add_block(ingest_doc *d, block_kind kind, int level, int
 
 /* ---- options (from flags and .cairn/config) ---- */
 typedef struct ingest_options {
-    size_t max_file_bytes;      /* size cap; larger files are skipped with a reason */
+    size_t max_file_bytes;      /* size cap of whole-file formats (read into memory); larger files are skipped */
+    size_t max_stream_bytes;    /* size cap of streamed record files (JSONL, CSV with a row per document) */
+    size_t max_record_bytes;    /* one JSONL line / CSV row: longer lines are skipped (JSONL, with a
+                                 * warning naming the line) or fail the file at that row (CSV) */
     const char *json_id_field;  /* JSON/JSONL: defaults "_id" then "id" */
     const char *json_title_field; /* default "title" */
     const char *json_text_field;  /* default "text" */
@@ -133,6 +136,27 @@ void ingest_data_release(ingest_data *d);
  * replaced and doc->utf8_repaired is set. */
 cairn_status ingest_buffer(const char *path, const char *data, size_t len,
                            const ingest_options *opt, ingest_emit_fn emit, void *ctx);
+
+/* Which parser a file gets, decided from its first 64 KiB (cut at the last
+ * whole line); *streamed = the parser reads it record by record in bounded
+ * memory (JSONL; CSV with a row per document) through ingest_stream_file,
+ * whatever its size (up to max_stream_bytes). *parser = NULL (and *why) for
+ * a file to skip. CAIRN_ERR_IO: cannot open/read; CAIRN_ERR_UNSUPPORTED:
+ * not a regular file. */
+cairn_status ingest_probe(const char *path, const ingest_options *opt, const ingest_parser **parser,
+                          bool *streamed, const char **why);
+
+/* Parse a record file (ingest_probe said *streamed) through a bounded
+ * window: memory = the longest record (capped by max_record_bytes) plus
+ * 1 MiB, not the file. When expect_hash is given, every byte read is hashed
+ * (XXH3-128, as cairn_hash128_hex) and a mismatch at the end (the file
+ * changed since it was hashed) gives CAIRN_ERR_CORRUPT. Emitted documents
+ * hold valid UTF-8, like ingest_buffer's. */
+cairn_status ingest_stream_file(const char *path, const ingest_parser *parser, const char *expect_hash,
+                                const ingest_options *opt, ingest_emit_fn emit, void *ctx);
+
+/* Replace invalid UTF-8 in every string of the document (sets utf8_repaired). */
+cairn_status ingest_doc_repair(ingest_doc *d);
 
 /* Validate UTF-8; if invalid, replace bad sequences with U+FFFD into a new
  * buffer (*out, caller frees) and set *repaired. *out == NULL when valid. */

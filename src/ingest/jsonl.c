@@ -13,10 +13,16 @@
  * Blank lines are ignored. Keys: the record id, or "line:N" when it has
  * none; a repeated id becomes "id@line:N" (with a warning).
  *
- * Cost: one pass; each line is parsed on its own, so memory is bounded by
- * the longest line plus one document.
+ * A line longer than opt->max_record_bytes is a bad line too ("longer than
+ * the record cap"), skipped without being held in memory.
+ *
+ * Cost: one pass; each line is parsed on its own, and a file is read
+ * through a bounded window (stream.h), so memory is bounded by the longest
+ * line plus one document plus the key set (8 bytes per record, at most
+ * half full), whatever the file size.
  */
 #include "ingest/parse_common.h"
+#include "ingest/stream.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,39 +30,101 @@
 /* Warnings for the first few bad lines; later ones are only counted. */
 #define JSONL_MAX_WARNINGS 10
 
-cairn_status jsonl_parse_records(const char *path, const char *data, size_t len, const ingest_options *opt,
-                                 ingest_emit_fn emit, void *ctx)
+/* The next line (without its '\n') from *pos. *got = false at the end. A
+ * line longer than s->max_record sets *too_long and is skipped unread
+ * (*line = NULL). The line stays valid until the next call. */
+static cairn_status next_line(rstream *s, size_t *pos, const char **line, size_t *n, bool *got, bool *too_long)
 {
-    size_t bom = pc_bom_len(data, len);
-    size_t pos = bom, lineno = 0, good = 0, bad = 0, first_bad_line = 0;
+    *got = *too_long = false;
+    *line = NULL;
+    *n = 0;
+    size_t scan = *pos;
+    for (;;) {
+        const char *nl = scan < s->len ? memchr(s->d + scan, '\n', s->len - scan) : NULL;
+        if (nl || s->eof) {
+            if (!nl && *pos >= s->len)
+                return CAIRN_OK;
+            size_t end = nl ? (size_t)(nl - s->d) : s->len;
+            *got = true;
+            if (end - *pos > s->max_record) {
+                *too_long = true;
+            } else {
+                *line = s->d + *pos;
+                *n = end - *pos;
+            }
+            *pos = end + (nl ? 1 : 0);
+            return CAIRN_OK;
+        }
+        size_t keep = *pos, had = s->len;
+        bool more;
+        cairn_status st = rstream_more(s, keep, &more);
+        if (st == CAIRN_OK) {
+            scan = had - keep;
+            *pos = 0;
+            continue;
+        }
+        if (st != CAIRN_ERR_TOO_LARGE)
+            return st;
+        cairn_clear_error();
+        /* Too long to hold: drop it up to its newline. */
+        *got = *too_long = true;
+        for (;;) {
+            CAIRN_TRY(rstream_more(s, s->len, &more));
+            nl = memchr(s->d, '\n', s->len);
+            if (nl) {
+                *pos = (size_t)(nl - s->d) + 1;
+                return CAIRN_OK;
+            }
+            if (!more) {
+                *pos = s->len;
+                return CAIRN_OK;
+            }
+        }
+    }
+}
+
+cairn_status jsonl_parse_stream(rstream *s, const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    const char *path = s->path;
+    bool more;
+    CAIRN_TRY(rstream_more(s, 0, &more));   /* the first window (memory: no-op) */
+    size_t pos = pc_bom_len(s->d, s->len), lineno = 0, good = 0, bad = 0, first_bad_line = 0;
     char first_bad_why[160] = "";
     pc_keyset keys = {0};
     cairn_status st = CAIRN_OK;
-    while (pos < len && st == CAIRN_OK) {
+    for (;;) {
+        const char *line;
+        size_t n;
+        bool got, too_long;
+        st = next_line(s, &pos, &line, &n, &got, &too_long);
+        if (st != CAIRN_OK || !got)
+            break;
         lineno++;
-        const char *line = data + pos;
-        const char *nl = memchr(line, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - line) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        const char *p = line;
-        size_t k = n;
-        pc_trim(&p, &k);
-        if (!k)
-            continue;
-        const char *end = NULL;
-        cJSON *obj = cJSON_ParseWithLengthOpts(p, k, &end, 0);
         char why[160] = "";
-        if (!obj) {
-            size_t col = end && end >= p && end <= p + k ? (size_t)(end - p) + 1 : 1;
-            if (col >= k)
-                snprintf(why, sizeof why, "invalid JSON: the line ends early (truncated?)");
-            else
-                snprintf(why, sizeof why, "invalid JSON at column %zu", col + (size_t)(p - line));
-        } else if (end && end < p + k) {
-            snprintf(why, sizeof why, "unexpected content after the object at column %zu",
-                     (size_t)(end - line) + 1);
-        } else if (!cJSON_IsObject(obj)) {
-            snprintf(why, sizeof why, "expected a JSON object");
+        cJSON *obj = NULL;
+        if (too_long) {
+            snprintf(why, sizeof why, "longer than the record cap of %zu bytes (ingest.max_record_mb)",
+                     s->max_record);
+        } else {
+            const char *p = line;
+            size_t k = n;
+            pc_trim(&p, &k);
+            if (!k)
+                continue;
+            const char *end = NULL;
+            obj = cJSON_ParseWithLengthOpts(p, k, &end, 0);
+            if (!obj) {
+                size_t col = end && end >= p && end <= p + k ? (size_t)(end - p) + 1 : 1;
+                if (col >= k)
+                    snprintf(why, sizeof why, "invalid JSON: the line ends early (truncated?)");
+                else
+                    snprintf(why, sizeof why, "invalid JSON at column %zu", col + (size_t)(p - line));
+            } else if (end && end < p + k) {
+                snprintf(why, sizeof why, "unexpected content after the object at column %zu",
+                         (size_t)(end - line) + 1);
+            } else if (!cJSON_IsObject(obj)) {
+                snprintf(why, sizeof why, "expected a JSON object");
+            }
         }
         if (why[0]) {
             cJSON_Delete(obj);
@@ -89,6 +157,8 @@ cairn_status jsonl_parse_records(const char *path, const char *data, size_t len,
             st = emit(ctx, &doc);
         }
         ingest_doc_free(&doc);
+        if (st != CAIRN_OK)
+            break;
     }
     pc_keyset_free(&keys);
     if (st != CAIRN_OK)
@@ -99,6 +169,21 @@ cairn_status jsonl_parse_records(const char *path, const char *data, size_t len,
         return cairn_fail(CAIRN_ERR_CORRUPT, "%s: line %zu: %s (no valid JSON record in the file)", path,
                           first_bad_line, first_bad_why);
     return CAIRN_OK;
+}
+
+cairn_status jsonl_parse_records(const char *path, const char *data, size_t len, const ingest_options *opt,
+                                 ingest_emit_fn emit, void *ctx)
+{
+    rstream s;
+    ingest_options def;
+    if (!opt) {
+        ingest_options_default(&def);
+        opt = &def;
+    }
+    rstream_open_mem(&s, path, data, len, opt->max_record_bytes);
+    cairn_status st = jsonl_parse_stream(&s, opt, emit, ctx);
+    rstream_close(&s);
+    return st;
 }
 
 static cairn_status jsonl_parse(const char *path, const char *data, size_t len, const ingest_options *opt,

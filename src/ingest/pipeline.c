@@ -435,7 +435,33 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
                   f.state == STORE_FILE_OK ? NULL : "skipped before (unchanged since)", size, 0, 0);
         goto out;
     }
-    st = ingest_data_load(fs_path, p->o.ingest.max_file_bytes, &data);
+    /* Record files (JSONL, CSV with a row per document) are streamed:
+     * hashed in one bounded pass, then parsed in another, never held
+     * whole; everything else is read into memory (capped). */
+    const ingest_parser *sparser = NULL;
+    bool streamed = false;
+    uint64_t nbytes = 0;
+    st = ingest_probe(fs_path, &p->o.ingest, &sparser, &streamed, NULL);
+    if (st == CAIRN_ERR_NOMEM)
+        goto out;
+    cairn_clear_error();
+    if (st == CAIRN_OK && streamed) {
+        size_t cap = p->o.ingest.max_stream_bytes ? p->o.ingest.max_stream_bytes : (size_t)64 << 30;
+        st = cairn_file_hash128_hex(fs_path, cap, ch, &nbytes);
+        if (st == CAIRN_ERR_TOO_LARGE)
+            cairn_fail(st, "%llu bytes exceeds the size cap of %zu bytes for record files (ingest.max_stream_gb)",
+                       (unsigned long long)size, cap);
+    } else {
+        streamed = false;
+        st = ingest_data_load(fs_path, p->o.ingest.max_file_bytes, &data);
+        if (st == CAIRN_ERR_TOO_LARGE)
+            cairn_fail(st, "%llu bytes exceeds the size cap of %zu bytes (ingest.max_file_mb)",
+                       (unsigned long long)size, p->o.ingest.max_file_bytes);
+        if (st == CAIRN_OK) {
+            nbytes = data.len;
+            cairn_hash128_hex(data.data, data.len, ch);
+        }
+    }
     if (st != CAIRN_OK) {
         if (st == CAIRN_ERR_NOMEM)
             goto out;
@@ -451,8 +477,7 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         }
         goto out;
     }
-    p->st.bytes_read += data.len;
-    cairn_hash128_hex(data.data, data.len, ch);
+    p->st.bytes_read += nbytes;
     if (existed && f.state == STORE_FILE_OK && !strcmp(f.content_hash, ch) && !strcmp(f.meta_hash, mh)) {
         /* touched but not changed */
         if ((st = group_begin(p)) == CAIRN_OK)
@@ -480,8 +505,12 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
     f.id = nf.id;
     file_ctx fc = {.p = p, .fs_path = fs_path, .key_path = f.path, .sb = sb, .content_hash = ch, .sidecar = &sidecar,
                    .file_id = f.id, .now_ns = cairn_now_ns()};
-    p->group_bytes += data.len;
-    st = ingest_buffer(fs_path, data.data, data.len, &p->o.ingest, emit_doc, &fc);
+    if (streamed) {
+        st = ingest_stream_file(fs_path, sparser, ch, &p->o.ingest, emit_doc, &fc);
+    } else {
+        p->group_bytes += data.len;
+        st = ingest_buffer(fs_path, data.data, data.len, &p->o.ingest, emit_doc, &fc);
+    }
     if (st == CAIRN_ERR_UNSUPPORTED) {
         char why[600];
         snprintf(why, sizeof why, "%s", cairn_last_error());

@@ -75,6 +75,8 @@ static cairn_status ingest(eval_store *e, const char *corpus_path, const eval_op
     pipe_options po = {0};
     ingest_options_default(&po.ingest);
     po.ingest.max_file_bytes = cfg->max_file_bytes > ((size_t)4 << 30) ? cfg->max_file_bytes : ((size_t)4 << 30);
+    po.ingest.max_stream_bytes = cfg->max_stream_bytes;
+    po.ingest.max_record_bytes = cfg->max_record_bytes;
     chunk_options_default(&po.chunk);
     po.chunk.max_tokens = o->chunk_tokens ? o->chunk_tokens : cfg->chunk_tokens;
     po.chunk.overlap_tokens = o->chunk_tokens ? o->chunk_overlap : cfg->chunk_overlap;

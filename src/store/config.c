@@ -16,8 +16,13 @@ const char store_config_template[] =
     "overlap = 32\n"
     "\n"
     "[ingest]\n"
-    "# files larger than this are skipped with a reason\n"
-    "max_file_mb = 256\n";
+    "# files read whole (text, Markdown, HTML, PDF, JSON) larger than this\n"
+    "# are skipped with a reason\n"
+    "max_file_mb = 256\n"
+    "# JSONL and CSV (a row per document) are streamed record by record in\n"
+    "# bounded memory: their own size cap, and a cap on one line/row\n"
+    "max_stream_gb = 64\n"
+    "max_record_mb = 16\n";
 
 void store_config_default(store_config *c)
 {
@@ -25,6 +30,8 @@ void store_config_default(store_config *c)
     c->chunk_tokens = CHUNK_DEFAULT_TOKENS;
     c->chunk_overlap = CHUNK_DEFAULT_OVERLAP;
     c->max_file_bytes = (size_t)256 << 20;
+    c->max_stream_bytes = (size_t)64 << 30;
+    c->max_record_bytes = (size_t)16 << 20;
 }
 
 void store_config_free(store_config *c)
@@ -80,6 +87,16 @@ static cairn_status apply_known(store_config *c, const char *name, int line, con
         size_t mb;
         CAIRN_TRY(parse_size(name, line, "ingest.max_file_mb", val, 1, 1u << 20, &mb));
         c->max_file_bytes = mb << 20;
+    }
+    if (!strcmp(sec, "ingest") && !strcmp(key, "max_stream_gb")) {
+        size_t gb;
+        CAIRN_TRY(parse_size(name, line, "ingest.max_stream_gb", val, 1, 1u << 20, &gb));
+        c->max_stream_bytes = gb << 30;
+    }
+    if (!strcmp(sec, "ingest") && !strcmp(key, "max_record_mb")) {
+        size_t mb;
+        CAIRN_TRY(parse_size(name, line, "ingest.max_record_mb", val, 1, 4096, &mb));
+        c->max_record_bytes = mb << 20;
     }
     return CAIRN_OK;
 }
@@ -191,6 +208,10 @@ cairn_status store_config_load(store_config *c, const char *path)
         CAIRN_TRY(apply_known(c, "CAIRN_CHUNK_OVERLAP", 0, "chunk", "overlap", v));
     if ((v = getenv("CAIRN_MAX_FILE_MB")) && *v)
         CAIRN_TRY(apply_known(c, "CAIRN_MAX_FILE_MB", 0, "ingest", "max_file_mb", v));
+    if ((v = getenv("CAIRN_MAX_STREAM_GB")) && *v)
+        CAIRN_TRY(apply_known(c, "CAIRN_MAX_STREAM_GB", 0, "ingest", "max_stream_gb", v));
+    if ((v = getenv("CAIRN_MAX_RECORD_MB")) && *v)
+        CAIRN_TRY(apply_known(c, "CAIRN_MAX_RECORD_MB", 0, "ingest", "max_record_mb", v));
     if (c->chunk_overlap * 2 > c->chunk_tokens)
         return cairn_fail(CAIRN_ERR_INVALID, "chunk overlap (%zu) must be at most half of chunk size (%zu)",
                           c->chunk_overlap, c->chunk_tokens);

@@ -9,9 +9,13 @@
  * parts — the analyzer, the index — keep their settings in the same file):
  *   [chunk]  size = 256        target tokens per chunk
  *            overlap = 32      tokens repeated from the previous chunk
- *   [ingest] max_file_mb = 256 files larger than this are skipped
+ *   [ingest] max_file_mb = 256 files read whole (text, Markdown, HTML, PDF,
+ *                              JSON) larger than this are skipped
+ *            max_stream_gb = 64 streamed record files (JSONL, CSV with a
+ *                              row per document) larger than this are skipped
+ *            max_record_mb = 16 one JSONL line / CSV row at most this long
  * Environment overrides: CAIRN_CHUNK_SIZE, CAIRN_CHUNK_OVERLAP,
- * CAIRN_MAX_FILE_MB.
+ * CAIRN_MAX_FILE_MB, CAIRN_MAX_STREAM_GB, CAIRN_MAX_RECORD_MB.
  */
 #ifndef CAIRN_STORE_CONFIG_H
 #define CAIRN_STORE_CONFIG_H
@@ -26,6 +30,8 @@ typedef struct store_config {
     size_t chunk_tokens;
     size_t chunk_overlap;
     size_t max_file_bytes;
+    size_t max_stream_bytes;
+    size_t max_record_bytes;
     config_entry *e;
     size_t n, cap;
 } store_config;

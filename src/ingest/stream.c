@@ -1,0 +1,223 @@
+#define _GNU_SOURCE /* memrchr */
+/* stream.c — the bounded read window for record files (see stream.h), and
+ * ingest_probe / ingest_stream_file (ingest.h). */
+#include "ingest/stream.h"
+#include "ingest/parse_common.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PROBE_BYTES ((size_t)64 << 10)
+
+static size_t read_size_for_tests;
+
+void rstream_set_read_size_for_tests(size_t n) { read_size_for_tests = n; }
+
+cairn_status rstream_open_file(rstream *s, const char *path, size_t max_record)
+{
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    s->max_record = max_record ? max_record : 1;
+    s->d = "";
+    s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (s->fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+    XXH3_128bits_reset(&s->hash_);
+    return CAIRN_OK;
+}
+
+void rstream_open_mem(rstream *s, const char *path, const char *data, size_t len, size_t max_record)
+{
+    memset(s, 0, sizeof *s);
+    s->path = path;
+    s->fd = -1;
+    s->d = data ? data : "";
+    s->len = data ? len : 0;
+    s->max_record = max_record ? max_record : 1;
+    s->eof = true;
+    s->total_ = s->len;
+    XXH3_128bits_reset(&s->hash_);
+    XXH3_128bits_update(&s->hash_, s->d, s->len);
+}
+
+cairn_status rstream_more(rstream *s, size_t keep, bool *more)
+{
+    *more = false;
+    if (keep > s->len)
+        keep = s->len;
+    if (s->fd < 0) {
+        /* memory: everything is already here; only the cap applies */
+        if (s->len - keep > s->max_record)
+            return cairn_fail(CAIRN_ERR_TOO_LARGE, "record longer than %zu bytes", s->max_record);
+        return CAIRN_OK;
+    }
+    if (s->eof) {
+        /* keep the window as it is: offsets the caller holds stay valid */
+        return CAIRN_OK;
+    }
+    size_t left = s->len - keep;
+    if (left >= s->max_record)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "record longer than %zu bytes", s->max_record);
+    if (keep) {
+        memmove(s->buf_, s->buf_ + keep, left);
+        s->base += keep;
+        s->len = left;
+    }
+    /* Read at least RSTREAM_READ, and as much as is already held, so a long
+     * record is rescanned O(log n) times, not once per read. */
+    size_t want = read_size_for_tests ? read_size_for_tests : RSTREAM_READ;
+    if (!read_size_for_tests && want < left)
+        want = left;
+    if (want > s->max_record + 1 - left)
+        want = s->max_record + 1 - left;   /* one past the cap: enough to tell it is over */
+    if (s->cap_ < left + want + 1) {
+        size_t nc = left + want + 1;
+        char *nb = cairn_realloc(s->buf_, nc);
+        if (!nb)
+            return cairn_fail(CAIRN_ERR_NOMEM, "%s: out of memory for a %zu-byte read window", s->path, nc);
+        s->buf_ = nb;
+        s->cap_ = nc;
+    }
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = read(s->fd, s->buf_ + left + got, want - got);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            s->d = s->buf_;
+            return cairn_fail(CAIRN_ERR_IO, "%s: read failed at byte %llu: %s", s->path,
+                              (unsigned long long)(s->base + left + got), strerror(errno));
+        }
+        if (r == 0) {
+            s->eof = true;
+            break;
+        }
+        got += (size_t)r;
+        if (read_size_for_tests)
+            break;
+    }
+    XXH3_128bits_update(&s->hash_, s->buf_ + left, got);
+    s->total_ += got;
+    s->len = left + got;
+    s->buf_[s->len] = 0;
+    s->d = s->buf_;
+    *more = got > 0;
+    return CAIRN_OK;
+}
+
+void rstream_hash_hex(rstream *s, char out[33])
+{
+    XXH128_hash_t h = XXH3_128bits_digest(&s->hash_);
+    snprintf(out, 33, "%016llx%016llx", (unsigned long long)h.high64, (unsigned long long)h.low64);
+}
+
+void rstream_close(rstream *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    cairn_free(s->buf_);
+    memset(s, 0, sizeof *s);
+    s->fd = -1;
+}
+
+/* ---- ingest.h: probe and stream ---- */
+
+static bool streamable(const ingest_parser *p, const ingest_options *opt)
+{
+    return p == &ingest_parser_jsonl || (p == &ingest_parser_csv && (!opt || opt->csv_row_per_doc));
+}
+
+cairn_status ingest_probe(const char *path, const ingest_options *opt, const ingest_parser **parser, bool *streamed,
+                          const char **why)
+{
+    *parser = NULL;
+    *streamed = false;
+    if (why)
+        *why = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        close(fd);
+        return S_ISREG(sb.st_mode) ? cairn_fail(CAIRN_ERR_IO, "cannot stat: %s", strerror(e))
+                                   : cairn_fail(CAIRN_ERR_UNSUPPORTED, "not a regular file");
+    }
+    char *head = cairn_malloc(PROBE_BYTES + 1);
+    if (!head) {
+        close(fd);
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    }
+    size_t n = 0;
+    cairn_status st = CAIRN_OK;
+    while (n < PROBE_BYTES) {
+        ssize_t r = read(fd, head + n, PROBE_BYTES - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            st = cairn_fail(CAIRN_ERR_IO, "read failed: %s", strerror(errno));
+            break;
+        }
+        if (r == 0)
+            break;
+        n += (size_t)r;
+    }
+    close(fd);
+    if (st == CAIRN_OK) {
+        /* Cut a partial last line, so content sniffing (jsonl: the last
+         * non-space byte closes an object) sees whole records. */
+        if ((uint64_t)n < (uint64_t)sb.st_size) {
+            const char *nl = n ? memrchr(head, '\n', n) : NULL;
+            if (nl)
+                n = (size_t)(nl - head) + 1;
+        }
+        head[n] = 0;
+        *parser = ingest_detect(path, head, n, why);
+        *streamed = *parser && streamable(*parser, opt);
+    }
+    cairn_free(head);
+    return st;
+}
+
+typedef struct emit_wrap {
+    ingest_emit_fn emit;
+    void *ctx;
+} emit_wrap;
+
+static cairn_status emit_repaired(void *ctx, ingest_doc *doc)
+{
+    emit_wrap *w = ctx;
+    CAIRN_TRY(ingest_doc_repair(doc));
+    return w->emit(w->ctx, doc);
+}
+
+cairn_status ingest_stream_file(const char *path, const ingest_parser *parser, const char *expect_hash,
+                                const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    if (!streamable(parser, opt))
+        return cairn_fail(CAIRN_ERR_INVALID, "%s: the %s parser does not stream", path, parser ? parser->name : "?");
+    rstream s;
+    CAIRN_TRY(rstream_open_file(&s, path, opt->max_record_bytes));
+    emit_wrap w = {emit, ctx};
+    cairn_status st = parser == &ingest_parser_jsonl ? jsonl_parse_stream(&s, opt, emit_repaired, &w)
+                                                     : csv_parse_stream(&s, opt, emit_repaired, &w);
+    if (st == CAIRN_OK && expect_hash) {
+        /* a parser may stop early (e.g. CSV without rows): read the rest */
+        bool more = true;
+        while (st == CAIRN_OK && more)
+            st = rstream_more(&s, s.len, &more);
+        char h[33];
+        rstream_hash_hex(&s, h);
+        if (st == CAIRN_OK && strcmp(h, expect_hash) != 0)
+            st = cairn_fail(CAIRN_ERR_CORRUPT,
+                            "%s: the file changed while it was being read (%llu bytes read); it is retried on the next run",
+                            path, (unsigned long long)s.total_);
+    }
+    rstream_close(&s);
+    return st;
+}
