@@ -9,6 +9,11 @@
  *                                        size in a fresh child process: wall,
  *                                        MB/s and peak RSS (the child's
  *                                        ru_maxrss), to show memory is bounded
+ *   bench_ingest --jsonl MB...           the real `cairn add` (the binary next
+ *                                        to this one, run as a child) of a
+ *                                        BEIR-style corpus.jsonl of MB: wall,
+ *                                        MB/s and the child's peak RSS; the
+ *                                        file is streamed, so RSS stays flat
  *
  * Generates a synthetic English-like corpus (Zipf-ish word choice, sentences
  * and paragraphs) in a temporary directory, ingests it into a fresh store
@@ -22,6 +27,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -233,8 +240,139 @@ static int memory_mode(int argc, char **argv)
     return 0;
 }
 
+
+/* A BEIR-style corpus.jsonl of about `mb` MB: {"_id","title","text",
+ * "metadata"} records of 40-600 words (mean ~1.7 KB), Zipf-ish words. */
+static int make_jsonl(const char *path, size_t mb)
+{
+    enum { NWORDS = 20000 };
+    static char words[NWORDS][12];
+    for (int i = 0; i < NWORDS; i++) {
+        int len = 2 + (int)(next_rand() % 9);
+        for (int k = 0; k < len; k++)
+            words[i][k] = (char)('a' + next_rand() % 26);
+        words[i][len] = 0;
+    }
+    FILE *fp = fopen(path, "w");
+    if (!fp)
+        return 1;
+    uint64_t target = (uint64_t)mb * 1000000, n = 0;
+    static char rec[16384];
+    for (size_t id = 0; n < target; id++) {
+        int len = snprintf(rec, sizeof rec, "{\"_id\": \"doc%zu\", \"title\": \"%s %s\", \"text\": \"", id,
+                           words[next_rand() % NWORDS], words[next_rand() % NWORDS]);
+        int nw = 40 + (int)(next_rand() % 5 == 0 ? next_rand() % 560 : next_rand() % 300);
+        for (int w = 0; w < nw; w++) {
+            uint64_t r = next_rand() % NWORDS;
+            const char *word = words[(r * r) / NWORDS];
+            size_t wl = strlen(word);
+            memcpy(rec + len, word, wl);
+            len += (int)wl;
+            rec[len++] = w % 12 == 11 ? '.' : ' ';
+        }
+        len += snprintf(rec + len, sizeof rec - (size_t)len, "\", \"metadata\": {\"year\": %d}}\n",
+                        1990 + (int)(next_rand() % 30));
+        if (fwrite(rec, 1, (size_t)len, fp) != (size_t)len) {
+            fclose(fp);
+            return 1;
+        }
+        n += (uint64_t)len;
+    }
+    return fclose(fp) != 0;
+}
+
+/* Run argv as a child with stdout to `out`; wall seconds and peak RSS (KB). */
+static int run_child(char *const argv[], const char *out, double *wall, long *rss_kb)
+{
+    int64_t t0 = cairn_mono_ns();
+    pid_t pid = fork();
+    if (pid == 0) {
+        int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+            dup2(fd, 1);
+            close(fd);
+        }
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    int status;
+    struct rusage ru;
+    if (pid < 0 || wait4(pid, &status, 0, &ru) != pid)
+        return 1;
+    *wall = (double)(cairn_mono_ns() - t0) / 1e9;
+    *rss_kb = ru.ru_maxrss;
+    return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+}
+
+static int jsonl_mode(int argc, char **argv)
+{
+    char self[1024], cairn[1100];
+    snprintf(self, sizeof self, "%s", argv[0]);
+    snprintf(cairn, sizeof cairn, "%s/cairn", dirname(self));
+    if (access(cairn, X_OK) != 0) {
+        fprintf(stderr, "bench_ingest: %s not found (build the cairn target)\n", cairn);
+        return 1;
+    }
+    printf("%8s %8s %9s %9s %8s %12s\n", "MB", "docs", "ingest s", "total s", "MB/s", "peak RSS MB");
+    for (int a = 2; a < argc; a++) {
+        size_t mb = (size_t)atol(argv[a]);
+        if (mb < 1) {
+            fprintf(stderr, "usage: bench_ingest --jsonl MB...\n");
+            return 2;
+        }
+        char root[] = "/tmp/cairn_bench_jsonl.XXXXXX";
+        if (!mkdtemp(root))
+            return 1;
+        char corpus[1100], db[1100], out[1100];
+        snprintf(corpus, sizeof corpus, "%s/corpus.jsonl", root);
+        snprintf(db, sizeof db, "%s/db", root);
+        snprintf(out, sizeof out, "%s/out.txt", root);
+        int rc = make_jsonl(corpus, mb);
+        struct stat sb;
+        double wall = 0, w0;
+        long rss = 0, r0;
+        if (!rc)
+            rc = stat(corpus, &sb);
+        char *init[] = {cairn, "init", "--db", db, NULL};
+        if (!rc)
+            rc = run_child(init, out, &w0, &r0);
+        fflush(stdout);
+        char *add[] = {cairn, "add", corpus, "--db", db, NULL};
+        if (!rc)
+            rc = run_child(add, out, &wall, &rss);
+        /* the summary line: "... N documents written ... X MB read in S s" */
+        double ing = 0;
+        size_t docs = 0;
+        FILE *fp = rc ? NULL : fopen(out, "r");
+        char line[1024];
+        while (fp && fgets(line, sizeof line, fp)) {
+            const char *q = strstr(line, " read in ");
+            const char *d = strstr(line, "; ");
+            if (q)
+                sscanf(q, " read in %lf", &ing);
+            if (q && d)
+                sscanf(d, "; %zu documents", &docs);
+        }
+        if (fp)
+            fclose(fp);
+        if (rc)
+            fprintf(stderr, "bench_ingest: cairn add failed (output in %s)\n", out);
+        else
+            printf("%8.1f %8zu %9.2f %9.2f %8.1f %12.1f\n", (double)sb.st_size / 1e6, docs, ing, wall,
+                   (double)sb.st_size / 1e6 / wall, (double)rss / 1024.0);
+        fflush(stdout);
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+        if (system(cmd) != 0 || rc)
+            return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 2 && !strcmp(argv[1], "--jsonl"))
+        return jsonl_mode(argc, argv);
     if (argc > 2 && !strcmp(argv[1], "--memory"))
         return memory_mode(argc, argv);
     if (argc > 2 && !strcmp(argv[1], "--path")) {

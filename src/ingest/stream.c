@@ -49,14 +49,10 @@ cairn_status rstream_more(rstream *s, size_t keep, bool *more)
     *more = false;
     if (keep > s->len)
         keep = s->len;
-    if (s->fd < 0) {
-        /* memory: everything is already here; only the cap applies */
-        if (s->len - keep > s->max_record)
-            return cairn_fail(CAIRN_ERR_TOO_LARGE, "record longer than %zu bytes", s->max_record);
-        return CAIRN_OK;
-    }
     if (s->eof) {
-        /* keep the window as it is: offsets the caller holds stay valid */
+        /* memory, or the file is all read: keep the window as it is, so
+         * offsets the caller holds stay valid (parsers check the record cap
+         * on the records they find) */
         return CAIRN_OK;
     }
     size_t left = s->len - keep;

@@ -47,7 +47,8 @@ cairn_status rstream_open_file(rstream *s, const char *path, size_t max_record);
 /* A window over bytes already in memory (not copied; must outlive s). */
 void rstream_open_mem(rstream *s, const char *path, const char *data, size_t len, size_t max_record);
 /* Drop d[0..keep), read more after what is left. *more = false at EOF
- * (nothing was added). CAIRN_ERR_TOO_LARGE (nothing changed) when the kept
+ * (nothing was added, nothing dropped: a memory window is at EOF from the
+ * start). CAIRN_ERR_TOO_LARGE (nothing changed) when the kept
  * bytes already fill max_record; CAIRN_ERR_IO on a read error. */
 cairn_status rstream_more(rstream *s, size_t keep, bool *more);
 /* After EOF: the content hash (as cairn_hash128_hex) of all bytes read. */
