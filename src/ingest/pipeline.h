@@ -8,7 +8,9 @@
  * second for speed, so a killed process loses at most the last group, and
  * the files of that group stay marked partial (or absent) so the next run
  * redoes them. Memory is bounded by one file (capped by max_file_bytes)
- * plus its chunks: nothing accumulates across files.
+ * or, for record files (JSONL, CSV with a row per document, streamed),
+ * one record (max_record_bytes) plus a 1 MiB window, plus its chunks:
+ * nothing accumulates across files or records.
  *
  * Walking: directories recursively; symbolic links are followed, with loops
  * detected by (device, inode); hidden entries (".name") and the store

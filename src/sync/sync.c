@@ -86,12 +86,8 @@ static void scan_free(scan *sc)
 /* Content hash of a file on disk, as the pipeline computes it. */
 static cairn_status file_hash(const char *fs_path, size_t cap, char out[33])
 {
-    char *data = NULL;
-    size_t len = 0;
-    CAIRN_TRY(cairn_file_read_all(fs_path, cap, &data, &len));
-    cairn_hash128_hex(data, len, out);
-    cairn_free(data);
-    return CAIRN_OK;
+    /* read in pieces: a moved multi-GB corpus.jsonl is not held in memory */
+    return cairn_file_hash128_hex(fs_path, cap, out, NULL);
 }
 
 /* List the files under fs_path on disk and in the store; afterwards sc->d
@@ -153,7 +149,7 @@ static cairn_status sync_path(store *s, pipeline *p, const char *fs_path, const 
             gone_file *g = &sc.g[j];
             if (g->moved || !g->ok || g->size != sc.d[i].size)
                 continue;
-            if (!h[0] && file_hash(sc.d[i].fs_path, opt->pipe.ingest.max_file_bytes, h) != CAIRN_OK) {
+            if (!h[0] && file_hash(sc.d[i].fs_path, CAIRN_MAX(opt->pipe.ingest.max_file_bytes, opt->pipe.ingest.max_stream_bytes), h) != CAIRN_OK) {
                 cairn_clear_error();
                 break;  /* unreadable now: the pipeline reports it */
             }
