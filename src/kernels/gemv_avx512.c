@@ -46,6 +46,10 @@
  * columns of Q4_0) are shorter than the distance, so prefetching inside the
  * row would only touch lines the neighbouring row's stream already loads. */
 #define GV_AHEAD 4096
+/* Activation steps arranged once per call (not once per 8-row pass) when the
+ * row has at most this many steps: 64 x 256 bytes of stack (n <= 8192 for
+ * Q4_0, 4096 for Q8_0); longer rows arrange them per pass. */
+#define GV_PRE_MAX 64
 
 /* Byte offset from a row's current position to prefetch: o = offset of the
  * current position in the row, rb = row bytes, d = distance per row, next =
@@ -142,7 +146,7 @@ GV_INLINE __m512i q4_0_quants4(const uint8_t *b)
 }
 
 /* Rows r < R of the pass; x points at row 0, rows bx bytes apart. */
-GV_INLINE void q4_0_rows4(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_0 *y)
+GV_INLINE void q4_0_rows4(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_0 *y, const gv_act4 *pre)
 {
     const __m512i zidx = _mm512_loadu_si512(q4_0_zidx), didx = _mm512_loadu_si512(q4_0_didx);
     __m512 acc[8];
@@ -151,7 +155,7 @@ GV_INLINE void q4_0_rows4(const int R, int nb, float *s, const uint8_t *x, size_
         acc[r] = _mm512_setzero_ps();
     int j = 0;
     for (; j + 4 <= nb; j += 4) {
-        const gv_act4 a = gv_act4_q8_0(y + j, 4);
+        const gv_act4 a = pre ? pre[j / 4] : gv_act4_q8_0(y + j, 4);
         const size_t pf = gv_ahead((size_t)j * sizeof(block_q4_0), (size_t)nb * sizeof(block_q4_0), GV_AHEAD / R, (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
@@ -181,18 +185,25 @@ static void gemv_q4_0_q8_0(int n, float *s, const void *x, size_t bx, const void
 {
     const int nb = n / QK;
     const uint8_t *w = x;
+    gv_act4 pre[GV_PRE_MAX];
+    const gv_act4 *p = NULL;
+    if (nr > 8 && nb / 4 <= GV_PRE_MAX) {   /* several passes: arrange the activations once */
+        for (int q = 0; q < nb / 4; q++)
+            pre[q] = gv_act4_q8_0((const block_q8_0 *)y + 4 * q, 4);
+        p = pre;
+    }
     int r = 0;
     for (; r + 8 <= nr; r += 8)
-        q4_0_rows4(8, nb, s + r, w + (size_t)r * bx, bx, y);
+        q4_0_rows4(8, nb, s + r, w + (size_t)r * bx, bx, y, p);
     for (; r + 4 <= nr; r += 4)
-        q4_0_rows4(4, nb, s + r, w + (size_t)r * bx, bx, y);
+        q4_0_rows4(4, nb, s + r, w + (size_t)r * bx, bx, y, p);
     for (; r < nr; r++)
-        q4_0_rows4(1, nb, s + r, w + (size_t)r * bx, bx, y);
+        q4_0_rows4(1, nb, s + r, w + (size_t)r * bx, bx, y, p);
 }
 
 /* ---- Q8_0 x Q8_0 ---- */
 
-GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_0 *y)
+GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t bx, const block_q8_0 *y, const gv_act *pre)
 {
     const __m512i ob = _mm512_set1_epi8((char)0x80);   /* u = x ^ 0x80 = x + 128 */
     const __m512 dmul = _mm512_set1_ps(1.0f);
@@ -205,7 +216,7 @@ GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         acc[r] = _mm512_setzero_ps();
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
-        gv_act a = gv_act_q8_0(y + j, 0, ob, dmul);
+        gv_act a = pre ? pre[j / 2] : gv_act_q8_0(y + j, 0, ob, dmul);
         const size_t pf = gv_ahead((size_t)j * sizeof(block_q8_0), (size_t)nb * sizeof(block_q8_0), GV_AHEAD / R, (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
@@ -241,13 +252,20 @@ static void gemv_q8_0_q8_0(int n, float *s, const void *x, size_t bx, const void
 {
     const int nb = n / QK;
     const uint8_t *w = x;
+    gv_act pre[GV_PRE_MAX];
+    const gv_act *p = NULL;
+    if (nr > 8 && nb / 2 <= GV_PRE_MAX) {   /* several passes: arrange the activations once */
+        for (int q = 0; q < nb / 2; q++)
+            pre[q] = gv_act_q8_0((const block_q8_0 *)y + 2 * q, 0, _mm512_set1_epi8((char)0x80), _mm512_set1_ps(1.0f));
+        p = pre;
+    }
     int r = 0;
     for (; r + 8 <= nr; r += 8)
-        q8_0_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
+        q8_0_rows(8, nb, s + r, w + (size_t)r * bx, bx, y, p);
     for (; r + 4 <= nr; r += 4)
-        q8_0_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
+        q8_0_rows(4, nb, s + r, w + (size_t)r * bx, bx, y, p);
     for (; r < nr; r++)
-        q8_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+        q8_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y, p);
 }
 
 /* ---- Q4_K x Q8_K ----

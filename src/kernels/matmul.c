@@ -157,8 +157,11 @@ static void plan_chunks(mm_part *p, int64_t n_tok, int nth)
     int64_t nr = 1, nc = 1;
     if (n_tok == 1) {
         p->rb = CAIRN_MAX(CAIRN_MIN(p->rows / ((int64_t)nth * 16), 64), 8);
-        if (wt->gemv)       /* whole passes of the multi-row kernel (8 rows) */
+        if (wt->gemv) {     /* whole passes of the multi-row kernel (8 rows) */
+            if (nth == 1)   /* nothing to balance: fewer, longer calls (the kernel arranges the activations once per call) */
+                p->rb = CAIRN_MIN(p->rows, 256);
             p->rb = (p->rb + 7) / 8 * 8;
+        }
         p->tb = 1;
     } else if (wt->gemm && n_tok >= GEMM_MIN_TOKENS) {
         /* One tile call per chunk, as large as the kernel takes: a tile kernel
