@@ -282,7 +282,7 @@ static int make_jsonl(const char *path, size_t mb)
 }
 
 /* Run argv as a child with stdout to `out`; wall seconds and peak RSS (KB). */
-static int run_child(char *const argv[], const char *out, double *wall, long *rss_kb)
+static int run_child(char *const argv[], const char *out, double *wall, long *rss_kb, double *cpu)
 {
     int64_t t0 = cairn_mono_ns();
     pid_t pid = fork();
@@ -301,6 +301,7 @@ static int run_child(char *const argv[], const char *out, double *wall, long *rs
         return 1;
     *wall = (double)(cairn_mono_ns() - t0) / 1e9;
     *rss_kb = ru.ru_maxrss;
+    *cpu = (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
     return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 }
 
@@ -313,7 +314,7 @@ static int jsonl_mode(int argc, char **argv)
         fprintf(stderr, "bench_ingest: %s not found (build the cairn target)\n", cairn);
         return 1;
     }
-    printf("%8s %8s %9s %9s %8s %12s\n", "MB", "docs", "ingest s", "total s", "MB/s", "peak RSS MB");
+    printf("%8s %8s %9s %8s %8s %8s %12s\n", "MB", "docs", "wall s", "MB/s", "cpu s", "cpu MB/s", "peak RSS MB");
     for (int a = 2; a < argc; a++) {
         size_t mb = (size_t)atol(argv[a]);
         if (mb < 1) {
@@ -329,28 +330,34 @@ static int jsonl_mode(int argc, char **argv)
         snprintf(out, sizeof out, "%s/out.txt", root);
         int rc = make_jsonl(corpus, mb);
         struct stat sb;
-        double wall = 0, w0;
+        double wall = 0, w0, cpu = 0, c0;
         long rss = 0, r0;
         if (!rc)
             rc = stat(corpus, &sb);
         char *init[] = {cairn, "init", "--db", db, NULL};
         if (!rc)
-            rc = run_child(init, out, &w0, &r0);
+            rc = run_child(init, out, &w0, &r0, &c0);
+        /* BENCH_CONFIG: lines appended to the store's config (e.g. "[bm25]\nflush_mb = 16") */
+        const char *extra = getenv("BENCH_CONFIG");
+        if (!rc && extra && *extra) {
+            char cfg[1200];
+            snprintf(cfg, sizeof cfg, "%s/.cairn/config", db);
+            FILE *cf = fopen(cfg, "a");
+            rc = !cf || fprintf(cf, "\n%s\n", extra) < 0;
+            if (cf)
+                fclose(cf);
+        }
         fflush(stdout);
         char *add[] = {cairn, "add", corpus, "--db", db, NULL};
         if (!rc)
-            rc = run_child(add, out, &wall, &rss);
-        /* the summary line: "... N documents written ... X MB read in S s" */
-        double ing = 0;
+            rc = run_child(add, out, &wall, &rss, &cpu);
+        /* the summary line: "...; N documents written ..." */
         size_t docs = 0;
         FILE *fp = rc ? NULL : fopen(out, "r");
         char line[1024];
         while (fp && fgets(line, sizeof line, fp)) {
-            const char *q = strstr(line, " read in ");
             const char *d = strstr(line, "; ");
-            if (q)
-                sscanf(q, " read in %lf", &ing);
-            if (q && d)
+            if (d && strstr(line, " read in "))
                 sscanf(d, "; %zu documents", &docs);
         }
         if (fp)
@@ -358,8 +365,8 @@ static int jsonl_mode(int argc, char **argv)
         if (rc)
             fprintf(stderr, "bench_ingest: cairn add failed (output in %s)\n", out);
         else
-            printf("%8.1f %8zu %9.2f %9.2f %8.1f %12.1f\n", (double)sb.st_size / 1e6, docs, ing, wall,
-                   (double)sb.st_size / 1e6 / wall, (double)rss / 1024.0);
+            printf("%8.1f %8zu %9.2f %8.1f %8.2f %8.1f %12.1f\n", (double)sb.st_size / 1e6, docs, wall,
+                   (double)sb.st_size / 1e6 / wall, cpu, (double)sb.st_size / 1e6 / cpu, (double)rss / 1024.0);
         fflush(stdout);
         char cmd[1200];
         snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
