@@ -9,6 +9,7 @@
  *                                        size in a fresh child process: wall,
  *                                        MB/s and peak RSS (the child's
  *                                        ru_maxrss), to show memory is bounded
+ *   bench_ingest --memory-jsonl MB...    --memory on a generated corpus.jsonl
  *   bench_ingest --jsonl MB...           the real `cairn add` (the binary next
  *                                        to this one, run as a child) of a
  *                                        BEIR-style corpus.jsonl of MB: wall,
@@ -188,8 +189,11 @@ static int memory_child(const char *root, const char *corpus, int fd)
     return 0;
 }
 
+static int make_jsonl(const char *path, size_t mb);
+
 static int memory_mode(int argc, char **argv)
 {
+    bool jsonl = !strcmp(argv[1], "--memory-jsonl");
     printf("%8s %8s %9s %9s %8s %8s %12s %11s %9s\n", "MB", "chunks", "ingest s", "index s", "total s", "MB/s",
            "peak RSS MB", "(ingest MB)", "segments");
     for (int a = 2; a < argc; a++) {
@@ -202,9 +206,14 @@ static int memory_mode(int argc, char **argv)
         if (!mkdtemp(root))
             return 1;
         char corpus[1100];
-        snprintf(corpus, sizeof corpus, "%s/corpus", root);
-        mkdir(corpus, 0755);
-        make_corpus(corpus, mb, mb * 10);
+        snprintf(corpus, sizeof corpus, "%s/corpus%s", root, jsonl ? ".jsonl" : "");
+        if (jsonl) {
+            if (make_jsonl(corpus, mb))
+                return 1;
+        } else {
+            mkdir(corpus, 0755);
+            make_corpus(corpus, mb, mb * 10);
+        }
         int pfd[2];
         if (pipe(pfd) != 0)
             return 1;
@@ -380,7 +389,7 @@ int main(int argc, char **argv)
 {
     if (argc > 2 && !strcmp(argv[1], "--jsonl"))
         return jsonl_mode(argc, argv);
-    if (argc > 2 && !strcmp(argv[1], "--memory"))
+    if (argc > 2 && (!strcmp(argv[1], "--memory") || !strcmp(argv[1], "--memory-jsonl")))
         return memory_mode(argc, argv);
     if (argc > 2 && !strcmp(argv[1], "--path")) {
         int runs = argc > 3 ? atoi(argv[3]) : 3;

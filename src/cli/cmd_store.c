@@ -79,6 +79,7 @@ typedef struct add_ui {
     int64_t t0, last_draw;
     uint64_t total_files, total_bytes;   /* estimate; 0 = unknown */
     uint64_t files, bytes, chunks;
+    uint64_t file_done;                  /* bytes read of the big file in progress */
     bool line_drawn;
 } add_ui;
 
@@ -104,24 +105,36 @@ static void draw(add_ui *u, bool force)
         return;
     u->last_draw = now;
     double secs = (double)(now - u->t0) / 1e9;
-    double rate = secs > 0 ? (double)u->bytes / 1e6 / secs : 0;
+    uint64_t bytes = u->bytes + u->file_done;
+    double rate = secs > 0 ? (double)bytes / 1e6 / secs : 0;
     char eta[32] = "";
-    if (u->total_bytes && rate > 0 && u->bytes <= u->total_bytes) {
-        double left = (double)(u->total_bytes - u->bytes) / 1e6 / rate;
+    if (u->total_bytes && rate > 0 && bytes <= u->total_bytes) {
+        double left = (double)(u->total_bytes - bytes) / 1e6 / rate;
         snprintf(eta, sizeof eta, "  ETA %d:%02d", (int)left / 60, (int)left % 60);
     }
     char tot[48] = "";
     if (u->total_files)
         snprintf(tot, sizeof tot, "/%llu", (unsigned long long)u->total_files);
     fprintf(stderr, "\r\033[Kfiles %llu%s  %.1f MB  chunks %llu  %.1f MB/s%s", (unsigned long long)u->files, tot,
-            (double)u->bytes / 1e6, (unsigned long long)u->chunks, rate, eta);
+            (double)bytes / 1e6, (unsigned long long)u->chunks, rate, eta);
     u->line_drawn = true;
+}
+
+/* Inside a big JSONL/CSV file: bytes read so far. */
+static void on_progress(void *ctx, const char *path, uint64_t done, uint64_t size)
+{
+    (void)path;
+    (void)size;
+    add_ui *u = ctx;
+    u->file_done = done;
+    draw(u, false);
 }
 
 static void on_event(void *ctx, const pipe_event *ev)
 {
     add_ui *u = ctx;
     const char *tag = NULL;
+    u->file_done = 0;
     switch (ev->outcome) {
     case PIPE_ADDED:
     case PIPE_UPDATED:
@@ -282,6 +295,7 @@ int cmd_add(int argc, char **argv)
     po.stop = &stop_flag;
     add_ui ui = {.tty = !no_progress && isatty(2), .quiet = quiet, .t0 = cairn_mono_ns()};
     po.on_event = on_event;
+    po.on_progress = on_progress;
     po.event_ctx = &ui;
     if ((st = store_next_sync_gen(s, &po.sync_gen)) != CAIRN_OK) {
         cli_error("add", st);

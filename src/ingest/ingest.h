@@ -154,6 +154,10 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
  * hold valid UTF-8, like ingest_buffer's. */
 cairn_status ingest_stream_file(const char *path, const ingest_parser *parser, const char *expect_hash,
                                 const ingest_options *opt, ingest_emit_fn emit, void *ctx);
+/* The same, keeping *bytes_read at the bytes read so far (for progress). */
+cairn_status ingest_stream_file_progress(const char *path, const ingest_parser *parser, const char *expect_hash,
+                                         const ingest_options *opt, ingest_emit_fn emit, void *ctx,
+                                         uint64_t *bytes_read);
 
 /* Replace invalid UTF-8 in every string of the document (sets utf8_repaired). */
 cairn_status ingest_doc_repair(ingest_doc *d);

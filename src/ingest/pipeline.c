@@ -52,6 +52,8 @@ typedef struct file_ctx {
     size_t docs, chunks;
     bool repaired;
     const char *type;
+    uint64_t stream_read;  /* streamed files: bytes read so far */
+    int64_t last_progress_ns;
 } file_ctx;
 
 static void event(pipeline *p, pipe_outcome oc, const char *path, const char *reason, uint64_t bytes, size_t docs,
@@ -362,6 +364,13 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
         chunk_list_free(&cl);
     }
     CAIRN_TRY(st);
+    if (p->o.on_progress && fc->stream_read) {
+        int64_t now = cairn_mono_ns();
+        if (now - fc->last_progress_ns > 200000000LL) {
+            fc->last_progress_ns = now;
+            p->o.on_progress(p->o.event_ctx, fc->fs_path, fc->stream_read, (uint64_t)fc->sb->st_size);
+        }
+    }
     /* Group commits may fall between the documents of one file; the file
      * stays marked partial until its last document is in. */
     return group_maybe_commit(p);
@@ -506,7 +515,7 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
     file_ctx fc = {.p = p, .fs_path = fs_path, .key_path = f.path, .sb = sb, .content_hash = ch, .sidecar = &sidecar,
                    .file_id = f.id, .now_ns = cairn_now_ns()};
     if (streamed) {
-        st = ingest_stream_file(fs_path, sparser, ch, &p->o.ingest, emit_doc, &fc);
+        st = ingest_stream_file_progress(fs_path, sparser, ch, &p->o.ingest, emit_doc, &fc, &fc.stream_read);
     } else {
         p->group_bytes += data.len;
         st = ingest_buffer(fs_path, data.data, data.len, &p->o.ingest, emit_doc, &fc);

@@ -64,6 +64,10 @@ typedef struct pipe_options {
     int64_t sync_gen;               /* generation stamped on files and documents */
     pipe_event_fn on_event;
     void *event_ctx;
+    /* Optional: progress inside a big streamed record file (JSONL, CSV),
+     * at most every 200 ms: bytes of `path` read so far out of `size`; the
+     * file's own event follows when it is done. Called with event_ctx. */
+    void (*on_progress)(void *ctx, const char *path, uint64_t done, uint64_t size);
     volatile sig_atomic_t *stop;    /* set by a signal handler: stop at the next file */
 } pipe_options;
 

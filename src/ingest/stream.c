@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #define PROBE_BYTES ((size_t)64 << 10)
+#define DEFAULT_MAX_RECORD ((size_t)16 << 20)   /* = ingest_options_default's */
 
 static size_t read_size_for_tests;
 
@@ -20,7 +21,7 @@ cairn_status rstream_open_file(rstream *s, const char *path, size_t max_record)
 {
     memset(s, 0, sizeof *s);
     s->path = path;
-    s->max_record = max_record ? max_record : 1;
+    s->max_record = max_record ? max_record : DEFAULT_MAX_RECORD;
     s->d = "";
     s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (s->fd < 0)
@@ -37,7 +38,7 @@ void rstream_open_mem(rstream *s, const char *path, const char *data, size_t len
     s->fd = -1;
     s->d = data ? data : "";
     s->len = data ? len : 0;
-    s->max_record = max_record ? max_record : 1;
+    s->max_record = max_record ? max_record : DEFAULT_MAX_RECORD;
     s->eof = true;
     s->total_ = s->len;
     XXH3_128bits_reset(&s->hash_);
@@ -98,6 +99,8 @@ cairn_status rstream_more(rstream *s, size_t keep, bool *more)
     }
     XXH3_128bits_update(&s->hash_, s->buf_ + left, got);
     s->total_ += got;
+    if (s->progress_)
+        *s->progress_ = s->total_;
     s->len = left + got;
     s->buf_[s->len] = 0;
     s->d = s->buf_;
@@ -195,10 +198,18 @@ static cairn_status emit_repaired(void *ctx, ingest_doc *doc)
 cairn_status ingest_stream_file(const char *path, const ingest_parser *parser, const char *expect_hash,
                                 const ingest_options *opt, ingest_emit_fn emit, void *ctx)
 {
+    return ingest_stream_file_progress(path, parser, expect_hash, opt, emit, ctx, NULL);
+}
+
+cairn_status ingest_stream_file_progress(const char *path, const ingest_parser *parser, const char *expect_hash,
+                                         const ingest_options *opt, ingest_emit_fn emit, void *ctx,
+                                         uint64_t *bytes_read)
+{
     if (!streamable(parser, opt))
         return cairn_fail(CAIRN_ERR_INVALID, "%s: the %s parser does not stream", path, parser ? parser->name : "?");
     rstream s;
     CAIRN_TRY(rstream_open_file(&s, path, opt->max_record_bytes));
+    s.progress_ = bytes_read;
     emit_wrap w = {emit, ctx};
     cairn_status st = parser == &ingest_parser_jsonl ? jsonl_parse_stream(&s, opt, emit_repaired, &w)
                                                      : csv_parse_stream(&s, opt, emit_repaired, &w);

@@ -39,6 +39,7 @@ typedef struct rstream {
     char *buf_;             /* owned window (file mode) */
     size_t cap_;
     uint64_t total_;        /* bytes read so far */
+    uint64_t *progress_; /* optional: mirrors total_ */
     XXH3_state_t hash_;
 } rstream;
 
