@@ -33,6 +33,8 @@ with open(os.path.join(root, 'corpus.jsonl'), 'w') as f:
             f.write('[1, 2, 3]\n'); continue
         if i == 3000:
             f.write('{"_id": "huge", "text": "%s"}\n' % ('x' * 1500000)); continue
+        if i == 3500:
+            f.write('{"_id": "d10", "text": "a repeated id: kept as its own document"}\n'); continue
         text = ' '.join(rnd.choice(words) for _ in range(rnd.randint(20, 300)))
         if i == 4000:
             text += ' zanzibarquux'
@@ -76,6 +78,8 @@ check "grep -q 'corpus.jsonl: line 3000: longer than the record cap of 1048576 b
 check "grep -q 'big.txt: .*exceeds the size cap of 1048576 bytes (ingest.max_file_mb)' $TMP/add.out $TMP/add.err"
 jdocs=$(sqlite3 "$DB" "select count(*) from docs where path like '%corpus.jsonl'")
 check "[ \"$jdocs\" = 3997 ]"
+check "grep -q 'corpus.jsonl: line 3500: id \"d10\" repeats an earlier record; keyed \"d10@line:3500\"' $TMP/add.err"
+check "[ \"\$(sqlite3 $DB \"select count(*) from docs where rkey in ('d10', 'd10@line:3500')\")\" = 2 ]"
 check "[ \"\$(sqlite3 $DB \"select count(*) from docs where path like '%rows.csv'\")\" = 3000 ]"
 check "[ \"\$(sqlite3 $DB \"select count(*) from docs where rkey in ('bad', 'huge')\")\" = 0 ]"
 check "[ \"\$(sqlite3 $DB \"select state from files where path like '%corpus.jsonl'\")\" = 1 ]"

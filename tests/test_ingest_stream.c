@@ -268,11 +268,45 @@ static void test_hash_and_probe(void)
     cairn_buf_free(&b);
 }
 
+/* With caller_unique_keys the parsers keep no key set: a repeated id comes
+ * out as it is, with its position in key_alt (the pipeline renames it). */
+typedef struct keys_seen { char key[8][32], alt[8][48]; int n; } keys_seen;
+static cairn_status grab_key(void *ctx, ingest_doc *d)
+{
+    keys_seen *k = ctx;
+    if (k->n < 8) {
+        snprintf(k->key[k->n], sizeof k->key[0], "%s", d->key ? d->key : "");
+        snprintf(k->alt[k->n], sizeof k->alt[0], "%s", d->key_alt);
+        k->n++;
+    }
+    return CAIRN_OK;
+}
+
+static void test_caller_unique_keys(void)
+{
+    ingest_options opt;
+    ingest_options_default(&opt);
+    const char *j = "{\"_id\": \"a\", \"text\": \"x\"}\n{\"_id\": \"a\", \"text\": \"y\"}\n{\"text\": \"z\"}\n";
+    keys_seen k = {0};
+    CHECK_OK(ingest_buffer("k.jsonl", j, strlen(j), &opt, grab_key, &k));
+    CHECK(k.n == 3 && !strcmp(k.key[1], "a@line:2") && k.alt[1][0] == 0);
+    opt.caller_unique_keys = true;
+    memset(&k, 0, sizeof k);
+    CHECK_OK(ingest_buffer("k.jsonl", j, strlen(j), &opt, grab_key, &k));
+    CHECK(k.n == 3 && !strcmp(k.key[0], "a") && !strcmp(k.key[1], "a") && !strcmp(k.alt[1], "line:2"));
+    CHECK(!strcmp(k.key[2], "line:3") && !strcmp(k.alt[2], "line:3"));
+    const char *c = "id,text\nr1,x\nr1,y\n";
+    memset(&k, 0, sizeof k);
+    CHECK_OK(ingest_buffer("k.csv", c, strlen(c), &opt, grab_key, &k));
+    CHECK(k.n == 2 && !strcmp(k.key[1], "r1") && !strcmp(k.alt[1], "row:2"));
+}
+
 int main(void)
 {
     cairn_log_set_level(CAIRN_LOG_ERROR);
     RUN(test_jsonl_windows);
     RUN(test_csv_windows);
     RUN(test_hash_and_probe);
+    RUN(test_caller_unique_keys);
     return t_done();
 }

@@ -21,7 +21,8 @@
  * "id" or "_id"), the title column json_title_field (else "title").
  *
  * Cost: one pass over the bytes; memory = one row plus one document (and
- * the key set, 8 bytes per row at most half full). A file is read through
+ * the key set, 8 bytes per row at most half full, unless the caller makes
+ * keys unique: opt->caller_unique_keys, as the pipeline does). A file is read through
  * a bounded window (stream.h): a row that runs past the window's end is
  * parsed again once more bytes are in, so only the current row must fit; a
  * row longer than opt->max_record_bytes fails the file naming its line.
@@ -357,7 +358,8 @@ static cairn_status cell_meta(meta_list *m, const char *key, const char *v)
 }
 
 /* One row as a document. */
-static cairn_status row_doc(const csv_reader *r, const csv_cols *c, size_t row, pc_keyset *keys, ingest_doc *doc,
+static cairn_status row_doc(const csv_reader *r, const csv_cols *c, const ingest_options *opt, size_t row,
+                            pc_keyset *keys, ingest_doc *doc,
                             cairn_buf *tmp)
 {
     char alt[48];
@@ -367,7 +369,7 @@ static cairn_status row_doc(const csv_reader *r, const csv_cols *c, size_t row, 
     pc_trim(&idv, &idk);
     if (idk) /* then idv is in the row's scratch buffer, which is ours; the id is not read again */
         ((char *)idv)[idk] = 0;
-    CAIRN_TRY(pc_set_unique_key(keys, doc, idk ? idv : alt, alt));
+    CAIRN_TRY(pc_set_record_key(keys, opt, doc, idk ? idv : alt, alt));
     if (c->title >= 0) {
         const char *t = field(r, (size_t)c->title);
         size_t k = field_len(r, (size_t)c->title);
@@ -482,7 +484,7 @@ cairn_status csv_parse_stream(rstream *s, const ingest_options *opt, ingest_emit
             ingest_doc doc;
             ingest_doc_init(&doc);
             doc.type = "csv";
-            st = row_doc(&r, &cols, rows, &keys, &doc, &tmp);
+            st = row_doc(&r, &cols, opt, rows, &keys, &doc, &tmp);
             if (st == CAIRN_OK)
                 st = emit(ctx, &doc);
             ingest_doc_free(&doc);

@@ -79,6 +79,8 @@ typedef struct ingest_doc {
     size_t n_blocks, cap_blocks;
     meta_list meta;     /* parser-found metadata (front matter, <meta>, PDF info, record fields) */
     bool utf8_repaired; /* invalid UTF-8 was replaced by U+FFFD */
+    char key_alt[48];   /* with ingest_options.caller_unique_keys: the record's position
+                         * ("line:7", "row:3"); a repeated key becomes "key@key_alt" */
 } ingest_doc;
 
 void ingest_doc_init(ingest_doc *d);
@@ -96,6 +98,10 @@ typedef struct ingest_options {
     const char *json_text_field;  /* default "text" */
     bool csv_row_per_doc;       /* CSV: one document per row (default) or one per file */
     const char *csv_text_columns; /* comma list; NULL = all columns */
+    bool caller_unique_keys;    /* JSONL/CSV rows: emit record ids as they are (with key_alt) and let
+                                 * the callee make repeats unique (the pipeline does, through the
+                                 * store, so memory does not grow with the number of records);
+                                 * else the parser keeps a set of the keys (8-16 bytes each) */
 } ingest_options;
 
 void ingest_options_default(ingest_options *o);

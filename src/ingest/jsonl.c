@@ -18,7 +18,8 @@
  *
  * Cost: one pass; each line is parsed on its own, and a file is read
  * through a bounded window (stream.h), so memory is bounded by the longest
- * line plus one document plus the key set (8 bytes per record, at most
+ * line plus one document plus the key set (none with
+ * opt->caller_unique_keys, as in the pipeline; else 8 bytes per record, at most
  * half full), whatever the file size.
  */
 #include "ingest/parse_common.h"
@@ -145,7 +146,7 @@ cairn_status jsonl_parse_stream(rstream *s, const ingest_options *opt, ingest_em
         st = json_record_to_doc(obj, opt, &doc, &id);
         if (st == CAIRN_OK) {
             size_t before = keys.n;
-            st = pc_set_unique_key(&keys, &doc, id ? id : alt, alt);
+            st = pc_set_record_key(&keys, opt, &doc, id ? id : alt, alt);
             if (st == CAIRN_OK && id && keys.n == before + 1 && strcmp(doc.key, id) != 0)
                 CAIRN_WARN("%s: line %zu: id \"%s\" repeats an earlier record; keyed \"%s\"", path, lineno, id,
                            doc.key);

@@ -179,6 +179,20 @@ cairn_status pc_set_unique_key(pc_keyset *ks, ingest_doc *doc, const char *key, 
     return CAIRN_OK;
 }
 
+cairn_status pc_set_record_key(pc_keyset *ks, const ingest_options *opt, ingest_doc *doc, const char *key,
+                               const char *alt)
+{
+    if (!opt || !opt->caller_unique_keys)
+        return pc_set_unique_key(ks, doc, key, alt);
+    char *k = cairn_strdup(key);
+    if (!k)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    cairn_free(doc->key);
+    doc->key = k;
+    snprintf(doc->key_alt, sizeof doc->key_alt, "%s", alt);
+    return CAIRN_OK;
+}
+
 cairn_status pc_meta_string(meta_list *m, const char *key, const char *s)
 {
     /* Only strings shaped like an ISO date go through the typed parser: a

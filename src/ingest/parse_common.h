@@ -46,6 +46,11 @@ void pc_keyset_free(pc_keyset *k);
  * else "key@alt" (alt names the record's position, e.g. "line:7"). */
 cairn_status pc_set_unique_key(pc_keyset *ks, ingest_doc *doc, const char *key, const char *alt);
 
+/* A record's key: pc_set_unique_key, or with opt->caller_unique_keys the
+ * key as it is, with `alt` in doc->key_alt for the callee (no key set). */
+cairn_status pc_set_record_key(pc_keyset *ks, const ingest_options *opt, ingest_doc *doc, const char *key,
+                               const char *alt);
+
 /* Metadata from a scalar string: ISO dates (YYYY-MM-DD[THH:MM[:SS][Z]]) become dates,
  * everything else stays a string. */
 cairn_status pc_meta_string(meta_list *m, const char *key, const char *s);

@@ -53,6 +53,8 @@ typedef struct file_ctx {
     bool repaired;
     const char *type;
     uint64_t stream_read;  /* streamed files: bytes read so far */
+    uint64_t *seen;         /* bitset by doc id: documents stored from this file in this run */
+    size_t seen_words;
     int64_t last_progress_ns;
 } file_ctx;
 
@@ -295,6 +297,35 @@ static cairn_status merge_meta(meta_list *dst, const meta_list *src)
     return CAIRN_OK;
 }
 
+/* The documents a file stored in this run, by id, to recognise a record id
+ * repeated later in the file: one bit per document id of the store (1 MB
+ * per 8M ids), instead of a set of every record key. */
+static bool seen_has(const file_ctx *fc, int64_t id)
+{
+    uint64_t w = (uint64_t)id >> 6;
+    return id > 0 && w < fc->seen_words && (fc->seen[w] >> (id & 63) & 1);
+}
+
+static cairn_status seen_add(file_ctx *fc, int64_t id)
+{
+    if (id <= 0)
+        return CAIRN_OK;
+    size_t w = (size_t)((uint64_t)id >> 6);
+    if (w >= fc->seen_words) {
+        size_t n = fc->seen_words ? fc->seen_words : 1024;
+        while (n <= w)
+            n *= 2;
+        uint64_t *ns = cairn_reallocarray(fc->seen, n, sizeof *ns);
+        if (!ns)
+            return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+        memset(ns + fc->seen_words, 0, (n - fc->seen_words) * sizeof *ns);
+        fc->seen = ns;
+        fc->seen_words = n;
+    }
+    fc->seen[w] |= (uint64_t)1 << (id & 63);
+    return CAIRN_OK;
+}
+
 static cairn_status emit_doc(void *ctx, ingest_doc *d)
 {
     file_ctx *fc = ctx;
@@ -325,13 +356,33 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
             expires = e2;
     }
     char dh[33], old[33];
-    CAIRN_TRY(doc_hash(d, fc, dh));
     /* a group commit may have happened after the previous document */
     CAIRN_TRY(group_begin(p));
     int64_t old_id = 0;
     cairn_status fst = store_doc_find(p->s, fc->key_path, d->key ? d->key : "", &old_id, old);
     if (fst != CAIRN_OK && fst != CAIRN_ERR_NOT_FOUND)
         return fst;
+    if (fst == CAIRN_OK && d->key_alt[0] && seen_has(fc, old_id)) {
+        /* The id of a record already stored from this file in this run:
+         * key it "id@line:N" so both are kept (what the parser's key set
+         * does for a buffer, without memory per record). */
+        cairn_buf nk;
+        cairn_buf_init(&nk, 0);
+        CAIRN_TRY(cairn_buf_printf(&nk, "%s@%s", d->key ? d->key : "", d->key_alt));
+        char where[48];
+        snprintf(where, sizeof where, "%s", d->key_alt);
+        char *colon = strchr(where, ':');
+        if (colon)
+            *colon = ' ';
+        CAIRN_WARN("%s: %s: id \"%s\" repeats an earlier record; keyed \"%s\"", fc->fs_path, where,
+                   d->key ? d->key : "", nk.data);
+        cairn_free(d->key);
+        d->key = cairn_buf_take(&nk);
+        fst = store_doc_find(p->s, fc->key_path, d->key, &old_id, old);
+        if (fst != CAIRN_OK && fst != CAIRN_ERR_NOT_FOUND)
+            return fst;
+    }
+    CAIRN_TRY(doc_hash(d, fc, dh));
     store_doc_in in = {
         .file_id = fc->file_id, .source_id = p->o.source_id, .path = fc->key_path, .rkey = d->key ? d->key : "",
         .type = d->type ? d->type : "text", .title = d->title, .size = (int64_t)fc->sb->st_size,
@@ -346,6 +397,8 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
         st = store_doc_put(p->s, &in, &res);   /* touches stat data only */
         p->st.docs_unchanged++;
         fc->docs++;
+        if (st == CAIRN_OK)
+            st = seen_add(fc, old_id);
     } else {
         st = chunk_doc(d, &p->o.chunk, &cl);
         in.chunks = &cl;
@@ -358,6 +411,7 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
             p->st.chunks_removed += res.chunks_removed;
             fc->docs++;
             fc->chunks += cl.n;
+            st = seen_add(fc, res.doc_id);
             for (size_t i = 0; i < cl.n; i++)
                 p->group_bytes += cl.c[i].len;
         }
@@ -520,6 +574,7 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         p->group_bytes += data.len;
         st = ingest_buffer(fs_path, data.data, data.len, &p->o.ingest, emit_doc, &fc);
     }
+    cairn_free(fc.seen);
     if (st == CAIRN_ERR_UNSUPPORTED) {
         char why[600];
         snprintf(why, sizeof why, "%s", cairn_last_error());
@@ -723,6 +778,8 @@ cairn_status pipeline_new(store *s, const pipe_options *opt, pipeline **out)
         return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
     p->s = s;
     p->o = *opt;
+    /* record keys are made unique in emit_doc (seen_has), not by a key set */
+    p->o.ingest.caller_unique_keys = true;
     if (!realpath(store_dir(s), p->store_dir_real))
         snprintf(p->store_dir_real, sizeof p->store_dir_real, "%s", store_dir(s));
     *out = p;
