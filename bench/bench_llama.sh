@@ -6,7 +6,8 @@
 #   bench/bench_llama.sh [BUILD_DIR]          (default build/release)
 #   SHAPES="smollm tinyllama" TYPES="f16 q8_0 q4_0 q4_k_m" THREADS=2 REPS=3 PP=512 TG=128
 #
-# Prints a markdown table; one JSON line per run goes to $MODELS/results.jsonl.
+# Prints a markdown table ("bound t/s" = read bandwidth / weight bytes per token, the
+# decode ceiling); one JSON line per run goes to $MODELS/results.jsonl.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build/release}
@@ -25,8 +26,8 @@ done
 BW=$("$BUILD/membw" "$THREADS" 1024 | $PY -c 'import json,sys; print(json.load(sys.stdin)["read_gb_per_s"])')
 echo "read bandwidth, $THREADS threads: $BW GB/s"
 echo
-echo "| shape | type | file MiB | pp$PP t/s | tg$TG t/s | peak RSS MiB | weights MiB/token | GB/s | % of read bw |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
+echo "| shape | type | file MiB | pp$PP t/s | tg$TG t/s | peak RSS MiB | weights MiB/token | GB/s | % of read bw | bound t/s |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
 for shape in $SHAPES; do
   for type in $TYPES; do
     f="$MODELS/$shape-$type.gguf"
@@ -36,9 +37,10 @@ for shape in $SHAPES; do
     echo "$j" | $PY -c '
 import json, sys
 j = json.load(sys.stdin); bw = float(sys.argv[3])
-print("| %s | %s | %.0f | %.0f | %.1f | %.0f | %.1f | %.1f | %.0f%% |" % (sys.argv[1], sys.argv[2],
+print("| %s | %s | %.0f | %.0f | %.1f | %.0f | %.1f | %.1f | %.0f%% | %.1f |" % (sys.argv[1], sys.argv[2],
       j["file_bytes"] / 2**20, j["prompt_tokens_per_s"], j["gen_tokens_per_s"], j["peak_rss_bytes"] / 2**20,
-      j["weight_bytes_per_token"] / 2**20, j["gen_weight_gb_per_s"], 100 * j["gen_weight_gb_per_s"] / bw))
+      j["weight_bytes_per_token"] / 2**20, j["gen_weight_gb_per_s"], 100 * j["gen_weight_gb_per_s"] / bw,
+      bw * 1e9 / j["weight_bytes_per_token"]))
 ' "$shape" "$type" "$BW"
   done
 done
