@@ -25,7 +25,9 @@
  * keys unique: opt->caller_unique_keys, as the pipeline does). A file is read through
  * a bounded window (stream.h): a row that runs past the window's end is
  * parsed again once more bytes are in, so only the current row must fit; a
- * row longer than opt->max_record_bytes fails the file naming its line.
+ * row longer than opt->max_record_bytes is skipped (with a warning naming
+ * its line) by a quote-aware scan that holds none of it; a header row that
+ * long fails the file.
  */
 #include "ingest/parse_common.h"
 #include "ingest/stream.h"
@@ -199,6 +201,64 @@ static cairn_status csv_read_row(csv_reader *r, bool *got)
             return st;
         csv_sync_window(r);
         r->pos -= keep;
+    }
+}
+
+/* Skip the row starting at r->pos without holding it (it is over the
+ * record cap): the same quoting rules as csv_read_row_window, as a state
+ * machine that survives window refills, dropping bytes as it passes them. */
+static cairn_status csv_skip_row(csv_reader *r)
+{
+    enum { FIELD_START, QUOTED, QUOTE_SEEN, UNQUOTED } q = FIELD_START;
+    size_t i = r->pos;
+    for (;;) {
+        if (i >= r->n) {
+            if (r->eof) {
+                r->pos = i;
+                return CAIRN_OK;
+            }
+            bool more;
+            CAIRN_TRY(rstream_more(r->s, i, &more));
+            csv_sync_window(r);
+            i = 0;
+            continue;
+        }
+        char c = r->d[i];
+        switch (q) {
+        case FIELD_START:
+            if (c == '"') {
+                q = QUOTED;
+                i++;
+            } else {
+                q = UNQUOTED;
+            }
+            break;
+        case QUOTED:
+            if (c == '"')
+                q = QUOTE_SEEN;
+            else if (c == '\n')
+                r->line++;
+            i++;
+            break;
+        case QUOTE_SEEN:   /* '""' is a quote inside the field; else the field closed */
+            if (c == '"') {
+                q = QUOTED;
+                i++;
+            } else {
+                q = UNQUOTED;
+            }
+            break;
+        case UNQUOTED:
+            i++;
+            if (c == r->delim) {
+                q = FIELD_START;
+            } else if (c == '\n') {
+                r->line++;
+                r->pos = i;
+                return CAIRN_OK;
+            }
+            break;
+        }
     }
 }
 
@@ -464,6 +524,14 @@ cairn_status csv_parse_stream(rstream *s, const ingest_options *opt, ingest_emit
         st = cols_from_header(&cols, &r, opt, path);
     while (st == CAIRN_OK && got) {
         st = csv_read_row(&r, &got);
+        if (st == CAIRN_ERR_TOO_LARGE) {
+            /* over the record cap: skip that row (it counts for row:N) */
+            CAIRN_WARN("%s: %s (row skipped)", path, cairn_last_error());
+            rows++;
+            st = csv_skip_row(&r);
+            got = true;
+            continue;
+        }
         if (st == CAIRN_ERR_CORRUPT) {
             /* the file ended inside quotes: drop the broken last row */
             if (rows) {

@@ -91,8 +91,8 @@ cairn_status ingest_doc_add_block(ingest_doc *d, block_kind kind, int level, int
 typedef struct ingest_options {
     size_t max_file_bytes;      /* size cap of whole-file formats (read into memory); larger files are skipped */
     size_t max_stream_bytes;    /* size cap of streamed record files (JSONL, CSV with a row per document) */
-    size_t max_record_bytes;    /* one JSONL line / CSV row: longer lines are skipped (JSONL, with a
-                                 * warning naming the line) or fail the file at that row (CSV) */
+    size_t max_record_bytes;    /* one JSONL line / CSV row: longer ones are skipped, with a warning
+                                 * naming the line (a CSV header that long fails the file) */
     const char *json_id_field;  /* JSON/JSONL: defaults "_id" then "id" */
     const char *json_title_field; /* default "title" */
     const char *json_text_field;  /* default "text" */

@@ -9,7 +9,7 @@
  * dropped, the rest moves to the front and more is read. So memory is the
  * longest record plus one read (RSTREAM_READ bytes), never the file: a record
  * longer than max_record gives CAIRN_ERR_TOO_LARGE and the parser decides
- * (JSONL skips the line, CSV fails the file at that row).
+ * (both JSONL and CSV skip that record, scanning past it without holding it).
  *
  * Every byte read also goes into an XXH3-128 state, so at the end the
  * pipeline can check that what was parsed is the content it hashed before
