@@ -279,6 +279,53 @@ static void test_hash_and_probe(void)
     cairn_buf_free(&b);
 }
 
+/* Random inputs over an alphabet of the bytes that matter to the two
+ * parsers (quotes, delimiters, CR/LF, braces): whole and streamed must
+ * agree byte for byte at every read size. */
+static void test_random_differential(void)
+{
+    const char *dir = t_tmpdir("ingest_stream_random");
+    static const char csv_alpha[] = "\"\"\",,\n\n\r ab;\tx";
+    static const char *jsonl_pieces[] = {"{\"_id\": \"k\", \"text\": \"t u\"}", "{\"text\": \"\\\"q\\\"\"}", "\n",
+                                         "\r\n", "  ", "{", "}", "[1]", "\"", "{\"id\": 3}", "x"};
+    ingest_options opt;
+    ingest_options_default(&opt);
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    for (int round = 0; round < 150; round++) {
+        cairn_buf_reset(&b);
+        bool csv = round & 1;
+        size_t n = 1 + rnd() % 400;
+        if (csv) {
+            cairn_buf_puts(&b, "id,a,b\n");
+            for (size_t i = 0; i < n; i++)
+                cairn_buf_putc(&b, csv_alpha[rnd() % (sizeof csv_alpha - 1)]);
+        } else {
+            for (size_t i = 0; i < n / 4 + 1; i++)
+                cairn_buf_puts(&b, jsonl_pieces[rnd() % (sizeof jsonl_pieces / sizeof *jsonl_pieces)]);
+        }
+        const char *path = write_file(dir, csv ? "r.csv" : "r.jsonl", &b);
+        cairn_buf whole;
+        cairn_buf_init(&whole, 0);
+        cairn_status sw = ingest_buffer(path, b.data, b.len, &opt, dump, &whole);
+        static const size_t sizes[] = {1, 2, 5, 64};
+        for (size_t k = 0; k < sizeof sizes / sizeof *sizes; k++) {
+            rstream_set_read_size_for_tests(sizes[k]);
+            cairn_buf st;
+            cairn_buf_init(&st, 0);
+            cairn_status ss =
+                ingest_stream_file(path, csv ? &ingest_parser_csv : &ingest_parser_jsonl, NULL, &opt, dump, &st);
+            CHECKF(ss == sw && st.len == whole.len && (!st.len || memcmp(st.data, whole.data, st.len) == 0),
+                   "round %d (%s, read %zu): status %d vs %d, %zu vs %zu bytes", round, csv ? "csv" : "jsonl",
+                   sizes[k], ss, sw, st.len, whole.len);
+            cairn_buf_free(&st);
+        }
+        rstream_set_read_size_for_tests(0);
+        cairn_buf_free(&whole);
+    }
+    cairn_buf_free(&b);
+}
+
 /* With caller_unique_keys the parsers keep no key set: a repeated id comes
  * out as it is, with its position in key_alt (the pipeline renames it). */
 typedef struct keys_seen { char key[8][32], alt[8][48]; int n; } keys_seen;
@@ -319,5 +366,6 @@ int main(void)
     RUN(test_csv_windows);
     RUN(test_hash_and_probe);
     RUN(test_caller_unique_keys);
+    RUN(test_random_differential);
     return t_done();
 }
