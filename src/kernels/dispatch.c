@@ -202,3 +202,36 @@ size_t qtype_row_size(uint32_t type, int64_t n)
         return 0;
     return out;
 }
+
+/* ---- per-thread scratch (dispatch.h) ---- */
+
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+typedef struct { void *p; size_t size; } scratch_buf;
+
+static void scratch_free(void *v)
+{
+    scratch_buf *s = v;
+    cairn_free_aligned(s->p);
+    cairn_free(s);
+}
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+
+void *kernels_thread_scratch(size_t size)
+{
+    pthread_once(&scratch_once, scratch_init);
+    scratch_buf *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        if (!(s = cairn_calloc(1, sizeof *s)))
+            return NULL;
+        pthread_setspecific(scratch_key, s);
+    }
+    if (s->size < size) {
+        cairn_free_aligned(s->p);
+        s->size = 0;
+        if (!(s->p = cairn_malloc_aligned(size, 64)))
+            return NULL;
+        s->size = size;
+    }
+    return s->p;
+}

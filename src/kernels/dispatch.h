@@ -41,4 +41,10 @@ typedef struct cpu_features {
 } cpu_features;
 const cpu_features *kernels_cpu(void);
 
+/* Scratch for the tile kernels: one 64-byte aligned buffer per thread, grown
+ * to the largest request and freed when the thread exits. Kernels never
+ * nest, so every tile kernel of a thread shares it. NULL when out of memory
+ * (the caller falls back to vec_dot). */
+void *kernels_thread_scratch(size_t size);
+
 #endif

@@ -27,7 +27,6 @@
 #include "kernels/dispatch.h"
 #include <cpuid.h>
 #include <immintrin.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -88,37 +87,6 @@ static void tiles_config(void)
         cfg.rows[i] = 16;
     }
     _tile_loadconfig(&cfg);
-}
-
-/* ---- per-thread scratch ---- */
-
-static pthread_key_t amx_key;
-static pthread_once_t amx_once = PTHREAD_ONCE_INIT;
-typedef struct { void *p; size_t size; } amx_buf;
-static void amx_buf_free(void *v)
-{
-    amx_buf *s = v;
-    cairn_free_aligned(s->p);
-    cairn_free(s);
-}
-static void amx_key_init(void) { pthread_key_create(&amx_key, amx_buf_free); }
-static void *amx_scratch(size_t size)
-{
-    pthread_once(&amx_once, amx_key_init);
-    amx_buf *s = pthread_getspecific(amx_key);
-    if (!s) {
-        if (!(s = cairn_calloc(1, sizeof *s)))
-            return NULL;
-        pthread_setspecific(amx_key, s);
-    }
-    if (s->size < size) {
-        cairn_free_aligned(s->p);
-        s->size = 0;
-        if (!(s->p = cairn_malloc_aligned(size, 64)))
-            return NULL;
-        s->size = size;
-    }
-    return s->p;
 }
 
 /* ---- conversions ---- */
@@ -237,7 +205,7 @@ static void gemm_amx_float(int wtype, int n, float *s, size_t bs, const void *x,
     const size_t a_bytes = (size_t)ncp * kc_max * 2;            /* each of a1, a2, a3 */
     const size_t b_bytes = (size_t)nrp * kc_max * 2;            /* each of hi, lo */
     const size_t c_bytes = (size_t)ncp * nrp * 4;
-    uint8_t *mem = amx_scratch(3 * a_bytes + 2 * b_bytes + c_bytes);
+    uint8_t *mem = kernels_thread_scratch(3 * a_bytes + 2 * b_bytes + c_bytes);
     if (!mem) {
         for (int j = 0; j < nc; j++)
             for (int i = 0; i < nr; i++)

@@ -28,7 +28,6 @@
 #include "kernels/blocks.h"
 #include "kernels/dispatch.h"
 #include <immintrin.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <string.h>
 
@@ -39,40 +38,6 @@
 
 #pragma GCC optimize("fp-contract=off")
 
-/* ---- per-thread scratch (freed when the thread exits) ---- */
-
-static pthread_key_t scratch_key;
-static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-typedef struct { void *p; size_t size; } scratch_buf;
-
-static void scratch_free(void *v)
-{
-    scratch_buf *s = v;
-    cairn_free_aligned(s->p);
-    cairn_free(s);
-}
-static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
-
-static void *scratch_get(size_t size)
-{
-    pthread_once(&scratch_once, scratch_init);
-    scratch_buf *s = pthread_getspecific(scratch_key);
-    if (!s) {
-        s = cairn_calloc(1, sizeof *s);
-        if (!s)
-            return NULL;
-        pthread_setspecific(scratch_key, s);
-    }
-    if (s->size < size) {
-        cairn_free_aligned(s->p);
-        s->size = 0;
-        s->p = cairn_malloc_aligned(size, 64);
-        if (!s->p)
-            return NULL;
-        s->size = size;
-    }
-    return s->p;
-}
 
 /* ---- weight unpackers: one row -> natural-order u8 groups + a, b ---- */
 
@@ -496,7 +461,7 @@ static void gemm_panel(const wfmt *f, int n, float *s, size_t bs, const void *x,
     const size_t fbytes = p.wf_stride * 4;
     size_t need = (size_t)nrp * (p.wb_stride + 2 * fbytes) + (size_t)ncp * (p.ab_stride + 3 * fbytes) +
                   (size_t)p.ngc * 16 * p.G + 64;
-    uint8_t *mem = scratch_get(need);
+    uint8_t *mem = kernels_thread_scratch(need);
     if (!mem) {
         /* out of memory: the per-row kernel needs no scratch */
         for (int j = 0; j < nc; j++)
@@ -676,7 +641,7 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     const size_t ainfo = (size_t)ncp * ng * 4;                /* floats dy (and ysf) */
     const size_t apk = (size_t)ncp * ng * G;                  /* activations, tile-contiguous */
     size_t need = wpanel + 2 * wscal + 2 * ainfo + apk + (size_t)16 * npad + (size_t)ng * 8 + 4096 + 64 * 8;
-    uint8_t *mem = scratch_get(need);
+    uint8_t *mem = kernels_thread_scratch(need);
     if (!mem) {
         for (int j = 0; j < nc; j++)
             for (int i = 0; i < nr; i++)
