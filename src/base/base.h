@@ -101,6 +101,10 @@ cairn_status cairn_file_read_all(const char *path, size_t limit, char **out, siz
  * CAIRN_ERR_TOO_LARGE. *len (optional) = bytes hashed. Messages do not
  * repeat the path (callers name the file). */
 cairn_status cairn_file_hash128_hex(const char *path, uint64_t limit, char out[33], uint64_t *len);
+/* Open a regular file for reading (*fd, and its size): CAIRN_ERR_IO when it
+ * cannot be opened or stat'ed, CAIRN_ERR_UNSUPPORTED when it is not a
+ * regular file (the fd is closed on any failure). */
+cairn_status cairn_file_open_regular(const char *path, int *fd, uint64_t *size);
 /* Write atomically: temp file in the same directory, fsync, rename. */
 cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t len);
 

@@ -105,25 +105,38 @@ cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t 
     return CAIRN_OK;
 }
 
+cairn_status cairn_file_open_regular(const char *path, int *fd, uint64_t *size)
+{
+    *fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (*fd < 0)
+        return cairn_fail(CAIRN_ERR_IO, "cannot open: %s", strerror(errno));
+    struct stat sb;
+    if (fstat(*fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        int e = errno;
+        bool reg = S_ISREG(sb.st_mode);
+        close(*fd);
+        *fd = -1;
+        return reg ? cairn_fail(CAIRN_ERR_IO, "cannot stat: %s", strerror(e))
+                   : cairn_fail(CAIRN_ERR_UNSUPPORTED, "not a regular file");
+    }
+    *size = (uint64_t)sb.st_size;
+    return CAIRN_OK;
+}
+
 cairn_status cairn_file_hash128_hex(const char *path, uint64_t limit, char out[33], uint64_t *len)
 {
     out[0] = 0;
     if (len)
         *len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return cairn_fail(CAIRN_ERR_IO, "cannot open: %s", strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
+    int fd;
+    uint64_t size;
+    cairn_status ost = cairn_file_open_regular(path, &fd, &size);
+    if (ost != CAIRN_OK)
+        return ost == CAIRN_ERR_UNSUPPORTED ? cairn_fail(CAIRN_ERR_IO, "not a regular file") : ost;
+    if (size > limit) {
         close(fd);
-        return S_ISREG(sb.st_mode) ? cairn_fail(CAIRN_ERR_IO, "cannot stat: %s", strerror(e))
-                                   : cairn_fail(CAIRN_ERR_IO, "not a regular file");
-    }
-    if ((uint64_t)sb.st_size > limit) {
-        close(fd);
-        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%lld bytes exceeds the size cap of %llu bytes", (long long)sb.st_size,
-                          (unsigned long long)limit);
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "%llu bytes exceeds the size cap of %llu bytes",
+                          (unsigned long long)size, (unsigned long long)limit);
     }
     (void)posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     enum { PIECE = 1 << 20 };

@@ -1,6 +1,7 @@
 /* ingest.c — documents, options, UTF-8 repair, reading files, and the
  * detect → parse → emit path shared by every parser. */
 #include "ingest/ingest.h"
+#include "ingest/parse_common.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -197,14 +198,9 @@ cairn_status ingest_doc_repair(ingest_doc *d)
     return CAIRN_OK;
 }
 
-typedef struct emit_wrap {
-    ingest_emit_fn emit;
-    void *ctx;
-} emit_wrap;
-
-static cairn_status emit_repaired(void *ctx, ingest_doc *doc)
+cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc)
 {
-    emit_wrap *w = ctx;
+    pc_emit_wrap *w = ctx;
     CAIRN_TRY(ingest_doc_repair(doc));
     return w->emit(w->ctx, doc);
 }
@@ -216,8 +212,8 @@ cairn_status ingest_buffer(const char *path, const char *data, size_t len,
     const ingest_parser *p = ingest_detect(path, data, len, &why);
     if (!p)
         return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
-    emit_wrap w = {emit, ctx};
-    return p->parse(path, data, len, opt, emit_repaired, &w);
+    pc_emit_wrap w = {emit, ctx};
+    return p->parse(path, data, len, opt, pc_emit_repaired, &w);
 }
 
 cairn_status ingest_data_load(const char *path, size_t limit, ingest_data *d)

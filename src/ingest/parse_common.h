@@ -68,4 +68,12 @@ cairn_status json_record_to_doc(const struct cJSON *obj, const ingest_options *o
 cairn_status jsonl_parse_records(const char *path, const char *data, size_t len,
                                  const ingest_options *opt, ingest_emit_fn emit, void *ctx);
 
+/* An emit callback that repairs invalid UTF-8 in a document (ingest_doc_repair)
+ * before passing it on: the wrapper every parser's output goes through. */
+typedef struct pc_emit_wrap {
+    ingest_emit_fn emit;
+    void *ctx;
+} pc_emit_wrap;
+cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc);   /* ctx: pc_emit_wrap */
+
 #endif

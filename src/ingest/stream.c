@@ -137,16 +137,9 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
     *streamed = false;
     if (why)
         *why = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return cairn_fail(CAIRN_ERR_IO, "cannot open: %s", strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
-        close(fd);
-        return S_ISREG(sb.st_mode) ? cairn_fail(CAIRN_ERR_IO, "cannot stat: %s", strerror(e))
-                                   : cairn_fail(CAIRN_ERR_UNSUPPORTED, "not a regular file");
-    }
+    int fd;
+    uint64_t fsize;
+    CAIRN_TRY(cairn_file_open_regular(path, &fd, &fsize));
     char *head = cairn_malloc(PROBE_BYTES + 1);
     if (!head) {
         close(fd);
@@ -170,7 +163,7 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
     if (st == CAIRN_OK) {
         /* Cut a partial last line, so content sniffing (jsonl: the last
          * non-space byte closes an object) sees whole records. */
-        if ((uint64_t)n < (uint64_t)sb.st_size) {
+        if ((uint64_t)n < fsize) {
             const char *nl = n ? memrchr(head, '\n', n) : NULL;
             if (nl)
                 n = (size_t)(nl - head) + 1;
@@ -181,18 +174,6 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
     }
     cairn_free(head);
     return st;
-}
-
-typedef struct emit_wrap {
-    ingest_emit_fn emit;
-    void *ctx;
-} emit_wrap;
-
-static cairn_status emit_repaired(void *ctx, ingest_doc *doc)
-{
-    emit_wrap *w = ctx;
-    CAIRN_TRY(ingest_doc_repair(doc));
-    return w->emit(w->ctx, doc);
 }
 
 cairn_status ingest_stream_file(const char *path, const ingest_parser *parser, const char *expect_hash,
@@ -210,9 +191,9 @@ cairn_status ingest_stream_file_progress(const char *path, const ingest_parser *
     rstream s;
     CAIRN_TRY(rstream_open_file(&s, path, opt->max_record_bytes));
     s.progress_ = bytes_read;
-    emit_wrap w = {emit, ctx};
-    cairn_status st = parser == &ingest_parser_jsonl ? jsonl_parse_stream(&s, opt, emit_repaired, &w)
-                                                     : csv_parse_stream(&s, opt, emit_repaired, &w);
+    pc_emit_wrap w = {emit, ctx};
+    cairn_status st = parser == &ingest_parser_jsonl ? jsonl_parse_stream(&s, opt, pc_emit_repaired, &w)
+                                                     : csv_parse_stream(&s, opt, pc_emit_repaired, &w);
     if (st == CAIRN_OK && expect_hash) {
         /* a parser may stop early (e.g. CSV without rows): read the rest */
         bool more = true;
