@@ -288,37 +288,6 @@ static cairn_status add_result(search_engine *e, const bm25_query *q, uint64_t c
     return search_snippet(e->an, q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
 }
 
-cairn_status search_run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
-                        search_results *out)
-{
-    memset(out, 0, sizeof *out);
-    if (k == 0)
-        return CAIRN_OK;
-    if (k > 100000)
-        return cairn_fail(CAIRN_ERR_INVALID, "k = %zu is too large (at most 100000)", k);
-    int64_t t0 = cairn_mono_ns();
-    bm25_query q = {0};
-    cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
-    /* A few extra hits cover chunks deleted since the index was opened. */
-    size_t want = k + 8;
-    bm25_hit *hits = cairn_calloc(want, sizeof *hits);
-    size_t nh = 0;
-    if (st == CAIRN_OK && !hits)
-        st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
-    if (st == CAIRN_OK)
-        st = bm25_search(e->ix, &q, &e->set.params, allowed, want, hits, &nh, &out->stats);
-    if (st == CAIRN_OK && nh && !(out->r = cairn_calloc(nh, sizeof *out->r)))
-        st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
-    for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++)
-        st = add_result(e, &q, hits[i].chunk_id, hits[i].score, out);
-    out->took_ms = (double)(cairn_mono_ns() - t0) / 1e6;
-    bm25_query_free(&q);
-    cairn_free(hits);
-    if (st != CAIRN_OK)
-        search_results_free(out);
-    return st;
-}
-
 /* Chunk -> document map over the index's ids, from the store. */
 static cairn_status load_groups(search_engine *e)
 {
@@ -352,8 +321,10 @@ static cairn_status load_groups(search_engine *e)
     return bm25_groups_new(e->ix, e->doc_of, n_ids, (uint32_t)(max_doc + 1), &e->groups);
 }
 
-cairn_status search_run_docs(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
-                             search_results *out)
+/* Chunk search, or with `docs` document-level search shown by each
+ * document's best chunk: the same steps around a different index call. */
+static cairn_status run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                        search_results *out, bool docs)
 {
     memset(out, 0, sizeof *out);
     if (k == 0)
@@ -361,27 +332,49 @@ cairn_status search_run_docs(search_engine *e, const char *query, const bm25_all
     if (k > 100000)
         return cairn_fail(CAIRN_ERR_INVALID, "k = %zu is too large (at most 100000)", k);
     int64_t t0 = cairn_mono_ns();
-    if (!e->groups)
+    if (docs && !e->groups)
         CAIRN_TRY(load_groups(e));
     bm25_query q = {0};
     cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
+    /* A few extra hits cover chunks deleted since the index was opened. */
     size_t want = k + 8;
-    bm25_group_hit *hits = cairn_calloc(want, sizeof *hits);
+    bm25_hit *hits = cairn_calloc(want, sizeof *hits);
+    bm25_group_hit *ghits = docs ? cairn_calloc(want, sizeof *ghits) : NULL;
     size_t nh = 0;
-    if (st == CAIRN_OK && !hits)
+    if (st == CAIRN_OK && (!hits || (docs && !ghits)))
         st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
-    if (st == CAIRN_OK)
-        st = bm25_search_groups(e->ix, e->groups, &q, &e->set.params, 0, allowed, want, hits, &nh);
+    if (st == CAIRN_OK && docs) {
+        st = bm25_search_groups(e->ix, e->groups, &q, &e->set.params, 0, allowed, want, ghits, &nh);
+        for (size_t i = 0; i < nh; i++) {
+            hits[i].chunk_id = ghits[i].best_chunk;
+            hits[i].score = ghits[i].score;
+        }
+    } else if (st == CAIRN_OK) {
+        st = bm25_search(e->ix, &q, &e->set.params, allowed, want, hits, &nh, &out->stats);
+    }
     if (st == CAIRN_OK && nh && !(out->r = cairn_calloc(nh, sizeof *out->r)))
         st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
     for (size_t i = 0; i < nh && out->n < k && st == CAIRN_OK; i++)
-        st = add_result(e, &q, hits[i].best_chunk, hits[i].score, out);
+        st = add_result(e, &q, hits[i].chunk_id, hits[i].score, out);
     out->took_ms = (double)(cairn_mono_ns() - t0) / 1e6;
     bm25_query_free(&q);
     cairn_free(hits);
+    cairn_free(ghits);
     if (st != CAIRN_OK)
         search_results_free(out);
     return st;
+}
+
+cairn_status search_run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                        search_results *out)
+{
+    return run(e, query, allowed, k, out, false);
+}
+
+cairn_status search_run_docs(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                             search_results *out)
+{
+    return run(e, query, allowed, k, out, true);
 }
 
 /* ---- snippets ---- */
