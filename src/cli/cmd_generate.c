@@ -29,7 +29,9 @@ typedef struct gen_opts {
     uint32_t kv_type;
     bool json, special, ignore_eos, expert_stats;
     bool chat;                          /* wrap the prompt in the model's chat markup */
-    const char *system, *chat_template; /* --system, --chat-template */
+    const char *system;                 /* --system */
+    bool chat_named;                    /* --chat-template given: named_style */
+    chat_style named_style;
 } gen_opts;
 
 static int default_threads(void)
@@ -183,9 +185,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
         } else if (!bench && !strcmp(a, "--system")) {
             o->system = v, o->chat = true;
         } else if (!bench && !strcmp(a, "--chat-template")) {
-            chat_style cs;
-            ok = chat_style_from_name(v, &cs) == CAIRN_OK;
-            o->chat_template = v, o->chat = true;
+            ok = chat_style_from_name(v, &o->named_style) == CAIRN_OK;
+            o->chat_named = o->chat = true;
         } else {
             fprintf(stderr, "cairn: unknown option %s\n", a);
             bench ? usage_bench(stderr) : usage_generate(stderr);
@@ -267,8 +268,8 @@ int cmd_generate(int argc, char **argv)
     }
     cairn_buf_init(&chat, MAX_PROMPT_BYTES + 65536);
     if (o.chat) {   /* render the conversation; its markers are special tokens */
-        if (o.chat_template)
-            st = chat_style_from_name(o.chat_template, &cs);
+        if (o.chat_named)
+            cs = o.named_style;
         else {
             gguf_str t = {0};
             char *tmpl = NULL;
