@@ -235,3 +235,11 @@ void *kernels_thread_scratch(size_t size)
     }
     return s->p;
 }
+
+void kernels_gemm_by_dot(qt_vec_dot_fn dot, int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
+                         size_t by, int nr, int nc)
+{
+    for (int j = 0; j < nc; j++)
+        for (int i = 0; i < nr; i++)
+            dot(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
+}

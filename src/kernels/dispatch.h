@@ -46,5 +46,9 @@ const cpu_features *kernels_cpu(void);
  * nest, so every tile kernel of a thread shares it. NULL when out of memory
  * (the caller falls back to vec_dot). */
 void *kernels_thread_scratch(size_t size);
+/* A tile product done as nr x nc dot products (the qt_gemm_fn contract with
+ * a vec_dot): what a tile kernel falls back to when it gets no scratch. */
+void kernels_gemm_by_dot(qt_vec_dot_fn dot, int n, float *s, size_t bs, const void *x, size_t bx, const void *y,
+                         size_t by, int nr, int nc);
 
 #endif

@@ -207,9 +207,8 @@ static void gemm_amx_float(int wtype, int n, float *s, size_t bs, const void *x,
     const size_t c_bytes = (size_t)ncp * nrp * 4;
     uint8_t *mem = kernels_thread_scratch(3 * a_bytes + 2 * b_bytes + c_bytes);
     if (!mem) {
-        for (int j = 0; j < nc; j++)
-            for (int i = 0; i < nr; i++)
-                fallback(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
+        /* out of memory: the per-row kernel needs no scratch */
+        kernels_gemm_by_dot(fallback, n, s, bs, x, bx, y, by, nr, nc);
         return;
     }
     uint16_t *a1 = (uint16_t *)mem, *a2 = (uint16_t *)(mem + a_bytes), *a3 = (uint16_t *)(mem + 2 * a_bytes);

@@ -464,9 +464,7 @@ static void gemm_panel(const wfmt *f, int n, float *s, size_t bs, const void *x,
     uint8_t *mem = kernels_thread_scratch(need);
     if (!mem) {
         /* out of memory: the per-row kernel needs no scratch */
-        for (int j = 0; j < nc; j++)
-            for (int i = 0; i < nr; i++)
-                f->dot(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
+        kernels_gemm_by_dot(f->dot, n, s, bs, x, bx, y, by, nr, nc);
         return;
     }
     uint8_t *q = mem;
@@ -643,9 +641,8 @@ static void gemm_amx_q(const wfmt *f, int n, float *s, size_t bs, const void *x,
     size_t need = wpanel + 2 * wscal + 2 * ainfo + apk + (size_t)16 * npad + (size_t)ng * 8 + 4096 + 64 * 8;
     uint8_t *mem = kernels_thread_scratch(need);
     if (!mem) {
-        for (int j = 0; j < nc; j++)
-            for (int i = 0; i < nr; i++)
-                f->dot(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
+        /* out of memory: the per-row kernel needs no scratch */
+        kernels_gemm_by_dot(f->dot, n, s, bs, x, bx, y, by, nr, nc);
         return;
     }
     uint8_t *q = mem;
