@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/mman.h>
 
 static int cmp_d(const void *a, const void *b)
 {
@@ -174,7 +175,12 @@ int main(int argc, char **argv)
             size_t rs = qtype_row_size(type, cols), wbytes = rs * (size_t)rows;
             if (!rs) continue;
             size_t copies = CAIRN_MAX((size_t)1, ((size_t)ws_mib << 20) / wbytes);
-            uint8_t *w = malloc(wbytes * copies);
+            uint8_t *w = NULL;
+            if (getenv("HUGE")) {
+                size_t tot = (wbytes * copies + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+                if (posix_memalign((void **)&w, 2u << 20, tot)) w = NULL;
+                if (w) madvise(w, tot, atoi(getenv("HUGE")) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+            } else w = malloc(wbytes * copies);
             if (!w) { printf("out of memory\n"); return 1; }
             for (int64_t r = 0; r < rows; r++)
                 qtype_get_ref(type)->from_float(wf + r * cols, w + (size_t)r * rs, cols);

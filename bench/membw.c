@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 typedef struct part { const uint8_t *p; size_t n; int kind; uint64_t sum; } part;
 
@@ -123,44 +124,54 @@ int main(int argc, char **argv)
         return 2;
     }
     size_t bytes = mib << 20, share = bytes / (size_t)nt / 4096 * 4096;
-    uint8_t *buf = cairn_malloc_aligned(bytes, 4096);
-    if (!buf)
-        return 1;
-    for (size_t i = 0; i < bytes / 8; i++)
-        ((uint64_t *)buf)[i] = i;
     __builtin_cpu_init();
     bool have2 = __builtin_cpu_supports("avx2"), have512 = __builtin_cpu_supports("avx512f");
-    double best = 0;
+    double best = 0, best_page[2] = {0, 0};
     const char *best_name = "";
     uint64_t check = 0;
-    for (int k = 0; k < K_COUNT; k++) {
-        if ((k == K_AVX2 && !have2) || (k >= K_AVX512 && !have512))
-            continue;
-        double gbs[5];
-        for (int r = 0; r < 5; r++) {
-            pthread_t th[64];
-            part parts[64];
-            int64_t t0 = cairn_mono_ns();
-            for (int i = 0; i < nt; i++) {
-                parts[i] = (part){buf + share * (size_t)i, share, k, 0};
-                pthread_create(&th[i], NULL, reader, &parts[i]);
+    /* Every loop twice: over 4 KiB pages, then over 2 MiB transparent huge
+     * pages (where the kernel grants them). TLB misses cost a lot under a
+     * hypervisor, so the two differ; cairn reads its weights from huge pages. */
+    for (int huge = 0; huge < 2; huge++) {
+        void *mem = NULL;
+        if (posix_memalign(&mem, 2u << 20, bytes))
+            return 1;
+        uint8_t *buf = mem;
+        madvise(buf, bytes, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
+        for (size_t i = 0; i < bytes / 8; i++)
+            ((uint64_t *)buf)[i] = i;
+        for (int k = 0; k < K_COUNT; k++) {
+            if ((k == K_AVX2 && !have2) || (k >= K_AVX512 && !have512))
+                continue;
+            double gbs[5];
+            for (int r = 0; r < 5; r++) {
+                pthread_t th[64];
+                part parts[64];
+                int64_t t0 = cairn_mono_ns();
+                for (int i = 0; i < nt; i++) {
+                    parts[i] = (part){buf + share * (size_t)i, share, k, 0};
+                    pthread_create(&th[i], NULL, reader, &parts[i]);
+                }
+                for (int i = 0; i < nt; i++) {
+                    pthread_join(th[i], NULL);
+                    check += parts[i].sum;
+                }
+                gbs[r] = (double)(share * (size_t)nt) / (double)(cairn_mono_ns() - t0);
             }
-            for (int i = 0; i < nt; i++) {
-                pthread_join(th[i], NULL);
-                check += parts[i].sum;
+            qsort(gbs, 5, sizeof *gbs, cmp);
+            if (verbose)
+                fprintf(stderr, "%-10s %s %6.2f GB/s (median of 5; min %.2f max %.2f)\n", kind_name[k],
+                        huge ? "2M" : "4K", gbs[2], gbs[0], gbs[4]);
+            best_page[huge] = CAIRN_MAX(best_page[huge], gbs[2]);
+            if (gbs[2] > best) {
+                best = gbs[2];
+                best_name = kind_name[k];
             }
-            gbs[r] = (double)(share * (size_t)nt) / (double)(cairn_mono_ns() - t0);
         }
-        qsort(gbs, 5, sizeof *gbs, cmp);
-        if (verbose)
-            fprintf(stderr, "%-10s %6.2f GB/s (median of 5; min %.2f max %.2f)\n", kind_name[k], gbs[2], gbs[0], gbs[4]);
-        if (gbs[2] > best) {
-            best = gbs[2];
-            best_name = kind_name[k];
-        }
+        free(buf);
     }
-    printf("{\"threads\": %d, \"mib\": %zu, \"read_gb_per_s\": %.2f, \"loop\": \"%s\", \"check\": %llu}\n", nt, mib, best,
-           best_name, (unsigned long long)(check & 0xff));
-    cairn_free_aligned(buf);
+    printf("{\"threads\": %d, \"mib\": %zu, \"read_gb_per_s\": %.2f, \"read_gb_per_s_4k\": %.2f, "
+           "\"read_gb_per_s_2m\": %.2f, \"loop\": \"%s\", \"check\": %llu}\n",
+           nt, mib, best, best_page[0], best_page[1], best_name, (unsigned long long)(check & 0xff));
     return 0;
 }

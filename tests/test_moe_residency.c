@@ -52,7 +52,7 @@ static void test_cold_decode_touches_chosen_experts_only(void)
     }
     close(fd);
     cairn_model *m = NULL;
-    CHECK_OK(model_load(path, &m));
+    CHECK_OK(model_load_ex(path, MODEL_WEIGHTS_MAPPED, &m));   /* what is measured: paging of the mapping */
     if (!m)
         return;
     /* Opening read the header through the mapping, and read-ahead may have

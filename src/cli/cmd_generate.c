@@ -28,6 +28,7 @@ typedef struct gen_opts {
     int n_stop;
     uint32_t kv_type;
     bool json, special, ignore_eos, expert_stats;
+    bool mmap_weights;                  /* --mmap: weights stay in the file mapping */
     bool chat;                          /* wrap the prompt in the model's chat markup */
     const char *system;                 /* --system */
     bool chat_named;                    /* --chat-template given: named_style */
@@ -88,7 +89,9 @@ static void usage_generate(FILE *f)
             "  -t THREADS          threads (default: CPUs, at most 8)\n"
             "  -c N                context size (default: prompt + N)\n"
             "  -b N                prompt batch size (default 128)\n"
-            "  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
+"  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
+            "  --mmap              read weights from the file mapping instead of copying them\n"
+            "                      into huge-page memory (faster start, slower generation)\n"
             "  --special           parse special-token text in the prompt (<|im_start|> ...)\n"
             "  --chat              the prompt is a user message: wrap it in the model's chat\n"
             "                      template (tokenizer.chat_template) and answer as the assistant\n"
@@ -102,7 +105,7 @@ static void usage_generate(FILE *f)
 static void usage_bench(FILE *f)
 {
     fprintf(f,
-            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 128] [--kv-type f16] [--expert-stats] [--json]\n"
+            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 128] [--kv-type f16] [--mmap] [--expert-stats] [--json]\n"
             "  prompt processing of -p tokens and generation of -n tokens from an empty context,\n"
             "  median of -r repetitions after a warm-up; reports tokens/s, peak RSS, and weight\n"
             "  bytes read per generated token with the bandwidth that implies.\n");
@@ -130,6 +133,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             o->json = true, takes = false;
         } else if (bench && !strcmp(a, "--expert-stats")) {
             o->expert_stats = true, takes = false;
+        } else if (!strcmp(a, "--mmap")) {
+            o->mmap_weights = true, takes = false;
         } else if (!strcmp(a, "--special")) {
             o->special = true, takes = false;
         } else if (!bench && !strcmp(a, "--chat")) {
@@ -258,7 +263,7 @@ int cmd_generate(int argc, char **argv)
     cairn_status st;
     rc = 1;
 
-    if ((st = model_load(o.model, &m)) != CAIRN_OK) {
+    if ((st = model_load_ex(o.model, o.mmap_weights ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO, &m)) != CAIRN_OK) {
         fail("loading model", st);
         goto out;
     }
@@ -416,7 +421,7 @@ int cmd_bench(int argc, char **argv)
     double *pp = NULL, *tg = NULL;
     cairn_status st;
     rc = 1;
-    if ((st = model_load(o.model, &m)) != CAIRN_OK) {
+    if ((st = model_load_ex(o.model, o.mmap_weights ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO, &m)) != CAIRN_OK) {
         fail("loading model", st);
         goto out;
     }
@@ -486,6 +491,8 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)rss);
         cJSON_AddNumberToObject(j, "file_bytes", (double)gguf_file_size(m->gguf));
         cJSON_AddNumberToObject(j, "kv_cache_bytes", (double)session_kv_bytes(s));
+        cJSON_AddNumberToObject(j, "weights_copied_bytes", (double)model_copied_bytes(m));
+        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)model_copied_huge_bytes(m));
         cJSON_AddNumberToObject(j, "params", (double)model_n_params(m));
         cJSON_AddNumberToObject(j, "active_params", (double)model_n_active_params(m));
         if (m->hp.n_expert > 0) {
@@ -519,6 +526,12 @@ int cmd_bench(int argc, char **argv)
         printf("pp%-6d   %10.1f tokens/s (median of %d)\n", o.n_prompt_bench, pp_med, o.reps);
         printf("tg%-6d   %10.1f tokens/s (median of %d)\n", o.n_predict, tg_med, o.reps);
         printf("weights    %10.1f MiB read per generated token -> %.2f GB/s\n", wbytes / 1048576.0, gbs);
+        if (model_copied_bytes(m))
+            printf("weights    %10.1f MiB copied from the file, %.1f MiB of it on huge pages\n",
+                   model_copied_bytes(m) / 1048576.0,
+                   CAIRN_MIN(model_copied_huge_bytes(m), model_copied_bytes(m)) / 1048576.0);
+        else
+            printf("weights    read from the file mapping\n");
         printf("KV cache   %10.1f MiB\n", session_kv_bytes(s) / 1048576.0);
         printf("peak RSS   %10.1f MiB\n", rss / 1048576.0);
         if (o.expert_stats && m->hp.n_expert > 0) {

@@ -9,6 +9,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -234,6 +235,21 @@ static bool dims_are(const gguf_tensor *t, int64_t ne0, int64_t ne1)
     return true;
 }
 
+/* Where a bound tensor's bytes are read from: a copy in m->wmem when the
+ * model copies its weights (see model_weights), else the file mapping. The
+ * untied token-embedding table stays mapped (one row per token, by pread). */
+static const void *place(cairn_model *m, const gguf_tensor *t, const char *name)
+{
+    if (!m->wmem || (!strcmp(name, "token_embd.weight") && gguf_tensor_find(m->gguf, "output.weight")))
+        return t->data;
+    size_t at = (m->wmem_used + 63) & ~(size_t)63;
+    if (at > m->wmem_size || t->nbytes > m->wmem_size - at)
+        return t->data;     /* cannot happen: wmem is sized over the same tensors */
+    gguf_read(m->gguf, t->data, t->nbytes, m->wmem + at);
+    m->wmem_used = at + t->nbytes;
+    return m->wmem + at;
+}
+
 /* A matrix of `rows` x `cols` (GGUF ne = [cols, rows]) in any supported
  * type. A missing optional matrix leaves out->data NULL. */
 static cairn_status bind_matrix(cairn_model *m, const char *name, int64_t rows, int64_t cols,
@@ -261,7 +277,7 @@ static cairn_status bind_matrix(cairn_model *m, const char *name, int64_t rows, 
     out->type = t->type;
     out->rows = rows;
     out->cols = cols;
-    out->data = t->data;
+    out->data = place(m, t, name);
     return CAIRN_OK;
 }
 
@@ -291,7 +307,7 @@ static cairn_status bind_experts(cairn_model *m, const char *name, int64_t rows,
     out->type = t->type;
     out->rows = rows;
     out->cols = cols;
-    out->data = t->data;
+    out->data = place(m, t, name);
     *stride = one;
     return CAIRN_OK;
 }
@@ -447,7 +463,103 @@ static cairn_status bind_all(cairn_model *m)
     return CAIRN_OK;
 }
 
+/* Transparent huge pages usable by madvise: "always" or "madvise" selected. */
+static bool thp_available(void)
+{
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (!f)
+        return false;
+    char line[128] = "";
+    bool ok = fgets(line, sizeof line, f) && (strstr(line, "[always]") || strstr(line, "[madvise]"));
+    fclose(f);
+    return ok;
+}
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* MemAvailable from /proc/meminfo in bytes (free memory plus what the
+ * kernel can reclaim, page cache included), or SIZE_MAX when unknown. */
+static size_t mem_available(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return SIZE_MAX;
+    char line[128];
+    size_t kb = 0, r = SIZE_MAX;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) {
+            r = kb < SIZE_MAX / 1024 ? kb * 1024 : SIZE_MAX;
+            break;
+        }
+    fclose(f);
+    return r;
+}
+
+/* Reserve room for every matrix the model may copy (all tensors of two or
+ * more dimensions but an untied token_embd), 2 MiB aligned and marked for
+ * huge pages before anything touches it. Pages are only committed as
+ * place() fills them. No room (or no huge pages under AUTO) = stay mapped. */
+static void weights_reserve(cairn_model *m, model_weights where)
+{
+    if (where == MODEL_WEIGHTS_MAPPED || (where == MODEL_WEIGHTS_AUTO && !thp_available()))
+        return;
+    bool tied = !gguf_tensor_find(m->gguf, "output.weight");
+    size_t total = 0;
+    for (uint64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        if (t->ne[1] < 2 || (!tied && gguf_str_eq(t->name, "token_embd.weight")))
+            continue;
+        if (t->nbytes > SIZE_MAX / 2 - total)
+            return;
+        total += (t->nbytes + 63) & ~(size_t)63;
+    }
+    total = (total + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1);
+    /* Memory is overcommitted, so an allocation that cannot be backed still
+     * succeeds and the copy would end in the OOM killer: copy only what fits
+     * well inside available memory (the file's own page cache counts as
+     * available, and the copy displaces it). A larger model stays mapped
+     * and is paged on demand. */
+    size_t avail = mem_available();
+    if (!total || (avail != SIZE_MAX && total > avail / 10 * 8))
+        return;
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE_PAGE, total))
+        return;
+    madvise(p, total, MADV_HUGEPAGE);     /* advisory: 4 KiB pages if refused */
+    m->wmem = p;
+    m->wmem_size = total;
+}
+
+size_t model_copied_bytes(const cairn_model *m) { return m && m->wmem ? m->wmem_used : 0; }
+
+size_t model_copied_huge_bytes(const cairn_model *m)
+{
+    if (!m || !m->wmem)
+        return 0;
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uintptr_t lo = (uintptr_t)m->wmem, hi = lo + m->wmem_size;
+    bool in = false;
+    size_t kb = 0, total = 0;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
+            in = a < hi && b > lo;
+        else if (in && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
+            total += kb << 10;
+    }
+    fclose(f);
+    return total;
+}
+
 cairn_status model_from_gguf(gguf_file *g, cairn_model **out)
+{
+    return model_from_gguf_ex(g, MODEL_WEIGHTS_AUTO, out);
+}
+
+cairn_status model_from_gguf_ex(gguf_file *g, model_weights where, cairn_model **out)
 {
     *out = NULL;
     cairn_model *m = cairn_calloc(1, sizeof *m);
@@ -457,6 +569,7 @@ cairn_status model_from_gguf(gguf_file *g, cairn_model **out)
     }
     m->gguf = g;
     kernels_init();   /* the type table must be filled before qtype_get */
+    weights_reserve(m, where);
     cairn_status st = bind_all(m);
     if (st != CAIRN_OK) {
         model_free(m);
@@ -468,10 +581,15 @@ cairn_status model_from_gguf(gguf_file *g, cairn_model **out)
 
 cairn_status model_load(const char *path, cairn_model **out)
 {
+    return model_load_ex(path, MODEL_WEIGHTS_AUTO, out);
+}
+
+cairn_status model_load_ex(const char *path, model_weights where, cairn_model **out)
+{
     *out = NULL;
     gguf_file *g;
     CAIRN_TRY(gguf_open(path, &g));
-    return model_from_gguf(g, out);
+    return model_from_gguf_ex(g, where, out);
 }
 
 void model_free(cairn_model *m)
@@ -482,6 +600,7 @@ void model_free(cairn_model *m)
         cairn_free(m->owned[i]);
     cairn_free(m->owned);
     cairn_free(m->layers);
+    free(m->wmem);
     gguf_close(m->gguf);
     cairn_free(m);
 }
