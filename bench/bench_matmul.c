@@ -3,14 +3,16 @@
  *
  *   bench_matmul [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-w WS_MIB]
  *                [--types Q4_0,Q8_0,...] [--levels scalar,avx2,avx512]
- *                [--shapes 1536x576,...]
+ *                [--shapes 1536x576,...] [--4k]
  *
  * Shapes are ROWSxCOLS of W (default: the SmolLM-135M FFN 1536x576 and
  * 576x1536, the TinyLlama-1.1B FFN 5632x2048 and 2048x5632).
  *   decode: y = W x for one token. Weights rotate through WS_MIB (default
  *           768 MiB, above this machine's L3) of copies so every call
  *           reads them from memory, as a real model's layers do; reported
- *           as GB/s of weight bytes and µs per call.
+ *           as GB/s of weight bytes and µs per call. The weights sit on
+ *           2 MiB transparent huge pages as a loaded model's do (--4k:
+ *           4 KiB pages, as when the model is read from its mapping).
  *   prompt: PROMPT_TOKENS (default 512; 0 = decode only) tokens at once; GFLOP/s = 2 rows
  *           cols tokens / time.
  * Alongside: a two-thread read-bandwidth test (the decode bound) and the
@@ -101,6 +103,7 @@ typedef struct { int64_t rows, cols; } shape;
 int main(int argc, char **argv)
 {
     int threads = 2, reps = 5, ptok = 512, ws_mib = 768;
+    bool small_pages = false;
     const char *types_arg = "F16,BF16,Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K";
     const char *levels_arg = "scalar,avx2,avx512";
     const char *shapes_arg = "1536x576,576x1536,5632x2048,2048x5632";
@@ -113,8 +116,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--types") && v) types_arg = argv[++i];
         else if (!strcmp(a, "--levels") && v) levels_arg = argv[++i];
         else if (!strcmp(a, "--shapes") && v) shapes_arg = argv[++i];
+        else if (!strcmp(a, "--4k")) small_pages = true;
         else {
-            fprintf(stderr, "usage: bench_matmul [-t N] [-r REPS] [-p TOKENS] [-w WS_MIB] [--types LIST] [--levels LIST] [--shapes RxC,...]\n");
+            fprintf(stderr, "usage: bench_matmul [-t N] [-r REPS] [-p TOKENS] [-w WS_MIB] [--types LIST] [--levels LIST] [--shapes RxC,...] [--4k]\n");
             return 2;
         }
     }
@@ -175,13 +179,12 @@ int main(int argc, char **argv)
             size_t rs = qtype_row_size(type, cols), wbytes = rs * (size_t)rows;
             if (!rs) continue;
             size_t copies = CAIRN_MAX((size_t)1, ((size_t)ws_mib << 20) / wbytes);
+            /* weights on 2 MiB pages, as a loaded model's (model.h); --4k for 4 KiB pages */
             uint8_t *w = NULL;
-            if (getenv("HUGE")) {
-                size_t tot = (wbytes * copies + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
-                if (posix_memalign((void **)&w, 2u << 20, tot)) w = NULL;
-                if (w) madvise(w, tot, atoi(getenv("HUGE")) ? MADV_HUGEPAGE : MADV_NOHUGEPAGE);
-            } else w = malloc(wbytes * copies);
+            size_t tot = (wbytes * copies + (2u << 20) - 1) & ~(size_t)((2u << 20) - 1);
+            if (posix_memalign((void **)&w, 2u << 20, tot)) w = NULL;
             if (!w) { printf("out of memory\n"); return 1; }
+            madvise(w, tot, small_pages ? MADV_NOHUGEPAGE : MADV_HUGEPAGE);
             for (int64_t r = 0; r < rows; r++)
                 qtype_get_ref(type)->from_float(wf + r * cols, w + (size_t)r * rs, cols);
             for (size_t c = 1; c < copies; c++)
@@ -193,7 +196,8 @@ int main(int argc, char **argv)
                 kernels_level lv = !strcmp(ln, "scalar") ? KERNELS_SCALAR : !strcmp(ln, "avx2") ? KERNELS_AVX2
                                  : !strcmp(ln, "avx512") ? KERNELS_AVX512 : KERNELS_DEFAULT;
                 if (lv == KERNELS_DEFAULT || !kernels_level_supported(lv)) continue;
-                matmul_ctx ctx = {.pool = pool, .level = lv};
+                /* decode kernels read as a stream when the copies exceed the last-level cache, as a model's do */
+                matmul_ctx ctx = {.pool = pool, .level = lv, .stream = wbytes * copies > kernels_llc_bytes()};
                 double td[64], tp[64], wall0 = now_s(), cpu0 = cpu_s();
                 /* decode: one call per weight copy, rotating */
                 int calls = (int)CAIRN_MIN(copies, (size_t)2000);

@@ -340,7 +340,7 @@ static void check_gemv(kernels_level lvl)
                 tol[r] = (is_float_type(t) ? (double)n * 0x1p-23 + 1e-6 : 1e-5) * abs_dot(wd, ad, n) + 1e-30;
             }
             all[GV_ROWS] = NAN;
-            sim->gemv((int)n, all, W, bx, A, GV_ROWS);
+            sim->gemv((int)n, all, W, bx, A, GV_ROWS, false);
             CHECK(isnan(all[GV_ROWS]));
             int bad = 0;
             for (int r = 0; r < GV_ROWS; r++) {
@@ -350,12 +350,13 @@ static void check_gemv(kernels_level lvl)
                                 (long long)n, r, all[r], want[r]);
                 }
             }
-            /* every slice [r0, r0 + nr): same bits as the full call, nothing written past it */
+            /* every slice [r0, r0 + nr), read side by side or as a stream:
+             * same bits as the full call, nothing written past it */
             for (int r0 = 0; r0 < GV_ROWS; r0 += 3) {
                 for (int nr = 1; r0 + nr <= GV_ROWS; nr++) {
                     float part[GV_ROWS + 1];
                     for (int i = 0; i <= GV_ROWS; i++) part[i] = NAN;
-                    sim->gemv((int)n, part, W + bx * r0, bx, A, nr);
+                    sim->gemv((int)n, part, W + bx * r0, bx, A, nr, (r0 + nr) % 2 == 1);
                     for (int i = 0; i < nr; i++)
                         bad += memcmp(&part[i], &all[r0 + i], 4) != 0;
                     bad += !isnan(part[nr]);

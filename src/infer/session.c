@@ -141,6 +141,13 @@ cairn_status session_new(const cairn_model *m, const session_opts *opts, cairn_s
         }
     }
 
+    /* Weights larger than the last-level cache come from memory on every
+     * token: decode kernels then read them as one stream per thread. The
+     * file size stands for the weights (MoE: every expert is read over time). */
+    s->mm.stream = gguf_file_size(m->gguf) > kernels_llc_bytes();
+    for (int i = 0; s->mm_thread && i < o.n_threads; i++)
+        s->mm_thread[i].stream = s->mm.stream;
+
     size_t B = (size_t)s->n_batch, C = (size_t)s->n_ctx;
     size_t q_dim = (size_t)hp->n_head * hp->head_dim, kv_dim = (size_t)hp->n_head_kv * hp->head_dim;
     s->hd_k = (hp->head_dim + kt->block_size - 1) / kt->block_size * kt->block_size;

@@ -12,6 +12,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <unistd.h>
 
 /* Hooks live in quant_avx2.c / quant_avx512.c. They must be strong references:
  * a weak one does not pull the object out of libcairn_core.a, and the SIMD
@@ -242,4 +243,12 @@ void kernels_gemm_by_dot(qt_vec_dot_fn dot, int n, float *s, size_t bs, const vo
     for (int j = 0; j < nc; j++)
         for (int i = 0; i < nr; i++)
             dot(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
+}
+
+size_t kernels_llc_bytes(void)
+{
+    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (l3 > 0)
+        return (size_t)l3;
+    return l2 > 0 ? (size_t)l2 : (size_t)32 << 20;
 }

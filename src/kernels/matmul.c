@@ -13,7 +13,12 @@
  *    compute bound instead of memory bound. With a gemm tile kernel (8+
  *    tokens) a chunk is one tile of up to gemm_nr x gemm_nc, else one
  *    vec_dot per output.
- * Decode (n_tok = 1) is one pool run with ~16 chunks per thread for balance.
+ * Decode (n_tok = 1) is one pool run with ~16 chunks per thread for balance,
+ * but not claimed from one counter: each thread owns a contiguous lane of
+ * the chunks, takes them front to back, and only then steals from the back
+ * of the others' lanes. Weights stream from memory in decode, and one long
+ * sequential stream per core is what the prefetchers sustain: interleaving
+ * the threads' chunks cost 15-30% of the bandwidth (bench_matmul -p 0).
  * matmul_multi puts several matrices sharing an input into one run: their
  * chunk ranges are concatenated behind the same counter.
  *
@@ -48,6 +53,14 @@ typedef struct mm_act {             /* one activation type to quantize */
     size_t a_row;
 } mm_act;
 
+/* A thread's share of the decode chunks, [front, back) packed in one word
+ * (front low, back high) so the owner (front) and thieves (back) claim with
+ * one compare-and-swap each. */
+#define MM_LANES 64
+typedef struct mm_lane {
+    _Alignas(64) _Atomic uint64_t fb;
+} mm_lane;
+
 typedef struct mm_job {
     mm_part parts[MATMUL_MAX_MULTI];
     mm_act acts[MATMUL_MAX_MULTI];
@@ -60,6 +73,9 @@ typedef struct mm_job {
     float *glu_tiles;
     size_t glu_tile;                /* floats per thread */
     _Alignas(64) _Atomic int64_t next;
+    bool stream;                    /* matmul_ctx.stream */
+    int n_lanes;                    /* > 0: chunks are claimed from lanes (decode) */
+    mm_lane lanes[MM_LANES];
 } mm_job;
 
 /* Where a chunk's outputs go: element (t, r) at y[(t - t_org) * ldy + (r - r_org)]. */
@@ -92,7 +108,7 @@ static void chunk_bounds(const mm_part *p, int64_t c, int64_t n_tok, int64_t *r0
     *t1 = CAIRN_MIN(*t0 + p->tb, n_tok);
 }
 
-static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const mm_out *o)
+static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const mm_out *o, bool stream)
 {
     int64_t r0, r1, t0, t1;
     chunk_bounds(p, c, n_tok, &r0, &r1, &t0, &t1);
@@ -117,7 +133,7 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const m
         const uint8_t *a = p->a + (size_t)t * p->a_row;
         float *y = o->y + (t - o->t_org) * o->ldy - o->r_org;   /* y[r] is output row r */
         if (wt->gemv) {
-            wt->gemv(n, y + r0, p->w + (size_t)r0 * p->w_row, p->w_row, a, (int)(r1 - r0));
+            wt->gemv(n, y + r0, p->w + (size_t)r0 * p->w_row, p->w_row, a, (int)(r1 - r0), stream);
             continue;
         }
         for (int64_t r = r0; r < r1; r++)
@@ -125,24 +141,51 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const m
     }
 }
 
+/* Take the front (own lane) or the back (a thief) of lane l; -1 if empty. */
+static int64_t lane_take(mm_lane *l, bool front)
+{
+    uint64_t v = atomic_load_explicit(&l->fb, memory_order_relaxed);
+    for (;;) {
+        uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
+        if (f >= b)
+            return -1;
+        uint64_t nv = front ? v + 1 : (uint64_t)(b - 1) << 32 | f;
+        if (atomic_compare_exchange_weak_explicit(&l->fb, &v, nv, memory_order_relaxed, memory_order_relaxed))
+            return front ? (int64_t)f : (int64_t)b - 1;
+    }
+}
+
+/* The next chunk for thread ith, or -1 when none is left. */
+static int64_t claim(mm_job *j, int ith)
+{
+    if (!j->n_lanes)
+        return atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
+    int own = ith % j->n_lanes;
+    int64_t c = lane_take(&j->lanes[own], true);
+    for (int d = 1; c < 0 && d < j->n_lanes; d++)
+        c = lane_take(&j->lanes[(own + d) % j->n_lanes], false);
+    return c;
+}
+
 static void dot_chunks(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
-    int k = 0;
+    (void)nth;
     for (;;) {
-        int64_t c = atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
-        if (c >= j->n_chunks)
+        int64_t c = claim(j, ith);
+        if (c < 0 || c >= j->n_chunks)
             return;
-        while (c >= j->parts[k].chunk0 + j->parts[k].n_chunks)   /* chunks are claimed in increasing order */
+        int k = 0;
+        while (c >= j->parts[k].chunk0 + j->parts[k].n_chunks)
             k++;
         const mm_part *p = &j->parts[k];
         mm_out o = {p->y, p->rows, 0, 0};
-        run_chunk(p, c - p->chunk0, j->n_tok, (int)j->cols, &o);
+        run_chunk(p, c - p->chunk0, j->n_tok, (int)j->cols, &o, j->stream);
         if (j->glu) {    /* up's block of the same chunk into a tile, then y = act(gate) * up */
             int64_t r0, r1, t0, t1;
             chunk_bounds(p, c, j->n_tok, &r0, &r1, &t0, &t1);
             mm_out u = {j->glu_tiles + (size_t)ith * j->glu_tile, r1 - r0, r0, t0};
-            run_chunk(&j->parts[1], c, j->n_tok, (int)j->cols, &u);
+            run_chunk(&j->parts[1], c, j->n_tok, (int)j->cols, &u, j->stream);
             for (int64_t t = t0; t < t1; t++)
                 j->glu(p->y + t * p->rows + r0, u.y + (t - t0) * u.ldy, (size_t)(r1 - r0));
         }
@@ -194,7 +237,7 @@ static cairn_status prepare(matmul_ctx *ctx, const qmat *ws, int n_w, const floa
     if (!ctx || !ws || n_w < 1 || n_w > MATMUL_MAX_MULTI || n_tok < 0 || (n_tok > 0 && (!x || !ys)))
         return cairn_fail(CAIRN_ERR_INVALID, "matmul: bad arguments");
     mm_job *j = jp;
-    *j = (mm_job){.n_parts = n_w, .cols = ws[0].cols, .n_tok = n_tok, .x = x};
+    *j = (mm_job){.n_parts = n_w, .cols = ws[0].cols, .n_tok = n_tok, .x = x, .stream = ctx->stream};
     size_t act_off[MATMUL_MAX_MULTI] = {0}, scratch = 0;
     for (int i = 0; i < n_w; i++) {
         const qmat *w = &ws[i];
@@ -275,7 +318,16 @@ static cairn_status prepare(matmul_ctx *ctx, const qmat *ws, int n_w, const floa
 static void run_job(matmul_ctx *ctx, mm_job *j)
 {
     atomic_init(&j->next, 0);
-    if (cairn_pool_size(ctx->pool) == 1 || j->n_chunks <= 1)
+    int nth = cairn_pool_size(ctx->pool);
+    j->n_lanes = 0;
+    if (j->n_tok == 1 && nth > 1 && j->n_chunks < UINT32_MAX) {    /* decode: one contiguous lane per thread */
+        j->n_lanes = CAIRN_MIN(nth, MM_LANES);
+        for (int t = 0; t < j->n_lanes; t++) {
+            uint64_t f = (uint64_t)(j->n_chunks * t / j->n_lanes), b = (uint64_t)(j->n_chunks * (t + 1) / j->n_lanes);
+            atomic_init(&j->lanes[t].fb, b << 32 | f);
+        }
+    }
+    if (nth == 1 || j->n_chunks <= 1)
         dot_chunks(j, 0, 1);
     else
         cairn_pool_run_dynamic(ctx->pool, dot_chunks, j);

@@ -24,6 +24,7 @@ typedef struct matmul_ctx {
     void *scratch;        /* grown as needed (cairn_malloc_aligned) */
     size_t scratch_size;
     kernels_level level;  /* KERNELS_DEFAULT (0) = the selected kernels; tests/bench pick others */
+    bool stream;          /* decode weights come from memory, not cache: see qt_gemv_fn */
 } matmul_ctx;
 
 /* Errors: CAIRN_ERR_UNSUPPORTED for a type without a dot product (or a

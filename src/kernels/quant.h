@@ -36,10 +36,14 @@ typedef void (*qt_gemm_fn)(int n, float *s, size_t bs, const void *x, size_t bx,
 /* Decode product (optional, per ISA): s[i] = dot(x_i, y) for i < nr weight
  * rows (row i at x + i*bx bytes) and one activation row y in vec_dot_type,
  * n values each. Same results as nr vec_dot calls up to float summation
- * order, and each s[i] must not depend on nr or on the row's position in
- * the call (matmul cuts rows into chunks differently per thread count).
+ * order, and each s[i] must not depend on nr, on the row's position in the
+ * call (matmul cuts rows into chunks differently per thread count) or on
+ * `stream`. stream = the weights come from memory, not from a cache
+ * (matmul_ctx.stream): the kernel may then read the rows one after another
+ * as one sequential stream, which the prefetchers keep up with, instead of
+ * several rows side by side, which shares more work and wins from cache.
  * matmul uses it for every token it would otherwise run vec_dot on. */
-typedef void (*qt_gemv_fn)(int n, float *s, const void *x, size_t bx, const void *y, int nr);
+typedef void (*qt_gemv_fn)(int n, float *s, const void *x, size_t bx, const void *y, int nr, bool stream);
 
 typedef struct qtype_traits {
     const char *name;
@@ -68,6 +72,9 @@ size_t qtype_row_size(uint32_t type, int64_t n);
  * CAIRN_KERNELS env var overrides). Returns the name in use. */
 const char *kernels_init(void);
 const char *kernels_isa(void);
+/* Bytes of the last-level cache (sysconf; 32 MiB when unknown). Decode
+ * weights larger than this stream from memory (matmul_ctx.stream). */
+size_t kernels_llc_bytes(void);
 /* Scalar reference traits, for tests comparing SIMD kernels against them. */
 const qtype_traits *qtype_get_ref(uint32_t type);
 
