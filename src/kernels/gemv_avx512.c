@@ -53,9 +53,12 @@
  * follow in memory R rows later): rows of a few hundred bytes (576 or 2048
  * columns of Q4_0) are shorter than the distance, so prefetching inside the
  * row would only touch lines the neighbouring row's stream already loads. */
-#ifndef GV_AHEAD
 #define GV_AHEAD 4096
-#endif
+/* One row per pass (`stream`): GV_AHEAD1 bytes ahead in the row or the rows
+ * after it. bench_matmul -p 0, TinyLlama shapes, 2048/3072/4096: Q4_K and
+ * Q6_K lose ~15% at 4096, Q4_0 and Q8_0 ~5% at 2048. */
+#define GV_AHEAD1 3072
+#define gv_dist(R) ((R) == 1 ? (size_t)GV_AHEAD1 : (size_t)GV_AHEAD / (R))
 /* Activation steps arranged once per call (not once per 8-row pass) when the
  * row has at most this many steps: 64 x 256 bytes of stack (n <= 8192 for
  * Q4_0, 4096 for Q8_0); longer rows arrange them per pass. */
@@ -166,7 +169,7 @@ GV_INLINE void q4_0_rows4(const int R, int nb, float *s, const uint8_t *x, size_
     int j = 0;
     for (; j + 4 <= nb; j += 4) {
         const gv_act4 a = pre ? pre[j / 4] : gv_act4_q8_0(y + j, 4);
-        const size_t pf = gv_ahead((size_t)j * sizeof(block_q4_0), (size_t)nb * sizeof(block_q4_0), GV_AHEAD / R, (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)j * sizeof(block_q4_0), (size_t)nb * sizeof(block_q4_0), gv_dist(R), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const uint8_t *b = x + (size_t)r * bx + (size_t)j * sizeof(block_q4_0);
@@ -230,7 +233,7 @@ GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
         gv_act a = pre ? pre[j / 2] : gv_act_q8_0(y + j, 0, ob, dmul);
-        const size_t pf = gv_ahead((size_t)j * sizeof(block_q8_0), (size_t)nb * sizeof(block_q8_0), GV_AHEAD / R, (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)j * sizeof(block_q8_0), (size_t)nb * sizeof(block_q8_0), gv_dist(R), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)r * bx) + j;
@@ -328,7 +331,7 @@ GV_INLINE void q4_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         /* activation sum per 32-value sub-block (|.| <= 32 * 127: int16) */
         const __m128i ys = _mm256_cvtepi32_epi16(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), _mm256_set1_epi16(1)));
         const __m128 dy = _mm_set1_ps(y[i].d);
-        const size_t pf = gv_ahead((size_t)i * sizeof(block_q4_K), (size_t)nb * sizeof(block_q4_K), GV_AHEAD / R, (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q4_K), (size_t)nb * sizeof(block_q4_K), gv_dist(R), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q4_K *b = (const block_q4_K *)(x + (size_t)r * bx) + i;
@@ -404,7 +407,7 @@ GV_INLINE void q6_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         const __m512i nbs = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(),
                                                                     _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         const __m512 dy = _mm512_set1_ps(y[i].d);
-        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), GV_AHEAD / R, (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), gv_dist(R), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q6_K *b = (const block_q6_K *)(x + (size_t)r * bx) + i;
@@ -466,7 +469,7 @@ GV_INLINE void f16_rows(const int R, int n, float *s, const uint8_t *x, size_t b
     int i = 0;
     for (; i + 32 <= n; i += 32) {
         const __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
-        const size_t pf = gv_ahead((size_t)i * 2, (size_t)n * 2, GV_AHEAD / R, (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * 2, (size_t)n * 2, gv_dist(R), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const fp16_t *w = (const fp16_t *)(x + (size_t)r * bx) + i;
