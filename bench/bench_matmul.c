@@ -3,7 +3,7 @@
  *
  *   bench_matmul [-t THREADS] [-r REPS] [-p PROMPT_TOKENS] [-w WS_MIB]
  *                [--types Q4_0,Q8_0,...] [--levels scalar,avx2,avx512]
- *                [--shapes 1536x576,...] [--4k]
+ *                [--shapes 1536x576,...] [--4k] [--stream on|off]
  *
  * Shapes are ROWSxCOLS of W (default: the SmolLM-135M FFN 1536x576 and
  * 576x1536, the TinyLlama-1.1B FFN 5632x2048 and 2048x5632).
@@ -13,6 +13,8 @@
  *           as GB/s of weight bytes and µs per call. The weights sit on
  *           2 MiB transparent huge pages as a loaded model's do (--4k:
  *           4 KiB pages, as when the model is read from its mapping).
+ *           Decode kernels read one row at a time (matmul_ctx.stream) when
+ *           the copies exceed the last-level cache; --stream on|off forces it.
  *   prompt: PROMPT_TOKENS (default 512; 0 = decode only) tokens at once; GFLOP/s = 2 rows
  *           cols tokens / time.
  * Alongside: a two-thread read-bandwidth test (the decode bound) and the
@@ -104,6 +106,7 @@ int main(int argc, char **argv)
 {
     int threads = 2, reps = 5, ptok = 512, ws_mib = 768;
     bool small_pages = false;
+    int stream_arg = -1;   /* --stream on|off; default: on when the weight copies exceed the LLC */
     const char *types_arg = "F16,BF16,Q8_0,Q4_0,Q4_1,Q5_0,Q5_1,Q2_K,Q3_K,Q4_K,Q5_K,Q6_K";
     const char *levels_arg = "scalar,avx2,avx512";
     const char *shapes_arg = "1536x576,576x1536,5632x2048,2048x5632";
@@ -117,8 +120,9 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--levels") && v) levels_arg = argv[++i];
         else if (!strcmp(a, "--shapes") && v) shapes_arg = argv[++i];
         else if (!strcmp(a, "--4k")) small_pages = true;
+        else if (!strcmp(a, "--stream") && v) stream_arg = !strcmp(argv[++i], "on");
         else {
-            fprintf(stderr, "usage: bench_matmul [-t N] [-r REPS] [-p TOKENS] [-w WS_MIB] [--types LIST] [--levels LIST] [--shapes RxC,...] [--4k]\n");
+            fprintf(stderr, "usage: bench_matmul [-t N] [-r REPS] [-p TOKENS] [-w WS_MIB] [--types LIST] [--levels LIST] [--shapes RxC,...] [--4k] [--stream on|off]\n");
             return 2;
         }
     }
@@ -197,7 +201,8 @@ int main(int argc, char **argv)
                                  : !strcmp(ln, "avx512") ? KERNELS_AVX512 : KERNELS_DEFAULT;
                 if (lv == KERNELS_DEFAULT || !kernels_level_supported(lv)) continue;
                 /* decode kernels read as a stream when the copies exceed the last-level cache, as a model's do */
-                matmul_ctx ctx = {.pool = pool, .level = lv, .stream = wbytes * copies > kernels_llc_bytes()};
+                matmul_ctx ctx = {.pool = pool, .level = lv,
+                                  .stream = stream_arg >= 0 ? stream_arg == 1 : wbytes * copies > kernels_llc_bytes()};
                 double td[64], tp[64], wall0 = now_s(), cpu0 = cpu_s();
                 /* decode: one call per weight copy, rotating */
                 int calls = (int)CAIRN_MIN(copies, (size_t)2000);
