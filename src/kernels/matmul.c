@@ -13,10 +13,11 @@
  *    compute bound instead of memory bound. With a gemm tile kernel (8+
  *    tokens) a chunk is one tile of up to gemm_nr x gemm_nc, else one
  *    vec_dot per output.
- * Decode (n_tok = 1) is one pool run with ~4 chunks per thread, not claimed
- * from one counter: each thread owns a contiguous lane of
- * the chunks, takes them front to back, and only then steals from the back
- * of the others' lanes. Weights stream from memory in decode, and one long
+ * Decode (n_tok = 1) is one pool run, its chunks not claimed from one
+ * counter: each thread owns a contiguous lane of them, takes half of what
+ * is left of it at a time from the front (guided: long kernel calls first,
+ * fine pieces at the end), and then steals single chunks from the back of
+ * the others' lanes. Weights stream from memory in decode, and one long
  * sequential stream per core is what the prefetchers sustain: interleaving
  * the threads' chunks cost 15-30% of the bandwidth (bench_matmul -p 0).
  * matmul_multi puts several matrices sharing an input into one run: their
@@ -108,10 +109,10 @@ static void chunk_bounds(const mm_part *p, int64_t c, int64_t n_tok, int64_t *r0
     *t1 = CAIRN_MIN(*t0 + p->tb, n_tok);
 }
 
-static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const mm_out *o, bool stream)
+/* Outputs rows [r0, r1) x tokens [t0, t1) of part p. */
+static void run_block(const mm_part *p, int64_t r0, int64_t r1, int64_t t0, int64_t t1, int n, const mm_out *o,
+                      bool stream)
 {
-    int64_t r0, r1, t0, t1;
-    chunk_bounds(p, c, n_tok, &r0, &r1, &t0, &t1);
     const qtype_traits *wt = p->wt;
     if (wt->gemm) {
         for (int64_t t = t0; t < t1; t += wt->gemm_nc) {
@@ -141,29 +142,45 @@ static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const m
     }
 }
 
-/* Take the front (own lane) or the back (a thief) of lane l; -1 if empty. */
-static int64_t lane_take(mm_lane *l, bool front)
+static void run_chunk(const mm_part *p, int64_t c, int64_t n_tok, int n, const mm_out *o, bool stream)
+{
+    int64_t r0, r1, t0, t1;
+    chunk_bounds(p, c, n_tok, &r0, &r1, &t0, &t1);
+    run_block(p, r0, r1, t0, t1, n, o, stream);
+}
+
+/* Take chunks from lane l: the owner takes half of what is left from the
+ * front (at least one), a thief one chunk from the back. Returns the first
+ * chunk and sets *n, or -1 when the lane is empty. Guided sizes: the
+ * owner's calls are long at first (one kernel call over many rows), and
+ * what is left at the end, where threads meet, is cut fine. */
+static int64_t lane_take(mm_lane *l, bool front, bool halves, int64_t *n)
 {
     uint64_t v = atomic_load_explicit(&l->fb, memory_order_relaxed);
     for (;;) {
         uint32_t f = (uint32_t)v, b = (uint32_t)(v >> 32);
         if (f >= b)
             return -1;
-        uint64_t nv = front ? v + 1 : (uint64_t)(b - 1) << 32 | f;
-        if (atomic_compare_exchange_weak_explicit(&l->fb, &v, nv, memory_order_relaxed, memory_order_relaxed))
+        uint32_t k = front && halves ? CAIRN_MAX((b - f) / 2, 1u) : 1;
+        uint64_t nv = front ? v + k : (uint64_t)(b - 1) << 32 | f;
+        if (atomic_compare_exchange_weak_explicit(&l->fb, &v, nv, memory_order_relaxed, memory_order_relaxed)) {
+            *n = k;
             return front ? (int64_t)f : (int64_t)b - 1;
+        }
     }
 }
 
-/* The next chunk for thread ith, or -1 when none is left. */
-static int64_t claim(mm_job *j, int ith)
+/* The next chunks [c, c + *n) for thread ith; c = -1 or >= n_chunks when none is left. */
+static int64_t claim(mm_job *j, int ith, int64_t *n)
 {
+    *n = 1;
     if (!j->n_lanes)
         return atomic_fetch_add_explicit(&j->next, 1, memory_order_relaxed);
     int own = ith % j->n_lanes;
-    int64_t c = lane_take(&j->lanes[own], true);
+    bool halves = !j->glu;   /* a glu chunk's up block must fit the thread's tile */
+    int64_t c = lane_take(&j->lanes[own], true, halves, n);
     for (int d = 1; c < 0 && d < j->n_lanes; d++)
-        c = lane_take(&j->lanes[(own + d) % j->n_lanes], false);
+        c = lane_take(&j->lanes[(own + d) % j->n_lanes], false, halves, n);
     return c;
 }
 
@@ -172,7 +189,8 @@ static void dot_chunks(void *arg, int ith, int nth)
     mm_job *j = arg;
     (void)nth;
     for (;;) {
-        int64_t c = claim(j, ith);
+        int64_t n;
+        int64_t c = claim(j, ith, &n);
         if (c < 0 || c >= j->n_chunks)
             return;
         int k = 0;
@@ -180,6 +198,18 @@ static void dot_chunks(void *arg, int ith, int nth)
             k++;
         const mm_part *p = &j->parts[k];
         mm_out o = {p->y, p->rows, 0, 0};
+        if (n > 1) {    /* decode: several chunks in a row, one kernel call per part they cover */
+            for (int64_t end = c + n; c < end; p = &j->parts[++k]) {
+                int64_t last = CAIRN_MIN(end, p->chunk0 + p->n_chunks) - 1;
+                int64_t r0 = (c - p->chunk0) * p->rb, r1 = CAIRN_MIN((last - p->chunk0 + 1) * p->rb, p->rows);
+                mm_out ok = {p->y, p->rows, 0, 0};
+                run_block(p, r0, r1, 0, 1, (int)j->cols, &ok, j->stream);
+                c = last + 1;
+                if (c >= end)
+                    break;
+            }
+            continue;
+        }
         run_chunk(p, c - p->chunk0, j->n_tok, (int)j->cols, &o, j->stream);
         if (j->glu) {    /* up's block of the same chunk into a tile, then y = act(gate) * up */
             int64_t r0, r1, t0, t1;
@@ -199,9 +229,10 @@ static void plan_chunks(mm_part *p, int64_t n_tok, int nth)
     const qtype_traits *wt = p->wt;
     int64_t nr = 1, nc = 1;
     if (n_tok == 1) {
-        /* ~4 chunks per thread: each is one kernel call, and with lanes
-         * the stealing at the end balances; 16 per thread measured 3-5% slower */
-        p->rb = CAIRN_MAX(CAIRN_MIN(p->rows / ((int64_t)nth * 4), 1024), 8);
+        /* ~32 chunks per thread: the owner of a lane takes them in halves
+         * (one kernel call each), so only the end of a lane is cut this
+         * fine. TinyLlama tg vs 4 whole chunks per thread: +2-4%. */
+        p->rb = CAIRN_MAX(CAIRN_MIN(p->rows / ((int64_t)nth * 32), 128), 8);
         if (wt->gemv) {     /* whole passes of the multi-row kernel (8 rows) */
             if (nth == 1)   /* nothing to balance: fewer, longer calls (the kernel arranges the activations once per call) */
                 p->rb = CAIRN_MIN(p->rows, 256);
