@@ -571,8 +571,9 @@ static void test_matmul_vs_float(void)
  * activation types (Q8_K, Q8_0, F32, Q8_1) in one run. */
 static void test_matmul_multi(void)
 {
-    cairn_pool *pool = NULL;
+    cairn_pool *pool = NULL, *pool3 = NULL;
     CHECK_OK(cairn_pool_new(2, &pool));
+    CHECK_OK(cairn_pool_new(3, &pool3));
     const uint32_t types[] = {QT_Q4_K, QT_Q8_0, QT_F16, QT_Q6_K, QT_Q4_1, QT_Q5_0};
     const int64_t rows[] = {96, 33, 40, 0, 17, 64};
     int64_t cols = 512;
@@ -593,7 +594,15 @@ static void test_matmul_multi(void)
             ys[i] = malloc((size_t)((rows[i] + 1) * n_tok) * sizeof(float));
             yref[i] = malloc((size_t)((rows[i] + 1) * n_tok) * sizeof(float));
         }
-        matmul_ctx c = {.pool = pool}, c1 = {0};
+        matmul_ctx c = {.pool = pool}, c1 = {0}, c3 = {.pool = pool3};
+        /* three threads first: decode lanes are stolen from, and claims span parts */
+        CHECK_OK(matmul_multi(&c3, ws, 6, x, ys, n_tok));
+        for (int i = 0; i < 6; i++) {
+            CHECK_OK(matmul(&c1, &ws[i], x, yref[i], n_tok));
+            CHECKF(memcmp(ys[i], yref[i], (size_t)(rows[i] * n_tok) * sizeof(float)) == 0, "3 threads: part %d n_tok %lld",
+                   i, (long long)n_tok);
+        }
+        matmul_ctx_free(&c3);
         CHECK_OK(matmul_multi(&c, ws, 6, x, ys, n_tok));
         for (int i = 0; i < 6; i++) {
             CHECK_OK(matmul(&c1, &ws[i], x, yref[i], n_tok));
@@ -613,6 +622,7 @@ static void test_matmul_multi(void)
         free(x);
     }
     cairn_pool_free(pool);
+    cairn_pool_free(pool3);
 }
 
 static void test_matmul_errors(void)

@@ -203,7 +203,8 @@ static void dot_chunks(void *arg, int ith, int nth)
                 int64_t last = CAIRN_MIN(end, p->chunk0 + p->n_chunks) - 1;
                 int64_t r0 = (c - p->chunk0) * p->rb, r1 = CAIRN_MIN((last - p->chunk0 + 1) * p->rb, p->rows);
                 mm_out ok = {p->y, p->rows, 0, 0};
-                run_block(p, r0, r1, 0, 1, (int)j->cols, &ok, j->stream);
+                if (r1 > r0)     /* a part without rows has no chunks: skipped */
+                    run_block(p, r0, r1, 0, 1, (int)j->cols, &ok, j->stream);
                 c = last + 1;
                 if (c >= end)
                     break;
