@@ -56,8 +56,9 @@
 #define GV_AHEAD 4096
 /* One row per pass (`stream`): GV_AHEAD1 bytes ahead in the row or the rows
  * after it. bench_matmul -p 0, TinyLlama shapes, 2048/3072/4096: Q4_K and
- * Q6_K lose ~15% at 4096, Q4_0 and Q8_0 ~5% at 2048. */
+ * Q6_K lose ~15% at 4096, Q4_0 and Q8_0 ~5% at 2048; Q6_K is best at 2048. */
 #define GV_AHEAD1 3072
+#define GV_AHEAD1_Q6_K 2048   /* Q6_K 2048x5632: 28 GB/s at 2048, 24 at 3072; 32000x2048 the same */
 #define gv_dist(R) ((R) == 1 ? (size_t)GV_AHEAD1 : (size_t)GV_AHEAD / (R))
 /* Activation steps arranged once per call (not once per 8-row pass) when the
  * row has at most this many steps: 64 x 256 bytes of stack (n <= 8192 for
@@ -407,7 +408,7 @@ GV_INLINE void q6_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         const __m512i nbs = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(),
                                                                     _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         const __m512 dy = _mm512_set1_ps(y[i].d);
-        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), gv_dist(R), (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), ((R) == 1 ? (size_t)GV_AHEAD1_Q6_K : (size_t)GV_AHEAD / (R)), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q6_K *b = (const block_q6_K *)(x + (size_t)r * bx) + i;
