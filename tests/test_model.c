@@ -25,6 +25,7 @@
  * differ. The reference token is fed back at every step (teacher forcing),
  * so every later step is still checked; ties are counted and printed.
  */
+#include "gguf/testmodel.h"
 #include "infer/session.h"
 #include "infer/generate.h"
 #include "t.h"
@@ -323,6 +324,63 @@ static void test_weight_placement(void)
     }
 }
 
+/* Evaluate ids with m and return a copy of the last logits (caller frees). */
+static float *eval_logits(cairn_model *m, const int32_t *ids, int n)
+{
+    session_opts so = session_opts_default();
+    so.n_ctx = 32;
+    so.n_threads = 2;
+    cairn_session *s = NULL;
+    float *l = NULL, *out = NULL;
+    if (session_new(m, &so, &s) == CAIRN_OK && session_eval(s, ids, n, &l) == CAIRN_OK &&
+        session_eval(s, ids, 1, &l) == CAIRN_OK && (out = cairn_malloc((size_t)m->hp.n_vocab * sizeof *out)))
+        memcpy(out, l, (size_t)m->hp.n_vocab * sizeof *out);
+    session_free(s);
+    return out;
+}
+
+/* MODEL_WEIGHTS_AUTO on a model with whole 2 MiB pages of weights: the
+ * file mapping on 2 MiB pages where the file system keeps 2 MiB folios
+ * (then smaps must show them), else the huge-page copy or, without
+ * transparent huge pages, the plain mapping; logits equal the plain
+ * mapping's either way, first with the file freshly written (cached in
+ * 4 KiB pages: AUTO drops and re-reads it), then again. */
+static void test_weights_auto(void)
+{
+    const char *dir = t_tmpdir("weights_auto");
+    char path[1200];
+    snprintf(path, sizeof path, "%s/dense.gguf", dir);
+    gguf_testmodel_params p;
+    gguf_testmodel_defaults(&p);
+    p.n_embd = 512;
+    p.n_ff = 1024;
+    p.n_layer = 4;
+    p.n_head = 8;         /* F32: 4 layers x 2.5 MiB of FFN + 4 MiB of attention */
+    CHECK_OK(gguf_testmodel_write(path, &p));
+    const int32_t ids[] = {1, 40, 41, 200, 77, 9};
+    cairn_model *mm = NULL;
+    CHECK_OK(model_load_ex(path, MODEL_WEIGHTS_MAPPED, &mm));
+    float *want = mm ? eval_logits(mm, ids, 6) : NULL;
+    CHECK(want != NULL);
+    model_free(mm);      /* pages this process maps cannot be dropped from the cache */
+    for (int round = 0; round < 2 && want; round++) {
+        cairn_model *ma = NULL;
+        CHECK_OK(model_load_ex(path, MODEL_WEIGHTS_AUTO, &ma));
+        if (!ma)
+            break;
+        float *got = eval_logits(ma, ids, 6);
+        CHECK(got && !memcmp(got, want, (size_t)ma->hp.n_vocab * sizeof *got));
+        const char *how = ma->huge_mapped ? "mapped on 2 MiB pages" : ma->wmem ? "copied" : "plain mapping";
+        fprintf(stderr, "  round %d: weights %s, %zu bytes on 2 MiB pages\n", round, how, model_huge_bytes(ma));
+        if (ma->huge_mapped)
+            CHECKF(model_huge_bytes(ma) >= ((size_t)4 << 20), "huge mapping reports %zu bytes", model_huge_bytes(ma));
+        CHECK(!(ma->huge_mapped && ma->wmem));
+        cairn_free(got);
+        model_free(ma);
+    }
+    cairn_free(want);
+}
+
 static void test_generate_stop(void)
 {
     cairn_model *m = NULL;
@@ -454,6 +512,7 @@ int main(void)
     RUN(test_kv_q8_0);
     RUN(test_incremental);
     RUN(test_weight_placement);
+    RUN(test_weights_auto);
     RUN(test_generate_stop);
     RUN(test_stream);
     RUN(test_alloc_failures);

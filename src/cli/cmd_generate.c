@@ -492,7 +492,7 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "file_bytes", (double)gguf_file_size(m->gguf));
         cJSON_AddNumberToObject(j, "kv_cache_bytes", (double)session_kv_bytes(s));
         cJSON_AddNumberToObject(j, "weights_copied_bytes", (double)model_copied_bytes(m));
-        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)model_copied_huge_bytes(m));
+        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)model_huge_bytes(m));
         cJSON_AddNumberToObject(j, "params", (double)model_n_params(m));
         cJSON_AddNumberToObject(j, "active_params", (double)model_n_active_params(m));
         if (m->hp.n_expert > 0) {
@@ -526,12 +526,12 @@ int cmd_bench(int argc, char **argv)
         printf("pp%-6d   %10.1f tokens/s (median of %d)\n", o.n_prompt_bench, pp_med, o.reps);
         printf("tg%-6d   %10.1f tokens/s (median of %d)\n", o.n_predict, tg_med, o.reps);
         printf("weights    %10.1f MiB read per generated token -> %.2f GB/s\n", wbytes / 1048576.0, gbs);
-        if (model_copied_bytes(m))
-            printf("weights    %10.1f MiB copied from the file, %.1f MiB of it on huge pages\n",
-                   model_copied_bytes(m) / 1048576.0,
-                   CAIRN_MIN(model_copied_huge_bytes(m), model_copied_bytes(m)) / 1048576.0);
+        size_t huge = model_huge_bytes(m), copied = model_copied_bytes(m);
+        if (copied)
+            printf("weights    %10.1f MiB copied from the file, %.1f MiB of it on 2 MiB pages\n", copied / 1048576.0,
+                   CAIRN_MIN(huge, copied) / 1048576.0);
         else
-            printf("weights    read from the file mapping\n");
+            printf("weights    mapped from the file, %.1f MiB on 2 MiB pages\n", huge / 1048576.0);
         printf("KV cache   %10.1f MiB\n", session_kv_bytes(s) / 1048576.0);
         printf("peak RSS   %10.1f MiB\n", rss / 1048576.0);
         if (o.expert_stats && m->hp.n_expert > 0) {

@@ -65,6 +65,11 @@ uint64_t gguf_tensor_count(const gguf_file *g);
 const gguf_tensor *gguf_tensor_at(const gguf_file *g, uint64_t i);
 const gguf_tensor *gguf_tensor_find(const gguf_file *g, const char *name); /* O(1) (hashed) */
 size_t gguf_file_size(const gguf_file *g);
+/* The open file descriptor (-1 for memory images). The mapping (gguf_open)
+ * starts on a 2 MiB boundary, so offsets and addresses agree modulo 2 MiB. */
+int gguf_fd(const gguf_file *g);
+/* Start of the file mapping (NULL for memory images). */
+const void *gguf_map(const gguf_file *g);
 uint32_t gguf_alignment(const gguf_file *g);
 const char *gguf_path(const gguf_file *g);
 /* Byte offset of the data section in the file (tensor offsets are relative to it). */

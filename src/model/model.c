@@ -7,6 +7,7 @@
  */
 #include "model/model.h"
 
+#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -458,8 +459,8 @@ static cairn_status bind_all(cairn_model *m)
         return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
     for (int il = 0; il < hp->n_layer; il++)
         CAIRN_TRY(bind_layer(m, il));
-    if (hp->n_expert > 0)
-        advise_moe(m);
+    if (hp->n_expert > 0 && !m->wmem && !m->huge_mapped)
+        advise_moe(m);     /* only the plain mapping pages experts in one by one */
     return CAIRN_OK;
 }
 
@@ -532,26 +533,83 @@ static void weights_reserve(cairn_model *m, model_weights where)
 
 size_t model_copied_bytes(const cairn_model *m) { return m && m->wmem ? m->wmem_used : 0; }
 
-size_t model_copied_huge_bytes(const cairn_model *m)
+/* Sum of one /proc/self/smaps field ("AnonHugePages", "FilePmdMapped")
+ * over the mappings overlapping [lo, lo + n), in bytes; 0 if unknown. */
+static size_t smaps_bytes(const void *lo, size_t n, const char *field)
 {
-    if (!m || !m->wmem)
-        return 0;
     FILE *f = fopen("/proc/self/smaps", "r");
     if (!f)
         return 0;
     char line[256];
-    uintptr_t lo = (uintptr_t)m->wmem, hi = lo + m->wmem_size;
+    uintptr_t a0 = (uintptr_t)lo, a1 = a0 + n;
+    size_t flen = strlen(field), total = 0;
     bool in = false;
-    size_t kb = 0, total = 0;
     while (fgets(line, sizeof line, f)) {
         unsigned long a, b;
-        if (sscanf(line, "%lx-%lx ", &a, &b) == 2 && strchr(line, '-') < strchr(line, ' '))
-            in = a < hi && b > lo;
-        else if (in && sscanf(line, "AnonHugePages: %zu kB", &kb) == 1)
-            total += kb << 10;
+        char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
+        if (dash && sp && dash < sp && sscanf(line, "%lx-%lx ", &a, &b) == 2)
+            in = a < a1 && b > a0;
+        else if (in && !strncmp(line, field, flen) && line[flen] == ':')
+            total += (size_t)strtoull(line + flen + 1, NULL, 10) << 10;
     }
     fclose(f);
     return total;
+}
+
+size_t model_huge_bytes(const cairn_model *m)
+{
+    if (!m)
+        return 0;
+    if (m->wmem)
+        return smaps_bytes(m->wmem, m->wmem_size, "AnonHugePages");
+    const void *map = gguf_map(m->gguf);
+    return map ? smaps_bytes(map, gguf_file_size(m->gguf), "FilePmdMapped") : 0;
+}
+
+/* Does the page holding p sit in a 2 MiB page-table entry? Touches it. */
+static bool probe_pmd(const volatile uint8_t *p)
+{
+    (void)*p;
+    return smaps_bytes((const void *)p, 1, "FilePmdMapped") > 0;
+}
+
+/* MODEL_WEIGHTS_AUTO, first choice: the weights stay in the file mapping
+ * but on 2 MiB pages. With MADV_HUGEPAGE a fault reads the page cache in
+ * 2 MiB folios and maps each with one entry, if the file system supports
+ * large folios (ext4 and xfs on recent kernels) and the range is not cached
+ * in 4 KiB pages already. So: advise, touch one 2 MiB page inside the data
+ * and ask smaps whether it came as one; if not and the file was cached,
+ * write back and drop the file's cached pages (other processes' mapped
+ * pages stay) and try once more. Nothing is copied, RSS is the mapped
+ * weights as before, and a later run finds the 2 MiB folios cached. */
+static bool weights_map_huge(cairn_model *m)
+{
+    const gguf_file *g = m->gguf;
+    const uint8_t *map = gguf_map(g);
+    int fd = gguf_fd(g);
+    size_t size = gguf_file_size(g), off = (size_t)gguf_data_offset(g);
+    if (!map || fd < 0 || off >= size)
+        return false;
+    size_t a = (off + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), b = size & ~(HUGE_PAGE - 1);
+    if (b < a + HUGE_PAGE)
+        return false;                   /* no whole 2 MiB page of weights: nothing to gain */
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), lo = off / pg * pg;
+    if (madvise((void *)(map + lo), size - lo, MADV_HUGEPAGE))
+        return false;
+    const uint8_t *probe = map + a + ((b - a) / HUGE_PAGE / 2) * HUGE_PAGE;   /* middle of the weights */
+    unsigned char res[HUGE_PAGE / 4096];
+    bool cached = false;
+    if (pg == 4096 && !mincore((void *)probe, HUGE_PAGE, res))
+        for (size_t i = 0; i < HUGE_PAGE / pg && !cached; i++)
+            cached = res[i] & 1;
+    if (probe_pmd(probe))
+        return true;
+    if (!cached)
+        return false;                   /* read fresh and still 4 KiB: the file system keeps small folios */
+    madvise((void *)probe, HUGE_PAGE, MADV_DONTNEED);   /* our own 4 KiB entry, so the page can go */
+    fdatasync(fd);
+    posix_fadvise(fd, (off_t)off, (off_t)(size - off), POSIX_FADV_DONTNEED);
+    return probe_pmd(probe);
 }
 
 cairn_status model_from_gguf(gguf_file *g, cairn_model **out)
@@ -569,7 +627,10 @@ cairn_status model_from_gguf_ex(gguf_file *g, model_weights where, cairn_model *
     }
     m->gguf = g;
     kernels_init();   /* the type table must be filled before qtype_get */
-    weights_reserve(m, where);
+    if (where == MODEL_WEIGHTS_AUTO && thp_available())
+        m->huge_mapped = weights_map_huge(m);
+    if (!m->huge_mapped)
+        weights_reserve(m, where);
     cairn_status st = bind_all(m);
     if (st != CAIRN_OK) {
         model_free(m);

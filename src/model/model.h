@@ -2,12 +2,13 @@
  * model.h — llama-family decoder models bound from a GGUF file.
  *
  * A cairn_model is the read-only half of inference: hyper-parameters read
- * from `<arch>.*` metadata and weight matrices. The matrices read for every
- * token are copied at load into anonymous memory backed by 2 MiB transparent
- * huge pages where the kernel offers them (model_weights; decode streams
- * every weight once per token, and under a hypervisor a TLB miss per 4 KiB
- * page costs 13-22% of decode speed); otherwise, or on request, they point
- * straight into the GGUF mapping (zero copy). Small per-channel vectors (norm weights, biases)
+ * from `<arch>.*` metadata and weight matrices. Decode streams every weight
+ * once per token, and under a hypervisor a TLB miss per 4 KiB page costs
+ * 13-22% of decode speed, so the weights are put on 2 MiB pages where the
+ * kernel allows (model_weights): mapped straight from the page cache when
+ * the file system keeps 2 MiB folios, else copied into anonymous huge-page
+ * memory; on request (or without transparent huge pages) they point into
+ * the plain GGUF mapping (zero copy). Small per-channel vectors (norm weights, biases)
  * are used in place when stored as F32 and converted once into an owned
  * buffer otherwise. Everything that changes while generating (KV cache,
  * activations) lives in a session (infer/session.h), so one model can serve
@@ -96,15 +97,20 @@ typedef struct cairn_model {
     int n_owned, cap_owned;
     uint8_t *wmem;                   /* copied weights (MODEL_WEIGHTS_COPY), or NULL */
     size_t wmem_size, wmem_used;
+    bool huge_mapped;                /* weights read from the mapping on 2 MiB pages */
 } cairn_model;
 
-/* Where the weight matrices live. AUTO copies them into huge-page memory
- * when transparent huge pages are available (enabled = always or madvise)
- * and maps them otherwise; MAPPED keeps them in the file mapping (fast
- * start, pages shared with other processes, slower decode); COPY copies
- * even without huge pages. A failed copy falls back to the mapping. The
- * token-embedding table is never copied unless it is also the output
- * matrix: only one row of it is read per token. */
+/* Where the weight matrices live. AUTO, when transparent huge pages are
+ * available (enabled = always or madvise): the file mapping with
+ * MADV_HUGEPAGE if the page cache then maps the weights with 2 MiB entries
+ * (probed on one 2 MiB page; a file cached earlier in 4 KiB pages is
+ * dropped from the cache once and read again), else a copy into huge-page
+ * memory if it fits in memory, else the plain mapping. MAPPED keeps the
+ * plain 4 KiB mapping (pages shared with other processes, MoE experts paged
+ * in only when chosen, slower decode); COPY copies even without huge pages.
+ * A failed copy falls back to the mapping. The token-embedding table is
+ * never copied unless it is also the output matrix: only one row of it is
+ * read per token. */
 typedef enum { MODEL_WEIGHTS_AUTO, MODEL_WEIGHTS_MAPPED, MODEL_WEIGHTS_COPY } model_weights;
 
 /* Open `path` (mmap) and bind the model. On failure *out is NULL and the
@@ -115,10 +121,12 @@ cairn_status model_load_ex(const char *path, model_weights where, cairn_model **
  * and on failure. */
 cairn_status model_from_gguf(gguf_file *g, cairn_model **out);
 cairn_status model_from_gguf_ex(gguf_file *g, model_weights where, cairn_model **out);
-/* Bytes of weights copied out of the file, and how many of them the kernel
- * backs with huge pages right now (from /proc/self/smaps; 0 if unknown). */
+/* Bytes of weights copied out of the file (0 when they are mapped). */
 size_t model_copied_bytes(const cairn_model *m);
-size_t model_copied_huge_bytes(const cairn_model *m);
+/* Bytes of the weights (the copy, or the file mapping) that 2 MiB pages
+ * back right now (/proc/self/smaps AnonHugePages or FilePmdMapped; 0 if
+ * unknown). Only pages touched so far count. */
+size_t model_huge_bytes(const cairn_model *m);
 void model_free(cairn_model *m);
 
 /* Bytes of weights read to generate one token: every layer matrix, the
