@@ -566,22 +566,56 @@ size_t model_huge_bytes(const cairn_model *m)
     return map ? smaps_bytes(map, gguf_file_size(m->gguf), "FilePmdMapped") : 0;
 }
 
-/* Does the page holding p sit in a 2 MiB page-table entry? Touches it. */
-static bool probe_pmd(const volatile uint8_t *p)
+/* The tensors the model reads through the mapping (or copies): matrices
+ * and stacks of two or more dimensions, but not an untied token_embd, whose
+ * rows are read with pread. */
+static bool weight_tensor(const cairn_model *m, const gguf_tensor *t)
 {
-    (void)*p;
-    return smaps_bytes((const void *)p, 1, "FilePmdMapped") > 0;
+    return t->ne[1] >= 2 &&
+           !(gguf_str_eq(t->name, "token_embd.weight") && gguf_tensor_find(m->gguf, "output.weight"));
+}
+
+/* Fault in every 2 MiB page of the weight tensors (one read each); returns
+ * how many bytes of them could sit on 2 MiB entries: the 2 MiB pages of the
+ * (2 MiB-aligned) mapping they touch that lie wholly inside the file. The
+ * first forward pass would fault them in anyway. */
+static size_t touch_weights(const cairn_model *m)
+{
+    const uint8_t *map = gguf_map(m->gguf);
+    size_t n_pages = gguf_file_size(m->gguf) / HUGE_PAGE, total = 0;
+    uint8_t *seen = cairn_calloc(n_pages / 8 + 1, 1);
+    if (!seen)
+        return 0;
+    unsigned sink = 0;
+    for (uint64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
+        const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
+        if (!weight_tensor(m, t) || !t->nbytes)
+            continue;
+        const volatile uint8_t *p = t->data;
+        for (size_t o = 0; o < t->nbytes; o += HUGE_PAGE - ((uintptr_t)(p + o) & (HUGE_PAGE - 1))) {
+            sink += p[o];
+            size_t k = (size_t)((const uint8_t *)(uintptr_t)(p + o) - map) / HUGE_PAGE;
+            if (k < n_pages && !(seen[k / 8] & (1u << (k % 8)))) {
+                seen[k / 8] |= (uint8_t)(1u << (k % 8));
+                total += HUGE_PAGE;
+            }
+        }
+    }
+    cairn_free(seen);
+    __asm__ volatile("" ::"r"(sink));
+    return total;
 }
 
 /* MODEL_WEIGHTS_AUTO, first choice: the weights stay in the file mapping
  * but on 2 MiB pages. With MADV_HUGEPAGE a fault reads the page cache in
  * 2 MiB folios and maps each with one entry, if the file system supports
  * large folios (ext4 and xfs on recent kernels) and the range is not cached
- * in 4 KiB pages already. So: advise, touch one 2 MiB page inside the data
- * and ask smaps whether it came as one; if not and the file was cached,
- * write back and drop the file's cached pages (other processes' mapped
- * pages stay) and try once more. Nothing is copied, RSS is the mapped
- * weights as before, and a later run finds the 2 MiB folios cached. */
+ * in smaller folios already. So: advise, fault the weights in and ask smaps
+ * how much came on 2 MiB entries; if too little and the file was cached,
+ * unmap, write back and drop the file's cached pages (other processes'
+ * mapped pages stay) and try once more. Nothing is copied, RSS is the
+ * mapped weights as before, and later runs find the 2 MiB folios cached.
+ * On failure our pages are unmapped again (the copy must not come on top). */
 static bool weights_map_huge(cairn_model *m)
 {
     const gguf_file *g = m->gguf;
@@ -590,26 +624,29 @@ static bool weights_map_huge(cairn_model *m)
     size_t size = gguf_file_size(g), off = (size_t)gguf_data_offset(g);
     if (!map || fd < 0 || off >= size)
         return false;
-    size_t a = (off + HUGE_PAGE - 1) & ~(HUGE_PAGE - 1), b = size & ~(HUGE_PAGE - 1);
-    if (b < a + HUGE_PAGE)
-        return false;                   /* no whole 2 MiB page of weights: nothing to gain */
-    size_t pg = (size_t)sysconf(_SC_PAGESIZE), lo = off / pg * pg;
-    if (madvise((void *)(map + lo), size - lo, MADV_HUGEPAGE))
+    size_t pg = (size_t)sysconf(_SC_PAGESIZE), lo = off / pg * pg, n = size - lo;
+    if (madvise((void *)(map + lo), n, MADV_HUGEPAGE))
         return false;
-    const uint8_t *probe = map + a + ((b - a) / HUGE_PAGE / 2) * HUGE_PAGE;   /* middle of the weights */
-    unsigned char res[HUGE_PAGE / 4096];
     bool cached = false;
-    if (pg == 4096 && !mincore((void *)probe, HUGE_PAGE, res))
-        for (size_t i = 0; i < HUGE_PAGE / pg && !cached; i++)
+    unsigned char *res = cairn_malloc(n / pg + 1);
+    if (res && !mincore((void *)(map + lo), n, res))
+        for (size_t i = 0; i < (n + pg - 1) / pg && !cached; i++)
             cached = res[i] & 1;
-    if (probe_pmd(probe))
-        return true;
-    if (!cached)
-        return false;                   /* read fresh and still 4 KiB: the file system keeps small folios */
-    madvise((void *)probe, HUGE_PAGE, MADV_DONTNEED);   /* our own 4 KiB entry, so the page can go */
-    fdatasync(fd);
-    posix_fadvise(fd, (off_t)off, (off_t)(size - off), POSIX_FADV_DONTNEED);
-    return probe_pmd(probe);
+    cairn_free(res);
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t want = touch_weights(m);
+        if (want < 4 * HUGE_PAGE)
+            break;                      /* small model: the copy is cheap and exact */
+        if (smaps_bytes(map, size, "FilePmdMapped") >= want / 10 * 9)
+            return true;
+        madvise((void *)(map + lo), n, MADV_DONTNEED);   /* unmap our 4 KiB entries */
+        if (attempt || !cached)
+            break;                      /* read fresh and still small: the file system keeps small folios */
+        fdatasync(fd);
+        posix_fadvise(fd, (off_t)lo, (off_t)n, POSIX_FADV_DONTNEED);
+    }
+    madvise((void *)(map + lo), n, MADV_DONTNEED);
+    return false;
 }
 
 cairn_status model_from_gguf(gguf_file *g, cairn_model **out)
