@@ -28,7 +28,7 @@ typedef struct gen_opts {
     int n_stop;
     uint32_t kv_type;
     bool json, special, ignore_eos, expert_stats;
-    bool mmap_weights;                  /* --mmap: weights stay in the file mapping */
+    model_weights weights;              /* --weights / --mmap */
     bool chat;                          /* wrap the prompt in the model's chat markup */
     const char *system;                 /* --system */
     bool chat_named;                    /* --chat-template given: named_style */
@@ -72,6 +72,16 @@ static bool parse_kv_type(const char *s, uint32_t *out)
     return true;
 }
 
+static bool parse_weights(const char *s, model_weights *out)
+{
+    if (!strcmp(s, "auto")) *out = MODEL_WEIGHTS_AUTO;
+    else if (!strcmp(s, "copy")) *out = MODEL_WEIGHTS_COPY;
+    else if (!strcmp(s, "mmap")) *out = MODEL_WEIGHTS_MAPPED;
+    else if (!strcmp(s, "mmap-huge")) *out = MODEL_WEIGHTS_MAP_HUGE;
+    else return false;
+    return true;
+}
+
 static void usage_generate(FILE *f)
 {
     fprintf(f,
@@ -90,8 +100,11 @@ static void usage_generate(FILE *f)
             "  -c N                context size (default: prompt + N)\n"
             "  -b N                prompt batch size (default 128)\n"
 "  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
-            "  --mmap              read weights from the file mapping instead of copying them\n"
-            "                      into huge-page memory (faster start, slower generation)\n"
+            "  --weights W         auto (default: copy into huge-page memory when the kernel\n"
+            "                      offers huge pages), copy, mmap (the file mapping: instant\n"
+            "                      start, slower generation) or mmap-huge (the mapping on\n"
+            "                      2 MiB page-cache pages where the file system allows)\n"
+            "  --mmap              the same as --weights mmap\n"
             "  --special           parse special-token text in the prompt (<|im_start|> ...)\n"
             "  --chat              the prompt is a user message: wrap it in the model's chat\n"
             "                      template (tokenizer.chat_template) and answer as the assistant\n"
@@ -105,7 +118,7 @@ static void usage_generate(FILE *f)
 static void usage_bench(FILE *f)
 {
     fprintf(f,
-            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 128] [--kv-type f16] [--mmap] [--expert-stats] [--json]\n"
+            "usage: cairn bench -m MODEL [-p 512] [-n 128] [-t 2] [-r 3] [-b 128] [--kv-type f16] [--weights auto|copy|mmap|mmap-huge] [--expert-stats] [--json]\n"
             "  prompt processing of -p tokens and generation of -n tokens from an empty context,\n"
             "  median of -r repetitions after a warm-up; reports tokens/s, peak RSS, and weight\n"
             "  bytes read per generated token with the bandwidth that implies.\n");
@@ -134,7 +147,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
         } else if (bench && !strcmp(a, "--expert-stats")) {
             o->expert_stats = true, takes = false;
         } else if (!strcmp(a, "--mmap")) {
-            o->mmap_weights = true, takes = false;
+            o->weights = MODEL_WEIGHTS_MAPPED, takes = false;
         } else if (!strcmp(a, "--special")) {
             o->special = true, takes = false;
         } else if (!bench && !strcmp(a, "--chat")) {
@@ -187,6 +200,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             o->stop[o->n_stop++] = v;
         } else if (!strcmp(a, "--kv-type")) {
             ok = parse_kv_type(v, &o->kv_type);
+        } else if (!strcmp(a, "--weights")) {
+            ok = parse_weights(v, &o->weights);
         } else if (!bench && !strcmp(a, "--system")) {
             o->system = v, o->chat = true;
         } else if (!bench && !strcmp(a, "--chat-template")) {
@@ -263,7 +278,7 @@ int cmd_generate(int argc, char **argv)
     cairn_status st;
     rc = 1;
 
-    if ((st = model_load_ex(o.model, o.mmap_weights ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO, &m)) != CAIRN_OK) {
+    if ((st = model_load_ex(o.model, o.weights, &m)) != CAIRN_OK) {
         fail("loading model", st);
         goto out;
     }
@@ -421,7 +436,7 @@ int cmd_bench(int argc, char **argv)
     double *pp = NULL, *tg = NULL;
     cairn_status st;
     rc = 1;
-    if ((st = model_load_ex(o.model, o.mmap_weights ? MODEL_WEIGHTS_MAPPED : MODEL_WEIGHTS_AUTO, &m)) != CAIRN_OK) {
+    if ((st = model_load_ex(o.model, o.weights, &m)) != CAIRN_OK) {
         fail("loading model", st);
         goto out;
     }

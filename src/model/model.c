@@ -664,10 +664,10 @@ cairn_status model_from_gguf_ex(gguf_file *g, model_weights where, cairn_model *
     }
     m->gguf = g;
     kernels_init();   /* the type table must be filled before qtype_get */
-    if (where == MODEL_WEIGHTS_AUTO && thp_available())
+    if (where == MODEL_WEIGHTS_MAP_HUGE && thp_available())
         m->huge_mapped = weights_map_huge(m);
     if (!m->huge_mapped)
-        weights_reserve(m, where);
+        weights_reserve(m, where == MODEL_WEIGHTS_MAP_HUGE ? MODEL_WEIGHTS_AUTO : where);
     cairn_status st = bind_all(m);
     if (st != CAIRN_OK) {
         model_free(m);

@@ -5,10 +5,9 @@
  * from `<arch>.*` metadata and weight matrices. Decode streams every weight
  * once per token, and under a hypervisor a TLB miss per 4 KiB page costs
  * 13-22% of decode speed, so the weights are put on 2 MiB pages where the
- * kernel allows (model_weights): mapped straight from the page cache when
- * the file system keeps 2 MiB folios, else copied into anonymous huge-page
- * memory; on request (or without transparent huge pages) they point into
- * the plain GGUF mapping (zero copy). Small per-channel vectors (norm weights, biases)
+ * kernel allows (model_weights): copied into anonymous huge-page memory, or
+ * on request mapped from 2 MiB page-cache folios; on request (or without
+ * transparent huge pages) they point into the plain GGUF mapping. Small per-channel vectors (norm weights, biases)
  * are used in place when stored as F32 and converted once into an owned
  * buffer otherwise. Everything that changes while generating (KV cache,
  * activations) lives in a session (infer/session.h), so one model can serve
@@ -100,18 +99,25 @@ typedef struct cairn_model {
     bool huge_mapped;                /* weights read from the mapping on 2 MiB pages */
 } cairn_model;
 
-/* Where the weight matrices live. AUTO, when transparent huge pages are
- * available (enabled = always or madvise): the file mapping with
- * MADV_HUGEPAGE if the page cache then maps the weights with 2 MiB entries
- * (probed on one 2 MiB page; a file cached earlier in 4 KiB pages is
- * dropped from the cache once and read again), else a copy into huge-page
- * memory if it fits in memory, else the plain mapping. MAPPED keeps the
- * plain 4 KiB mapping (pages shared with other processes, MoE experts paged
- * in only when chosen, slower decode); COPY copies even without huge pages.
+/* Where the weight matrices live.
+ * AUTO: when transparent huge pages are available (enabled = always or
+ *   madvise) and the copy fits in memory, a copy into anonymous huge-page
+ *   memory; else the plain mapping.
+ * MAP_HUGE: the file mapping with MADV_HUGEPAGE, kept if the page cache
+ *   then maps the weights with 2 MiB entries (checked in smaps after
+ *   faulting them in; a file cached earlier in smaller folios is written
+ *   back, dropped from the cache and read once more), else as AUTO. Zero
+ *   copy and an instant start once the file is cached in 2 MiB folios, but
+ *   on this KVM guest decode from page-cache memory measured up to 30%
+ *   slower than from the copy (both on 2 MiB pages), so it is not the
+ *   default.
+ * MAPPED: the plain mapping (pages shared with other processes, MoE
+ *   experts paged in only when chosen, slower decode).
+ * COPY: the copy even without huge pages.
  * A failed copy falls back to the mapping. The token-embedding table is
  * never copied unless it is also the output matrix: only one row of it is
  * read per token. */
-typedef enum { MODEL_WEIGHTS_AUTO, MODEL_WEIGHTS_MAPPED, MODEL_WEIGHTS_COPY } model_weights;
+typedef enum { MODEL_WEIGHTS_AUTO, MODEL_WEIGHTS_MAPPED, MODEL_WEIGHTS_COPY, MODEL_WEIGHTS_MAP_HUGE } model_weights;
 
 /* Open `path` (mmap) and bind the model. On failure *out is NULL and the
  * detail names the missing/malformed tensor or key. */
