@@ -471,7 +471,8 @@ static void model_usage(FILE *f)
                "  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
                "  --ctx N  --rope-dim N  --rope-base F  --rope-scale F  --experts N  --experts-used N\n"
                "  --type T (F32 F16 BF16 Q8_0 Q4_0 Q4_K ...)  --embd-type T  --output-type T\n"
-               "  --tied  --bias | --no-bias  --scale F  --seed N  --name S\n");
+               "  --tied  --bias | --no-bias  --scale F  --seed N  --name S\n"
+               "  defaults: llama, vocab 320, embd 64, 2 layers, 4 heads, ctx 256, F32; ff 2 x embd\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out)
@@ -667,7 +668,8 @@ static void quantize_usage(FILE *f)
     fprintf(f, "usage: cairn quantize IN.gguf OUT.gguf TYPE [--pure] [--output-type T] [--embd-type T]\n"
                "                     [--allow-requantize] [--dry-run] [-t THREADS] [--json]\n\n"
                "TYPE (from F32/F16/BF16 weights, mixes as llama.cpp; see docs/models.md):\n"
-               "  Q8_0 Q4_0 Q4_1 Q5_0 Q5_1 Q6_K   that type; the output matrix Q6_K\n"
+               "  Q8_0            Q8_0 for every matrix, the output matrix too\n"
+               "  Q4_0 Q4_1 Q5_0 Q5_1 Q6_K   that type; the output matrix Q6_K\n"
                "  Q4_K_M Q5_K_M   Q4_K / Q5_K; attn_v and ffn_down Q6_K in selected layers\n"
                "  Q4_K_S Q5_K_S   Q4_K (a few Q5_K) / Q5_K\n"
                "  F16 BF16        plain conversion\n"
