@@ -76,6 +76,20 @@ head -c 1000 "$M/stories260K.gguf" > "$T/trunc.gguf"
 "$CAIRN" generate -m "$T/trunc.gguf" -p x 2> /dev/null; check "truncated model -> 1" "[ $? -eq 1 ]"
 "$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 5000 -c 64 --temp 0 --ignore-eos --json > "$T/ctx.json"
 check "context full stops cleanly" "$PY -c 'import json,sys; j=json.load(open(sys.argv[1])); sys.exit(0 if j[\"stop\"] == \"context\" and len(j[\"prompt_ids\"]) + len(j[\"ids\"]) == 65 else 1)' '$T/ctx.json'"
+# options of the other command are refused, not ignored; seeds are unsigned
+"$CAIRN" bench -m "$M/stories260K.gguf" -p 4 -n 2 -r 1 --temp 0.5 2> "$T/o.err"
+check "bench --temp -> 2 with message" "[ $? -eq 2 ] && grep -q 'generate only' '$T/o.err'"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p x -r 3 2> "$T/o.err"
+check "generate -r -> 2 with message" "[ $? -eq 2 ] && grep -q 'bench only' '$T/o.err'"
+"$CAIRN" generate -m "$M/stories260K.gguf" -p x --seed -1 > /dev/null 2>&1; check "--seed -1 -> 2" "[ $? -eq 2 ]"
+"$CAIRN" model synth "$T/s.gguf" --seed abc > /dev/null 2>&1; check "synth --seed abc -> 2" "[ $? -eq 2 ]"
+"$CAIRN" model synth --help > /dev/null 2>&1; check "synth --help -> 0" "[ $? -eq 0 ]"
+"$CAIRN" bench -m "$M/stories260K.gguf" -p 8 -n 2 -r 1 --weights nope > /dev/null 2>&1; check "bad --weights -> 2" "[ $? -eq 2 ]"
+for w in auto copy mmap mmap-huge; do
+  "$CAIRN" generate -m "$M/stories260K.gguf" -p "Once upon a time" -n 8 --temp 0 --weights $w --json > "$T/w-$w.json"
+done
+check "--weights modes give the same tokens" "$PY -c '
+import json,sys; r=[json.load(open(f))[\"ids\"] for f in sys.argv[1:]]; sys.exit(0 if all(x == r[0] for x in r) and r[0] else 1)' '$T/w-auto.json' '$T/w-copy.json' '$T/w-mmap.json' '$T/w-mmap-huge.json'"
 # chat: a model without a template says so; a named template wraps the prompt
 "$CAIRN" generate -m "$M/stories260K.gguf" -p Hello --chat -n 2 2> "$T/chat.err"
 check "--chat without a template -> 1" "[ $? -eq 1 ] && grep -q 'no chat template' '$T/chat.err'"

@@ -24,7 +24,7 @@ check "grep -Eq '^  F16 +5 ' <<<\"\$info\""
 
 out=$("$CAIRN" quantize "$M" "$TMP/q4km.gguf" q4_k_m --json -t 1); rc=$?
 check "[ $rc -eq 0 ]"
-check "grep -q '\"type\": \"Q4_K_M\"' <<<\"\$out\""
+check "python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"type\"] == \"Q4_K_M\" else 1)' <<<\"\$out\""
 info=$("$CAIRN" model info "$TMP/q4km.gguf" --tensors); rc=$?
 check "[ $rc -eq 0 ]"
 check "grep -Eq 'output.weight +Q8_0' <<<\"\$info\""
@@ -71,6 +71,12 @@ check "[ $rc -eq 1 ]"
 check "grep -q 'corrupt input' '$TMP/err'"
 check "[ ! -e '$TMP/x.gguf' ]"
 "$CAIRN" quantize "$M" >/dev/null 2>&1; rc=$?
+check "[ $rc -eq 2 ]"
+# --json escapes paths; the thread count is checked against what is used
+out=$("$CAIRN" quantize "$M" "$TMP/q\"uote.gguf" Q8_0 --json); rc=$?
+check "[ $rc -eq 0 ]"
+check "echo '$out' | python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)[\"out\"].endswith(\"q\\\"uote.gguf\") else 1)'"
+"$CAIRN" quantize "$M" "$TMP/t.gguf" Q8_0 -t 65 >/dev/null 2>&1; rc=$?
 check "[ $rc -eq 2 ]"
 
 echo "$((n-fail)) passed, $fail failed"

@@ -135,10 +135,23 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
     o->sp = sampler_params_default();
     o->sp.seed = 1234;
     o->kv_type = QT_F16;
+    /* options of one command only: refused by the other, not parsed and ignored */
+    static const char *const gen_only[] = {"--temp", "--top-k", "--top-p", "--min-p", "--repeat-penalty",
+                                           "--presence-penalty", "--repeat-last-n", "--seed", "--stop", "-c",
+                                           "--special", "--ignore-eos", "--chat", "--system", "--chat-template"};
+    static const char *const bench_only[] = {"-r", "--expert-stats"};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         bool ok = true, takes = true;
+        const char *const *other = bench ? gen_only : bench_only;
+        size_t n_other = bench ? CAIRN_ARRAY_LEN(gen_only) : CAIRN_ARRAY_LEN(bench_only);
+        for (size_t k = 0; k < n_other; k++)
+            if (!strcmp(a, other[k])) {
+                fprintf(stderr, "cairn %s: option %s applies to cairn %s only\n", bench ? "bench" : "generate", a,
+                        bench ? "generate" : "bench");
+                return 2;
+            }
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             bench ? usage_bench(stdout) : usage_generate(stdout);
             return -1;
@@ -190,7 +203,7 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             char *end;
             errno = 0;
             o->sp.seed = strtoull(v, &end, 10);
-            ok = !errno && end != v && !*end;
+            ok = !errno && end != v && !*end && *v != '-';   /* strtoull would wrap "-1" */
         } else if (!strcmp(a, "--stop")) {
             if (o->n_stop == MAX_STOPS) {
                 fprintf(stderr, "cairn: at most %d stop strings\n", MAX_STOPS);
@@ -507,7 +520,8 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "file_bytes", (double)gguf_file_size(m->gguf));
         cJSON_AddNumberToObject(j, "kv_cache_bytes", (double)session_kv_bytes(s));
         cJSON_AddNumberToObject(j, "weights_copied_bytes", (double)model_copied_bytes(m));
-        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)model_huge_bytes(m));
+        size_t huge = model_huge_bytes(m), copied = model_copied_bytes(m);
+        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)(copied ? CAIRN_MIN(huge, copied) : huge));
         cJSON_AddNumberToObject(j, "params", (double)model_n_params(m));
         cJSON_AddNumberToObject(j, "active_params", (double)model_n_active_params(m));
         if (m->hp.n_expert > 0) {

@@ -5,6 +5,7 @@
 #include "gguf/testmodel.h"
 #include "kernels/quant.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -561,8 +562,17 @@ static int cmd_model_synth(int argc, char **argv)
                 p.weight_scale = f;
             i++;
         } else if (v && !strcmp(a, "--seed")) {
-            p.seed = strtoull(v, NULL, 10);
+            char *end;
+            errno = 0;
+            p.seed = strtoull(v, &end, 10);
+            if (errno || end == v || *end || *v == '-') {
+                fprintf(stderr, "cairn model synth: --seed needs an unsigned integer, not '%s'\n", v);
+                return 2;
+            }
             i++;
+        } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            model_usage(stdout);
+            return 0;
         } else if (a[0] == '-' && a[1]) {
             fprintf(stderr, "cairn model synth: unknown or incomplete option '%s'\n", a);
             return 2;
@@ -760,8 +770,8 @@ int cmd_quantize(int argc, char **argv)
             }
             char *end;
             long v = strtol(argv[++i], &end, 10);
-            if (*end || v < 1 || v > 256) {
-                fprintf(stderr, "cairn quantize: bad thread count '%s'\n", argv[i]);
+            if (*end || end == argv[i] || v < 1 || v > 64) {
+                fprintf(stderr, "cairn quantize: bad thread count '%s' (1..64)\n", argv[i]);
                 return 2;
             }
             qp.n_threads = (int)v;
@@ -793,13 +803,24 @@ int cmd_quantize(int argc, char **argv)
         return 1;
     }
     double ratio = qs.in_file_size ? (double)qs.out_file_size / (double)qs.in_file_size : 0;
-    if (json) {
-        printf("{\"in\": \"%s\", \"out\": \"%s\", \"type\": \"%s\", \"in_bytes\": %llu, \"out_bytes\": %llu, "
-               "\"ratio\": %.4f, \"quantized\": %llu, \"kept\": %llu, \"seconds\": %.3f}\n",
-               pos[0], pos[1], gguf_quantize_mode_name(qp.mode), (unsigned long long)qs.in_file_size,
-               (unsigned long long)qs.out_file_size, ratio, (unsigned long long)qs.n_quantized,
-               (unsigned long long)qs.n_kept, qs.seconds);
-        return 0;
+    if (json) {   /* through cJSON: paths may hold quotes or control characters */
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "in", pos[0]);
+        cJSON_AddStringToObject(j, "out", pos[1]);
+        cJSON_AddStringToObject(j, "type", gguf_quantize_mode_name(qp.mode));
+        cJSON_AddNumberToObject(j, "in_bytes", (double)qs.in_file_size);
+        cJSON_AddNumberToObject(j, "out_bytes", (double)qs.out_file_size);
+        cJSON_AddNumberToObject(j, "ratio", ratio);
+        cJSON_AddNumberToObject(j, "quantized", (double)qs.n_quantized);
+        cJSON_AddNumberToObject(j, "kept", (double)qs.n_kept);
+        cJSON_AddNumberToObject(j, "seconds", qs.seconds);
+        char *js = cJSON_PrintUnformatted(j);
+        int jrc = js ? 0 : 1;
+        if (js)
+            printf("%s\n", js);
+        cJSON_free(js);
+        cJSON_Delete(j);
+        return jrc;
     }
     char a[64], b[64];
     fmt_bytes(a, sizeof a, qs.in_file_size);

@@ -606,7 +606,7 @@ static size_t touch_weights(const cairn_model *m)
     return total;
 }
 
-/* MODEL_WEIGHTS_AUTO, first choice: the weights stay in the file mapping
+/* MODEL_WEIGHTS_MAP_HUGE (--weights mmap-huge): the weights stay in the file mapping
  * but on 2 MiB pages. With MADV_HUGEPAGE a fault reads the page cache in
  * 2 MiB folios and maps each with one entry, if the file system supports
  * large folios (ext4 and xfs on recent kernels) and the range is not cached
