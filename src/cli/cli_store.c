@@ -123,16 +123,3 @@ void cli_error(const char *cmd, cairn_status st)
     const char *d = cairn_last_error();
     fprintf(stderr, "cairn %s: %s\n", cmd, d && *d ? d : cairn_status_str(st));
 }
-
-void cli_pipe_options(store *s, pipe_options *po)
-{
-    const store_config *cfg = store_get_config(s);
-    memset(po, 0, sizeof *po);
-    ingest_options_default(&po->ingest);
-    po->ingest.max_file_bytes = cfg->max_file_bytes;
-    po->ingest.max_stream_bytes = cfg->max_stream_bytes;
-    po->ingest.max_record_bytes = cfg->max_record_bytes;
-    chunk_options_default(&po->chunk);
-    po->chunk.max_tokens = cfg->chunk_tokens;
-    po->chunk.overlap_tokens = cfg->chunk_overlap;
-}

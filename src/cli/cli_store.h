@@ -21,10 +21,6 @@ cairn_status cli_find_store(const char *db, char *out, size_t out_len);
 /* Find, open, and install the derived-index hook. Prints nothing. */
 cairn_status cli_open_store(const char *db, store **out);
 
-/* Pipeline options from the store's config (size cap, chunk size and
- * overlap), everything else zero: what add, sync and watch start from. */
-void cli_pipe_options(store *s, pipe_options *po);
-
 /* Print "cairn CMD: <detail>" for a failed status. */
 void cli_error(const char *cmd, cairn_status st);
 

@@ -288,7 +288,7 @@ int cmd_add(int argc, char **argv)
         goto out;
     }
     pipe_options po;
-    cli_pipe_options(s, &po);
+    pipeline_options_from_config(s, &po);
     po.tags = &tags;
     po.excludes = excludes;
     po.n_excludes = n_ex;

@@ -59,7 +59,7 @@ static cairn_status open_for_sync(const char *cmd, const char *db, store **s, sy
     }
     install_signals();
     memset(o, 0, sizeof *o);
-    cli_pipe_options(*s, &o->pipe);
+    pipeline_options_from_config(*s, &o->pipe);
     o->pipe.stop = &stop_flag;
     o->pipe.on_event = on_event;
     o->pipe.event_ctx = ui;

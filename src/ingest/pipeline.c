@@ -769,6 +769,19 @@ static cairn_status walk(pipeline *p, const char *path, bool explicit_arg)
     return add_file(p, path, &sb);
 }
 
+void pipeline_options_from_config(store *s, pipe_options *po)
+{
+    const store_config *cfg = store_get_config(s);
+    memset(po, 0, sizeof *po);
+    ingest_options_default(&po->ingest);
+    po->ingest.max_file_bytes = cfg->max_file_bytes;
+    po->ingest.max_stream_bytes = cfg->max_stream_bytes;
+    po->ingest.max_record_bytes = cfg->max_record_bytes;
+    chunk_options_default(&po->chunk);
+    po->chunk.max_tokens = cfg->chunk_tokens;
+    po->chunk.overlap_tokens = cfg->chunk_overlap;
+}
+
 cairn_status pipeline_new(store *s, const pipe_options *opt, pipeline **out)
 {
     *out = NULL;

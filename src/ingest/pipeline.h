@@ -71,6 +71,13 @@ typedef struct pipe_options {
     volatile sig_atomic_t *stop;    /* set by a signal handler: stop at the next file */
 } pipe_options;
 
+/* The options every command starts from: everything zero except the
+ * ingest caps (max_file_mb, max_stream_gb, max_record_mb) and the chunk
+ * size and overlap, read from the store's config (and its CAIRN_*
+ * environment overrides). `cairn add`, `sync`, `watch` and `status` all
+ * take theirs from here, so a cap set in config applies to every one. */
+void pipeline_options_from_config(store *s, pipe_options *po);
+
 typedef struct pipeline pipeline;
 
 cairn_status pipeline_new(store *s, const pipe_options *opt, pipeline **out);

@@ -384,9 +384,8 @@ cairn_status sync_stale(store *s, sync_stale_report *rep)
     cairn_status st = CAIRN_OK;
     for (size_t i = 0; i < nr; i++) {
         if (st == CAIRN_OK) {
-            pipe_options po = {0};
-            ingest_options_default(&po.ingest);
-            chunk_options_default(&po.chunk);
+            pipe_options po;
+            pipeline_options_from_config(s, &po);   /* as sync would walk */
             po.excludes = (const char *const *)rows[i].excludes;
             po.n_excludes = rows[i].n_excludes;
             pipeline *p = NULL;
