@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # test_sync_cli.sh — cairn sync and cairn watch end to end: counts reported,
 # editors' save patterns, directory creation/removal, bursts, clean stop on
-# SIGTERM, and a sync killed with SIGKILL completed by the next one.
+# SIGTERM, a sync killed with SIGKILL completed by the next one, and the caps
+# and chunk size set in .cairn/config applied by sync exactly as by add.
 set -euo pipefail
 : "${CAIRN:?}"
+unset CAIRN_DB CAIRN_MAX_FILE_MB CAIRN_MAX_STREAM_GB CAIRN_MAX_RECORD_MB CAIRN_CHUNK_SIZE CAIRN_CHUNK_OVERLAP
 T=$(mktemp -d "${CAIRN_TEST_TMP:-/tmp}/synccli.XXXXXX")
 mkdir -p "$T"
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
@@ -87,4 +89,65 @@ n=$("$CAIRN" sync --json)
 [ "$(echo "$n" | json_field "['added']")" = 0 ] || fail "after watch kill + resync: $n"
 [ "$(echo "$n" | json_field "['updated']")" = 0 ] || fail "after watch kill + resync: $n"
 [ "$("$CAIRN" search "watch kill 1234" --json | python3 -c "import json,sys; print(sum(1 for r in json.load(sys.stdin)['results'] if r['path'].endswith('w1234.txt')))")" = 1 ] || fail "burst file not searchable once"
+
+# 5. caps and chunk size from .cairn/config: `cairn sync` refuses exactly what
+#    `cairn add` refuses. Two identical stores get the same changes; one is
+#    brought up to date with `cairn add`, the other with `cairn sync`; the
+#    messages, counts, exit codes and resulting stores must be the same, and
+#    what was not over a cap must be intact.
+caps_store() { # $1 = directory: a store with small caps and one ingested tree
+  mkdir -p "$1/docs"
+  (cd "$1"
+   "$CAIRN" init >/dev/null
+   printf '[chunk]\nsize = 64\noverlap = 8\n[ingest]\nmax_file_mb = 1\nmax_stream_gb = 1\nmax_record_mb = 1\n' >> .cairn/config
+   echo "kiwi keep this file" > docs/keep.txt
+   echo "apple small" > docs/grow.txt
+   for i in 1 2 3; do echo "{\"id\":\"r$i\",\"text\":\"record $i cherry\"}"; done > docs/recs.jsonl
+   for i in $(seq 1 40); do echo "paragraph $i has several words of long markdown text to split"; done > docs/long.md
+   "$CAIRN" add docs -q)
+}
+caps_change() { # the same edits in both stores
+  (cd "$1"
+   python3 -c "import sys; sys.stdout.write(('apple grown line\\n' * 200000)[:2200000])" > docs/grow.txt   # over max_file_mb
+   python3 -c "import json; print(json.dumps({'id':'r4','text':'huge '*300000})); print(json.dumps({'id':'r5','text':'record five banana'}))" >> docs/recs.jsonl   # one line over max_record_mb
+   echo "fig tail" >> docs/long.md                                        # re-chunked at chunk.size
+   echo '{"id":"b1","text":"durian"}' > docs/big.jsonl
+   truncate -s 1100M docs/big.jsonl)                                      # over max_stream_gb (sparse)
+}
+caps_state() { # documents, chunks, skipped files and what a few searches find
+  (set -e; cd "$1"
+   "$CAIRN" status --json | python3 -c "import json,sys; d=json.load(sys.stdin); print(d['documents'], d['chunks'], d['files_skipped'])"
+   for q in kiwi apple cherry banana huge durian fig paragraph; do
+     "$CAIRN" search "$q" --k 50 --json | python3 -c "import json,sys; print('$q', sorted((r['path'], r['key'], r['text']) for r in json.load(sys.stdin)['results']))"
+   done)
+}
+counts() { grep -oE '[0-9]+ (added|updated|unchanged|skipped|failed)' | sort; }
+caps_store "$T/caps/viaadd"
+caps_store "$T/caps/viasync"
+caps_change "$T/caps/viaadd"
+caps_change "$T/caps/viasync"
+(cd "$T/caps/viaadd" && "$CAIRN" add docs > ../add.out 2> ../add.err) || fail "add under caps exited with $?"
+(cd "$T/caps/viasync" && "$CAIRN" sync > ../sync.out 2> ../sync.err) || fail "sync under caps exited with $?"
+sed "s#$T/caps/viasync/##" "$T/caps/sync.err" | sort > "$T/caps/sync.err.n"
+sort "$T/caps/add.err" > "$T/caps/add.err.n"
+diff "$T/caps/add.err.n" "$T/caps/sync.err.n" >&2 || fail "sync and add report the capped files differently"
+grep -qx 'skipped: docs/grow.txt: 2200000 bytes exceeds the size cap of 1048576 bytes (ingest.max_file_mb)' "$T/caps/sync.err.n" \
+  || fail "sync did not apply max_file_mb: $(cat "$T/caps/sync.err.n")"
+grep -qx 'skipped: docs/big.jsonl: 1153433600 bytes exceeds the size cap of 1073741824 bytes for record files (ingest.max_stream_gb)' "$T/caps/sync.err.n" \
+  || fail "sync did not apply max_stream_gb: $(cat "$T/caps/sync.err.n")"
+grep -q 'docs/recs.jsonl: line 4: longer than the record cap of 1048576 bytes (ingest.max_record_mb)' "$T/caps/sync.err.n" \
+  || fail "sync did not apply max_record_mb: $(cat "$T/caps/sync.err.n")"
+[ "$(counts < "$T/caps/add.out")" = "$(counts < "$T/caps/sync.out")" ] || fail "counts differ: add: $(cat "$T/caps/add.out") sync: $(cat "$T/caps/sync.out")"
+grep -q '2 skipped' "$T/caps/sync.out" || fail "sync skipped count: $(cat "$T/caps/sync.out")"
+a=$(caps_state "$T/caps/viaadd") || fail "reading the store after add"
+s=$(caps_state "$T/caps/viasync") || fail "reading the store after sync"
+[ "$a" = "$s" ] || fail "store after sync differs from store after add:
+add:  $a
+sync: $s"
+for q in kiwi cherry banana fig; do   # untouched and under-cap content is searchable
+  echo "$s" | grep -q "^$q \[('docs/" || fail "'$q' not found after sync under caps: $s"
+done
+for q in huge durian; do              # over-cap content is not
+  echo "$s" | grep -qx "$q \[\]" || fail "'$q' found although over a cap: $s"
+done
 echo "test_sync_cli: ok"
