@@ -144,6 +144,14 @@ s=$(caps_state "$T/caps/viasync") || fail "reading the store after sync"
 [ "$a" = "$s" ] || fail "store after sync differs from store after add:
 add:  $a
 sync: $s"
+# the skipped files are up to date: status must not ask for another sync
+stale=$(cd "$T/caps/viasync" && "$CAIRN" status --json | json_field "['stale']")
+[ "$stale" = "{'new_files': 0, 'changed_files': 0, 'missing_files': 0}" ] || fail "stale after sync under caps: $stale"
+(cd "$T/caps/viasync" && "$CAIRN" sync --json > ../sync2.out) || fail "second sync under caps"
+for kv in added:0 updated:0 skipped:2 unchanged:3; do
+  k=${kv%%:*}; v=${kv#*:}
+  [ "$(json_field "['$k']" < "$T/caps/sync2.out")" = "$v" ] || fail "second sync $k: want $v ($(cat "$T/caps/sync2.out"))"
+done
 for q in kiwi cherry banana fig; do   # untouched and under-cap content is searchable
   echo "$s" | grep -q "^$q \[('docs/" || fail "'$q' not found after sync under caps: $s"
 done

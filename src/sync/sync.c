@@ -11,7 +11,7 @@
 #include <string.h>
 
 typedef struct disk_file { char *key; char *fs_path; int64_t size, mtime_ns; bool known, stale; } disk_file;
-typedef struct gone_file { char *key; int64_t id, size, mtime_ns; char hash[33]; bool ok, moved; } gone_file;
+typedef struct gone_file { char *key; int64_t id, size, mtime_ns; char hash[33]; bool ok, partial, moved; } gone_file;
 
 typedef struct scan {
     store *s;
@@ -63,6 +63,7 @@ static cairn_status in_store(void *ctx, const store_file *sf)
     g->size = sf->size;
     g->mtime_ns = sf->mtime_ns;
     g->ok = sf->state == STORE_FILE_OK;
+    g->partial = sf->state == STORE_FILE_PARTIAL;
     memcpy(g->hash, sf->content_hash, sizeof g->hash);
     sc->ng++;
     return CAIRN_OK;
@@ -123,7 +124,9 @@ static cairn_status scan_path(store *s, pipeline *p, const char *fs_path, scan *
             i++;
         } else if (c == 0) {
             sc->d[i].known = true;
-            sc->d[i].stale = !sc->g[j].ok || sc->d[i].size != sc->g[j].size || sc->d[i].mtime_ns != sc->g[j].mtime_ns;
+            /* a file skipped before (over a cap, binary) and unchanged
+             * since is skipped again by the pipeline: not stale */
+            sc->d[i].stale = sc->g[j].partial || sc->d[i].size != sc->g[j].size || sc->d[i].mtime_ns != sc->g[j].mtime_ns;
             i++;
             cairn_free(sc->g[j++].key);
         } else {
