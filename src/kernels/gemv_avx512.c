@@ -59,7 +59,25 @@
  * Q6_K lose ~15% at 4096, Q4_0 and Q8_0 ~5% at 2048; Q6_K is best at 2048. */
 #define GV_AHEAD1 3072
 #define GV_AHEAD1_Q6_K 2048   /* Q6_K 2048x5632: 28 GB/s at 2048, 24 at 3072; 32000x2048 the same */
-#define gv_dist(R) ((R) == 1 ? (size_t)GV_AHEAD1 : (size_t)GV_AHEAD / (R))
+/* Prefetch distance per row for a pass of R rows; `one` when R = 1. */
+#define gv_dist(R, one) ((R) == 1 ? (size_t)(one) : (size_t)GV_AHEAD / (R))
+
+/* Cut nr rows into passes and run ROWS(R, r) for each (R rows from row r,
+ * R a constant so the pass inlines): one row at a time when the weights
+ * stream from memory, else 8, then 4, then 1. */
+#define GV_PASSES(stream, nr, ROWS)                  \
+    do {                                              \
+        int r_ = 0;                                   \
+        if (stream)                                   \
+            for (; r_ < (nr); r_++)                   \
+                ROWS(1, r_);                          \
+        for (; r_ + 8 <= (nr); r_ += 8)               \
+            ROWS(8, r_);                              \
+        for (; r_ + 4 <= (nr); r_ += 4)               \
+            ROWS(4, r_);                              \
+        for (; r_ < (nr); r_++)                       \
+            ROWS(1, r_);                              \
+    } while (0)
 /* Activation steps arranged once per call (not once per 8-row pass) when the
  * row has at most this many steps: 64 x 256 bytes of stack (n <= 8192 for
  * Q4_0, 4096 for Q8_0); longer rows arrange them per pass. */
@@ -170,7 +188,7 @@ GV_INLINE void q4_0_rows4(const int R, int nb, float *s, const uint8_t *x, size_
     int j = 0;
     for (; j + 4 <= nb; j += 4) {
         const gv_act4 a = pre ? pre[j / 4] : gv_act4_q8_0(y + j, 4);
-        const size_t pf = gv_ahead((size_t)j * sizeof(block_q4_0), (size_t)nb * sizeof(block_q4_0), gv_dist(R), (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)j * sizeof(block_q4_0), (size_t)nb * sizeof(block_q4_0), gv_dist(R, GV_AHEAD1), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const uint8_t *b = x + (size_t)r * bx + (size_t)j * sizeof(block_q4_0);
@@ -206,16 +224,9 @@ static void gemv_q4_0_q8_0(int n, float *s, const void *x, size_t bx, const void
             pre[q] = gv_act4_q8_0((const block_q8_0 *)y + 4 * q, 4);
         p = pre;
     }
-    int r = 0;
-    if (stream)
-        for (; r < nr; r++)
-            q4_0_rows4(1, nb, s + r, w + (size_t)r * bx, bx, y, p);
-    for (; r + 8 <= nr; r += 8)
-        q4_0_rows4(8, nb, s + r, w + (size_t)r * bx, bx, y, p);
-    for (; r + 4 <= nr; r += 4)
-        q4_0_rows4(4, nb, s + r, w + (size_t)r * bx, bx, y, p);
-    for (; r < nr; r++)
-        q4_0_rows4(1, nb, s + r, w + (size_t)r * bx, bx, y, p);
+#define Q4_0_ROWS4_PASS(R, r) q4_0_rows4(R, nb, s + (r), w + (size_t)(r) * bx, bx, y, p)
+    GV_PASSES(stream, nr, Q4_0_ROWS4_PASS);
+#undef Q4_0_ROWS4_PASS
 }
 
 /* ---- Q8_0 x Q8_0 ---- */
@@ -234,7 +245,7 @@ GV_INLINE void q8_0_rows(const int R, int nb, float *s, const uint8_t *x, size_t
     int j = 0;
     for (; j + 2 <= nb; j += 2) {
         gv_act a = pre ? pre[j / 2] : gv_act_q8_0(y + j, 0, ob, dmul);
-        const size_t pf = gv_ahead((size_t)j * sizeof(block_q8_0), (size_t)nb * sizeof(block_q8_0), gv_dist(R), (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)j * sizeof(block_q8_0), (size_t)nb * sizeof(block_q8_0), gv_dist(R, GV_AHEAD1), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q8_0 *b = (const block_q8_0 *)(x + (size_t)r * bx) + j;
@@ -276,16 +287,9 @@ static void gemv_q8_0_q8_0(int n, float *s, const void *x, size_t bx, const void
             pre[q] = gv_act_q8_0((const block_q8_0 *)y + 2 * q, 0, _mm512_set1_epi8((char)0x80), _mm512_set1_ps(1.0f));
         p = pre;
     }
-    int r = 0;
-    if (stream)
-        for (; r < nr; r++)
-            q8_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y, p);
-    for (; r + 8 <= nr; r += 8)
-        q8_0_rows(8, nb, s + r, w + (size_t)r * bx, bx, y, p);
-    for (; r + 4 <= nr; r += 4)
-        q8_0_rows(4, nb, s + r, w + (size_t)r * bx, bx, y, p);
-    for (; r < nr; r++)
-        q8_0_rows(1, nb, s + r, w + (size_t)r * bx, bx, y, p);
+#define Q8_0_ROWS_PASS(R, r) q8_0_rows(R, nb, s + (r), w + (size_t)(r) * bx, bx, y, p)
+    GV_PASSES(stream, nr, Q8_0_ROWS_PASS);
+#undef Q8_0_ROWS_PASS
 }
 
 /* ---- Q4_K x Q8_K ----
@@ -332,7 +336,7 @@ GV_INLINE void q4_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         /* activation sum per 32-value sub-block (|.| <= 32 * 127: int16) */
         const __m128i ys = _mm256_cvtepi32_epi16(_mm256_madd_epi16(_mm256_loadu_si256((const __m256i *)y[i].bsums), _mm256_set1_epi16(1)));
         const __m128 dy = _mm_set1_ps(y[i].d);
-        const size_t pf = gv_ahead((size_t)i * sizeof(block_q4_K), (size_t)nb * sizeof(block_q4_K), gv_dist(R), (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q4_K), (size_t)nb * sizeof(block_q4_K), gv_dist(R, GV_AHEAD1), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q4_K *b = (const block_q4_K *)(x + (size_t)r * bx) + i;
@@ -366,16 +370,9 @@ static void gemv_q4_K_q8_K(int n, float *s, const void *x, size_t bx, const void
 {
     const int nb = n / QK_K;
     const uint8_t *w = x;
-    int r = 0;
-    if (stream)
-        for (; r < nr; r++)
-            q4_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
-    for (; r + 8 <= nr; r += 8)
-        q4_K_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
-    for (; r + 4 <= nr; r += 4)
-        q4_K_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
-    for (; r < nr; r++)
-        q4_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+#define Q4_K_ROWS_PASS(R, r) q4_K_rows(R, nb, s + (r), w + (size_t)(r) * bx, bx, y)
+    GV_PASSES(stream, nr, Q4_K_ROWS_PASS);
+#undef Q4_K_ROWS_PASS
 }
 
 /* ---- Q6_K x Q8_K ----
@@ -408,7 +405,7 @@ GV_INLINE void q6_K_rows(const int R, int nb, float *s, const uint8_t *x, size_t
         const __m512i nbs = _mm512_zextsi256_si512(_mm256_sub_epi16(_mm256_setzero_si256(),
                                                                     _mm256_loadu_si256((const __m256i *)y[i].bsums)));
         const __m512 dy = _mm512_set1_ps(y[i].d);
-        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), ((R) == 1 ? (size_t)GV_AHEAD1_Q6_K : (size_t)GV_AHEAD / (R)), (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * sizeof(block_q6_K), (size_t)nb * sizeof(block_q6_K), gv_dist(R, GV_AHEAD1_Q6_K), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const block_q6_K *b = (const block_q6_K *)(x + (size_t)r * bx) + i;
@@ -443,16 +440,9 @@ static void gemv_q6_K_q8_K(int n, float *s, const void *x, size_t bx, const void
 {
     const int nb = n / QK_K;
     const uint8_t *w = x;
-    int r = 0;
-    if (stream)
-        for (; r < nr; r++)
-            q6_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
-    for (; r + 8 <= nr; r += 8)
-        q6_K_rows(8, nb, s + r, w + (size_t)r * bx, bx, y);
-    for (; r + 4 <= nr; r += 4)
-        q6_K_rows(4, nb, s + r, w + (size_t)r * bx, bx, y);
-    for (; r < nr; r++)
-        q6_K_rows(1, nb, s + r, w + (size_t)r * bx, bx, y);
+#define Q6_K_ROWS_PASS(R, r) q6_K_rows(R, nb, s + (r), w + (size_t)(r) * bx, bx, y)
+    GV_PASSES(stream, nr, Q6_K_ROWS_PASS);
+#undef Q6_K_ROWS_PASS
 }
 
 /* ---- F16 x F32 ----
@@ -470,7 +460,7 @@ GV_INLINE void f16_rows(const int R, int n, float *s, const uint8_t *x, size_t b
     int i = 0;
     for (; i + 32 <= n; i += 32) {
         const __m512 y0 = _mm512_loadu_ps(y + i), y1 = _mm512_loadu_ps(y + i + 16);
-        const size_t pf = gv_ahead((size_t)i * 2, (size_t)n * 2, gv_dist(R), (size_t)R * bx);
+        const size_t pf = gv_ahead((size_t)i * 2, (size_t)n * 2, gv_dist(R, GV_AHEAD1), (size_t)R * bx);
         _Pragma("GCC unroll 8")
         for (int r = 0; r < R; r++) {
             const fp16_t *w = (const fp16_t *)(x + (size_t)r * bx) + i;
@@ -497,13 +487,9 @@ static void gemv_f16_f32(int n, float *s, const void *x, size_t bx, const void *
 {
     const uint8_t *w = x;
     (void)stream;   /* 8 rows side by side either way: see the top of the file */
-    int r = 0;
-    for (; r + 8 <= nr; r += 8)
-        f16_rows(8, n, s + r, w + (size_t)r * bx, bx, y);
-    for (; r + 4 <= nr; r += 4)
-        f16_rows(4, n, s + r, w + (size_t)r * bx, bx, y);
-    for (; r < nr; r++)
-        f16_rows(1, n, s + r, w + (size_t)r * bx, bx, y);
+#define F16_ROWS_PASS(R, r) f16_rows(R, n, s + (r), w + (size_t)(r) * bx, bx, y)
+    GV_PASSES(false, nr, F16_ROWS_PASS);
+#undef F16_ROWS_PASS
 }
 
 void gemv_register_avx512(qtype_traits *t);
