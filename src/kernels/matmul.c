@@ -76,7 +76,7 @@ typedef struct mm_job {
     _Alignas(64) _Atomic int64_t next;
     bool stream;                    /* matmul_ctx.stream */
     int n_lanes;                    /* > 0: chunks are claimed from lanes (decode) */
-    mm_lane lanes[MM_LANES];
+    mm_lane *lanes;                 /* run_job's, on its stack: not zeroed with every job */
 } mm_job;
 
 /* Where a chunk's outputs go: element (t, r) at y[(t - t_org) * ldy + (r - r_org)]. */
@@ -184,6 +184,15 @@ static int64_t claim(mm_job *j, int ith, int64_t *n)
     return c;
 }
 
+/* The part that chunk c belongs to (parts without rows have no chunks). */
+static const mm_part *part_of(const mm_job *j, int64_t c)
+{
+    int k = 0;
+    while (c >= j->parts[k].chunk0 + j->parts[k].n_chunks)
+        k++;
+    return &j->parts[k];
+}
+
 static void dot_chunks(void *arg, int ith, int nth)
 {
     mm_job *j = arg;
@@ -193,24 +202,19 @@ static void dot_chunks(void *arg, int ith, int nth)
         int64_t c = claim(j, ith, &n);
         if (c < 0 || c >= j->n_chunks)
             return;
-        int k = 0;
-        while (c >= j->parts[k].chunk0 + j->parts[k].n_chunks)
-            k++;
-        const mm_part *p = &j->parts[k];
-        mm_out o = {p->y, p->rows, 0, 0};
         if (n > 1) {    /* decode: several chunks in a row, one kernel call per part they cover */
-            for (int64_t end = c + n; c < end; p = &j->parts[++k]) {
-                int64_t last = CAIRN_MIN(end, p->chunk0 + p->n_chunks) - 1;
-                int64_t r0 = (c - p->chunk0) * p->rb, r1 = CAIRN_MIN((last - p->chunk0 + 1) * p->rb, p->rows);
-                mm_out ok = {p->y, p->rows, 0, 0};
-                if (r1 > r0)     /* a part without rows has no chunks: skipped */
-                    run_block(p, r0, r1, 0, 1, (int)j->cols, &ok, j->stream);
-                c = last + 1;
-                if (c >= end)
-                    break;
+            for (int64_t end = c + n; c < end;) {
+                const mm_part *p = part_of(j, c);
+                int64_t stop = CAIRN_MIN(end, p->chunk0 + p->n_chunks);
+                mm_out o = {p->y, p->rows, 0, 0};
+                run_block(p, (c - p->chunk0) * p->rb, CAIRN_MIN((stop - p->chunk0) * p->rb, p->rows), 0, 1,
+                          (int)j->cols, &o, j->stream);
+                c = stop;
             }
             continue;
         }
+        const mm_part *p = part_of(j, c);
+        mm_out o = {p->y, p->rows, 0, 0};
         run_chunk(p, c - p->chunk0, j->n_tok, (int)j->cols, &o, j->stream);
         if (j->glu) {    /* up's block of the same chunk into a tile, then y = act(gate) * up */
             int64_t r0, r1, t0, t1;
@@ -353,7 +357,9 @@ static void run_job(matmul_ctx *ctx, mm_job *j)
 {
     atomic_init(&j->next, 0);
     int nth = cairn_pool_size(ctx->pool);
+    mm_lane lanes[MM_LANES];
     j->n_lanes = 0;
+    j->lanes = lanes;
     if (j->n_tok == 1 && nth > 1 && j->n_chunks < UINT32_MAX) {    /* decode: one contiguous lane per thread */
         j->n_lanes = CAIRN_MIN(nth, MM_LANES);
         for (int t = 0; t < j->n_lanes; t++) {
