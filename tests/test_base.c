@@ -1,5 +1,6 @@
 /* test_base.c — allocation fault injection, buffers, durations, files. */
 #include "t.h"
+#include <sys/mman.h>
 
 static void test_alloc_injection(void)
 {
@@ -75,6 +76,26 @@ static void test_hash(void)
     CHECK(cairn_hash64("abc", 3) == cairn_hash64("abc", 3));
 }
 
+/* /proc readers: a known key, a missing one, and smaps over a mapping we
+ * fill ourselves. */
+static void test_proc(void)
+{
+    uint64_t b = 0;
+    CHECK(cairn_proc_kb("/proc/self/status", "VmRSS", &b) && b > 0);
+    CHECK(!cairn_proc_kb("/proc/self/status", "NoSuchKey", &b));
+    CHECK(!cairn_proc_kb("/nonexistent/status", "VmRSS", &b));
+    size_t n = (size_t)8 << 20;
+    uint8_t *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    CHECK(p != MAP_FAILED);
+    if (p == MAP_FAILED)
+        return;
+    CHECK(cairn_smaps_bytes(p, n, "Rss") < n);
+    memset(p, 1, n);
+    CHECK(cairn_smaps_bytes(p, n, "Rss") >= n);
+    CHECK(cairn_smaps_bytes(p, n, "NoSuchField") == 0);
+    munmap(p, n);
+}
+
 int main(void)
 {
     RUN(test_alloc_injection);
@@ -82,5 +103,6 @@ int main(void)
     RUN(test_duration);
     RUN(test_files);
     RUN(test_hash);
+    RUN(test_proc);
     return t_done();
 }

@@ -339,28 +339,6 @@ static float *eval_logits(cairn_model *m, const int32_t *ids, int n)
     return out;
 }
 
-/* Resident bytes of the mappings overlapping [p, p + n) (/proc/self/smaps). */
-static size_t rss_of(const void *p, size_t n)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    uintptr_t lo = (uintptr_t)p, hi = lo + n;
-    size_t total = 0, kb;
-    bool in = false;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long a, b;
-        char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
-        if (dash && sp && dash < sp && sscanf(line, "%lx-%lx ", &a, &b) == 2)
-            in = a < hi && b > lo;
-        else if (in && sscanf(line, "Rss: %zu kB", &kb) == 1)
-            total += kb << 10;
-    }
-    fclose(f);
-    return total;
-}
-
 /* MODEL_WEIGHTS_MAP_HUGE on a model with whole 2 MiB pages of weights: the
  * file mapping on 2 MiB pages where the file system keeps 2 MiB folios
  * (then smaps must show them), else the huge-page copy or, without
@@ -400,8 +378,8 @@ static void test_weights_map_huge(void)
             CHECKF(model_huge_bytes(ma) >= ((size_t)4 << 20), "huge mapping reports %zu bytes", model_huge_bytes(ma));
         CHECK(!(ma->huge_mapped && ma->wmem));
         if (ma->wmem) {   /* after the 2 MiB folios of rounds 0-1: the copy leaves the mapping all but untouched */
-            size_t r = rss_of(gguf_map(ma->gguf), gguf_file_size(ma->gguf));
-            CHECKF(r < ((size_t)1 << 20), "copied weights, yet %zu bytes of the file mapping are resident", r);
+            uint64_t r = cairn_smaps_bytes(gguf_map(ma->gguf), gguf_file_size(ma->gguf), "Rss");
+            CHECKF(r < ((uint64_t)1 << 20), "copied weights, yet %llu bytes of the file mapping are resident", (unsigned long long)r);
         }
         cairn_free(got);
         model_free(ma);

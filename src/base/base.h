@@ -107,6 +107,13 @@ cairn_status cairn_file_hash128_hex(const char *path, uint64_t limit, char out[3
 cairn_status cairn_file_open_regular(const char *path, int *fd, uint64_t *size);
 /* Write atomically: temp file in the same directory, fsync, rename. */
 cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t len);
+/* Bytes of a "Key:   N kB" line of a /proc file (/proc/meminfo
+ * "MemAvailable", /proc/self/status "VmHWM"); false when absent. */
+bool cairn_proc_kb(const char *path, const char *key, uint64_t *bytes);
+/* Sum of one /proc/self/smaps field ("Rss", "AnonHugePages",
+ * "FilePmdMapped") over the mappings overlapping [p, p + n), in bytes;
+ * 0 when unknown. */
+uint64_t cairn_smaps_bytes(const void *p, size_t n, const char *field);
 
 /* ---- time (time.c) ---- */
 int64_t cairn_now_ns(void);        /* CLOCK_REALTIME */

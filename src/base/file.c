@@ -1,8 +1,9 @@
-/* file.c — whole-file reads with a cap, atomic writes. */
+/* file.c — whole-file reads with a cap, atomic writes, /proc fields. */
 #include "base.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -175,4 +176,43 @@ cairn_status cairn_file_hash128_hex(const char *path, uint64_t limit, char out[3
     if (len)
         *len = total;
     return CAIRN_OK;
+}
+
+bool cairn_proc_kb(const char *path, const char *key, uint64_t *bytes)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return false;
+    char line[256];
+    size_t klen = strlen(key);
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f))
+        if (!strncmp(line, key, klen) && line[klen] == ':') {
+            *bytes = (uint64_t)strtoull(line + klen + 1, NULL, 10) << 10;
+            found = true;
+        }
+    fclose(f);
+    return found;
+}
+
+uint64_t cairn_smaps_bytes(const void *p, size_t n, const char *field)
+{
+    FILE *f = fopen("/proc/self/smaps", "r");
+    if (!f)
+        return 0;
+    char line[256];
+    uintptr_t lo = (uintptr_t)p, hi = lo + n;
+    size_t flen = strlen(field);
+    uint64_t total = 0;
+    bool in = false;
+    while (fgets(line, sizeof line, f)) {
+        unsigned long a, b;
+        char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
+        if (dash && sp && dash < sp && sscanf(line, "%lx-%lx ", &a, &b) == 2)
+            in = a < hi && b > lo;   /* a mapping's header line */
+        else if (in && !strncmp(line, field, flen) && line[flen] == ':')
+            total += (uint64_t)strtoull(line + flen + 1, NULL, 10) << 10;
+    }
+    fclose(f);
+    return total;
 }

@@ -99,7 +99,7 @@ static void usage_generate(FILE *f)
             "  -t THREADS          threads (default: CPUs, at most 8)\n"
             "  -c N                context size (default: prompt + N)\n"
             "  -b N                prompt batch size (default 128)\n"
-"  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
+            "  --kv-type T         KV cache type: f16 (default), q8_0, f32\n"
             "  --weights W         auto (default: copy into huge-page memory when the kernel\n"
             "                      offers huge pages), copy, mmap (the file mapping: instant\n"
             "                      start, slower generation) or mmap-huge (the mapping on\n"
@@ -413,17 +413,9 @@ static double median(double *v, int n)
 static uint64_t peak_rss_bytes(void)
 {
     /* VmHWM is the peak resident set; ru_maxrss is the same in KiB */
-    FILE *f = fopen("/proc/self/status", "r");
-    if (f) {
-        char line[256];
-        unsigned long long kb;
-        while (fgets(line, sizeof line, f))
-            if (sscanf(line, "VmHWM: %llu kB", &kb) == 1) {
-                fclose(f);
-                return kb * 1024;
-            }
-        fclose(f);
-    }
+    uint64_t b;
+    if (cairn_proc_kb("/proc/self/status", "VmHWM", &b))
+        return b;
     struct rusage ru;
     return getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss * 1024 : 0;
 }
@@ -520,8 +512,7 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddNumberToObject(j, "file_bytes", (double)gguf_file_size(m->gguf));
         cJSON_AddNumberToObject(j, "kv_cache_bytes", (double)session_kv_bytes(s));
         cJSON_AddNumberToObject(j, "weights_copied_bytes", (double)model_copied_bytes(m));
-        size_t huge = model_huge_bytes(m), copied = model_copied_bytes(m);
-        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)(copied ? CAIRN_MIN(huge, copied) : huge));
+        cJSON_AddNumberToObject(j, "weights_huge_page_bytes", (double)model_huge_bytes(m));
         cJSON_AddNumberToObject(j, "params", (double)model_n_params(m));
         cJSON_AddNumberToObject(j, "active_params", (double)model_n_active_params(m));
         if (m->hp.n_expert > 0) {
@@ -555,12 +546,11 @@ int cmd_bench(int argc, char **argv)
         printf("pp%-6d   %10.1f tokens/s (median of %d)\n", o.n_prompt_bench, pp_med, o.reps);
         printf("tg%-6d   %10.1f tokens/s (median of %d)\n", o.n_predict, tg_med, o.reps);
         printf("weights    %10.1f MiB read per generated token -> %.2f GB/s\n", wbytes / 1048576.0, gbs);
-        size_t huge = model_huge_bytes(m), copied = model_copied_bytes(m);
-        if (copied)
-            printf("weights    %10.1f MiB copied from the file, %.1f MiB of it on 2 MiB pages\n", copied / 1048576.0,
-                   CAIRN_MIN(huge, copied) / 1048576.0);
+        if (model_copied_bytes(m))
+            printf("weights    %10.1f MiB copied from the file, %.1f MiB of it on 2 MiB pages\n",
+                   model_copied_bytes(m) / 1048576.0, model_huge_bytes(m) / 1048576.0);
         else
-            printf("weights    mapped from the file, %.1f MiB on 2 MiB pages\n", huge / 1048576.0);
+            printf("weights    mapped from the file, %.1f MiB on 2 MiB pages\n", model_huge_bytes(m) / 1048576.0);
         printf("KV cache   %10.1f MiB\n", session_kv_bytes(s) / 1048576.0);
         printf("peak RSS   %10.1f MiB\n", rss / 1048576.0);
         if (o.expert_stats && m->hp.n_expert > 0) {

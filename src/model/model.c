@@ -236,12 +236,21 @@ static bool dims_are(const gguf_tensor *t, int64_t ne0, int64_t ne1)
     return true;
 }
 
+/* The tensors the model reads through the mapping (or copies): matrices
+ * and stacks of two or more dimensions, but not an untied token_embd, whose
+ * rows are read with pread. */
+static bool weight_tensor(const cairn_model *m, const gguf_tensor *t)
+{
+    return t->ne[1] >= 2 &&
+           !(gguf_str_eq(t->name, "token_embd.weight") && gguf_tensor_find(m->gguf, "output.weight"));
+}
+
 /* Where a bound tensor's bytes are read from: a copy in m->wmem when the
  * model copies its weights (see model_weights), else the file mapping. The
  * untied token-embedding table stays mapped (one row per token, by pread). */
-static const void *place(cairn_model *m, const gguf_tensor *t, const char *name)
+static const void *place(cairn_model *m, const gguf_tensor *t)
 {
-    if (!m->wmem || (!strcmp(name, "token_embd.weight") && gguf_tensor_find(m->gguf, "output.weight")))
+    if (!m->wmem || !weight_tensor(m, t))
         return t->data;
     size_t at = (m->wmem_used + 63) & ~(size_t)63;
     if (at > m->wmem_size || t->nbytes > m->wmem_size - at)
@@ -278,7 +287,7 @@ static cairn_status bind_matrix(cairn_model *m, const char *name, int64_t rows, 
     out->type = t->type;
     out->rows = rows;
     out->cols = cols;
-    out->data = place(m, t, name);
+    out->data = place(m, t);
     return CAIRN_OK;
 }
 
@@ -308,7 +317,7 @@ static cairn_status bind_experts(cairn_model *m, const char *name, int64_t rows,
     out->type = t->type;
     out->rows = rows;
     out->cols = cols;
-    out->data = place(m, t, name);
+    out->data = place(m, t);
     *stride = one;
     return CAIRN_OK;
 }
@@ -489,24 +498,6 @@ static bool thp_available(void)
 
 #define HUGE_PAGE ((size_t)2 << 20)
 
-/* MemAvailable from /proc/meminfo in bytes (free memory plus what the
- * kernel can reclaim, page cache included), or SIZE_MAX when unknown. */
-static size_t mem_available(void)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f)
-        return SIZE_MAX;
-    char line[128];
-    size_t kb = 0, r = SIZE_MAX;
-    while (fgets(line, sizeof line, f))
-        if (sscanf(line, "MemAvailable: %zu kB", &kb) == 1) {
-            r = kb < SIZE_MAX / 1024 ? kb * 1024 : SIZE_MAX;
-            break;
-        }
-    fclose(f);
-    return r;
-}
-
 /* Reserve room for every matrix the model may copy (all tensors of two or
  * more dimensions but an untied token_embd), 2 MiB aligned and marked for
  * huge pages before anything touches it. Pages are only committed as
@@ -515,11 +506,10 @@ static void weights_reserve(cairn_model *m, model_weights where)
 {
     if (where == MODEL_WEIGHTS_MAPPED || (where == MODEL_WEIGHTS_AUTO && !thp_available()))
         return;
-    bool tied = !gguf_tensor_find(m->gguf, "output.weight");
     size_t total = 0;
     for (uint64_t i = 0; i < gguf_tensor_count(m->gguf); i++) {
         const gguf_tensor *t = gguf_tensor_at(m->gguf, i);
-        if (t->ne[1] < 2 || (!tied && gguf_str_eq(t->name, "token_embd.weight")))
+        if (!weight_tensor(m, t))
             continue;
         if (t->nbytes > SIZE_MAX / 2 - total)
             return;
@@ -531,8 +521,8 @@ static void weights_reserve(cairn_model *m, model_weights where)
      * well inside available memory (the file's own page cache counts as
      * available, and the copy displaces it). A larger model stays mapped
      * and is paged on demand. */
-    size_t avail = mem_available();
-    if (!total || (avail != SIZE_MAX && total > avail / 10 * 8))
+    uint64_t avail;
+    if (!total || (cairn_proc_kb("/proc/meminfo", "MemAvailable", &avail) && total > avail / 10 * 8))
         return;
     void *p = NULL;
     if (posix_memalign(&p, HUGE_PAGE, total))
@@ -544,46 +534,14 @@ static void weights_reserve(cairn_model *m, model_weights where)
 
 size_t model_copied_bytes(const cairn_model *m) { return m && m->wmem ? m->wmem_used : 0; }
 
-/* Sum of one /proc/self/smaps field ("AnonHugePages", "FilePmdMapped")
- * over the mappings overlapping [lo, lo + n), in bytes; 0 if unknown. */
-static size_t smaps_bytes(const void *lo, size_t n, const char *field)
-{
-    FILE *f = fopen("/proc/self/smaps", "r");
-    if (!f)
-        return 0;
-    char line[256];
-    uintptr_t a0 = (uintptr_t)lo, a1 = a0 + n;
-    size_t flen = strlen(field), total = 0;
-    bool in = false;
-    while (fgets(line, sizeof line, f)) {
-        unsigned long a, b;
-        char *dash = strchr(line, '-'), *sp = strchr(line, ' ');
-        if (dash && sp && dash < sp && sscanf(line, "%lx-%lx ", &a, &b) == 2)
-            in = a < a1 && b > a0;
-        else if (in && !strncmp(line, field, flen) && line[flen] == ':')
-            total += (size_t)strtoull(line + flen + 1, NULL, 10) << 10;
-    }
-    fclose(f);
-    return total;
-}
-
 size_t model_huge_bytes(const cairn_model *m)
 {
     if (!m)
         return 0;
-    if (m->wmem)
-        return smaps_bytes(m->wmem, m->wmem_size, "AnonHugePages");
+    if (m->wmem)   /* the last 2 MiB page may run past the copied bytes */
+        return CAIRN_MIN((size_t)cairn_smaps_bytes(m->wmem, m->wmem_size, "AnonHugePages"), m->wmem_used);
     const void *map = gguf_map(m->gguf);
-    return map ? smaps_bytes(map, gguf_file_size(m->gguf), "FilePmdMapped") : 0;
-}
-
-/* The tensors the model reads through the mapping (or copies): matrices
- * and stacks of two or more dimensions, but not an untied token_embd, whose
- * rows are read with pread. */
-static bool weight_tensor(const cairn_model *m, const gguf_tensor *t)
-{
-    return t->ne[1] >= 2 &&
-           !(gguf_str_eq(t->name, "token_embd.weight") && gguf_tensor_find(m->gguf, "output.weight"));
+    return map ? (size_t)cairn_smaps_bytes(map, gguf_file_size(m->gguf), "FilePmdMapped") : 0;
 }
 
 /* Fault in every 2 MiB page of the weight tensors (one read each); returns
@@ -648,7 +606,7 @@ static bool weights_map_huge(cairn_model *m)
         size_t want = touch_weights(m);
         if (want < 4 * HUGE_PAGE)
             break;                      /* small model: the copy is cheap and exact */
-        if (smaps_bytes(map, size, "FilePmdMapped") >= want / 10 * 9)
+        if (cairn_smaps_bytes(map, size, "FilePmdMapped") >= want / 10 * 9)
             return true;
         madvise((void *)(map + lo), n, MADV_DONTNEED);   /* unmap our 4 KiB entries */
         if (attempt || !cached)

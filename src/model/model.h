@@ -131,7 +131,7 @@ cairn_status model_from_gguf_ex(gguf_file *g, model_weights where, cairn_model *
 size_t model_copied_bytes(const cairn_model *m);
 /* Bytes of the weights (the copy, or the file mapping) that 2 MiB pages
  * back right now (/proc/self/smaps AnonHugePages or FilePmdMapped; 0 if
- * unknown). Only pages touched so far count. */
+ * unknown), at most the copied bytes. Only pages touched so far count. */
 size_t model_huge_bytes(const cairn_model *m);
 void model_free(cairn_model *m);
 
