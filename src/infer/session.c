@@ -436,12 +436,12 @@ static void add_rows(float *x, const float *y, size_t n)
 
 /* ---- several products of one token in one pool dispatch ---- */
 
-/* y_i = W_i x_i for a few matrices when T == 1. A decode step is ~200
- * short products; each matmul() call is a dispatch and a barrier, so the
- * small ones run together. With one input (q/k/v, gate/up) that is
- * matmul_multi (contiguous per-thread lanes: 2-5% faster than the chunks
- * below, end of session 3). With different inputs (MoE experts) the rows
- * are cut into chunks that threads claim, each chunk one single-threaded
+/* y_i = W_i x_i for a few matrices. A decode step is ~200 short products;
+ * each matmul() call is a dispatch and a barrier, so the small ones run
+ * together. With one input (q/k/v, gate/up) that is matmul_multi, for any
+ * number of tokens (in decode its contiguous per-thread lanes measured 2-5%
+ * faster than the chunks below, session 3). With different inputs (MoE
+ * experts) one token's rows are cut into chunks that threads claim, each chunk one single-threaded
  * matmul() on a row slice of W (slices of a row-major matrix are
  * contiguous). Results equal the separate calls: each row is the same dot. */
 typedef struct mm_part { const qmat *w; const float *x; float *y; } mm_part;
@@ -479,13 +479,9 @@ static void group_worker(void *arg, int ith, int nth)
 
 static cairn_status matmul_group(cairn_session *s, const mm_part *parts, int n_parts, int T)
 {
-    if (!s->pool || T != 1) {
-        for (int i = 0; i < n_parts; i++)
-            CAIRN_TRY(matmul(&s->mm, parts[i].w, parts[i].x, parts[i].y, T));
-        return CAIRN_OK;
-    }
-    /* Products of one input (q/k/v, gate/up) go through matmul_multi, whose
-     * decode lanes give each thread one contiguous run of weight rows. */
+    /* Products of one input (q/k/v, gate/up) are one matmul_multi run, for
+     * any number of tokens: the activations are quantized once, and in
+     * decode its lanes give each thread one contiguous run of weight rows. */
     bool shared = n_parts <= MATMUL_MAX_MULTI;
     for (int i = 1; shared && i < n_parts; i++)
         shared = parts[i].x == parts[0].x;
@@ -496,7 +492,12 @@ static cairn_status matmul_group(cairn_session *s, const mm_part *parts, int n_p
             ws[i] = *parts[i].w;
             ys[i] = parts[i].y;
         }
-        return matmul_multi(&s->mm, ws, n_parts, parts[0].x, ys, 1);
+        return matmul_multi(&s->mm, ws, n_parts, parts[0].x, ys, T);
+    }
+    if (!s->pool || T != 1) {
+        for (int i = 0; i < n_parts; i++)
+            CAIRN_TRY(matmul(&s->mm, parts[i].w, parts[i].x, parts[i].y, T));
+        return CAIRN_OK;
     }
     group_job j = {.s = s, .parts = parts, .n_parts = n_parts, .chunks_per_part = 2 * s->n_threads};
     atomic_init(&j.next, 0);
