@@ -3,6 +3,7 @@
  * model) and `cairn bench` (prompt-processing and generation speed).
  */
 #include "base/base.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "infer/chat.h"
 #include "infer/generate.h"
@@ -200,10 +201,9 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
         } else if (!strcmp(a, "--repeat-last-n")) {
             ok = parse_int(v, 0, 65536, &o->sp.penalty_last_n);
         } else if (!strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            o->sp.seed = strtoull(v, &end, 10);
-            ok = !errno && end != v && !*end && *v != '-';   /* strtoull would wrap "-1" */
+            uint64_t seed = 0;
+            ok = cli_parse_u64(v, &seed);
+            o->sp.seed = seed;
         } else if (!strcmp(a, "--stop")) {
             if (o->n_stop == MAX_STOPS) {
                 fprintf(stderr, "cairn: at most %d stop strings\n", MAX_STOPS);
@@ -370,15 +370,8 @@ int cmd_generate(int argc, char **argv)
         cJSON_AddNumberToObject(t, "prompt_tokens_per_s", gen_prompt_tps(&res));
         cJSON_AddNumberToObject(t, "gen_tokens_per_s", gen_tps(&res));
         cJSON_AddItemToObject(j, "timings", t);
-        char *js = cJSON_PrintUnformatted(j);
-        if (!js) {
-            cJSON_Delete(j);
-            fprintf(stderr, "cairn: out of memory\n");
+        if (cli_print_json(j))
             goto out;
-        }
-        printf("%s\n", js);
-        cJSON_free(js);
-        cJSON_Delete(j);
     } else {
         printf("\n");
         fprintf(stderr, "[%d prompt tokens %.1f t/s, %d generated %.1f t/s, stop: %s]\n", (int)n_ids,
@@ -531,11 +524,8 @@ int cmd_bench(int argc, char **argv)
         }
         cJSON_AddNumberToObject(j, "weight_bytes_per_token", (double)wbytes);
         cJSON_AddNumberToObject(j, "gen_weight_gb_per_s", gbs);
-        char *js = cJSON_PrintUnformatted(j);
-        if (js)
-            printf("%s\n", js);
-        cJSON_free(js);
-        cJSON_Delete(j);
+        if (cli_print_json(j))
+            goto out;
     } else {
         printf("model      %s (%s, %.1f M params, file %.1f MiB, kernels %s, %d threads)\n", o.model,
                m->arch_name, model_n_params(m) / 1e6, gguf_file_size(m->gguf) / 1048576.0, kernels_isa(),

@@ -1,11 +1,11 @@
 /* cmd_model.c — `cairn model info FILE` and `cairn quantize IN OUT TYPE`. */
 #include "cli/commands.h"
+#include "cli/cli_util.h"
 #include "gguf/gguf.h"
 #include "gguf/quantize.h"
 #include "gguf/testmodel.h"
 #include "kernels/quant.h"
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -562,13 +562,12 @@ static int cmd_model_synth(int argc, char **argv)
                 p.weight_scale = f;
             i++;
         } else if (v && !strcmp(a, "--seed")) {
-            char *end;
-            errno = 0;
-            p.seed = strtoull(v, &end, 10);
-            if (errno || end == v || *end || *v == '-') {
+            uint64_t seed = 0;
+            if (!cli_parse_u64(v, &seed)) {
                 fprintf(stderr, "cairn model synth: --seed needs an unsigned integer, not '%s'\n", v);
                 return 2;
             }
+            p.seed = seed;
             i++;
         } else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             model_usage(stdout);
@@ -814,13 +813,7 @@ int cmd_quantize(int argc, char **argv)
         cJSON_AddNumberToObject(j, "quantized", (double)qs.n_quantized);
         cJSON_AddNumberToObject(j, "kept", (double)qs.n_kept);
         cJSON_AddNumberToObject(j, "seconds", qs.seconds);
-        char *js = cJSON_PrintUnformatted(j);
-        int jrc = js ? 0 : 1;
-        if (js)
-            printf("%s\n", js);
-        cJSON_free(js);
-        cJSON_Delete(j);
-        return jrc;
+        return cli_print_json(j);
     }
     char a[64], b[64];
     fmt_bytes(a, sizeof a, qs.in_file_size);

@@ -1,5 +1,6 @@
 /* cmd_search.c — `cairn search` and `cairn eval`. */
 #include "cli/commands.h"
+#include "cli/cli_util.h"
 #include "filter/filter.h"
 #include "index/bm25.h"
 #include "cli/cli_store.h"
@@ -128,15 +129,12 @@ static int print_json(const search_results *res, const char *query)
         cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateObject());
         cJSON_AddStringToObject(o, "ingested_at", ts);
     }
-    char *s = ok ? cJSON_PrintUnformatted(root) : NULL;
-    cJSON_Delete(root);
-    if (!s) {
+    if (!ok) {
+        cJSON_Delete(root);
         fprintf(stderr, "cairn search: out of memory\n");
         return 1;
     }
-    puts(s);
-    cJSON_free(s);
-    return 0;
+    return cli_print_json(root);
 }
 
 static void *json_malloc(size_t n) { return cairn_malloc(n); }

@@ -1,5 +1,6 @@
 /* cmd_sync.c — `cairn sync` and `cairn watch`. */
 #include "cli/cli_store.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "sync/sync.h"
 #include <cjson/cJSON.h>
@@ -79,11 +80,7 @@ static void print_report(const sync_report *r, bool json, double ms)
         cJSON_AddNumberToObject(j, "failed", (double)r->failed);
         cJSON_AddNumberToObject(j, "expired", (double)r->expired);
         cJSON_AddNumberToObject(j, "elapsed_ms", ms);
-        char *txt = cJSON_PrintUnformatted(j);
-        if (txt)
-            puts(txt);
-        cJSON_free(txt);
-        cJSON_Delete(j);
+        cli_print_json(j);
         return;
     }
     printf("sync: %zu added, %zu updated, %zu moved, %zu removed, %zu unchanged, %zu skipped, %zu failed, %zu expired (%.0f ms)\n",
