@@ -2,10 +2,10 @@
 # setup.sh — install the Debian packages cairn needs to build and test.
 # Idempotent: installs only what is missing. Needs root or sudo.
 set -euo pipefail
-PKGS=(build-essential cmake pkg-config git ca-certificates
-      libsqlite3-dev libcjson-dev libutf8proc-dev libpcre2-dev libxxhash-dev
-      libstemmer-dev libpoppler-glib-dev libgumbo-dev
-      python3 python3-numpy)
+# One line per part that needs packages, so parts add theirs without touching others'.
+PKGS=(build-essential cmake pkg-config git ca-certificates python3 python3-numpy)
+PKGS+=(libsqlite3-dev libcjson-dev libutf8proc-dev libpcre2-dev libxxhash-dev)  # store, text, tokenizer
+PKGS+=(libstemmer-dev libpoppler-glib-dev libgumbo-dev)                          # analyzer, ingest
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
