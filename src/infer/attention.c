@@ -30,11 +30,12 @@ static void axpy_scalar(float *y, float a, const float *x, int n)
         y[i] += a * x[i];
 }
 
+/* The AVX2 + FMA + F16C helpers run whenever the selected kernel level is
+ * AVX2 or above: one decision for the whole engine (dispatch.c checks the
+ * CPU and the OS), so CAIRN_KERNELS=scalar forces the scalar helpers too. */
 void attn_kernels(attn_dot_fn *dot, attn_axpy_fn *axpy)
 {
-    const char *isa = kernels_isa();
-    bool simd = isa && strcmp(isa, "scalar") != 0 && __builtin_cpu_supports("avx2") &&
-                __builtin_cpu_supports("fma");
+    bool simd = kernels_selected() >= KERNELS_AVX2;
     *dot = simd ? attn_dot_avx2 : dot_scalar;
     *axpy = simd ? attn_axpy_avx2 : axpy_scalar;
 }
@@ -165,8 +166,7 @@ void attention(cairn_pool *pool, const attn_args *a)
 {
     attn_job j = {.a = a, .n_kv = a->n_past + a->n_tok};
     attn_kernels(&j.dot, &j.axpy);
-    j.f16_direct = a->kv_type == QT_F16 && a->head_dim % 8 == 0 && j.dot == attn_dot_avx2 &&
-                   __builtin_cpu_supports("f16c");
+    j.f16_direct = a->kv_type == QT_F16 && a->head_dim % 8 == 0 && j.dot == attn_dot_avx2;   /* AVX2 level: F16C too */
     if (j.f16_direct) {
         /* whole groups per task, unless that leaves threads idle (decode) */
         int nth = pool ? cairn_pool_size(pool) : 1, group = a->n_head / a->n_head_kv;

@@ -4,14 +4,25 @@
  * One table per level (scalar, AVX2, AVX-512), built once: each starts as a
  * copy of the level below and the level's registration hook (dispatch.h)
  * overrides what it accelerates. qtype_get() serves the selected level: the
- * best the CPU and OS support, capped by CAIRN_KERNELS=scalar|avx2|avx512.
+ * best the CPU and OS support, or the one CAIRN_KERNELS=scalar|avx2|avx512
+ * forces. AMX (inside the AVX-512 table) is used when the CPU, the OS and
+ * Linux's tile-state permission allow it, unless CAIRN_NO_AMX=1 (or the
+ * older CAIRN_AMX=0) turns it off.
+ *
+ * Every decision taken from the host is a pure function of its inputs
+ * (kernels_choose_level, kernels_amx_wanted, kernels_llc_pick), so tests
+ * drive each branch with made-up inputs on any CPU; the detection code
+ * below only gathers the inputs.
  */
 #include "kernels/dispatch.h"
 #include "kernels/quant_ref.h"
 #include <cpuid.h>
+#include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <strings.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /* Hooks live in quant_avx2.c / quant_avx512.c. They must be strong references:
@@ -49,6 +60,8 @@ static const char *const type_names[QT_COUNT] = {
 static qtype_traits tables[KERNELS_LEVELS][QT_COUNT];
 static bool level_ok[KERNELS_LEVELS];
 static kernels_level selected = KERNELS_SCALAR;
+static kernels_level requested = KERNELS_DEFAULT;
+static bool amx_on;                 /* the AVX-512 table has the AMX tile kernels */
 static cpu_features cpu;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 
@@ -80,6 +93,10 @@ static void detect_cpu(void)
     cpu.avx512vl = zmm && (b & (1u << 31));
     cpu.avx512vnni = zmm && (c & (1u << 11));
     unsigned sub_leaves = a;
+    bool tile_os = (xcr0 & (3ull << 17)) == (3ull << 17);   /* XTILECFG + XTILEDATA */
+    cpu.amx_bf16 = tile_os && (d & (1u << 22));
+    cpu.amx_tile = tile_os && (d & (1u << 24));
+    cpu.amx_int8 = tile_os && (d & (1u << 25));
     if (sub_leaves >= 1) {
         __cpuid_count(7, 1, a, b, c, d);
         cpu.avx_vnni = ymm && (a & (1u << 4));
@@ -87,6 +104,66 @@ static void detect_cpu(void)
     }
     if (!ymm)
         cpu.fma = cpu.f16c = false;
+}
+
+static bool names_level(const char *s, kernels_level *out)
+{
+    for (kernels_level l = KERNELS_SCALAR; l < KERNELS_LEVELS; l++) {
+        if (strcasecmp(s, kernels_level_name(l)) == 0) {
+            *out = l;
+            return true;
+        }
+    }
+    return false;
+}
+
+kernels_level kernels_choose_level(const bool ok[KERNELS_LEVELS], const char *request, char *warn, size_t cap)
+{
+    if (cap)
+        warn[0] = 0;
+    kernels_level best = KERNELS_SCALAR;
+    for (kernels_level l = KERNELS_SCALAR; l < KERNELS_LEVELS; l++)
+        if (ok[l])
+            best = l;
+    if (!request || !*request || strcasecmp(request, "auto") == 0)
+        return best;
+    kernels_level want;
+    if (!names_level(request, &want)) {
+        if (cap)
+            snprintf(warn, cap, "CAIRN_KERNELS=%s is not a kernel level (scalar, avx2, avx512, auto); using %s",
+                     request, kernels_level_name(best));
+        return best;
+    }
+    kernels_level got = want;
+    while (got > KERNELS_SCALAR && !ok[got])
+        got--;
+    if (got != want && cap)
+        snprintf(warn, cap, "CAIRN_KERNELS=%s: this CPU (or its OS) lacks %s; using %s", request,
+                 want == KERNELS_AVX512 ? "AVX-512 F/BW/VL/DQ/VNNI" : "AVX2 + FMA + F16C + BMI2",
+                 kernels_level_name(got));
+    return got;
+}
+
+/* A switch counts as set unless empty or "0", "no", "off", "false". */
+static bool switch_set(const char *v)
+{
+    return v && *v && strcmp(v, "0") != 0 && strcasecmp(v, "no") != 0 && strcasecmp(v, "off") != 0 &&
+           strcasecmp(v, "false") != 0;
+}
+
+bool kernels_amx_wanted(const char *no_amx, const char *amx, bool hw_ok)
+{
+    if (switch_set(no_amx))
+        return false;
+    if (amx && *amx && !switch_set(amx))    /* CAIRN_AMX=0 (older spelling) */
+        return false;
+    return hw_ok;
+}
+
+/* cpuid + XCR0 say AMX tiles (bf16, int8) and the AVX512-BF16 conversions are there. */
+static bool amx_hw(void)
+{
+    return level_ok[KERNELS_AVX512] && cpu.amx_tile && cpu.amx_int8 && cpu.amx_bf16 && cpu.avx512bf16;
 }
 
 static void build_tables(void)
@@ -106,8 +183,13 @@ static void build_tables(void)
     }
     memcpy(tables[KERNELS_AVX512], tables[KERNELS_AVX2], sizeof tables[0]);
     if (avx512 && level_ok[KERNELS_AVX2]) {
-        kernels_register_avx512(tables[KERNELS_AVX512]);
         level_ok[KERNELS_AVX512] = true;
+        /* Linux hands out the tile data state only on request
+         * (ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18); asked
+         * only when AMX would be used. */
+        amx_on = kernels_amx_wanted(getenv("CAIRN_NO_AMX"), getenv("CAIRN_AMX"), amx_hw()) &&
+                 syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+        kernels_register_avx512(tables[KERNELS_AVX512], amx_on);
     }
     /* keep the invariants the users rely on, whatever a hook did */
     for (int l = KERNELS_SCALAR; l < KERNELS_LEVELS; l++) {
@@ -124,21 +206,13 @@ static void build_tables(void)
         }
     }
 
-    kernels_level best = level_ok[KERNELS_AVX512] ? KERNELS_AVX512 : level_ok[KERNELS_AVX2] ? KERNELS_AVX2 : KERNELS_SCALAR;
-    kernels_level want = best;
     const char *env = getenv("CAIRN_KERNELS");
-    if (env && *env) {
-        if (strcasecmp(env, "scalar") == 0)
-            want = KERNELS_SCALAR;
-        else if (strcasecmp(env, "avx2") == 0)
-            want = KERNELS_AVX2;
-        else if (strcasecmp(env, "avx512") == 0)
-            want = KERNELS_AVX512;
-    }
-    /* an unsupported request falls back to the best level below it */
-    while (want > KERNELS_SCALAR && !level_ok[want])
-        want--;
-    selected = want;
+    char warn[160];
+    selected = kernels_choose_level(level_ok, env, warn, sizeof warn);
+    if (env && !names_level(env, &requested))
+        requested = KERNELS_DEFAULT;
+    if (warn[0])
+        CAIRN_WARN("%s", warn);
 }
 
 static inline void ensure_init(void) { pthread_once(&init_once, build_tables); }
@@ -155,6 +229,24 @@ kernels_level kernels_selected(void)
 {
     ensure_init();
     return selected;
+}
+
+kernels_level kernels_requested(void)
+{
+    ensure_init();
+    return requested;
+}
+
+bool kernels_amx(void)
+{
+    ensure_init();
+    return amx_on && selected == KERNELS_AVX512;
+}
+
+bool kernels_amx_supported(void)
+{
+    ensure_init();
+    return amx_hw();
 }
 
 bool kernels_level_supported(kernels_level level)
@@ -245,10 +337,29 @@ void kernels_gemm_by_dot(qt_vec_dot_fn dot, int n, float *s, size_t bs, const vo
             dot(n, s + j * bs + i, (const uint8_t *)x + (size_t)i * bx, (const uint8_t *)y + (size_t)j * by);
 }
 
-size_t kernels_llc_bytes(void)
+size_t kernels_llc_pick(const char *env, long l3, long l2)
 {
-    long l3 = sysconf(_SC_LEVEL3_CACHE_SIZE), l2 = sysconf(_SC_LEVEL2_CACHE_SIZE);
+    if (env && *env) {
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(env, &end, 10);
+        unsigned shift = 0;
+        if (*end == 'K' || *end == 'k')
+            shift = 10, end++;
+        else if (*end == 'M' || *end == 'm')
+            shift = 20, end++;
+        else if (*end == 'G' || *end == 'g')
+            shift = 30, end++;
+        if (!errno && end != env && !*end && env[0] != '-' && v <= (SIZE_MAX >> shift))
+            return (size_t)v << shift;
+        CAIRN_WARN("CAIRN_LLC_BYTES=%s is not a size (bytes, or with K/M/G); using the CPU's cache size", env);
+    }
     if (l3 > 0)
         return (size_t)l3;
     return l2 > 0 ? (size_t)l2 : (size_t)32 << 20;
+}
+
+size_t kernels_llc_bytes(void)
+{
+    return kernels_llc_pick(getenv("CAIRN_LLC_BYTES"), sysconf(_SC_LEVEL3_CACHE_SIZE), sysconf(_SC_LEVEL2_CACHE_SIZE));
 }

@@ -31,13 +31,16 @@
 #include "kernels/quant.h"
 
 void kernels_register_avx2(qtype_traits *table);
-void kernels_register_avx512(qtype_traits *table);
+/* amx: register the AMX tile kernels too (dispatch.c decided: CPU, OS,
+ * Linux's permission and the CAIRN_NO_AMX / CAIRN_AMX switches). */
+void kernels_register_avx512(qtype_traits *table, bool amx);
 
 /* CPU features as detected (cpuid + xgetbv); for tests and bench output. */
 typedef struct cpu_features {
     bool avx2, fma, f16c, bmi2;       /* AVX2 level also requires OS YMM state */
     bool avx512f, avx512bw, avx512vl, avx512dq, avx512vnni, avx512bf16; /* + OS ZMM state */
     bool avx_vnni;
+    bool amx_tile, amx_int8, amx_bf16;   /* + OS tile state (XCR0 bits 17-18) */
 } cpu_features;
 const cpu_features *kernels_cpu(void);
 

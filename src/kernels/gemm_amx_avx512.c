@@ -1,8 +1,9 @@
 /*
  * gemm_amx_avx512.c — prompt-processing tile kernels on Intel AMX (Sapphire
  * Rapids and later). Reached only through kernels_register_avx512(), and
- * only when CPUID reports AMX and the kernel grants the tile state
- * (arch_prctl ARCH_REQ_XCOMP_PERM); CAIRN_AMX=0 turns it off.
+ * only when dispatch.c found AMX in CPUID and XCR0, Linux granted the tile
+ * state (arch_prctl ARCH_REQ_XCOMP_PERM) and neither CAIRN_NO_AMX=1 nor
+ * CAIRN_AMX=0 turns it off.
  *
  * One TDPBF16PS multiplies a 16x32 bf16 tile by a 32x16 one into 16x16 fp32
  * (8192 multiply-adds in about 16 cycles): some 20x the AVX-512 FMA rate.
@@ -25,13 +26,8 @@
  */
 #include "kernels/blocks.h"
 #include "kernels/dispatch.h"
-#include <cpuid.h>
 #include <immintrin.h>
-#include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 #pragma GCC target("amx-tile,amx-bf16,amx-int8,avx512bf16")
 
@@ -39,33 +35,9 @@
 #define AMX_NC 256   /* activation rows per call */
 #define KC 512       /* k per slab */
 
-/* ---- availability ---- */
+/* ---- availability (decided in dispatch.c) ---- */
 
 static bool amx_ok;
-
-static bool amx_detect(void)
-{
-    const char *env = getenv("CAIRN_AMX");
-    if (env && (!strcmp(env, "0") || !strcasecmp(env, "off") || !strcasecmp(env, "no")))
-        return false;
-    unsigned a, b, c, d;
-    if (__get_cpuid_max(0, NULL) < 7)
-        return false;
-    __cpuid_count(7, 0, a, b, c, d);
-    bool bf16 = d & (1u << 22), tile = d & (1u << 24), int8 = d & (1u << 25);
-    if (!(bf16 && tile && int8))
-        return false;
-    __cpuid_count(7, 1, a, b, c, d);
-    if (!(a & (1u << 5)))          /* AVX512_BF16 for the conversions */
-        return false;
-    unsigned lo, hi;
-    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
-    uint64_t xcr0 = ((uint64_t)hi << 32) | lo;
-    if ((xcr0 & (3ull << 17)) != (3ull << 17))   /* XTILECFG + XTILEDATA */
-        return false;
-    /* Linux: ask for the tile data state (ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) */
-    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
-}
 
 /* ---- tile configuration: all 8 tiles 16 rows x 64 bytes ---- */
 
@@ -321,10 +293,10 @@ qt_gemm_fn simd_gemm_amx(uint32_t type, int *nr, int *nc)
 }
 
 /* Called from kernels_register_avx512 after the AVX-512 kernels are in the table. */
-void gemm_amx_register(qtype_traits *t);
-void gemm_amx_register(qtype_traits *t)
+void gemm_amx_register(qtype_traits *t, bool amx);
+void gemm_amx_register(qtype_traits *t, bool amx)
 {
-    amx_ok = amx_detect();
+    amx_ok = amx;
     if (!amx_ok)
         return;
     dot_f16 = t[QT_F16].vec_dot;

@@ -69,10 +69,13 @@ const qtype_traits *qtype_get(uint32_t type);
 size_t qtype_row_size(uint32_t type, int64_t n);
 
 /* Kernel selection: "scalar", "avx2", "avx512" (default: best available;
- * CAIRN_KERNELS env var overrides). Returns the name in use. */
+ * CAIRN_KERNELS=scalar|avx2|avx512|auto forces one: a level this CPU lacks
+ * falls back to the best one below it, an unknown name to the best, each
+ * with one warning on stderr). Returns the name in use. */
 const char *kernels_init(void);
 const char *kernels_isa(void);
-/* Bytes of the last-level cache (sysconf; 32 MiB when unknown). Decode
+/* Bytes of the last-level cache: CAIRN_LLC_BYTES (bytes, or with a K/M/G
+ * suffix) if set, else sysconf's L3, else its L2, else 32 MiB. Decode
  * weights larger than this stream from memory (matmul_ctx.stream). */
 size_t kernels_llc_bytes(void);
 /* Scalar reference traits, for tests comparing SIMD kernels against them. */
@@ -87,8 +90,28 @@ typedef enum {
  * kernels, then scalar). NULL for an unknown type or a level this CPU lacks. */
 const qtype_traits *qtype_get_level(uint32_t type, kernels_level level);
 kernels_level kernels_selected(void);          /* the level qtype_get uses */
+kernels_level kernels_requested(void);         /* the level CAIRN_KERNELS names (KERNELS_DEFAULT: none) */
 bool kernels_level_supported(kernels_level level);
 const char *kernels_level_name(kernels_level level);
+/* AMX: whether the selected kernels use the AMX tile kernels (AVX-512
+ * level, CPU + OS support, Linux granted the tile state, and neither
+ * CAIRN_NO_AMX=1 nor CAIRN_AMX=0 is set), and whether this CPU and OS
+ * offer AMX at all, whatever the switches say. */
+bool kernels_amx(void);
+bool kernels_amx_supported(void);
+
+/* The host decisions above as pure functions of their inputs, so that tests
+ * can take every branch on any machine:
+ *  - kernels_choose_level: the level for a CAIRN_KERNELS value (NULL = unset)
+ *    given which levels the CPU supports; writes the warning, if any, into
+ *    warn (cap bytes; warn[0] = 0 when there is none);
+ *  - kernels_amx_wanted: CAIRN_NO_AMX and CAIRN_AMX values (NULL = unset)
+ *    and whether the hardware has AMX -> use it (before asking Linux);
+ *  - kernels_llc_pick: CAIRN_LLC_BYTES value and sysconf's L3 / L2 sizes
+ *    (<= 0 = unknown) -> the last-level cache size. */
+kernels_level kernels_choose_level(const bool ok[KERNELS_LEVELS], const char *request, char *warn, size_t cap);
+bool kernels_amx_wanted(const char *no_amx, const char *amx, bool hw_ok);
+size_t kernels_llc_pick(const char *env, long l3, long l2);
 
 float fp16_to_fp32(uint16_t h);
 uint16_t fp32_to_fp16(float f);

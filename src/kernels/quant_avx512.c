@@ -74,10 +74,10 @@ FLOAT_DOT512_F32ACC(vec_dot_f16_f32_zmm, fp16_t, ld16_f16, _cvtsh_ss)
 FLOAT_DOT512_F32ACC(vec_dot_bf16_f32_zmm, uint16_t, ld16_bf16, s_bf16)
 
 void gemm_register_avx512(qtype_traits *t);   /* gemm_avx512.c */
-void gemm_amx_register(qtype_traits *t);      /* gemm_amx_avx512.c */
+void gemm_amx_register(qtype_traits *t, bool amx);   /* gemm_amx_avx512.c */
 void gemv_register_avx512(qtype_traits *t);   /* gemv_avx512.c */
 
-void kernels_register_avx512(qtype_traits *t)
+void kernels_register_avx512(qtype_traits *t, bool amx)
 {
     t[QT_F32].vec_dot = vec_dot_f32_f32_zmm;
     t[QT_F16].vec_dot = vec_dot_f16_f32_zmm;
@@ -108,7 +108,7 @@ void kernels_register_avx512(qtype_traits *t)
     t[QT_Q8_K].quantize_act = quantize_row_q8_K_avx512;
     (void)vec_dot_f16_f16_avx512;
     (void)vec_dot_bf16_bf16_avx512;
-    gemm_amx_register(t);       /* detects AMX (F16/BF16 tile kernels) */
+    gemm_amx_register(t, amx);  /* AMX F16/BF16 tile kernels, when dispatch.c allows AMX */
     gemm_register_avx512(t);    /* VNNI tile kernels, AMX int8 ones where available */
     gemv_register_avx512(t);    /* multi-row decode kernels */
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -484,16 +485,34 @@ static cairn_status bind_all(cairn_model *m)
     return CAIRN_OK;
 }
 
-/* Transparent huge pages usable by madvise: "always" or "madvise" selected. */
+bool model_thp_usable(const char *env, const char *sys_line)
+{
+    if (env && *env) {
+        if (!strcmp(env, "0") || !strcasecmp(env, "off") || !strcasecmp(env, "never") || !strcasecmp(env, "no"))
+            return false;
+        if (!strcmp(env, "1") || !strcasecmp(env, "on") || !strcasecmp(env, "yes"))
+            return true;
+    }
+    return sys_line && (strstr(sys_line, "[always]") || strstr(sys_line, "[madvise]"));
+}
+
+/* Transparent huge pages usable by madvise: "always" or "madvise" selected
+ * in /sys, unless CAIRN_THP overrides (model_thp_usable). */
 static bool thp_available(void)
 {
-    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
-    if (!f)
-        return false;
     char line[128] = "";
-    bool ok = fgets(line, sizeof line, f) && (strstr(line, "[always]") || strstr(line, "[madvise]"));
-    fclose(f);
-    return ok;
+    FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+    if (f) {
+        if (!fgets(line, sizeof line, f))
+            line[0] = 0;
+        fclose(f);
+    }
+    return model_thp_usable(getenv("CAIRN_THP"), line);
+}
+
+bool model_copy_fits(size_t total, bool avail_known, uint64_t avail)
+{
+    return total > 0 && (!avail_known || total <= avail / 10 * 8);
 }
 
 #define HUGE_PAGE ((size_t)2 << 20)
@@ -521,8 +540,9 @@ static void weights_reserve(cairn_model *m, model_weights where)
      * well inside available memory (the file's own page cache counts as
      * available, and the copy displaces it). A larger model stays mapped
      * and is paged on demand. */
-    uint64_t avail;
-    if (!total || (cairn_proc_kb("/proc/meminfo", "MemAvailable", &avail) && total > avail / 10 * 8))
+    uint64_t avail = 0;
+    bool known = cairn_proc_kb("/proc/meminfo", "MemAvailable", &avail);
+    if (!model_copy_fits(total, known, avail))
         return;
     void *p = NULL;
     if (posix_memalign(&p, HUGE_PAGE, total))

@@ -135,6 +135,16 @@ size_t model_copied_bytes(const cairn_model *m);
 size_t model_huge_bytes(const cairn_model *m);
 void model_free(cairn_model *m);
 
+/* Host decisions behind AUTO, as pure functions (tests take each branch on
+ * any machine):
+ *  - model_thp_usable: CAIRN_THP (0/off/never = no, 1/on = yes; NULL or
+ *    anything else = ask /sys) and the first line of
+ *    /sys/kernel/mm/transparent_hugepage/enabled -> huge pages usable;
+ *  - model_copy_fits: the copy's bytes and MemAvailable (bytes; unknown =
+ *    copy) -> copy only what fits in 80% of the available memory. */
+bool model_thp_usable(const char *env, const char *sys_line);
+bool model_copy_fits(size_t total, bool avail_known, uint64_t avail);
+
 /* Bytes of weights read to generate one token: every layer matrix, the
  * output matrix, norms, and one embedding row. */
 uint64_t model_weight_bytes_per_token(const cairn_model *m);
