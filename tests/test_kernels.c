@@ -5,6 +5,7 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 #include "base/pool.h"
+#include <stddef.h>
 
 static uint64_t rng = 0x9E3779B97F4A7C15ull;
 static uint32_t rnd32(void)
@@ -480,58 +481,262 @@ static void fill_weights(uint32_t type, int64_t rows, int64_t cols, void **data,
         (*x)[i] = rnd_normal();
 }
 
-static void test_matmul_threads_identical(void)
+/* ---------------------------------------------------------------- matmul invariants
+ *
+ * (a) At every kernel level, each output is bit-identical whatever the
+ *     number of threads, however the rows are split (into chunks, into
+ *     separate matrices, into the parts of one matmul_multi) and whether
+ *     the decode kernels read the weights as one stream (matmul_ctx.stream)
+ *     or side by side. Reproducible greedy output rests on this.
+ * (b) Against the single-row reference of the same level (vec_dot on the
+ *     activations quantize_act made): where matmul runs vec_dot itself (no
+ *     gemm and no gemv at that level: scalar, AVX2, and the AVX-512 types
+ *     without them) bit for bit; where a tile (gemm) or multi-row (gemv)
+ *     kernel runs, within a bound that follows from the arithmetic
+ *     (order_bound below), because those kernels add the same terms in
+ *     another order. Which of the two paths a token takes depends on the
+ *     number of tokens in the call (tiles from 8 tokens), never on threads.
+ *     The same bound holds between a SIMD level's vec_dot and the scalar
+ *     reference's on the same quantized operands (checked too, so the bound
+ *     is exercised on a host whose levels have no gemm or gemv).
+ */
+
+/* Every level this host can run, scalar first; only the forced one when
+ * CAIRN_KERNELS forces a level (the plain run already covers them all). */
+static int host_levels(kernels_level *out)
 {
-    cairn_pool *pool = NULL;
-    CHECK_OK(cairn_pool_new(2, &pool));
-    cairn_pool *pool3 = NULL;
-    CHECK_OK(cairn_pool_new(3, &pool3));
-    static const struct { int64_t rows, cols, n_tok; } shapes[] = {
-        {1, 256, 1}, {3, 512, 1}, {17, 256, 5}, {67, 768, 1}, {64, 256, 70}, {129, 512, 33}, {5, 256, 2},
-    };
-    for (size_t k = 0; k < CAIRN_ARRAY_LEN(weight_types); k++) {
-        uint32_t type = weight_types[k];
-        for (size_t s = 0; s < CAIRN_ARRAY_LEN(shapes); s++) {
-            int64_t rows = shapes[s].rows, cols = shapes[s].cols, n_tok = shapes[s].n_tok;
-            void *wd;
-            float *x;
-            fill_weights(type, rows, cols, &wd, &x, n_tok);
-            qmat w = {.type = type, .rows = rows, .cols = cols, .data = wd};
-            float *y1 = malloc((size_t)(rows * n_tok) * sizeof(float));
-            float *y2 = malloc((size_t)(rows * n_tok) * sizeof(float));
-            float *y3 = malloc((size_t)(rows * n_tok) * sizeof(float));
-            matmul_ctx c1 = {0}, c2 = {.pool = pool}, c3 = {.pool = pool3};
-            CHECK_OK(matmul(&c1, &w, x, y1, n_tok));
-            CHECK_OK(matmul(&c2, &w, x, y2, n_tok));
-            CHECK_OK(matmul(&c3, &w, x, y3, n_tok));
-            CHECKF(memcmp(y1, y2, (size_t)(rows * n_tok) * sizeof(float)) == 0, "%s %lldx%lld n=%lld",
-                   qtype_get(type)->name, (long long)rows, (long long)cols, (long long)n_tok);
-            CHECK(memcmp(y1, y3, (size_t)(rows * n_tok) * sizeof(float)) == 0);
-            /* against an explicit loop over the kernels in use */
-            const qtype_traits *wt = qtype_get(type), *at = qtype_get(wt->vec_dot_type);
-            size_t rs = qtype_row_size(type, cols), as = qtype_row_size(wt->vec_dot_type, cols);
-            void *aq = malloc(as);
-            int bad = 0;
-            for (int64_t t = 0; t < n_tok; t++) {
-                at->quantize_act(x + t * cols, aq, cols);
-                for (int64_t r = 0; r < rows; r++) {
-                    float want;
-                    wt->vec_dot((int)cols, &want, (uint8_t *)wd + r * rs, aq);
-                    /* a gemm tile may sum in another order than vec_dot */
-                    float tol = wt->gemm ? 1e-4f * (1 + fabsf(want)) : 0;
-                    bad += !(fabsf(y1[t * rows + r] - want) <= tol);
-                }
-            }
-            CHECKF(bad == 0, "%s: %d outputs differ from vec_dot", wt->name, bad);
-            free(aq);
-            matmul_ctx_free(&c1);
-            matmul_ctx_free(&c2);
-            matmul_ctx_free(&c3);
-            free(wd); free(x); free(y1); free(y2); free(y3);
-        }
+    int n = 0;
+    if (kernels_requested() != KERNELS_DEFAULT) {
+        out[n++] = kernels_selected();
+        return n;
     }
-    cairn_pool_free(pool);
+    for (kernels_level l = KERNELS_SCALAR; l < KERNELS_LEVELS; l++)
+        if (kernels_level_supported(l))
+            out[n++] = l;
+    return n;
+}
+
+static bool is_float_type(uint32_t t) { return t == QT_F32 || t == QT_F16 || t == QT_BF16; }
+
+/* Dequantize a weight row as its two parts: sc[i] = the scale part (d * q,
+ * or d * sc * q for the K-quants) and mn[i] = the min part (m, or -dmin *
+ * m_j; 0 for types without a min), so that w = sc + mn. The kernels add the
+ * two parts as separate terms, so the bound needs |sc| + |mn|, not |w|. */
+static void weight_parts(uint32_t type, const void *row, int64_t cols, float *sc, float *mn)
+{
+    const qtype_traits *rt = qtype_get_ref(type);
+    size_t rs = qtype_row_size(type, cols), bs = rt->type_size, off_d = 0, off_m = 0;
+    switch (type) {
+    case QT_Q4_1: off_d = offsetof(block_q4_1, d), off_m = offsetof(block_q4_1, m); break;
+    case QT_Q5_1: off_d = offsetof(block_q5_1, d), off_m = offsetof(block_q5_1, m); break;
+    case QT_Q2_K: off_d = offsetof(block_q2_K, d), off_m = offsetof(block_q2_K, dmin); break;
+    case QT_Q4_K: off_d = offsetof(block_q4_K, d), off_m = offsetof(block_q4_K, dmin); break;
+    case QT_Q5_K: off_d = offsetof(block_q5_K, d), off_m = offsetof(block_q5_K, dmin); break;
+    default:
+        rt->to_float(row, sc, cols);
+        memset(mn, 0, (size_t)cols * sizeof(float));
+        return;
+    }
+    uint8_t *c = malloc(rs);
+    memcpy(c, row, rs);
+    for (size_t b = 0; b < rs / bs; b++)
+        memset(c + b * bs + off_m, 0, 2);          /* min scale 0: the scale part */
+    rt->to_float(c, sc, cols);
+    memcpy(c, row, rs);
+    for (size_t b = 0; b < rs / bs; b++)
+        memset(c + b * bs + off_d, 0, 2);          /* scale 0: the min part */
+    rt->to_float(c, mn, cols);
+    free(c);
+}
+
+/* The largest |batched - vec_dot| the arithmetic allows for one output,
+ * given M = sum_i (|sc_i| + |mn_i|) * |a_i| over the row (weight parts as
+ * above, a = the dequantized activations both sides use).
+ *
+ * Both sides compute s = sum_k t_k over the same terms, in different orders:
+ *  - quantized types: one term per group of values sharing a scale (>= 16
+ *    values: Q2_K/Q3_K/Q6_K 16, others 32 or a whole super-block), the exact
+ *    integer group sum times the scales, plus one term per group for the
+ *    min; so K <= 2 * n / 16 = n / 8 terms;
+ *  - float types: one product per value, but the AMX bf16 tile splits each
+ *    product into five exact bf16 x bf16 products (gemm_amx_avx512.c):
+ *    K <= 5 n terms.
+ * Each term is formed with at most 4 roundings (scale products d_w * d_a or
+ * d * sc, the int -> float conversion, the product with the integer sum; the
+ * final double -> float of the F32 dot and AMX's dropped a3 * w2 part, each
+ * below 2^-24 of a term, count as one more), and |sum of the terms'
+ * magnitudes| <= (1 + 2^-6) M (the three bf16 parts of an activation add
+ * up to at most (1 + 2^-7) of it; Q8_1's fp16 sum and Q8_K's float
+ * dequantization are within 2^-11 and 2^-24). Summation in any order of K
+ * terms each carrying <= 4 roundings is within gamma(K + 3) of the exact
+ * sum, gamma(m) = m u / (1 - m u), u = 2^-24 (Higham, "Accuracy and
+ * Stability of Numerical Algorithms", 2nd ed., 3.1 and 4.2: every summand
+ * goes through at most K - 1 additions); two such results differ by at
+ * most twice that. Products that underflow (AMX flushes subnormals) lose
+ * at most FLT_MIN each: K * FLT_MIN more. With these test data (|a|, |w| ~
+ * 1, n = 256..9216) the bound is 4e-6 .. 2e-3 relative to M: far above the
+ * ~sqrt(K) u M a correct kernel shows, and far below what any wrong index,
+ * scale or block would produce. */
+static double order_bound(uint32_t type, int64_t n, double mag)
+{
+    const double u = 0x1p-24;
+    double K = is_float_type(type) ? 5.0 * (double)n : CAIRN_MAX((double)n / 8.0, 1.0);
+    double m = K + 3, gamma = m * u / (1 - m * u);
+    return 2 * gamma * (1 + 0x1p-6) * mag + K * 0x1p-126;
+}
+
+static const struct { int64_t rows, cols, n_tok; } mm_shapes[] = {
+    {1, 256, 1}, {3, 512, 1}, {17, 256, 5}, {67, 768, 1}, {64, 256, 70}, {129, 512, 33}, {5, 256, 2},
+    {40, 512, 8},       /* exactly the tile threshold */
+    {24, 256, 131},     /* a 128-token tile and a 3-token tail on the per-row path */
+    {9, 256, 259},      /* AMX: a 256-token tile and a 3-token tail */
+    {17, 9216, 1},      /* decode rows longer than the gemv's arranged-activation buffer */
+};
+
+static void test_matmul_threads_splits(void)
+{
+    cairn_pool *pool2 = NULL, *pool3 = NULL;
+    CHECK_OK(cairn_pool_new(2, &pool2));
+    CHECK_OK(cairn_pool_new(3, &pool3));
+    kernels_level lv[KERNELS_LEVELS];
+    int n_lv = host_levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        int cases = 0;
+        for (size_t k = 0; k < CAIRN_ARRAY_LEN(weight_types); k++) {
+            uint32_t type = weight_types[k];
+            for (size_t s = 0; s < CAIRN_ARRAY_LEN(mm_shapes); s++) {
+                int64_t rows = mm_shapes[s].rows, cols = mm_shapes[s].cols, n_tok = mm_shapes[s].n_tok;
+                void *wd;
+                float *x;
+                fill_weights(type, rows, cols, &wd, &x, n_tok);
+                size_t ny = (size_t)(rows * n_tok), rs = qtype_row_size(type, cols);
+                qmat w = {.type = type, .rows = rows, .cols = cols, .data = wd};
+                float *want = malloc(ny * sizeof(float)), *y = malloc(ny * sizeof(float));
+                matmul_ctx c1 = {.level = lv[li]};
+                CHECK_OK(matmul(&c1, &w, x, want, n_tok));
+                /* threads, and the decode kernels' stream mode */
+                struct { cairn_pool *pool; bool stream; } runs[] = {{pool2, false}, {pool3, false}, {NULL, true}, {pool2, true}};
+                int bad = 0;
+                for (size_t r = 0; r < CAIRN_ARRAY_LEN(runs); r++) {
+                    matmul_ctx c = {.pool = runs[r].pool, .level = lv[li], .stream = runs[r].stream};
+                    memset(y, 0xff, ny * sizeof(float));
+                    CHECK_OK(matmul(&c, &w, x, y, n_tok));
+                    bad += memcmp(y, want, ny * sizeof(float)) != 0;
+                    matmul_ctx_free(&c);
+                }
+                /* rows split into separate matrices: one matmul_multi over the parts, and each alone */
+                int64_t cut[4] = {0, CAIRN_MIN((int64_t)1, rows), CAIRN_MIN((int64_t)9, rows), rows};
+                qmat parts[3];
+                float *ys[3];
+                for (int i = 0; i < 3; i++) {
+                    parts[i] = (qmat){.type = type, .rows = cut[i + 1] - cut[i], .cols = cols,
+                                      .data = (uint8_t *)wd + (size_t)cut[i] * rs};
+                    ys[i] = malloc((size_t)((parts[i].rows + 1) * n_tok) * sizeof(float));
+                }
+                matmul_ctx c3 = {.pool = pool3, .level = lv[li]};
+                CHECK_OK(matmul_multi(&c3, parts, 3, x, ys, n_tok));
+                for (int pass = 0; pass < 2; pass++) {
+                    for (int i = 0; i < 3; i++) {
+                        if (pass == 1 && parts[i].rows > 0)
+                            CHECK_OK(matmul(&c3, &parts[i], x, ys[i], n_tok));
+                        for (int64_t t = 0; t < n_tok; t++)
+                            bad += memcmp(ys[i] + t * parts[i].rows, want + t * rows + cut[i],
+                                          (size_t)parts[i].rows * sizeof(float)) != 0;
+                    }
+                }
+                matmul_ctx_free(&c3);
+                CHECKF(bad == 0, "%s %s %lldx%lld n=%lld: %d runs differ from one thread", kernels_level_name(lv[li]),
+                       qtype_get_ref(type)->name, (long long)rows, (long long)cols, (long long)n_tok, bad);
+                cases++;
+                for (int i = 0; i < 3; i++)
+                    free(ys[i]);
+                matmul_ctx_free(&c1);
+                free(wd); free(x); free(want); free(y);
+            }
+        }
+        fprintf(stderr, "  level %s: %d type x shape cases, bit-identical across threads, splits and stream\n",
+                kernels_level_name(lv[li]), cases);
+    }
+    cairn_pool_free(pool2);
     cairn_pool_free(pool3);
+}
+
+static void test_matmul_vs_vec_dot(void)
+{
+    kernels_level lv[KERNELS_LEVELS];
+    int n_lv = host_levels(lv);
+    for (int li = 0; li < n_lv; li++) {
+        int exact = 0, bounded = 0;
+        double worst = 0, worst_ref = 0;   /* largest |diff| / bound seen */
+        for (size_t k = 0; k < CAIRN_ARRAY_LEN(weight_types); k++) {
+            uint32_t type = weight_types[k];
+            const qtype_traits *wt = qtype_get_level(type, lv[li]), *at = qtype_get_level(wt->vec_dot_type, lv[li]);
+            const bool same_kernel = !wt->gemm && !wt->gemv;   /* matmul runs vec_dot itself */
+            for (size_t s = 0; s < CAIRN_ARRAY_LEN(mm_shapes); s++) {
+                int64_t rows = mm_shapes[s].rows, cols = mm_shapes[s].cols, n_tok = mm_shapes[s].n_tok;
+                void *wd;
+                float *x;
+                fill_weights(type, rows, cols, &wd, &x, n_tok);
+                qmat w = {.type = type, .rows = rows, .cols = cols, .data = wd};
+                float *y = malloc((size_t)(rows * n_tok) * sizeof(float));
+                matmul_ctx c = {.level = lv[li]};
+                CHECK_OK(matmul(&c, &w, x, y, n_tok));
+                size_t rs = qtype_row_size(type, cols), as = qtype_row_size(wt->vec_dot_type, cols);
+                void *aq = malloc(as);
+                float *ad = malloc((size_t)cols * sizeof(float));
+                float *sc = malloc((size_t)(rows * cols) * sizeof(float)), *mn = malloc((size_t)(rows * cols) * sizeof(float));
+                const bool vs_ref = lv[li] != KERNELS_SCALAR;
+                if (!same_kernel || vs_ref)
+                    for (int64_t r = 0; r < rows; r++)
+                        weight_parts(type, (uint8_t *)wd + r * rs, cols, sc + r * cols, mn + r * cols);
+                int bad = 0, bad_ref = 0;
+                for (int64_t t = 0; t < n_tok; t++) {
+                    at->quantize_act(x + t * cols, aq, cols);
+                    qtype_get_ref(wt->vec_dot_type)->to_float(aq, ad, cols);
+                    for (int64_t r = 0; r < rows; r++) {
+                        float want, got = y[t * rows + r];
+                        wt->vec_dot((int)cols, &want, (uint8_t *)wd + r * rs, aq);
+                        double bound = 0;
+                        if (!same_kernel || vs_ref) {
+                            double mag = 0;
+                            for (int64_t i = 0; i < cols; i++)
+                                mag += (fabs((double)sc[r * cols + i]) + fabs((double)mn[r * cols + i])) * fabs((double)ad[i]);
+                            bound = order_bound(type, cols, mag);
+                        }
+                        if (vs_ref) {   /* this level's vec_dot against the scalar one, same operands */
+                            float ref;
+                            qtype_get_ref(type)->vec_dot((int)cols, &ref, (uint8_t *)wd + r * rs, aq);
+                            double d = fabs((double)ref - want);
+                            bad_ref += !(d <= bound);
+                            worst_ref = fmax(worst_ref, bound > 0 ? d / bound : 0);
+                        }
+                        if (same_kernel) {
+                            bad += memcmp(&got, &want, sizeof got) != 0;
+                            exact++;
+                            continue;
+                        }
+                        double diff = fabs((double)got - want);
+                        if (!(diff <= bound) && bad++ < 3)
+                            fprintf(stderr, "  %s %s row %lld tok %lld: %.9g vs vec_dot %.9g, bound %.3g\n",
+                                    kernels_level_name(lv[li]), wt->name, (long long)r, (long long)t, got, want, bound);
+                        worst = fmax(worst, bound > 0 ? diff / bound : 0);
+                        bounded++;
+                    }
+                }
+                CHECKF(bad_ref == 0, "%s %s %lldx%lld: %d vec_dot outputs beyond the order bound from the scalar reference",
+                       kernels_level_name(lv[li]), wt->name, (long long)rows, (long long)cols, bad_ref);
+                CHECKF(bad == 0, "%s %s %lldx%lld n=%lld: %d outputs differ from vec_dot (%s)", kernels_level_name(lv[li]),
+                       wt->name, (long long)rows, (long long)cols, (long long)n_tok, bad,
+                       same_kernel ? "same kernel: must be bit-identical" : "beyond the summation-order bound");
+                free(aq); free(ad); free(sc); free(mn);
+                matmul_ctx_free(&c);
+                free(wd); free(x); free(y);
+            }
+        }
+        fprintf(stderr, "  level %s: %d outputs bit-identical to vec_dot, %d within the order bound (worst %.3g of it); "
+                "vec_dot vs scalar reference: worst %.3g of the bound\n", kernels_level_name(lv[li]), exact, bounded, worst,
+                worst_ref);
+    }
 }
 
 /* Against float math: y = W x with W dequantized, within quantization error. */
@@ -701,7 +906,8 @@ int main(void)
     RUN(test_golden_q8_0_q4_0);
     RUN(test_quantize_error);
     RUN(test_vec_dot_scalar);
-    RUN(test_matmul_threads_identical);
+    RUN(test_matmul_threads_splits);
+    RUN(test_matmul_vs_vec_dot);
     RUN(test_matmul_vs_float);
     RUN(test_matmul_multi);
     RUN(test_matmul_errors);

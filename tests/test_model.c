@@ -387,6 +387,105 @@ static void test_weights_map_huge(void)
     cairn_free(want);
 }
 
+/* The model layer's host decisions as pure functions: every branch, on any host. */
+static void test_host_decisions(void)
+{
+    CHECK(model_thp_usable(NULL, "always [madvise] never\n"));
+    CHECK(model_thp_usable(NULL, "[always] madvise never\n"));
+    CHECK(!model_thp_usable(NULL, "always madvise [never]\n"));
+    CHECK(!model_thp_usable(NULL, ""));                       /* no /sys file */
+    CHECK(!model_thp_usable(NULL, NULL));
+    CHECK(!model_thp_usable("0", "[always] madvise never"));
+    CHECK(!model_thp_usable("never", "[always] madvise never"));
+    CHECK(model_thp_usable("1", "always madvise [never]"));
+    CHECK(model_thp_usable("on", ""));
+    CHECK(model_thp_usable("bogus", "always [madvise] never"));   /* not a switch value: /sys decides */
+    CHECK(!model_thp_usable("bogus", "always madvise [never]"));
+    CHECK(model_copy_fits(100, true, 1000));
+    CHECK(model_copy_fits(800, true, 1000));
+    CHECK(!model_copy_fits(801, true, 1000));                 /* more than 80% of MemAvailable */
+    CHECK(!model_copy_fits(0, true, 1000));
+    CHECK(model_copy_fits((size_t)1 << 30, false, 0));        /* MemAvailable unknown: copy */
+}
+
+/* Logits of a prompt and then 3 greedy decode steps, concatenated (caller frees). */
+static float *run_steps(const cairn_model *m, int n_threads, bool *streams)
+{
+    static const int32_t prompt[] = {1, 403, 407, 261, 378, 432, 383, 286, 261, 376, 298};
+    const int nv = m->hp.n_vocab, n_steps = 4;
+    float *all = cairn_malloc((size_t)nv * n_steps * sizeof *all);
+    session_opts so = session_opts_default();
+    so.n_ctx = 64;
+    so.n_threads = n_threads;
+    cairn_session *s = NULL;
+    float *l = NULL;
+    bool ok = all && session_new(m, &so, &s) == CAIRN_OK &&
+              session_eval(s, prompt, (int)CAIRN_ARRAY_LEN(prompt), &l) == CAIRN_OK;
+    for (int k = 0; ok && k < n_steps; k++) {
+        memcpy(all + (size_t)k * nv, l, (size_t)nv * sizeof *l);
+        int32_t next = argmax(l, nv);
+        ok = k + 1 == n_steps || session_eval(s, &next, 1, &l) == CAIRN_OK;
+    }
+    if (streams)
+        *streams = session_streams(s);
+    session_free(s);
+    if (!ok) {
+        cairn_free(all);
+        return NULL;
+    }
+    return all;
+}
+
+/* Each branch of a host decision gives bit-identical logits (prompt and
+ * decode): 1, 2 and 3 threads; the decode kernels' stream mode on and off
+ * (CAIRN_LLC_BYTES forces the last-level cache size below and above the
+ * file); weights copied to huge pages or left mapped (CAIRN_THP forces
+ * transparent huge pages on and off for MODEL_WEIGHTS_AUTO). Runs at the
+ * selected kernel level; the @level test entries cover the others. */
+static void test_host_branches(void)
+{
+    static const char *const files[] = {"stories260K/stories260K-Q8_0.gguf", "stories260K/stories260K-Q4_0.gguf",
+                                        "llama-2-tiny-random/llama-2-tiny-random.gguf", "stories260K/stories260K.gguf"};
+    for (size_t f = 0; f < CAIRN_ARRAY_LEN(files); f++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/models/%s", shared, files[f]);
+        cairn_model *mapped = NULL, *copied = NULL;
+        setenv("CAIRN_THP", "0", 1);
+        CHECK_OK(model_load_ex(path, MODEL_WEIGHTS_AUTO, &mapped));
+        setenv("CAIRN_THP", "1", 1);
+        CHECK_OK(model_load_ex(path, MODEL_WEIGHTS_AUTO, &copied));
+        unsetenv("CAIRN_THP");
+        if (!mapped || !copied) {
+            model_free(mapped);
+            model_free(copied);
+            continue;
+        }
+        CHECKF(model_copied_bytes(mapped) == 0, "%s: CAIRN_THP=0 yet AUTO copied the weights", files[f]);
+        CHECKF(model_copied_bytes(copied) > 0, "%s: CAIRN_THP=1 yet AUTO left the weights mapped", files[f]);
+        size_t bytes = (size_t)mapped->hp.n_vocab * 4 * sizeof(float);
+        bool st = true;
+        setenv("CAIRN_LLC_BYTES", "1G", 1);
+        float *want = run_steps(mapped, 1, &st);
+        CHECK(want != NULL && !st);
+        struct { const cairn_model *m; int threads; const char *llc; bool streams; } runs[] = {
+            {copied, 1, "1G", false}, {mapped, 2, "1G", false}, {copied, 3, "1G", false},
+            {mapped, 1, "1", true}, {copied, 2, "1", true}, {mapped, 3, "1K", true},
+        };
+        for (size_t r = 0; r < CAIRN_ARRAY_LEN(runs) && want; r++) {
+            setenv("CAIRN_LLC_BYTES", runs[r].llc, 1);
+            float *got = run_steps(runs[r].m, runs[r].threads, &st);
+            CHECKF(got && !memcmp(got, want, bytes), "%s: logits differ with %s weights, %d threads, LLC %s",
+                   files[f], runs[r].m == copied ? "copied" : "mapped", runs[r].threads, runs[r].llc);
+            CHECKF(st == runs[r].streams, "%s: CAIRN_LLC_BYTES=%s: stream mode %d", files[f], runs[r].llc, st);
+            cairn_free(got);
+        }
+        unsetenv("CAIRN_LLC_BYTES");
+        cairn_free(want);
+        model_free(mapped);
+        model_free(copied);
+    }
+}
+
 static void test_generate_stop(void)
 {
     cairn_model *m = NULL;
@@ -510,6 +609,7 @@ static void test_bad_files(void)
 
 int main(void)
 {
+    RUN(test_host_decisions);
     shared = cairn_test_shared_dir();
     if (!shared)
         SKIP_ALL("shared test assets absent");
@@ -519,6 +619,7 @@ int main(void)
     RUN(test_incremental);
     RUN(test_weight_placement);
     RUN(test_weights_map_huge);
+    RUN(test_host_branches);
     RUN(test_generate_stop);
     RUN(test_stream);
     RUN(test_alloc_failures);

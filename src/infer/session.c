@@ -240,6 +240,8 @@ void session_free(cairn_session *s)
 }
 
 void session_truncate(cairn_session *s, int n) { s->n_past = CAIRN_MAX(0, CAIRN_MIN(n, s->n_past)); }
+bool session_streams(const cairn_session *s) { return s && s->mm.stream; }
+
 int session_n_past(const cairn_session *s) { return s->n_past; }
 int session_n_ctx(const cairn_session *s) { return s->n_ctx; }
 const cairn_model *session_model(const cairn_session *s) { return s->m; }

@@ -45,5 +45,8 @@ const cairn_model *session_model(const cairn_session *s);
 const uint64_t *session_expert_counts(const cairn_session *s);
 /* Bytes held by the KV cache. */
 size_t session_kv_bytes(const cairn_session *s);
+/* Whether decode reads the weights as one stream per thread (the model
+ * file is larger than kernels_llc_bytes(); matmul_ctx.stream). */
+bool session_streams(const cairn_session *s);
 
 #endif
