@@ -98,4 +98,30 @@ check "unknown --chat-template -> 2" "[ $? -eq 2 ]"
 "$CAIRN" generate -m "$M/stories260K.gguf" -p Hello -n 2 --temp 0 --json > "$T/plain.json"
 "$CAIRN" generate -m "$M/stories260K.gguf" -p Hello --system "Be brief." --chat-template chatml -n 2 --temp 0 --json > "$T/chat.json"
 check "--chat-template chatml wraps the prompt" "$PY -c 'import json,sys; a=json.load(open(sys.argv[1])); b=json.load(open(sys.argv[2])); sys.exit(0 if b[\"chat_template\"] == \"chatml\" and len(b[\"prompt_ids\"]) > len(a[\"prompt_ids\"]) + 10 else 1)' '$T/plain.json' '$T/chat.json'"
+# kernel switches (docs/kernels.md): a forced level is the one bench reports; an
+# unknown name or a level this CPU lacks falls back with one warning; AMX off
+# by CAIRN_NO_AMX=1; the default thread count (no -t) and 1 or 3 threads give
+# the same greedy tokens
+# (the switches of the TEST@level entries are cleared first: this part sets its own)
+bj() { env -u CAIRN_KERNELS -u CAIRN_NO_AMX -u CAIRN_AMX "$@" "$CAIRN" bench -m "$M/stories260K-Q4_0.gguf" -p 8 -n 2 -r 1 --json 2> "$T/k.err"; }
+field() { $PY -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+bj > "$T/k0.json"; default_level=$(field "$T/k0.json" kernels)
+bj CAIRN_KERNELS=scalar > "$T/k1.json"
+check "CAIRN_KERNELS=scalar forces scalar, no AMX" "[ \"$(field "$T/k1.json" kernels)\" = scalar ] && [ \"$(field "$T/k1.json" amx)\" = False ] && [ ! -s '$T/k.err' ]"
+bj CAIRN_KERNELS=avx-512 > "$T/k2.json"
+check "unknown CAIRN_KERNELS -> default level with a warning" "[ \"$(field "$T/k2.json" kernels)\" = '$default_level' ] && grep -q 'not a kernel level' '$T/k.err'"
+bj CAIRN_KERNELS=avx512 > "$T/k3.json"
+if [ "$(field "$T/k3.json" kernels)" = avx512 ]; then
+  check "CAIRN_KERNELS=avx512 on an AVX-512 host: no warning" "[ ! -s '$T/k.err' ]"
+else
+  check "CAIRN_KERNELS=avx512 without AVX-512 -> best level below, with a warning" "[ \"$(field "$T/k3.json" kernels)\" = '$default_level' ] && grep -q 'lacks AVX-512' '$T/k.err'"
+fi
+bj CAIRN_NO_AMX=1 > "$T/k4.json"
+check "CAIRN_NO_AMX=1 -> same level, AMX off" "[ \"$(field "$T/k4.json" kernels)\" = '$default_level' ] && [ \"$(field "$T/k4.json" amx)\" = False ]"
+for t in 1 3 default; do
+  topt="-t $t"; [ $t = default ] && topt=
+  "$CAIRN" generate -m "$M/stories260K-Q4_0.gguf" -p "Once upon a time" -n 24 --temp 0 $topt --json > "$T/t-$t.json"
+done
+check "greedy tokens equal with 1, 3 and the default number of threads" "$PY -c '
+import json,sys; r=[json.load(open(f))[\"ids\"] for f in sys.argv[1:]]; sys.exit(0 if all(x == r[0] for x in r) and len(r[0]) == 24 else 1)' '$T/t-1.json' '$T/t-3.json' '$T/t-default.json'"
 exit $fail

@@ -29,6 +29,7 @@ static const uint32_t all_types[] = {QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, 
 static const uint32_t weight_types[] = {QT_F32, QT_F16, QT_BF16, QT_Q4_0, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0,
                                         QT_Q2_K, QT_Q3_K, QT_Q4_K, QT_Q5_K, QT_Q6_K};
 
+static bool is_float_type_k(uint32_t t) { return t == QT_F32 || t == QT_F16 || t == QT_BF16; }
 static uint32_t f2u(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
 static float u2f(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
 
@@ -154,6 +155,85 @@ static void test_traits(void)
     CHECK(kernels_init() != NULL && strcmp(kernels_init(), kernels_isa()) == 0);
     CHECK(kernels_level_supported(KERNELS_SCALAR));
     fprintf(stderr, "kernels: %s\n", kernels_isa());
+}
+
+/* The kernel layer's host decisions as pure functions: every branch, with
+ * made-up CPUs, on any host; then the running process against them. */
+static void test_host_decisions(void)
+{
+    const bool only_scalar[KERNELS_LEVELS] = {false, true, false, false};
+    const bool avx2[KERNELS_LEVELS] = {false, true, true, false};
+    const bool all[KERNELS_LEVELS] = {false, true, true, true};
+    char w[160];
+    CHECK_EQ_INT(kernels_choose_level(all, NULL, w, sizeof w), KERNELS_AVX512);
+    CHECK(w[0] == 0);
+    CHECK_EQ_INT(kernels_choose_level(avx2, "", w, sizeof w), KERNELS_AVX2);
+    CHECK_EQ_INT(kernels_choose_level(avx2, "auto", w, sizeof w), KERNELS_AVX2);
+    CHECK(w[0] == 0);
+    CHECK_EQ_INT(kernels_choose_level(all, "scalar", w, sizeof w), KERNELS_SCALAR);
+    CHECK_EQ_INT(kernels_choose_level(all, "AVX2", w, sizeof w), KERNELS_AVX2);
+    CHECK(w[0] == 0);
+    CHECK_EQ_INT(kernels_choose_level(all, "avx512", w, sizeof w), KERNELS_AVX512);
+    CHECK(w[0] == 0);
+    /* a level the CPU lacks: the best below it, with a warning naming both */
+    CHECK_EQ_INT(kernels_choose_level(avx2, "avx512", w, sizeof w), KERNELS_AVX2);
+    CHECK(strstr(w, "avx512") && strstr(w, "AVX-512") && strstr(w, "using avx2"));
+    CHECK_EQ_INT(kernels_choose_level(only_scalar, "avx512", w, sizeof w), KERNELS_SCALAR);
+    CHECK(strstr(w, "using scalar") != NULL);
+    CHECK_EQ_INT(kernels_choose_level(only_scalar, "avx2", w, sizeof w), KERNELS_SCALAR);
+    CHECK(strstr(w, "AVX2") && strstr(w, "using scalar"));
+    /* an unknown name: the best level, with a warning listing the names */
+    CHECK_EQ_INT(kernels_choose_level(all, "avx-512", w, sizeof w), KERNELS_AVX512);
+    CHECK(strstr(w, "not a kernel level") && strstr(w, "scalar, avx2, avx512"));
+    CHECK_EQ_INT(kernels_choose_level(avx2, "sse", NULL, 0), KERNELS_AVX2);   /* no warning buffer */
+
+    CHECK(kernels_amx_wanted(NULL, NULL, true));
+    CHECK(!kernels_amx_wanted(NULL, NULL, false));
+    CHECK(!kernels_amx_wanted("1", NULL, true));
+    CHECK(!kernels_amx_wanted("yes", NULL, true));
+    CHECK(kernels_amx_wanted("0", NULL, true));
+    CHECK(kernels_amx_wanted("", NULL, true));
+    CHECK(!kernels_amx_wanted(NULL, "0", true));          /* the older CAIRN_AMX=0 */
+    CHECK(!kernels_amx_wanted(NULL, "off", true));
+    CHECK(kernels_amx_wanted(NULL, "1", true));
+    CHECK(!kernels_amx_wanted(NULL, "1", false));         /* asking for AMX does not invent it */
+    CHECK(!kernels_amx_wanted("1", "1", true));           /* off wins */
+
+    CHECK_EQ_INT(kernels_llc_pick(NULL, 32 << 20, 1 << 20), 32 << 20);
+    CHECK_EQ_INT(kernels_llc_pick(NULL, 0, 1 << 20), 1 << 20);     /* no L3 reported: L2 */
+    CHECK_EQ_INT(kernels_llc_pick(NULL, -1, -1), 32 << 20);        /* nothing known */
+    CHECK_EQ_INT(kernels_llc_pick("", 5, 0), 5);
+    CHECK_EQ_INT(kernels_llc_pick("1", 32 << 20, 0), 1);
+    CHECK_EQ_INT(kernels_llc_pick("0", 32 << 20, 0), 0);
+    CHECK_EQ_INT(kernels_llc_pick("2K", 0, 0), 2048);
+    CHECK_EQ_INT(kernels_llc_pick("64M", 0, 0), 64 << 20);
+    CHECK_EQ_INT(kernels_llc_pick("1g", 0, 0), 1 << 30);
+    CHECK_EQ_INT(kernels_llc_pick("lots", 5, 0), 5);              /* not a size: warned, the CPU's */
+    CHECK_EQ_INT(kernels_llc_pick("-1", 5, 0), 5);
+    CHECK_EQ_INT(kernels_llc_pick("12Q", 5, 0), 5);
+
+    /* this process: the selected level is what the pure function picks from
+     * this CPU's levels and CAIRN_KERNELS; AMX only where it can be */
+    bool ok[KERNELS_LEVELS] = {false};
+    for (kernels_level l = KERNELS_SCALAR; l < KERNELS_LEVELS; l++)
+        ok[l] = kernels_level_supported(l);
+    const char *env = getenv("CAIRN_KERNELS");
+    CHECK_EQ_INT(kernels_selected(), kernels_choose_level(ok, env, w, sizeof w));
+    CHECK_EQ_STR(kernels_isa(), kernels_level_name(kernels_selected()));
+    CHECK(!kernels_level_supported(KERNELS_AVX512) || kernels_level_supported(KERNELS_AVX2));
+    if (kernels_amx())
+        CHECK(kernels_amx_supported() && kernels_selected() == KERNELS_AVX512 &&
+              kernels_amx_wanted(getenv("CAIRN_NO_AMX"), getenv("CAIRN_AMX"), true));
+    /* AMX off: no type of the selected table has the AMX tile sizes (256 x 256) */
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(weight_types); i++) {
+        const qtype_traits *t = qtype_get(weight_types[i]);
+        if (!kernels_amx())
+            CHECKF(t->gemm_nr != 256 && (t->gemm == NULL || !is_float_type_k(weight_types[i])),
+                   "%s: an AMX tile kernel with AMX off", t->name);
+    }
+    fprintf(stderr, "kernels: %s (requested %s), AMX %s (hardware %s)\n", kernels_isa(),
+            kernels_level_name(kernels_requested()), kernels_amx() ? "in use" : "off",
+            kernels_amx_supported() ? "yes" : "no");
 }
 
 /* ---------------------------------------------------------------- hand-made blocks */
@@ -901,6 +981,7 @@ int main(void)
     RUN(test_fp16_encode);
     RUN(test_bf16);
     RUN(test_traits);
+    RUN(test_host_decisions);
     RUN(test_dequant_legacy_by_hand);
     RUN(test_dequant_kquants_by_hand);
     RUN(test_golden_q8_0_q4_0);

@@ -495,6 +495,7 @@ int cmd_bench(int argc, char **argv)
         cJSON_AddStringToObject(j, "model", o.model);
         cJSON_AddStringToObject(j, "arch", m->arch_name);
         cJSON_AddStringToObject(j, "kernels", kernels_isa());
+        cJSON_AddBoolToObject(j, "amx", kernels_amx());
         cJSON_AddNumberToObject(j, "threads", o.n_threads);
         cJSON_AddNumberToObject(j, "n_prompt", o.n_prompt_bench);
         cJSON_AddNumberToObject(j, "n_gen", o.n_predict);
@@ -527,9 +528,9 @@ int cmd_bench(int argc, char **argv)
         if (cli_print_json(j))
             goto out;
     } else {
-        printf("model      %s (%s, %.1f M params, file %.1f MiB, kernels %s, %d threads)\n", o.model,
+        printf("model      %s (%s, %.1f M params, file %.1f MiB, kernels %s%s, %d threads)\n", o.model,
                m->arch_name, model_n_params(m) / 1e6, gguf_file_size(m->gguf) / 1048576.0, kernels_isa(),
-               o.n_threads);
+               kernels_amx() ? "+amx" : "", o.n_threads);
         if (m->hp.n_expert > 0)
             printf("experts    %d, %d used per token: %.1f M active of %.1f M params\n", m->hp.n_expert,
                    m->hp.n_expert_used, model_n_active_params(m) / 1e6, model_n_params(m) / 1e6);
