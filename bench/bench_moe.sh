@@ -28,6 +28,15 @@ synth() {   # synth KIND TYPE FILE
     "$C" model synth "$3" $common $extra --type "$(echo "$2" | tr a-z A-Z)" >/dev/null
   fi
 }
+# Which CPU and kernel path the numbers come from (docs/performance.md names both):
+# the forced level and the AMX switch pass through (CAIRN_KERNELS, CAIRN_NO_AMX).
+cpu_line() {
+  local cpu amx
+  cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
+  amx=$(grep -qw amx_tile /proc/cpuinfo && echo yes || echo no)
+  echo "cpu: ${cpu:-unknown} (AMX in hardware: $amx); CAIRN_KERNELS=${CAIRN_KERNELS:-auto} CAIRN_NO_AMX=${CAIRN_NO_AMX:-0}"
+}
+cpu_line
 echo "| model | type | file MiB | params M | active M | pp$PP t/s | tg$TG t/s | peak RSS MiB | MoE / dense tg |"
 echo "|---|---|---:|---:|---:|---:|---:|---:|---:|"
 for t in $TYPES; do
