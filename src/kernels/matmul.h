@@ -30,8 +30,12 @@ typedef struct matmul_ctx {
 /* Errors: CAIRN_ERR_UNSUPPORTED for a type without a dot product (or a
  * level this CPU lacks), CAIRN_ERR_INVALID for bad shapes (cols not a
  * multiple of the block size), CAIRN_ERR_NOMEM if the scratch cannot grow.
- * Results do not depend on the number of threads (each output element is
- * computed by one kernel call over the whole row). */
+ * Results do not depend on the number of threads, on how the rows are cut
+ * into chunks or matrices, or on ctx->stream (each output element is one
+ * kernel call over the whole row, and no kernel's result for a row depends
+ * on the other rows of the call). Against vec_dot of the same level: equal
+ * where matmul runs vec_dot, else within a summation-order bound
+ * (docs/kernels.md; test_kernels). */
 cairn_status matmul(matmul_ctx *ctx, const qmat *w, const float *x, float *y, int64_t n_tok);
 /* Several matrices applied to the same input in one pool run — Q, K and V,
  * or the FFN gate and up projections: the activations are quantized once
