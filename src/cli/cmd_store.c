@@ -208,6 +208,7 @@ int cmd_add(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    bool wait = cli_take_flag(&argc, argv, "--wait");
     meta_list tags = {0};
     const char **excludes = cairn_calloc((size_t)argc + 1, sizeof *excludes);
     const char **paths = cairn_calloc((size_t)argc + 1, sizeof *paths);
@@ -234,7 +235,8 @@ int cmd_add(int argc, char **argv)
                    "                   a repeated KEY makes a list)\n"
                    "  --exclude GLOB   skip files and directories whose name or path matches\n"
                    "  --ttl DURATION   documents expire DURATION after ingest (7d, 12h, 30m)\n"
-                   "  --quiet          print only failures\n");
+                   "  --quiet          print only failures\n"
+                   "  --wait           wait for another writer of the store to finish (default: fail, busy)\n");
             rc = 0;
             goto out;
         }
@@ -282,11 +284,9 @@ int cmd_add(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    cairn_status st = cli_open_store(db, &s);
-    if (st != CAIRN_OK) {
-        cli_error("add", st);
+    cairn_status st = cli_open_store_writer(db, "add", wait, &s);
+    if (st != CAIRN_OK)
         goto out;
-    }
     pipe_options po;
     pipeline_options_from_config(s, &po);
     po.tags = &tags;
@@ -390,11 +390,12 @@ int cmd_rm(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    bool wait = cli_take_flag(&argc, argv, "--wait");
     int n_paths = 0;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: cairn rm PATH... [--quiet] [--db DIR]\n\n"
+            printf("usage: cairn rm PATH... [--quiet] [--wait] [--db DIR]\n\n"
                    "Remove documents (a directory removes everything under it) and all data derived from them.\n"
                    "The files on disk are not touched.\n");
             return 0;
@@ -412,11 +413,9 @@ int cmd_rm(int argc, char **argv)
         return 2;
     }
     store *s;
-    cairn_status st = cli_open_store(db, &s);
-    if (st != CAIRN_OK) {
-        cli_error("rm", st);
+    cairn_status st = cli_open_store_writer(db, "rm", wait, &s);
+    if (st != CAIRN_OK)
         return 1;
-    }
     int rc = 0;
     size_t tf = 0, td = 0;
     for (int i = 1; i < argc && st == CAIRN_OK; i++) {

@@ -51,11 +51,13 @@ static void install_signals(void);
 
 /* Open the store for sync/watch: config-derived pipeline options, progress
  * events, and SIGINT/SIGTERM stopping at the next file. Prints on failure. */
-static cairn_status open_for_sync(const char *cmd, const char *db, store **s, sync_options *o, sync_ui *ui)
+static cairn_status open_for_sync(const char *cmd, const char *db, bool wait, store **s, sync_options *o, sync_ui *ui)
 {
-    cairn_status st = cli_open_store(db, s);
+    /* sync holds the writer lock throughout; watch takes it per round */
+    cairn_status st = !strcmp(cmd, "sync") ? cli_open_store_writer(db, cmd, wait, s) : cli_open_store(db, s);
     if (st != CAIRN_OK) {
-        cli_error(cmd, st);
+        if (strcmp(cmd, "sync"))
+            cli_error(cmd, st);
         return st;
     }
     install_signals();
@@ -100,6 +102,7 @@ int cmd_sync(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    bool wait = cli_take_flag(&argc, argv, "--wait");
     sync_ui ui = {0};
     const char **paths = cairn_calloc((size_t)argc, sizeof *paths);
     size_t n = 0;
@@ -107,7 +110,7 @@ int cmd_sync(int argc, char **argv)
         return 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cairn sync [PATH...] [--json] [--quiet] [--db DIR]\n\n"
+            printf("usage: cairn sync [PATH...] [--json] [--quiet] [--wait] [--db DIR]\n\n"
                    "Bring the store in line with its sources (all paths given to `cairn add`, or PATHs):\n"
                    "new files are added, changed ones re-ingested, moved ones renamed, deleted ones\n"
                    "removed, expired documents dropped.\n");
@@ -127,7 +130,7 @@ int cmd_sync(int argc, char **argv)
     }
     store *s = NULL;
     sync_options o;
-    cairn_status st = open_for_sync("sync", db, &s, &o, &ui);
+    cairn_status st = open_for_sync("sync", db, wait, &s, &o, &ui);
     if (st != CAIRN_OK) {
         cairn_free(paths);
         return 1;
@@ -272,6 +275,21 @@ static cairn_status drain_events(watch_state *w)
     }
 }
 
+/* One round of watch under the writer lock: watch waits for other writers
+ * (an `add` meanwhile) and lets them in between rounds. */
+static cairn_status watch_round(store *s, const char *const *paths, size_t n, sync_options *o, sync_report *rep)
+{
+    cairn_status st = store_lock_writer(s, "cairn watch", false);
+    if (st == CAIRN_ERR_BUSY) {
+        fprintf(stderr, "cairn watch: waiting: %s\n", cairn_last_error());
+        st = store_lock_writer(s, "cairn watch", true);
+    }
+    if (st == CAIRN_OK)
+        st = sync_run(s, paths, n, o, rep);
+    store_unlock_writer(s);
+    return st;
+}
+
 static void watch_free(watch_state *w)
 {
     if (w->fd >= 0)
@@ -289,6 +307,7 @@ int cmd_watch(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    (void)cli_take_flag(&argc, argv, "--wait");   /* watch always waits for other writers */
     sync_ui ui = {0};
     int debounce_ms = 150;
     const char **paths = cairn_calloc((size_t)argc, sizeof *paths);
@@ -320,7 +339,7 @@ int cmd_watch(int argc, char **argv)
     }
     store *s = NULL;
     sync_options o;
-    cairn_status st = open_for_sync("watch", db, &s, &o, &ui);
+    cairn_status st = open_for_sync("watch", db, true, &s, &o, &ui);
     if (st != CAIRN_OK) {
         cairn_free(paths);
         return 1;
@@ -355,7 +374,7 @@ int cmd_watch(int argc, char **argv)
     }
     sync_report rep;
     int64_t t0 = cairn_mono_ns();
-    if ((st = sync_run(s, paths, n, &o, &rep)) != CAIRN_OK)
+    if ((st = watch_round(s, paths, n, &o, &rep)) != CAIRN_OK)
         goto fail;
     print_report(&rep, false, (double)(cairn_mono_ns() - t0) / 1e6);
     if (!ui.quiet)
@@ -378,10 +397,10 @@ int cmd_watch(int argc, char **argv)
             continue;
         t0 = cairn_mono_ns();
         if (w.overflow) {
-            st = sync_run(s, paths, n, &o, &rep);
+            st = watch_round(s, paths, n, &o, &rep);
             w.overflow = false;
         } else {
-            st = sync_run(s, (const char *const *)w.dirty, w.n_dirty, &o, &rep);
+            st = watch_round(s, (const char *const *)w.dirty, w.n_dirty, &o, &rep);
         }
         for (size_t i = 0; i < w.n_dirty; i++)
             cairn_free(w.dirty[i]);

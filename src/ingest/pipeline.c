@@ -487,7 +487,11 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     options_hash(p, &raw, mh);
     int64_t mt = mtime_ns_of(sb);
-    bool same_stat = existed && f.size == (int64_t)size && f.mtime_ns == mt && !strcmp(f.meta_hash, mh);
+    /* A file recorded complete whose documents are not all there (a store
+     * written by two processes at once before the writer lock, a hand
+     * edit) is redone, never reported unchanged. */
+    bool docs_true = f.state != STORE_FILE_OK || f.ndocs_stored < 0 || f.ndocs_stored == f.ndocs;
+    bool same_stat = existed && docs_true && f.size == (int64_t)size && f.mtime_ns == mt && !strcmp(f.meta_hash, mh);
     if (same_stat && (f.state == STORE_FILE_OK || f.state == STORE_FILE_SKIPPED)) {
         if (f.sync_gen != p->o.sync_gen) {
             if ((st = group_begin(p)) == CAIRN_OK)
@@ -541,7 +545,7 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     }
     p->st.bytes_read += nbytes;
-    if (existed && f.state == STORE_FILE_OK && !strcmp(f.content_hash, ch) && !strcmp(f.meta_hash, mh)) {
+    if (existed && docs_true && f.state == STORE_FILE_OK && !strcmp(f.content_hash, ch) && !strcmp(f.meta_hash, mh)) {
         /* touched but not changed */
         if ((st = group_begin(p)) == CAIRN_OK)
             st = store_file_touch(p->s, f.id, mt, p->o.sync_gen);

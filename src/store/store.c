@@ -68,7 +68,8 @@ static const migration migrations[] = {
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_STATE_GET] = "SELECT value FROM meta WHERE key = ?1",
     [STMT_STATE_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    [STMT_FILE_GET] = "SELECT id, path, source_id, size, mtime_ns, content_hash, state, ndocs, sync_gen, meta_hash FROM files WHERE path = ?1",
+    [STMT_FILE_GET] = "SELECT id, path, source_id, size, mtime_ns, content_hash, state, ndocs, sync_gen, meta_hash,"
+                      " (SELECT count(*) FROM docs WHERE file_id = files.id) FROM files WHERE path = ?1",
     [STMT_FILE_INSERT] = "INSERT INTO files(path, source_id, size, mtime_ns, content_hash, type, state, reason, ndocs, ingested_at_ns, sync_gen, meta_hash)"
                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [STMT_FILE_UPDATE] = "UPDATE files SET source_id = ?2, size = ?3, mtime_ns = ?4, content_hash = ?5, type = ?6, state = ?7,"
@@ -426,6 +427,7 @@ void store_close(store *s)
         return;
     while (s->txn_depth > 0)
         store_rollback(s);
+    store_unlock_writer(s);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (s->db)

@@ -124,6 +124,7 @@ typedef struct store_file {
     char meta_hash[33];         /* hash of tags, sidecar and chunking options */
     int64_t ndocs;
     int64_t sync_gen;
+    int64_t ndocs_stored;       /* store_file_get: documents actually stored for it (-1 = not read) */
 } store_file;
 void store_file_free(store_file *f);
 
@@ -248,6 +249,17 @@ typedef struct store_stats {
     int64_t sync_gen;
 } store_stats;
 cairn_status store_get_stats(store *s, store_stats *out);
+
+/* ---- one writer at a time (lock.c) ----
+ * Every command that writes the store takes the writer lock first (an
+ * flock on STORE_DIR/writer.lock, released by store_unlock_writer, by
+ * store_close or by the process dying). Readers never take it. Without
+ * `wait`, a held lock is CAIRN_ERR_BUSY with a message naming the holder:
+ * "store is busy (pid N, cairn add since 2026-...Z); ...". `what` names the
+ * command for that message. Taking it twice is a no-op. */
+cairn_status store_lock_writer(store *s, const char *what, bool wait);
+void store_unlock_writer(store *s);
+bool store_is_locked(const store *s);
 
 /* ---- derived-index hook ----
  * Commands that change the store (add, rm, sync, watch) call

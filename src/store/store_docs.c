@@ -192,6 +192,7 @@ static cairn_status file_row(sqlite3_stmt *st, store_file *f)
     f->sync_gen = sqlite3_column_int64(st, 8);
     const char *mh = (const char *)sqlite3_column_text(st, 9);
     snprintf(f->meta_hash, sizeof f->meta_hash, "%s", mh ? mh : "");
+    f->ndocs_stored = sqlite3_column_count(st) > 10 ? sqlite3_column_int64(st, 10) : -1;
     return CAIRN_OK;
 }
 

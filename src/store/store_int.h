@@ -29,6 +29,7 @@ struct store {
     sqlite3_stmt *stmts[STMT_COUNT];
     store_derived_fn hook;
     void *hook_ctx;
+    int lock_fd;            /* > 0 while this process holds writer.lock (lock.c) */
 };
 
 /* A cached prepared statement, reset and unbound. */
