@@ -1,5 +1,6 @@
 /* cmd_store.c — cairn init, add, rm, status. */
 #include "cli/cli_store.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "ingest/pipeline.h"
 #include "sync/sync.h"
@@ -134,6 +135,8 @@ static void on_event(void *ctx, const pipe_event *ev)
 {
     add_ui *u = ctx;
     const char *tag = NULL;
+    char name[1024];
+    cli_safe_name(ev->path, name, sizeof name);   /* a file name may hold any bytes */
     u->file_done = 0;
     switch (ev->outcome) {
     case PIPE_ADDED:
@@ -143,7 +146,7 @@ static void on_event(void *ctx, const pipe_event *ev)
         u->bytes += ev->bytes;
         u->chunks += ev->chunks;
         if (!u->tty && !u->quiet && ev->outcome != PIPE_UNCHANGED)
-            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", ev->path, ev->chunks,
+            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", name, ev->chunks,
                    ev->chunks == 1 ? "" : "s");
         draw(u, false);
         return;
@@ -161,7 +164,7 @@ static void on_event(void *ctx, const pipe_event *ev)
     if (u->quiet && ev->outcome != PIPE_FAILED)
         return;
     clear_line(u);
-    fprintf(stderr, "%s: %s: %s\n", tag, ev->path, ev->reason ? ev->reason : "");
+    fprintf(stderr, "%s: %s: %s\n", tag, name, ev->reason ? ev->reason : "");
     draw(u, true);
 }
 
@@ -428,8 +431,10 @@ int cmd_rm(int argc, char **argv)
         size_t nf = 0, nd = 0, forgot = 0;
         st = store_remove_under(s, key, &nf, &nd);
         /* keep `cairn sync` from bringing it back */
-        if (st == CAIRN_OK)
+        if (st == CAIRN_OK && (nf || nd))
             st = store_sources_after_remove(s, key, &forgot, NULL);
+        else if (st == CAIRN_OK)   /* nothing removed: forget sources, add no exclude */
+            st = store_sources_forget_under(s, key, &forgot);
         if (st == CAIRN_OK && nf == 0 && nd == 0 && forgot == 0) {
             fprintf(stderr, "cairn rm: %s: not in the store\n", argv[i]);
             rc = 1;
@@ -562,6 +567,7 @@ int cmd_status(int argc, char **argv)
         cJSON_AddNumberToObject(j, "files", (double)o.files);
         cJSON_AddNumberToObject(j, "files_skipped", (double)o.files_skipped);
         cJSON_AddNumberToObject(j, "files_partial", (double)o.files_partial);
+        cJSON_AddNumberToObject(j, "files_failed", (double)o.files_failed);
         cJSON_AddNumberToObject(j, "chunks", (double)o.chunks);
         cJSON_AddNumberToObject(j, "bytes", (double)o.bytes);
         cJSON_AddNumberToObject(j, "text_bytes", (double)o.text_bytes);
@@ -582,11 +588,7 @@ int cmd_status(int argc, char **argv)
             cJSON_AddNumberToObject(sj, "changed_files", (double)stale.changed_files);
             cJSON_AddNumberToObject(sj, "missing_files", (double)stale.missing_files);
         }
-        char *txt = cJSON_Print(j);
-        if (txt)
-            printf("%s\n", txt);
-        cJSON_free(txt);
-        cJSON_Delete(j);
+        cli_print_json_opt(j, true);
     } else {
         char b1[32], b2[32], b3[32], b4[32];
         fmt_mb(b1, sizeof b1, (uint64_t)o.bytes);
@@ -599,6 +601,8 @@ int cmd_status(int argc, char **argv)
             printf("; %lld skipped", (long long)o.files_skipped);
         if (o.files_partial)
             printf("; %lld partially ingested: rerun cairn add", (long long)o.files_partial);
+        if (o.files_failed)
+            printf("; %lld failed to parse, retried when they change (cairn check lists them)", (long long)o.files_failed);
         printf(")\n");
         printf("chunks:     %lld\n", (long long)o.chunks);
         printf("bytes:      %s of sources, %s of chunk text\n", b1, b2);

@@ -33,6 +33,7 @@ struct pipeline {
     size_t depth, cap;
     char store_dir_real[4096];
     bool counting;          /* pipeline_count / pipeline_list: walk only */
+    bool event_again;       /* the next event is pipe_event.again */
     pipe_list_fn list_fn;   /* pipeline_list: called for each file */
     void *list_ctx;
     uint64_t count_files, count_bytes;
@@ -71,8 +72,13 @@ static void event(pipeline *p, pipe_outcome oc, const char *path, const char *re
     case PIPE_FAILED: p->st.files_failed++; break;
     case PIPE_WARNING: p->st.warnings++; break;
     }
+    /* Parsers name the file in their messages; the event names it too:
+     * drop a leading "PATH: " (repeated) so it is not printed twice. */
+    size_t pl = strlen(path);
+    while (reason && pl && !strncmp(reason, path, pl) && reason[pl] == ':' && reason[pl + 1] == ' ')
+        reason += pl + 2;
     if (p->o.on_event) {
-        pipe_event ev = {oc, path, reason, bytes, docs, chunks};
+        pipe_event ev = {oc, path, reason, bytes, docs, chunks, p->event_again};
         p->o.on_event(p->o.event_ctx, &ev);
     }
 }
@@ -435,9 +441,9 @@ static int64_t mtime_ns_of(const struct stat *sb)
     return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
 }
 
-/* Record a file as skipped (and drop documents it had before). */
-static cairn_status mark_skipped(pipeline *p, store_file *f, bool existed, const struct stat *sb, const char *hash,
-                                 const char *mhash, const char *reason)
+/* Record a file as skipped or failed (and drop documents it had before). */
+static cairn_status mark_state(pipeline *p, store_file *f, bool existed, const struct stat *sb, const char *hash,
+                               const char *mhash, const char *reason, store_file_state state)
 {
     CAIRN_TRY(group_begin(p));
     if (existed && f->state != STORE_FILE_SKIPPED) {
@@ -449,11 +455,17 @@ static cairn_status mark_skipped(pipeline *p, store_file *f, bool existed, const
     f->mtime_ns = mtime_ns_of(sb);
     snprintf(f->content_hash, sizeof f->content_hash, "%s", hash ? hash : "");
     snprintf(f->meta_hash, sizeof f->meta_hash, "%s", mhash ? mhash : "");
-    f->state = STORE_FILE_SKIPPED;
+    f->state = state;
     f->ndocs = 0;
     f->sync_gen = p->o.sync_gen;
     f->source_id = p->o.source_id;
     return store_file_put(p->s, f, NULL, reason);
+}
+
+static cairn_status mark_skipped(pipeline *p, store_file *f, bool existed, const struct stat *sb, const char *hash,
+                                 const char *mhash, const char *reason)
+{
+    return mark_state(p, f, existed, sb, hash, mhash, reason, STORE_FILE_SKIPPED);
 }
 
 static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat *sb)
@@ -492,14 +504,22 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
      * edit) is redone, never reported unchanged. */
     bool docs_true = f.state != STORE_FILE_OK || f.ndocs_stored < 0 || f.ndocs_stored == f.ndocs;
     bool same_stat = existed && docs_true && f.size == (int64_t)size && f.mtime_ns == mt && !strcmp(f.meta_hash, mh);
-    if (same_stat && (f.state == STORE_FILE_OK || f.state == STORE_FILE_SKIPPED)) {
+    if (same_stat && (f.state == STORE_FILE_OK || f.state == STORE_FILE_SKIPPED || f.state == STORE_FILE_FAILED)) {
         if (f.sync_gen != p->o.sync_gen) {
             if ((st = group_begin(p)) == CAIRN_OK)
                 st = store_file_touch(p->s, f.id, mt, p->o.sync_gen);
         }
+        /* A file that failed to parse is not read again until it changes:
+         * reported as skipped (with its recorded reason), not as a new
+         * failure, so a cron job does not alert forever. */
+        p->event_again = true;
         if (st == CAIRN_OK)
             event(p, f.state == STORE_FILE_OK ? PIPE_UNCHANGED : PIPE_SKIPPED, fs_path,
-                  f.state == STORE_FILE_OK ? NULL : "skipped before (unchanged since)", size, 0, 0);
+                  f.state == STORE_FILE_OK        ? NULL
+                  : f.state == STORE_FILE_FAILED ? "failed to parse before (unchanged since)"
+                                                  : "skipped before (unchanged since)",
+                  size, 0, 0);
+        p->event_again = false;
         goto out;
     }
     /* Record files (JSONL, CSV with a row per document) are streamed:
@@ -594,10 +614,15 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     }
     if (st != CAIRN_OK) {
+        /* The parser rejected it: record that with the reason (state
+         * failed), so it is not re-read until it changes. */
         char why[600];
         snprintf(why, sizeof why, "%s", cairn_last_error());
-        event(p, PIPE_FAILED, fs_path, why, size, 0, 0);
-        st = CAIRN_OK;   /* the file stays partial: retried next run */
+        if (!p->in_group && (st = group_begin(p)) != CAIRN_OK)
+            goto out;
+        st = mark_state(p, &nf, true, sb, ch, mh, why, STORE_FILE_FAILED);
+        if (st == CAIRN_OK)
+            event(p, PIPE_FAILED, fs_path, why, size, 0, 0);
         goto out;
     }
     if (!p->in_group && (st = group_begin(p)) != CAIRN_OK)
@@ -753,8 +778,14 @@ static cairn_status walk(pipeline *p, const char *path, bool explicit_arg)
         return walk_dir(p, path, &sb);
     }
     if (!S_ISREG(sb.st_mode)) {
-        if (explicit_arg)
-            event(p, PIPE_SKIPPED, path, "not a regular file (device, socket or pipe)", 0, 0, 0);
+        /* reported (never opened: a FIFO would block), inside a walk too */
+        p->event_again = !explicit_arg;
+        event(p, PIPE_SKIPPED, path,
+              S_ISFIFO(sb.st_mode)   ? "not a regular file (a named pipe)"
+              : S_ISSOCK(sb.st_mode) ? "not a regular file (a socket)"
+                                     : "not a regular file (a device)",
+              0, 0, 0);
+        p->event_again = false;
         return CAIRN_OK;
     }
     if (explicit_arg && is_sidecar(path)) {

@@ -41,6 +41,8 @@ typedef struct pipe_event {
     const char *reason;     /* skipped/failed/warning: why */
     uint64_t bytes;
     size_t docs, chunks;    /* added/updated: written */
+    bool again;             /* skipped: nothing new (skipped before and unchanged since, or
+                             * not a regular file): sync sums these up instead of listing them */
 } pipe_event;
 
 typedef void (*pipe_event_fn)(void *ctx, const pipe_event *ev);

@@ -14,7 +14,8 @@
  *   files(id, path UNIQUE, source_id, size, mtime_ns, content_hash, meta_hash,
  *         type, state, reason, ndocs, ingested_at_ns, sync_gen)
  *         state: 0 = partial (ingest started, not finished), 1 = ok,
- *                2 = skipped (binary/too large; `reason` says why)
+ *                2 = skipped (binary/too large; `reason` says why),
+ *                3 = failed to parse (`reason` says why; retried once changed)
  *   docs(id, file_id, source_id, path, key UNIQUE, rkey, type, title, size,
  *        mtime_ns, content_hash, doc_hash, ingested_at_ns, sync_gen,
  *        expires_at, nchunks, nbytes)
@@ -110,9 +111,14 @@ cairn_status store_source_touch(store *s, int64_t id, int64_t now_ns);
  * forgotten, and sources containing PATH get it as an exclude pattern, so a
  * later `cairn sync` does not bring it back. */
 cairn_status store_sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded);
+/* Only the first half: forget sources at or under PATH (a `cairn rm` that
+ * removed no document must not add an exclude). */
+cairn_status store_sources_forget_under(store *s, const char *path, size_t *forgotten);
 
 /* ---- files ---- */
-typedef enum { STORE_FILE_PARTIAL = 0, STORE_FILE_OK = 1, STORE_FILE_SKIPPED = 2 } store_file_state;
+/* FAILED: the parser rejected the content (`reason` says why); not read
+ * again until its size, mtime or options change. */
+typedef enum { STORE_FILE_PARTIAL = 0, STORE_FILE_OK = 1, STORE_FILE_SKIPPED = 2, STORE_FILE_FAILED = 3 } store_file_state;
 
 typedef struct store_file {
     int64_t id;
@@ -241,6 +247,7 @@ cairn_status store_meta_json(const meta_list *m, char **out);
 /* ---- status ---- */
 typedef struct store_stats {
     int64_t files, files_skipped, files_partial, docs, chunks;
+    int64_t files_failed;       /* state 3: the parser rejected them */
     int64_t bytes;              /* sum of source file sizes */
     int64_t text_bytes;         /* sum of chunk text bytes */
     int64_t db_bytes;           /* store.db + WAL on disk */

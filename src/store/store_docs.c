@@ -101,7 +101,8 @@ static cairn_status add_exclude(store *s, int64_t id, const char *options, const
     return st;
 }
 
-static cairn_status sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded)
+static cairn_status sources_after_remove(store *s, const char *path, bool add_excludes, size_t *forgotten,
+                                         size_t *excluded)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db, "SELECT id, root, options FROM sources", -1, &q, NULL) != SQLITE_OK)
@@ -128,7 +129,7 @@ static cairn_status sources_after_remove(store *s, const char *path, size_t *for
                 cap = nc;
             }
             drop[nd++] = id;
-        } else if (path_within(path, root)) {
+        } else if (add_excludes && path_within(path, root)) {
             st = add_exclude(s, id, opt, path);
             if (st == CAIRN_OK && excluded)
                 (*excluded)++;
@@ -159,7 +160,20 @@ cairn_status store_sources_after_remove(store *s, const char *path, size_t *forg
     if (excluded)
         *excluded = 0;
     CAIRN_TRY(store_begin(s));
-    cairn_status st = sources_after_remove(s, path, forgotten, excluded);
+    cairn_status st = sources_after_remove(s, path, true, forgotten, excluded);
+    if (st != CAIRN_OK) {
+        store_rollback(s);
+        return st;
+    }
+    return store_commit(s);
+}
+
+cairn_status store_sources_forget_under(store *s, const char *path, size_t *forgotten)
+{
+    if (forgotten)
+        *forgotten = 0;
+    CAIRN_TRY(store_begin(s));
+    cairn_status st = sources_after_remove(s, path, false, forgotten, NULL);
     if (st != CAIRN_OK) {
         store_rollback(s);
         return st;

@@ -321,6 +321,7 @@ cairn_status store_get_stats(store *s, store_stats *o)
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 1", &o->files));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 2", &o->files_skipped));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 0", &o->files_partial));
+    CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 3", &o->files_failed));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM docs", &o->docs));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM chunks", &o->chunks));
     CAIRN_TRY(query_int(s, "SELECT coalesce(sum(size), 0) FROM files WHERE state = 1", &o->bytes));
