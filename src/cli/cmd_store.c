@@ -204,6 +204,9 @@ static void print_add_summary(const pipe_stats *s, int64_t chunks_removed, doubl
             interrupted ? "interrupted: " : "", s->files_added, s->files_updated, s->files_unchanged, s->files_skipped,
             s->files_failed, s->docs_written, s->docs_removed, s->chunks_added, (long long)chunks_removed, mb, secs,
             secs > 0 ? mb / secs : 0);
+    if (s->files_lost)
+        fprintf(stdout, "%zu file%s listed above as added or updated were not kept (the store could not commit them); "
+                        "run the same command again to finish\n", s->files_lost, s->files_lost == 1 ? "" : "s");
 }
 
 int cmd_add(int argc, char **argv)
@@ -357,7 +360,10 @@ int cmd_add(int argc, char **argv)
         cairn_status d = store_update_derived(s);
         if (d != CAIRN_OK) {
             clear_line(&ui);
-            cli_error("add", d);
+            char why[600];
+            snprintf(why, sizeof why, "%s", cairn_last_error());
+            cairn_fail(d, "the documents are saved, but %s; search serves the previous index until a later add, "
+                          "sync or search catches it up", why);
             st = d;
         }
     }

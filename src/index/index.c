@@ -277,7 +277,7 @@ static cairn_status fsync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
-    int r = fsync(fd);
+    int r = cairn_io_fsync(fd);
     close(fd);
     if (r != 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: fsync failed: %s", dir, strerror(errno));
@@ -464,7 +464,7 @@ cairn_status bm25_writer_open(bm25_index *ix, bm25_writer **out)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", ix->dir, strerror(errno));
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", ix->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = cairn_io_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -834,7 +834,7 @@ cairn_status bm25_destroy(const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = cairn_io_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

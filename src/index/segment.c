@@ -109,7 +109,7 @@ cairn_status seg_open(const char *path, seg **out)
         return corrupt(path, "too short");
     }
     size_t len = (size_t)sb.st_size;
-    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    void *map = cairn_io_mmap(len, PROT_READ, MAP_SHARED, fd);
     close(fd);
     if (map == MAP_FAILED)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
@@ -616,7 +616,7 @@ static cairn_status write_all(int fd, const void *p, size_t n, const char *path)
 {
     const uint8_t *q = p;
     while (n) {
-        ssize_t r = write(fd, q, n);
+        ssize_t r = cairn_io_write(fd, q, n);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -653,7 +653,7 @@ cairn_status seg_writer_new(const char *path, uint64_t base, uint32_t n_span, se
         w->doclen[i] = SEG_ABSENT;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.post.%ld", path, (long)getpid());
-    w->post_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    w->post_fd = cairn_io_open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (w->post_fd < 0) {
         cairn_status st = cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
         seg_writer_free(w);
@@ -860,7 +860,7 @@ cairn_status seg_writer_finish(seg_writer *w)
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", w->path, (long)getpid());
     hashed_out o = {.path = tmp};
-    o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    o.fd = cairn_io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (o.fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     o.h = XXH3_createState();
@@ -906,14 +906,14 @@ cairn_status seg_writer_finish(seg_writer *w)
         st = write_all(o.fd, o.buf, o.len, tmp);
     if (st == CAIRN_OK) {
         h.checksum = XXH3_64bits_digest(o.h);
-        if (pwrite(o.fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        if (cairn_io_pwrite(o.fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
             st = cairn_fail(CAIRN_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     }
-    if (st == CAIRN_OK && fsync(o.fd) != 0)
+    if (st == CAIRN_OK && cairn_io_fsync(o.fd) != 0)
         st = cairn_fail(CAIRN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (close(o.fd) != 0 && st == CAIRN_OK)
         st = cairn_fail(CAIRN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (st == CAIRN_OK && rename(tmp, w->path) != 0)
+    if (st == CAIRN_OK && cairn_io_rename(tmp, w->path) != 0)
         st = cairn_fail(CAIRN_ERR_IO, "%s: rename failed: %s", w->path, strerror(errno));
     if (st != CAIRN_OK)
         unlink(tmp);

@@ -34,6 +34,7 @@ struct pipeline {
     char store_dir_real[4096];
     bool counting;          /* pipeline_count / pipeline_list: walk only */
     bool event_again;       /* the next event is pipe_event.again */
+    pipe_stats st_before_group; /* counts when the open group began (group_lost) */
     pipe_list_fn list_fn;   /* pipeline_list: called for each file */
     void *list_ctx;
     uint64_t count_files, count_bytes;
@@ -110,9 +111,27 @@ static cairn_status group_begin(pipeline *p)
         return CAIRN_OK;
     CAIRN_TRY(store_begin(p->s));
     p->in_group = true;
+    p->st_before_group = p->st;
     p->group_start_ns = cairn_mono_ns();
     p->group_bytes = 0;
     return CAIRN_OK;
+}
+
+/* The group's work is gone (its commit failed, or it was rolled back):
+ * the counts report only what was kept. Files it had added or updated are
+ * counted as lost (they stay absent or partial and are redone next run). */
+static void group_lost(pipeline *p)
+{
+    const pipe_stats *b = &p->st_before_group;
+    size_t lost = (p->st.files_added - b->files_added) + (p->st.files_updated - b->files_updated);
+    uint64_t read = p->st.bytes_read, seen = p->st.bytes_seen;
+    size_t failed = p->st.files_failed, warnings = p->st.warnings, lost_before = p->st.files_lost;
+    p->st = *b;
+    p->st.bytes_read = read;
+    p->st.bytes_seen = seen;
+    p->st.files_failed = failed;
+    p->st.warnings = warnings;
+    p->st.files_lost = lost_before + lost;
 }
 
 static cairn_status group_commit(pipeline *p)
@@ -120,7 +139,10 @@ static cairn_status group_commit(pipeline *p)
     if (!p->in_group)
         return CAIRN_OK;
     p->in_group = false;
-    return store_commit(p->s);
+    cairn_status st = store_commit(p->s);   /* rolls back on failure */
+    if (st != CAIRN_OK)
+        group_lost(p);
+    return st;
 }
 
 static cairn_status group_maybe_commit(pipeline *p)
@@ -888,8 +910,10 @@ void pipeline_free(pipeline *p)
 {
     if (!p)
         return;
-    if (p->in_group)
+    if (p->in_group) {
         store_rollback(p->s);
+        group_lost(p);
+    }
     cairn_free(p->stack);
     cairn_free(p);
 }

@@ -51,6 +51,7 @@ typedef struct pipe_stats {
     size_t files_added, files_updated, files_unchanged, files_skipped, files_failed, warnings;
     size_t docs_written, docs_unchanged, docs_removed;
     size_t chunks_added, chunks_kept, chunks_removed;
+    size_t files_lost;          /* added/updated in a group whose commit failed: not kept, redone next run */
     uint64_t bytes_read;        /* bytes of files read and parsed */
     uint64_t bytes_seen;        /* bytes of every regular file considered */
 } pipe_stats;

@@ -226,8 +226,17 @@ cairn_status search_open(store *s, search_engine **out)
         return cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
     e->s = s;
     cairn_status st = search_settings_load(s, &e->set);
-    if (st == CAIRN_OK)
+    if (st == CAIRN_OK) {
         st = search_catch_up(s, NULL);
+        /* A catch-up that cannot write (a full disk, an I/O error) leaves
+         * the last committed index intact: serve that, and say it is
+         * behind, rather than fail every search. */
+        if (st == CAIRN_ERR_IO || st == CAIRN_ERR_TOO_LARGE || st == CAIRN_ERR_BUSY) {
+            CAIRN_WARN("%s; searching the last committed index (it may lack the newest changes)", cairn_last_error());
+            cairn_clear_error();
+            st = CAIRN_OK;
+        }
+    }
     char dir[4096];
     index_dir(s, dir, sizeof dir);
     bool mismatch;
@@ -278,6 +287,12 @@ static cairn_status add_result(search_engine *e, const bm25_query *q, uint64_t c
     search_result *r = &out->r[out->n];
     cairn_status hs = store_hit_get(e->s, (int64_t)chunk_id, &r->hit);
     if (hs == CAIRN_ERR_NOT_FOUND) {
+        cairn_clear_error();
+        return CAIRN_OK;
+    }
+    if (hs == CAIRN_ERR_CORRUPT) {
+        /* A damaged row is never shown: say so and go on with the rest. */
+        CAIRN_WARN("%s", cairn_last_error());
         cairn_clear_error();
         return CAIRN_OK;
     }

@@ -67,7 +67,7 @@ cairn_status store_lock_writer(store *s, const char *what, bool wait)
     char path[4096];
     if (snprintf(path, sizeof path, "%s/%s", s->dir, LOCK_NAME) >= (int)sizeof path)
         return cairn_fail(CAIRN_ERR_INVALID, "%s: path too long", s->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = cairn_io_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {

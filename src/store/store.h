@@ -8,7 +8,8 @@
  * written by a newer cairn fails with CAIRN_ERR_VERSION, an older one is
  * migrated forward in one transaction.
  *
- * Schema (version 2; v2 re-keyed the doc_meta indexes on (key, type, ...)):
+ * Schema (version 3; v2 re-keyed the doc_meta indexes on (key, type, ...);
+ * v3 added chunks.text_hash, a checksum of the text verified on reading):
  *   meta(key TEXT PRIMARY KEY, value)            schema_version, sync_gen, ...
  *   sources(id, root UNIQUE, options, ttl_s, added_at_ns, last_sync_ns)
  *   files(id, path UNIQUE, source_id, size, mtime_ns, content_hash, meta_hash,
@@ -20,7 +21,7 @@
  *        mtime_ns, content_hash, doc_hash, ingested_at_ns, sync_gen,
  *        expires_at, nchunks, nbytes)
  *   chunks(id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id, ord, chunk_key,
- *          heading_path, page, text, ntokens)
+ *          heading_path, page, text, ntokens, text_hash)
  *   doc_meta(doc_id, key, type, s, n, ord)       typed metadata; a list is
  *          one row per item (type = META_LIST, s = item, ord = position)
  *   chunk_deletions(seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id, doc_id)
@@ -58,7 +59,7 @@
 
 typedef struct sqlite3 sqlite3;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DIR_NAME ".cairn"
 #define STORE_DB_NAME "store.db"
 
@@ -231,8 +232,11 @@ typedef struct store_hit {
     int64_t ingested_at_ns, mtime_ns, expires_at;
     char *meta_json;            /* {"key": value, ...}; lists as arrays, dates as ISO strings */
 } store_hit;
-/* CAIRN_ERR_NOT_FOUND if the chunk no longer exists. */
+/* CAIRN_ERR_NOT_FOUND if the chunk no longer exists; CAIRN_ERR_CORRUPT if
+ * its text does not match its checksum (a damaged page). */
 cairn_status store_hit_get(store *s, int64_t chunk_id, store_hit *out);
+/* The checksum stored with a chunk's text (chunks.text_hash). */
+int64_t store_text_hash(const char *text, size_t len);
 void store_hit_free(store_hit *h);
 
 /* True for the builtin metadata names (path, type, title, size, modified,

@@ -597,6 +597,7 @@ static cairn_status chunk_insert(store *s, int64_t doc_id, const chunk *c)
     sqlite3_bind_int(st, 5, c->page);
     sqlite3_bind_text(st, 6, c->text, (int)c->len, SQLITE_STATIC);
     sqlite3_bind_int(st, 7, c->ntokens);
+    sqlite3_bind_int64(st, 8, store_text_hash(c->text, c->len));
     return store_step_done(s, st, "writing a chunk");
 }
 

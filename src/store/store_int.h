@@ -32,6 +32,10 @@ struct store {
     int lock_fd;            /* > 0 while this process holds writer.lock (lock.c) */
 };
 
+/* The fault-injecting VFS (vfs_fault.c) when I/O fault injection is armed,
+ * else NULL (the default VFS). */
+const char *store_vfs_name(void);
+
 /* A cached prepared statement, reset and unbound. */
 cairn_status store_stmt(store *s, store_stmt_id id, sqlite3_stmt **out);
 /* Step a write statement to completion and reset it. */
