@@ -60,16 +60,22 @@ static void describe_holder(int fd, char *out, size_t n)
     snprintf(out, n, "pid %ld, %s since %s", pid, what[0] ? what : "a cairn writer", when);
 }
 
-cairn_status store_lock_writer(store *s, const char *what, bool wait)
+cairn_status store_lock_dir(const char *dir, const char *what, bool wait, int *out_fd)
 {
-    if (s->lock_fd > 0)
-        return CAIRN_OK;
+    *out_fd = -1;
     char path[4096];
-    if (snprintf(path, sizeof path, "%s/%s", s->dir, LOCK_NAME) >= (int)sizeof path)
-        return cairn_fail(CAIRN_ERR_INVALID, "%s: path too long", s->dir);
+    if (snprintf(path, sizeof path, "%s/%s", dir, LOCK_NAME) >= (int)sizeof path)
+        return cairn_fail(CAIRN_ERR_INVALID, "%s: path too long", dir);
     int fd = cairn_io_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd == 0) {   /* 0 means "none" in struct store: move it */
+        int f2 = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+        close(fd);
+        if (f2 < 0)
+            return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+        fd = f2;
+    }
     while (flock(fd, LOCK_EX | (wait ? 0 : LOCK_NB)) != 0) {
         if (errno == EINTR && wait)
             continue;
@@ -91,8 +97,24 @@ cairn_status store_lock_writer(store *s, const char *what, bool wait)
     if (ftruncate(fd, 0) == 0 && pwrite(fd, note, (size_t)len, 0) < 0) {
         /* ignored: advisory */
     }
+    *out_fd = fd;
+    return CAIRN_OK;
+}
+
+cairn_status store_lock_writer(store *s, const char *what, bool wait)
+{
+    if (s->lock_fd > 0)
+        return CAIRN_OK;
+    int fd;
+    CAIRN_TRY(store_lock_dir(s->dir, what, wait, &fd));
     s->lock_fd = fd;
     return CAIRN_OK;
+}
+
+void store_adopt_lock(store *s, int fd)
+{
+    store_unlock_writer(s);
+    s->lock_fd = fd > 0 ? fd : 0;
 }
 
 void store_unlock_writer(store *s)

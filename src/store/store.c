@@ -141,6 +141,9 @@ cairn_status store_sql_fail(store *s, cairn_status st, const char *what)
         st = CAIRN_ERR_NOMEM;
     else if (pc == SQLITE_FULL || pc == SQLITE_IOERR || pc == SQLITE_CANTOPEN || pc == SQLITE_READONLY)
         st = CAIRN_ERR_IO;
+    if (st == CAIRN_ERR_CORRUPT)
+        return cairn_fail(st, "store %s: %s: %s; `cairn check` tells what is damaged, `cairn repair` rebuilds the store",
+                          s->dir, what, sqlite3_errmsg(s->db));
     return cairn_fail(st, "store %s: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
 }
 

@@ -271,6 +271,11 @@ cairn_status store_get_stats(store *s, store_stats *out);
 cairn_status store_lock_writer(store *s, const char *what, bool wait);
 void store_unlock_writer(store *s);
 bool store_is_locked(const store *s);
+/* The same lock on a store directory without opening the database (cairn
+ * repair, when store.db itself is damaged): *fd holds it until closed, or
+ * until handed to an open store with store_adopt_lock. */
+cairn_status store_lock_dir(const char *dir, const char *what, bool wait, int *fd);
+void store_adopt_lock(store *s, int fd);
 
 /* ---- derived-index hook ----
  * Commands that change the store (add, rm, sync, watch) call
