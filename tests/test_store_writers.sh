@@ -95,7 +95,8 @@ check "! grep -q 'UNIQUE\|malformed' watch.out"
 # once could leave before the lock) is redone by the next add, not skipped
 # as unchanged.
 victim=$(sqlite3 .cairn/store.db "select path from docs order by path limit 1")
-sqlite3 .cairn/store.db "delete from chunks where doc_id = (select id from docs where path = '$victim');
+sqlite3 .cairn/store.db "insert into chunk_deletions(chunk_id, doc_id) select id, doc_id from chunks where doc_id = (select id from docs where path = '$victim');
+  delete from chunks where doc_id = (select id from docs where path = '$victim');
   delete from doc_meta where doc_id = (select id from docs where path = '$victim');
   delete from docs where path = '$victim'"
 "$CAIRN" add t --wait > repair.out 2>&1; check "[ $? -eq 0 ]"
