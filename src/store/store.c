@@ -144,6 +144,13 @@ cairn_status store_sql_fail(store *s, cairn_status st, const char *what)
     if (st == CAIRN_ERR_CORRUPT)
         return cairn_fail(st, "store %s: %s: %s; `cairn check` tells what is damaged, `cairn repair` rebuilds the store",
                           s->dir, what, sqlite3_errmsg(s->db));
+    /* the operating system's reason, when SQLite's message does not say
+     * ("unable to open database file" on a full disk) */
+    int se = store_vfs_take_errno();
+    if (!se && pc != SQLITE_FULL && (pc == SQLITE_IOERR || pc == SQLITE_CANTOPEN))
+        se = sqlite3_system_errno(s->db);
+    if (se && pc != SQLITE_FULL)
+        return cairn_fail(st, "store %s: %s: %s (%s)", s->dir, what, sqlite3_errmsg(s->db), strerror(se));
     return cairn_fail(st, "store %s: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
 }
 

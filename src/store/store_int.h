@@ -35,6 +35,8 @@ struct store {
 /* The fault-injecting VFS (vfs_fault.c) when I/O fault injection is armed,
  * else NULL (the default VFS). */
 const char *store_vfs_name(void);
+/* errno of the shim's last injected failure on this thread (then reset). */
+int store_vfs_take_errno(void);
 
 /* A cached prepared statement, reset and unbound. */
 cairn_status store_stmt(store *s, store_stmt_id id, sqlite3_stmt **out);

@@ -22,7 +22,22 @@ static sqlite3_vfs ff_vfs;
 static sqlite3_vfs *real_vfs;
 static sqlite3_io_methods ff_methods;
 
-static int full_or(int ioerr) { return errno == ENOSPC ? SQLITE_FULL : ioerr; }
+/* The errno of the last injected failure on this thread, for messages
+ * (SQLite's own system errno does not see the shim's). */
+static _Thread_local int last_errno;
+
+int store_vfs_take_errno(void)
+{
+    int e = last_errno;
+    last_errno = 0;
+    return e;
+}
+
+static int full_or(int ioerr)
+{
+    last_errno = errno;
+    return errno == ENOSPC ? SQLITE_FULL : ioerr;
+}
 
 static int ff_close(sqlite3_file *f)
 {
@@ -73,8 +88,10 @@ static int ff_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flag
     p->real = (sqlite3_file *)(p + 1);
     memset(p->real, 0, (size_t)real_vfs->szOsFile);
     f->pMethods = NULL;
-    if ((flags & (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) && cairn_io_fault())
+    if ((flags & (SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE)) && cairn_io_fault()) {
+        last_errno = errno;
         return SQLITE_CANTOPEN;
+    }
     int rc = real_vfs->xOpen(real_vfs, name, p->real, flags, out_flags);
     if (rc == SQLITE_OK && p->real->pMethods) {
         ff_methods.iVersion = p->real->pMethods->iVersion;
