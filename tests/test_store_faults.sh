@@ -113,7 +113,12 @@ check "! grep -q 'a tag with 0 attributes' add8.out"
 SHARED="${CAIRN_TEST_SHARED:-${CAIRN_TEST_SHARED_DEFAULT:-$CAIRN_SRC/../shared}}"
 M="$SHARED/models/stories260K/stories260K.gguf"
 if [ -f "$M" ]; then
-  "$CAIRN" generate -m "$M" -p Once -n 100000 --temp 0 --ignore-eos --json > g.json 2> g.err; check "[ $? -eq 0 ]"
+  # a prompt just short of the context, so only a few tokens are generated
+  python3 -c "print(' '.join(['Once upon a time there was a cat.'] * 200))" > prompt.txt
+  np=$("$CAIRN" tokenize -m "$M" -f prompt.txt | wc -w)
+  reps=$(( 200 * 2030 / np ))
+  python3 -c "print(' '.join(['Once upon a time there was a cat.'] * $reps))" > prompt.txt
+  "$CAIRN" generate -m "$M" -p "$(cat prompt.txt)" -n 100000 --temp 0 --ignore-eos --json > g.json 2> g.err; check "[ $? -eq 0 ]"
   check "grep -q 'trained context (2048 tokens' g.err"
   check "[ \"\$(python3 -c 'import json; d=json.load(open(\"g.json\")); print(len(d[\"prompt_ids\"]) + len(d[\"ids\"]))')\" = 2048 ]"
   "$CAIRN" model info "$M" > mi.out 2>&1
