@@ -194,8 +194,16 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
      * consumers still need). Housekeeping: a failure (e.g. the store busy
      * with another writer) leaves the log for the next catch-up. The eval
      * index (its own directory) is rebuilt per run and is no consumer. */
-    if (st == CAIRN_OK && !ixdir && store_deletions_ack(s, "bm25", c.max_seq) != CAIRN_OK)
-        cairn_clear_error();
+    if (st == CAIRN_OK && !ixdir) {
+        /* Trimming the log writes the store: only under the writer lock (a
+         * reader's catch-up takes it if free, else leaves it to the writer). */
+        bool mine = !store_is_locked(s);
+        cairn_status lk = mine ? store_lock_writer(s, "cairn search (index catch-up)", false) : CAIRN_OK;
+        if (lk != CAIRN_OK || store_deletions_ack(s, "bm25", c.max_seq) != CAIRN_OK)
+            cairn_clear_error();
+        if (mine && lk == CAIRN_OK)
+            store_unlock_writer(s);
+    }
     bm25_writer_free(w);
     bm25_close(ix);
     return st == CAIRN_OK ? CAIRN_OK : cairn_fail_wrap(st, "updating the search index");
