@@ -92,6 +92,15 @@ void seg_release(const seg *s, uint64_t from, uint64_t to)
         madvise((void *)(s->map + a), b - a, MADV_DONTNEED);
 }
 
+/* Is term a < term b in the dictionary's order (memcmp, a prefix first)?
+ * Offsets already checked. */
+static bool term_less(const seg *s, uint32_t a, uint32_t b)
+{
+    size_t la = s->term_off[a + 1] - s->term_off[a], lb = s->term_off[b + 1] - s->term_off[b];
+    int c = memcmp(s->term_bytes + s->term_off[a], s->term_bytes + s->term_off[b], la < lb ? la : lb);
+    return c < 0 || (c == 0 && la < lb);
+}
+
 cairn_status seg_open(const char *path, seg **out)
 {
     *out = NULL;
@@ -164,6 +173,8 @@ cairn_status seg_open(const char *path, seg **out)
             const seg_term *tm = &s->terms[t];
             if (s->term_off[t + 1] <= s->term_off[t] || s->term_off[t + 1] - s->term_off[t] > 256)
                 why = "term offsets";
+            else if (t > 0 && !term_less(s, t - 1, t))
+                why = "terms out of order";   /* seg_find's binary search needs them ascending */
             else if (tm->n_blocks == 0 || (uint64_t)tm->first_block + tm->n_blocks > h->n_blocks ||
                      tm->df > h->n_docs || tm->df == 0)
                 why = "term blocks";
