@@ -635,9 +635,18 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
             cairn_fail_wrap(st, "%s", fs_path);
         goto out;
     }
+    if (st != CAIRN_OK && st != CAIRN_ERR_CORRUPT && st != CAIRN_ERR_INVALID) {
+        /* Not the content's fault (a parser library missing, ...): the
+         * file stays partial and is retried next run. */
+        char why[600];
+        snprintf(why, sizeof why, "%s", cairn_last_error());
+        event(p, PIPE_FAILED, fs_path, why, size, 0, 0);
+        st = CAIRN_OK;
+        goto out;
+    }
     if (st != CAIRN_OK) {
-        /* The parser rejected it: record that with the reason (state
-         * failed), so it is not re-read until it changes. */
+        /* The parser rejected the content: record that with the reason
+         * (state failed), so it is not re-read until it changes. */
         char why[600];
         snprintf(why, sizeof why, "%s", cairn_last_error());
         if (!p->in_group && (st = group_begin(p)) != CAIRN_OK)
