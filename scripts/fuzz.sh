@@ -26,6 +26,7 @@ for h in "${HARNESSES[@]}"; do
   crashes=build/fuzz/crashes/$h
   mkdir -p "$corpus" "$crashes" build/fuzz/work
   log=build/fuzz/$h.log
+  touch "build/fuzz/work/$h.start"
   # new inputs go to a scratch directory, merged minimally into the corpus after
   rm -rf "build/fuzz/work/$h" && mkdir -p "build/fuzz/work/$h"
   set +e
@@ -39,6 +40,6 @@ for h in "${HARNESSES[@]}"; do
   cov=$(echo "$last" | grep -o 'cov: [0-9]*' | awk '{print $2}' || true)
   ft=$(echo "$last" | grep -o 'ft: [0-9]*' | awk '{print $2}' || true)
   eps=$( (grep -ho 'stat::average_exec_per_sec: *[0-9]*' "$log" || true) | tail -1 | awk '{print $2}')
-  nc=$(find "$crashes" -type f | wc -l)
+  nc=$(find "$crashes" -type f -newer "build/fuzz/work/$h.start" | wc -l)   # this run's
   printf '%-16s %12s %10s %8s %8s %8s\n' "$h" "${execs:-?}" "${eps:-?}" "${cov:-?}" "${ft:-?}" "$nc"
 done
