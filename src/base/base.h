@@ -51,6 +51,25 @@ void cairn_alloc_fail_after(long n, bool sticky);
 /* Number of allocations that failed by injection since the last reset. */
 long cairn_alloc_injected_failures(void);
 
+/* ---- I/O fault injection (iofault.c; the rules are at its top) ----
+ * The (n+1)-th write-side I/O call from now fails with `err` (ENOSPC when
+ * 0), and every later one too when `sticky`; n < 0 disarms. Also armed by
+ * CAIRN_IO_FAIL_AFTER=N[:sticky][:eio] in the environment. */
+void cairn_io_fail_after(long n, bool sticky, int err);
+long cairn_io_points(void);     /* fault points passed since arming */
+long cairn_io_injected(void);   /* failures injected since arming */
+bool cairn_io_armed(void);      /* armed or counting (the SQLite shim is installed) */
+/* One fault point: true (errno set) when this call must fail. */
+bool cairn_io_fault(void);
+/* The calls cairn makes on its own files, each a fault point. */
+int cairn_io_open(const char *path, int flags, int mode);
+long cairn_io_write(int fd, const void *p, size_t n);
+long cairn_io_pwrite(int fd, const void *p, size_t n, int64_t off);
+int cairn_io_fsync(int fd);
+int cairn_io_rename(const char *from, const char *to);
+int cairn_io_ftruncate(int fd, int64_t len);
+void *cairn_io_mmap(size_t len, int prot, int flags, int fd);   /* MAP_FAILED on failure */
+
 /* Checked size arithmetic: return false on overflow. */
 static inline bool cairn_add_ok(size_t a, size_t b, size_t *out) { return !__builtin_add_overflow(a, b, out); }
 static inline bool cairn_mul_ok(size_t a, size_t b, size_t *out) { return !__builtin_mul_overflow(a, b, out); }

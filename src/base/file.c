@@ -75,13 +75,13 @@ cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t 
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp)
         return cairn_fail(CAIRN_ERR_INVALID, "%s: path too long", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    int fd = cairn_io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     const char *p = data;
     size_t left = len;
     while (left) {
-        ssize_t w = write(fd, p, left);
+        ssize_t w = cairn_io_write(fd, p, left);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -93,12 +93,14 @@ cairn_status cairn_file_write_atomic(const char *path, const void *data, size_t 
         p += w;
         left -= (size_t)w;
     }
-    if (fsync(fd) != 0 || close(fd) != 0) {
-        int e = errno;
+    int synced = cairn_io_fsync(fd), se = errno;
+    int closed = close(fd), ce = errno;
+    if (synced != 0 || closed != 0) {
+        int e = synced != 0 ? se : ce;
         unlink(tmp);
         return cairn_fail(CAIRN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(e));
     }
-    if (rename(tmp, path) != 0) {
+    if (cairn_io_rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
         return cairn_fail(CAIRN_ERR_IO, "%s: rename failed: %s", path, strerror(e));

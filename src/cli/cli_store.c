@@ -118,6 +118,55 @@ cairn_status cli_open_store(const char *db, store **out)
     return CAIRN_OK;
 }
 
+bool cli_take_flag(int *argc, char **argv, const char *flag)
+{
+    int o = 1;
+    bool found = false;
+    for (int i = 1; i < *argc; i++) {
+        if (!strcmp(argv[i], "--")) {
+            while (i < *argc)
+                argv[o++] = argv[i++];
+            break;
+        }
+        if (!strcmp(argv[i], flag)) {
+            found = true;
+            continue;
+        }
+        argv[o++] = argv[i];
+    }
+    *argc = o;
+    argv[o] = NULL;
+    return found;
+}
+
+cairn_status cli_open_store_writer(const char *db, const char *cmd, bool wait, store **out)
+{
+    *out = NULL;
+    store *s;
+    cairn_status st = cli_open_store(db, &s);
+    if (st != CAIRN_OK) {
+        cli_error(cmd, st);
+        return st;
+    }
+    char what[64];
+    snprintf(what, sizeof what, "cairn %s", cmd);
+    st = store_lock_writer(s, what, false);
+    if (st == CAIRN_ERR_BUSY && wait) {
+        fprintf(stderr, "cairn %s: waiting: %s\n", cmd, cairn_last_error());
+        st = store_lock_writer(s, what, true);
+    }
+    if (st == CAIRN_ERR_BUSY)
+        fprintf(stderr, "cairn %s: %s; retry later, or pass --wait to wait for it\n", cmd, cairn_last_error());
+    else if (st != CAIRN_OK)
+        cli_error(cmd, st);
+    if (st != CAIRN_OK) {
+        store_close(s);
+        return st;
+    }
+    *out = s;
+    return CAIRN_OK;
+}
+
 void cli_error(const char *cmd, cairn_status st)
 {
     const char *d = cairn_last_error();

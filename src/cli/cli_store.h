@@ -21,6 +21,15 @@ cairn_status cli_find_store(const char *db, char *out, size_t out_len);
 /* Find, open, and install the derived-index hook. Prints nothing. */
 cairn_status cli_open_store(const char *db, store **out);
 
+/* Remove every `flag` (e.g. "--wait") from argv; true if there was one. */
+bool cli_take_flag(int *argc, char **argv, const char *flag);
+
+/* cli_open_store for a command that writes: also takes the store's writer
+ * lock (store_lock_writer). With `wait`, a held lock is waited for (after
+ * printing whom for); without, it fails with "store is busy (pid N, ...)".
+ * Prints on failure (as "cairn CMD: ..."). */
+cairn_status cli_open_store_writer(const char *db, const char *cmd, bool wait, store **out);
+
 /* Print "cairn CMD: <detail>" for a failed status. */
 void cli_error(const char *cmd, cairn_status st);
 

@@ -23,6 +23,7 @@
 typedef struct gen_opts {
     const char *model, *prompt;
     int n_predict, n_threads, n_ctx, n_batch;
+    bool ignore_context;    /* --ignore-context: -n may go past the trained context */
     int n_prompt_bench, reps;
     sampler_params sp;
     const char *stop[MAX_STOPS];
@@ -113,6 +114,7 @@ static void usage_generate(FILE *f)
             "  --chat-template T   chatml, llama2, mistral, llama3, zephyr, gemma or phi3\n"
             "                      instead of the model's own (implies --chat)\n"
             "  --ignore-eos        keep generating after end-of-generation tokens\n"
+            "  --ignore-context    let -n go past the model's trained context (default: stop there)\n"
             "  --json              print one JSON object instead of streaming text\n");
 }
 
@@ -168,6 +170,8 @@ static int parse_opts(int argc, char **argv, gen_opts *o, bool bench)
             o->chat = true, takes = false;
         } else if (!strcmp(a, "--ignore-eos")) {
             o->ignore_eos = true, takes = false;
+        } else if (!strcmp(a, "--ignore-context")) {
+            o->ignore_context = true, takes = false;
         } else if (!v) {
             fprintf(stderr, "cairn: option %s needs a value\n", a);
             return 2;
@@ -344,6 +348,21 @@ int cmd_generate(int argc, char **argv)
     so.n_threads = o.n_threads;
     so.kv_type = o.kv_type;
     so.n_batch = o.n_batch;
+    /* Past the trained context a model's output degrades and every token
+     * costs more (attention is quadratic): stop there with a warning, unless
+     * asked (--ignore-context) or given -c explicitly. */
+    int train = m->hp.n_ctx_train;
+    if (!o.ignore_context && !o.n_ctx && train > 0 && (int64_t)n_ids + o.n_predict > train) {
+        if ((int64_t)n_ids >= train) {
+            fprintf(stderr, "cairn: the prompt (%zu tokens) fills the model's trained context of %d tokens; "
+                            "shorten it, or pass --ignore-context\n", n_ids, train);
+            goto out;
+        }
+        int keep = train - (int)n_ids;
+        fprintf(stderr, "cairn: warning: -n %d goes past the model's trained context (%d tokens, %zu in the prompt): "
+                        "generating at most %d tokens (--ignore-context to go on)\n", o.n_predict, train, n_ids, keep);
+        o.n_predict = keep;
+    }
     so.n_ctx = o.n_ctx ? o.n_ctx : (int)n_ids + o.n_predict;
     if ((st = session_new(m, &so, &s)) != CAIRN_OK) {
         fail("creating the session", st);

@@ -203,7 +203,9 @@ static void fmt_shape(char *buf, size_t n, const gguf_tensor *t)
 typedef struct type_stat { uint64_t count, bytes, params; } type_stat;
 #define N_TTYPES 64
 
+/* GGUF key stems (the format spells one "seperator") and the names shown. */
 static const char *tok_ids[] = {"bos", "eos", "unknown", "padding", "seperator", "mask", "eot", "eom"};
+static const char *tok_names[] = {"bos", "eos", "unknown", "padding", "separator", "mask", "eot", "eom"};
 
 static int info_text(const gguf_file *g, bool tensors)
 {
@@ -265,7 +267,7 @@ static int info_text(const gguf_file *g, bool tensors)
         int64_t id;
         if (gguf_get_i64(g, key, &id) != CAIRN_OK)
             continue;
-        printf("  %-12s %lld", tok_ids[i], (long long)id);
+        printf("  %-12s %lld", tok_names[i], (long long)id);
         gguf_str t = gguf_arr_str(toks, (uint64_t)id);
         if (t.ptr) {
             printf("  \"");
@@ -408,7 +410,7 @@ static int info_json(const gguf_file *g, bool tensors)
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(tok_ids); i++) {
         char key[96], name[64];
         snprintf(key, sizeof key, "tokenizer.ggml.%s_token_id", tok_ids[i]);
-        snprintf(name, sizeof name, "%s_token_id", tok_ids[i]);
+        snprintf(name, sizeof name, "%s_token_id", tok_names[i]);
         int64_t id;
         if (gguf_get_i64(g, key, &id) == CAIRN_OK)
             cJSON_AddNumberToObject(tok, name, (double)id);

@@ -113,7 +113,17 @@ static int print_json(const search_results *res, const char *query)
         iso_time(h->ingested_at_ns, ts, sizeof ts);
         cJSON_AddNumberToObject(o, "rank", (double)(i + 1));
         cJSON_AddNumberToObject(o, "doc_id", (double)h->doc_id);
-        cJSON_AddStringToObject(o, "path", h->path);
+        cJSON_AddStringToObject(o, "path", h->path);   /* invalid UTF-8 printed as U+FFFD */
+        if (!cli_utf8_valid(h->path)) {
+            /* the real bytes, for opening the file */
+            size_t pl = strlen(h->path);
+            char *hex = cairn_malloc(2 * pl + 1);
+            for (size_t k = 0; hex && k < pl; k++)
+                snprintf(hex + 2 * k, 3, "%02x", (unsigned char)h->path[k]);
+            if (hex)
+                cJSON_AddStringToObject(o, "path_hex", pl ? hex : "");
+            cairn_free(hex);
+        }
         cJSON_AddStringToObject(o, "key", h->rkey ? h->rkey : "");
         cJSON_AddNumberToObject(o, "chunk_id", (double)h->chunk_id);
         cJSON_AddNumberToObject(o, "score", r->score);

@@ -1,5 +1,6 @@
 /* cmd_store.c — cairn init, add, rm, status. */
 #include "cli/cli_store.h"
+#include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "ingest/pipeline.h"
 #include "sync/sync.h"
@@ -134,6 +135,8 @@ static void on_event(void *ctx, const pipe_event *ev)
 {
     add_ui *u = ctx;
     const char *tag = NULL;
+    char name[1024];
+    cli_safe_name(ev->path, name, sizeof name);   /* a file name may hold any bytes */
     u->file_done = 0;
     switch (ev->outcome) {
     case PIPE_ADDED:
@@ -143,7 +146,7 @@ static void on_event(void *ctx, const pipe_event *ev)
         u->bytes += ev->bytes;
         u->chunks += ev->chunks;
         if (!u->tty && !u->quiet && ev->outcome != PIPE_UNCHANGED)
-            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", ev->path, ev->chunks,
+            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", name, ev->chunks,
                    ev->chunks == 1 ? "" : "s");
         draw(u, false);
         return;
@@ -161,7 +164,7 @@ static void on_event(void *ctx, const pipe_event *ev)
     if (u->quiet && ev->outcome != PIPE_FAILED)
         return;
     clear_line(u);
-    fprintf(stderr, "%s: %s: %s\n", tag, ev->path, ev->reason ? ev->reason : "");
+    fprintf(stderr, "%s: %s: %s\n", tag, name, ev->reason ? ev->reason : "");
     draw(u, true);
 }
 
@@ -201,6 +204,9 @@ static void print_add_summary(const pipe_stats *s, int64_t chunks_removed, doubl
             interrupted ? "interrupted: " : "", s->files_added, s->files_updated, s->files_unchanged, s->files_skipped,
             s->files_failed, s->docs_written, s->docs_removed, s->chunks_added, (long long)chunks_removed, mb, secs,
             secs > 0 ? mb / secs : 0);
+    if (s->files_lost)
+        fprintf(stdout, "%zu file%s listed above as added or updated were not kept (the store could not commit them); "
+                        "run the same command again to finish\n", s->files_lost, s->files_lost == 1 ? "" : "s");
 }
 
 int cmd_add(int argc, char **argv)
@@ -208,6 +214,7 @@ int cmd_add(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    bool wait = cli_take_flag(&argc, argv, "--wait");
     meta_list tags = {0};
     const char **excludes = cairn_calloc((size_t)argc + 1, sizeof *excludes);
     const char **paths = cairn_calloc((size_t)argc + 1, sizeof *paths);
@@ -234,7 +241,8 @@ int cmd_add(int argc, char **argv)
                    "                   a repeated KEY makes a list)\n"
                    "  --exclude GLOB   skip files and directories whose name or path matches\n"
                    "  --ttl DURATION   documents expire DURATION after ingest (7d, 12h, 30m)\n"
-                   "  --quiet          print only failures\n");
+                   "  --quiet          print only failures\n"
+                   "  --wait           wait for another writer of the store to finish (default: fail, busy)\n");
             rc = 0;
             goto out;
         }
@@ -282,11 +290,9 @@ int cmd_add(int argc, char **argv)
         goto out;
     }
     rc = 1;
-    cairn_status st = cli_open_store(db, &s);
-    if (st != CAIRN_OK) {
-        cli_error("add", st);
+    cairn_status st = cli_open_store_writer(db, "add", wait, &s);
+    if (st != CAIRN_OK)
         goto out;
-    }
     pipe_options po;
     pipeline_options_from_config(s, &po);
     po.tags = &tags;
@@ -354,7 +360,10 @@ int cmd_add(int argc, char **argv)
         cairn_status d = store_update_derived(s);
         if (d != CAIRN_OK) {
             clear_line(&ui);
-            cli_error("add", d);
+            char why[600];
+            snprintf(why, sizeof why, "%s", cairn_last_error());
+            cairn_fail(d, "the documents are saved, but %s; search serves the previous index until a later add, "
+                          "sync or search catches it up", why);
             st = d;
         }
     }
@@ -390,11 +399,12 @@ int cmd_rm(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    bool wait = cli_take_flag(&argc, argv, "--wait");
     int n_paths = 0;
     bool quiet = false;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: cairn rm PATH... [--quiet] [--db DIR]\n\n"
+            printf("usage: cairn rm PATH... [--quiet] [--wait] [--db DIR]\n\n"
                    "Remove documents (a directory removes everything under it) and all data derived from them.\n"
                    "The files on disk are not touched.\n");
             return 0;
@@ -412,11 +422,9 @@ int cmd_rm(int argc, char **argv)
         return 2;
     }
     store *s;
-    cairn_status st = cli_open_store(db, &s);
-    if (st != CAIRN_OK) {
-        cli_error("rm", st);
+    cairn_status st = cli_open_store_writer(db, "rm", wait, &s);
+    if (st != CAIRN_OK)
         return 1;
-    }
     int rc = 0;
     size_t tf = 0, td = 0;
     for (int i = 1; i < argc && st == CAIRN_OK; i++) {
@@ -429,8 +437,10 @@ int cmd_rm(int argc, char **argv)
         size_t nf = 0, nd = 0, forgot = 0;
         st = store_remove_under(s, key, &nf, &nd);
         /* keep `cairn sync` from bringing it back */
-        if (st == CAIRN_OK)
+        if (st == CAIRN_OK && (nf || nd))
             st = store_sources_after_remove(s, key, &forgot, NULL);
+        else if (st == CAIRN_OK)   /* nothing removed: forget sources, add no exclude */
+            st = store_sources_forget_under(s, key, &forgot);
         if (st == CAIRN_OK && nf == 0 && nd == 0 && forgot == 0) {
             fprintf(stderr, "cairn rm: %s: not in the store\n", argv[i]);
             rc = 1;
@@ -563,6 +573,7 @@ int cmd_status(int argc, char **argv)
         cJSON_AddNumberToObject(j, "files", (double)o.files);
         cJSON_AddNumberToObject(j, "files_skipped", (double)o.files_skipped);
         cJSON_AddNumberToObject(j, "files_partial", (double)o.files_partial);
+        cJSON_AddNumberToObject(j, "files_failed", (double)o.files_failed);
         cJSON_AddNumberToObject(j, "chunks", (double)o.chunks);
         cJSON_AddNumberToObject(j, "bytes", (double)o.bytes);
         cJSON_AddNumberToObject(j, "text_bytes", (double)o.text_bytes);
@@ -583,11 +594,7 @@ int cmd_status(int argc, char **argv)
             cJSON_AddNumberToObject(sj, "changed_files", (double)stale.changed_files);
             cJSON_AddNumberToObject(sj, "missing_files", (double)stale.missing_files);
         }
-        char *txt = cJSON_Print(j);
-        if (txt)
-            printf("%s\n", txt);
-        cJSON_free(txt);
-        cJSON_Delete(j);
+        cli_print_json_opt(j, true);
     } else {
         char b1[32], b2[32], b3[32], b4[32];
         fmt_mb(b1, sizeof b1, (uint64_t)o.bytes);
@@ -600,6 +607,8 @@ int cmd_status(int argc, char **argv)
             printf("; %lld skipped", (long long)o.files_skipped);
         if (o.files_partial)
             printf("; %lld partially ingested: rerun cairn add", (long long)o.files_partial);
+        if (o.files_failed)
+            printf("; %lld failed to parse, retried when they change (cairn check lists them)", (long long)o.files_failed);
         printf(")\n");
         printf("chunks:     %lld\n", (long long)o.chunks);
         printf("bytes:      %s of sources, %s of chunk text\n", b1, b2);

@@ -19,30 +19,89 @@
 static volatile sig_atomic_t stop_flag;
 static void on_signal(int sig) { (void)sig; stop_flag = 1; }
 
-typedef struct sync_ui { bool quiet, json; } sync_ui;
+/* Files skipped (or failed to parse) before and unchanged since are summed
+ * up per reason: a sync re-visits every one of them each time, and listing
+ * them all again is noise; -v lists each. New skips are printed. */
+#define SKIP_REASONS 16
+typedef struct skip_count { char reason[96]; size_t n; } skip_count;
+typedef struct sync_ui {
+    bool quiet, json, verbose;
+    char cwd[PATH_MAX];
+    skip_count skips[SKIP_REASONS];
+    size_t n_skip_reasons, n_skipped;
+} sync_ui;
+
+/* The path as `cairn add` shows it: relative to the current directory when
+ * under it (sync walks recorded sources by absolute path). */
+static const char *shown_path(const sync_ui *u, const char *path, char *buf, size_t n)
+{
+    size_t cl = strlen(u->cwd);
+    if (cl > 1 && !strncmp(path, u->cwd, cl) && path[cl] == '/')
+        path += cl + 1;
+    return cli_safe_name(path, buf, n);
+}
+
+static void count_skip(sync_ui *u, const char *reason)
+{
+    u->n_skipped++;
+    size_t i = 0;
+    while (i < u->n_skip_reasons && strncmp(u->skips[i].reason, reason, sizeof u->skips[i].reason - 1))
+        i++;
+    if (i == u->n_skip_reasons) {
+        if (i == SKIP_REASONS)
+            i--;        /* the last slot collects the rest */
+        else
+            u->n_skip_reasons++;
+        if (!u->skips[i].n)
+            snprintf(u->skips[i].reason, sizeof u->skips[i].reason, "%s", i == SKIP_REASONS - 1 ? "other reasons" : reason);
+    }
+    u->skips[i].n++;
+}
+
+static void print_skips(sync_ui *u)
+{
+    if (u->n_skipped && !u->quiet && !u->json && !u->verbose) {
+        fprintf(stderr, "skipped %zu file%s:", u->n_skipped, u->n_skipped == 1 ? "" : "s");
+        for (size_t i = 0; i < u->n_skip_reasons; i++)
+            fprintf(stderr, "%s %zu %s", i ? ";" : "", u->skips[i].n, u->skips[i].reason);
+        fprintf(stderr, " (-v lists them)\n");
+    }
+    u->n_skipped = u->n_skip_reasons = 0;
+    memset(u->skips, 0, sizeof u->skips);
+}
 
 static void on_event(void *ctx, const pipe_event *ev)
 {
     sync_ui *u = ctx;
     if (u->json)
         return;
+    char name[1024];
+    shown_path(u, ev->path, name, sizeof name);
     switch (ev->outcome) {
     case PIPE_ADDED:
     case PIPE_UPDATED:
         if (!u->quiet)
-            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", ev->path, ev->chunks,
+            printf("%s %s (%zu chunk%s)\n", ev->outcome == PIPE_ADDED ? "added  " : "updated", name, ev->chunks,
                    ev->chunks == 1 ? "" : "s");
         return;
     case PIPE_UNCHANGED:
         return;
     case PIPE_SKIPPED:
+        if (u->quiet)
+            return;
+        /* a new skip is news; one unchanged since it was skipped is not */
+        if (!u->verbose && ev->again) {
+            count_skip(u, ev->reason ? ev->reason : "");
+            return;
+        }
+        /* fall through */
     case PIPE_WARNING:
         if (u->quiet)
             return;
         /* fall through */
     case PIPE_FAILED:
         fprintf(stderr, "%s: %s: %s\n", ev->outcome == PIPE_FAILED ? "failed" : ev->outcome == PIPE_SKIPPED ? "skipped" : "warning",
-                ev->path, ev->reason ? ev->reason : "");
+                name, ev->reason ? ev->reason : "");
         return;
     }
 }
@@ -51,14 +110,18 @@ static void install_signals(void);
 
 /* Open the store for sync/watch: config-derived pipeline options, progress
  * events, and SIGINT/SIGTERM stopping at the next file. Prints on failure. */
-static cairn_status open_for_sync(const char *cmd, const char *db, store **s, sync_options *o, sync_ui *ui)
+static cairn_status open_for_sync(const char *cmd, const char *db, bool wait, store **s, sync_options *o, sync_ui *ui)
 {
-    cairn_status st = cli_open_store(db, s);
+    /* sync holds the writer lock throughout; watch takes it per round */
+    cairn_status st = !strcmp(cmd, "sync") ? cli_open_store_writer(db, cmd, wait, s) : cli_open_store(db, s);
     if (st != CAIRN_OK) {
-        cli_error(cmd, st);
+        if (strcmp(cmd, "sync"))
+            cli_error(cmd, st);
         return st;
     }
     install_signals();
+    if (!getcwd(ui->cwd, sizeof ui->cwd))
+        ui->cwd[0] = 0;
     memset(o, 0, sizeof *o);
     pipeline_options_from_config(*s, &o->pipe);
     o->pipe.stop = &stop_flag;
@@ -100,6 +163,7 @@ int cmd_sync(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    bool wait = cli_take_flag(&argc, argv, "--wait");
     sync_ui ui = {0};
     const char **paths = cairn_calloc((size_t)argc, sizeof *paths);
     size_t n = 0;
@@ -107,14 +171,17 @@ int cmd_sync(int argc, char **argv)
         return 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("usage: cairn sync [PATH...] [--json] [--quiet] [--db DIR]\n\n"
+            printf("usage: cairn sync [PATH...] [--json] [--quiet] [--wait] [--db DIR]\n\n"
                    "Bring the store in line with its sources (all paths given to `cairn add`, or PATHs):\n"
                    "new files are added, changed ones re-ingested, moved ones renamed, deleted ones\n"
-                   "removed, expired documents dropped.\n");
+                   "removed, expired documents dropped. Skipped files are summed up per reason\n"
+                   "(-v lists each); --wait waits for another writer of the store to finish.\n");
             cairn_free(paths);
             return 0;
         } else if (!strcmp(argv[i], "--json")) {
             ui.json = true;
+        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+            ui.verbose = true;
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             ui.quiet = true;
         } else if (argv[i][0] == '-' && argv[i][1]) {
@@ -127,7 +194,7 @@ int cmd_sync(int argc, char **argv)
     }
     store *s = NULL;
     sync_options o;
-    cairn_status st = open_for_sync("sync", db, &s, &o, &ui);
+    cairn_status st = open_for_sync("sync", db, wait, &s, &o, &ui);
     if (st != CAIRN_OK) {
         cairn_free(paths);
         return 1;
@@ -136,6 +203,7 @@ int cmd_sync(int argc, char **argv)
     int64_t t0 = cairn_mono_ns();
     st = sync_run(s, paths, n, &o, &rep);
     double ms = (double)(cairn_mono_ns() - t0) / 1e6;
+    print_skips(&ui);
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("sync", st);
@@ -272,6 +340,22 @@ static cairn_status drain_events(watch_state *w)
     }
 }
 
+/* One round of watch under the writer lock: watch waits for other writers
+ * (an `add` meanwhile) and lets them in between rounds. */
+static cairn_status watch_round(store *s, const char *const *paths, size_t n, sync_options *o, sync_report *rep)
+{
+    cairn_status st = store_lock_writer(s, "cairn watch", false);
+    if (st == CAIRN_ERR_BUSY) {
+        fprintf(stderr, "cairn watch: waiting: %s\n", cairn_last_error());
+        st = store_lock_writer(s, "cairn watch", true);
+    }
+    if (st == CAIRN_OK)
+        st = sync_run(s, paths, n, o, rep);
+    store_unlock_writer(s);
+    print_skips(o->pipe.event_ctx);
+    return st;
+}
+
 static void watch_free(watch_state *w)
 {
     if (w->fd >= 0)
@@ -289,6 +373,7 @@ int cmd_watch(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
+    (void)cli_take_flag(&argc, argv, "--wait");   /* watch always waits for other writers */
     sync_ui ui = {0};
     int debounce_ms = 150;
     const char **paths = cairn_calloc((size_t)argc, sizeof *paths);
@@ -303,6 +388,8 @@ int cmd_watch(int argc, char **argv)
             return 0;
         } else if (!strcmp(argv[i], "--quiet") || !strcmp(argv[i], "-q")) {
             ui.quiet = true;
+        } else if (!strcmp(argv[i], "-v") || !strcmp(argv[i], "--verbose")) {
+            ui.verbose = true;
         } else if (!strcmp(argv[i], "--debounce") && i + 1 < argc) {
             debounce_ms = atoi(argv[++i]);
             if (debounce_ms < 0 || debounce_ms > 60000) {
@@ -320,7 +407,7 @@ int cmd_watch(int argc, char **argv)
     }
     store *s = NULL;
     sync_options o;
-    cairn_status st = open_for_sync("watch", db, &s, &o, &ui);
+    cairn_status st = open_for_sync("watch", db, true, &s, &o, &ui);
     if (st != CAIRN_OK) {
         cairn_free(paths);
         return 1;
@@ -355,7 +442,7 @@ int cmd_watch(int argc, char **argv)
     }
     sync_report rep;
     int64_t t0 = cairn_mono_ns();
-    if ((st = sync_run(s, paths, n, &o, &rep)) != CAIRN_OK)
+    if ((st = watch_round(s, paths, n, &o, &rep)) != CAIRN_OK)
         goto fail;
     print_report(&rep, false, (double)(cairn_mono_ns() - t0) / 1e6);
     if (!ui.quiet)
@@ -378,10 +465,10 @@ int cmd_watch(int argc, char **argv)
             continue;
         t0 = cairn_mono_ns();
         if (w.overflow) {
-            st = sync_run(s, paths, n, &o, &rep);
+            st = watch_round(s, paths, n, &o, &rep);
             w.overflow = false;
         } else {
-            st = sync_run(s, (const char *const *)w.dirty, w.n_dirty, &o, &rep);
+            st = watch_round(s, (const char *const *)w.dirty, w.n_dirty, &o, &rep);
         }
         for (size_t i = 0; i < w.n_dirty; i++)
             cairn_free(w.dirty[i]);

@@ -24,6 +24,8 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text with a local GGUF model"},
     {"bench", cmd_bench, "measure prompt and generation speed of a model"},
     {"tokenize", cmd_tokenize, "tokenize text (or decode ids) with a model's tokenizer"},
+    {"check", cmd_check, "check the store, the index and the sources (exit 0 ok, 1 problems, 2 error)"},
+    {"repair", cmd_repair, "rebuild a damaged store from its sources (keeps a backup)"},
 };
 
 static void usage(FILE *f)

@@ -277,15 +277,19 @@ static cairn_status fsync_dir(const char *dir)
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", dir, strerror(errno));
-    int r = fsync(fd);
+    int r = cairn_io_fsync(fd);
     close(fd);
     if (r != 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: fsync failed: %s", dir, strerror(errno));
     return CAIRN_OK;
 }
 
-static cairn_status write_manifest(const char *dir, const state *s)
+/* *renamed tells whether the new MANIFEST is in place (then the commit
+ * happened, even when the directory fsync after it failed: the caller must
+ * keep the files it names). */
+static cairn_status write_manifest(const char *dir, const state *s, bool *renamed)
 {
+    *renamed = false;
     cairn_buf b;
     cairn_buf_init(&b, MANIFEST_MAX);
     char cfg[256];
@@ -306,6 +310,7 @@ static cairn_status write_manifest(const char *dir, const state *s)
         char path[4096];
         snprintf(path, sizeof path, "%s/MANIFEST", dir);
         st = cairn_file_write_atomic(path, b.data, b.len);
+        *renamed = st == CAIRN_OK;
     }
     if (st == CAIRN_OK)
         st = fsync_dir(dir);
@@ -464,7 +469,7 @@ cairn_status bm25_writer_open(bm25_index *ix, bm25_writer **out)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", ix->dir, strerror(errno));
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", ix->dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = cairn_io_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
@@ -782,8 +787,18 @@ static cairn_status commit(bm25_writer *w, uint64_t hwm, uint64_t del_hwm, bool 
         if ((dead[id >> 6] >> (id & 63)) & 1)
             s.dead_ids[s.n_dead++] = id;
     st = fsync_dir(ix->dir);
+    bool renamed = false;
     if (st == CAIRN_OK)
-        st = write_manifest(ix->dir, &s);
+        st = write_manifest(ix->dir, &s, &renamed);
+    if (st != CAIRN_OK && renamed) {
+        /* The MANIFEST naming the new segments is live (only the directory
+         * fsync after it failed): they must not be deleted as uncommitted. */
+        for (size_t i = 0; i < w->n_new; i++)
+            cairn_free(w->new_names[i]);
+        cairn_free(w->new_names);
+        w->new_names = NULL;
+        w->n_new = 0;
+    }
     if (st == CAIRN_OK) {
         /* Committed: the new files are now owned by the MANIFEST. */
         for (size_t i = 0; i < w->n_new; i++)
@@ -834,7 +849,7 @@ cairn_status bm25_destroy(const char *dir)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/LOCK", dir);
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    int fd = cairn_io_open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (flock(fd, LOCK_EX | LOCK_NB) != 0) {

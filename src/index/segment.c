@@ -92,6 +92,15 @@ void seg_release(const seg *s, uint64_t from, uint64_t to)
         madvise((void *)(s->map + a), b - a, MADV_DONTNEED);
 }
 
+/* Is term a < term b in the dictionary's order (memcmp, a prefix first)?
+ * Offsets already checked. */
+static bool term_less(const seg *s, uint32_t a, uint32_t b)
+{
+    size_t la = s->term_off[a + 1] - s->term_off[a], lb = s->term_off[b + 1] - s->term_off[b];
+    int c = memcmp(s->term_bytes + s->term_off[a], s->term_bytes + s->term_off[b], la < lb ? la : lb);
+    return c < 0 || (c == 0 && la < lb);
+}
+
 cairn_status seg_open(const char *path, seg **out)
 {
     *out = NULL;
@@ -109,7 +118,7 @@ cairn_status seg_open(const char *path, seg **out)
         return corrupt(path, "too short");
     }
     size_t len = (size_t)sb.st_size;
-    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+    void *map = cairn_io_mmap(len, PROT_READ, MAP_SHARED, fd);
     close(fd);
     if (map == MAP_FAILED)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
@@ -164,6 +173,8 @@ cairn_status seg_open(const char *path, seg **out)
             const seg_term *tm = &s->terms[t];
             if (s->term_off[t + 1] <= s->term_off[t] || s->term_off[t + 1] - s->term_off[t] > 256)
                 why = "term offsets";
+            else if (t > 0 && !term_less(s, t - 1, t))
+                why = "terms out of order";   /* seg_find's binary search needs them ascending */
             else if (tm->n_blocks == 0 || (uint64_t)tm->first_block + tm->n_blocks > h->n_blocks ||
                      tm->df > h->n_docs || tm->df == 0)
                 why = "term blocks";
@@ -616,7 +627,7 @@ static cairn_status write_all(int fd, const void *p, size_t n, const char *path)
 {
     const uint8_t *q = p;
     while (n) {
-        ssize_t r = write(fd, q, n);
+        ssize_t r = cairn_io_write(fd, q, n);
         if (r < 0) {
             if (errno == EINTR)
                 continue;
@@ -653,7 +664,7 @@ cairn_status seg_writer_new(const char *path, uint64_t base, uint32_t n_span, se
         w->doclen[i] = SEG_ABSENT;
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.post.%ld", path, (long)getpid());
-    w->post_fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    w->post_fd = cairn_io_open(tmp, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     if (w->post_fd < 0) {
         cairn_status st = cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
         seg_writer_free(w);
@@ -860,7 +871,7 @@ cairn_status seg_writer_finish(seg_writer *w)
     char tmp[4200];
     snprintf(tmp, sizeof tmp, "%s.tmp.%ld", w->path, (long)getpid());
     hashed_out o = {.path = tmp};
-    o.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    o.fd = cairn_io_open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (o.fd < 0)
         return cairn_fail(CAIRN_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
     o.h = XXH3_createState();
@@ -906,14 +917,14 @@ cairn_status seg_writer_finish(seg_writer *w)
         st = write_all(o.fd, o.buf, o.len, tmp);
     if (st == CAIRN_OK) {
         h.checksum = XXH3_64bits_digest(o.h);
-        if (pwrite(o.fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
+        if (cairn_io_pwrite(o.fd, &h, sizeof h, 0) != (ssize_t)sizeof h)
             st = cairn_fail(CAIRN_ERR_IO, "%s: write failed: %s", tmp, strerror(errno));
     }
-    if (st == CAIRN_OK && fsync(o.fd) != 0)
+    if (st == CAIRN_OK && cairn_io_fsync(o.fd) != 0)
         st = cairn_fail(CAIRN_ERR_IO, "%s: fsync failed: %s", tmp, strerror(errno));
     if (close(o.fd) != 0 && st == CAIRN_OK)
         st = cairn_fail(CAIRN_ERR_IO, "%s: close failed: %s", tmp, strerror(errno));
-    if (st == CAIRN_OK && rename(tmp, w->path) != 0)
+    if (st == CAIRN_OK && cairn_io_rename(tmp, w->path) != 0)
         st = cairn_fail(CAIRN_ERR_IO, "%s: rename failed: %s", w->path, strerror(errno));
     if (st != CAIRN_OK)
         unlink(tmp);

@@ -865,8 +865,11 @@ static cairn_status html_parse(const char *path, const char *data, size_t len, c
     size_t depth, attrs;
     html_prescan(data, len, &depth, &attrs);
     if (depth > HTML_MAX_DEPTH || attrs > HTML_MAX_ATTRS) {
-        CAIRN_WARN("%s: markup too deeply nested (~%zu levels) or a tag with %zu attributes; "
-                   "reading it as plain text without structure", path, depth, attrs);
+        if (depth > HTML_MAX_DEPTH)
+            CAIRN_WARN("%s: markup too deeply nested (~%zu levels); reading it as plain text without structure", path,
+                       depth);
+        else
+            CAIRN_WARN("%s: a tag with %zu attributes; reading it as plain text without structure", path, attrs);
         st = html_strip(&h, data, len);
     } else {
         GumboOptions o = kGumboDefaultOptions;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -205,6 +206,29 @@ cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc)
     return w->emit(w->ctx, doc);
 }
 
+/* Counts the documents a parse emitted (the JSON -> text fallback may only
+ * start over when none was). */
+typedef struct count_wrap { pc_emit_wrap w; size_t n; } count_wrap;
+
+static cairn_status count_emit(void *ctx, ingest_doc *doc)
+{
+    count_wrap *c = ctx;
+    c->n++;
+    return pc_emit_repaired(&c->w, doc);
+}
+
+static bool named_json(const char *path)
+{
+    static const char *const sfx[] = {".json", ".geojson", ".jsonl", ".ndjson"};
+    size_t n = strlen(path);
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(sfx); i++) {
+        size_t k = strlen(sfx[i]);
+        if (n >= k && !strcasecmp(path + n - k, sfx[i]))
+            return true;
+    }
+    return false;
+}
+
 cairn_status ingest_buffer(const char *path, const char *data, size_t len,
                            const ingest_options *opt, ingest_emit_fn emit, void *ctx)
 {
@@ -212,8 +236,17 @@ cairn_status ingest_buffer(const char *path, const char *data, size_t len,
     const ingest_parser *p = ingest_detect(path, data, len, &why);
     if (!p)
         return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
-    pc_emit_wrap w = {emit, ctx};
-    return p->parse(path, data, len, opt, pc_emit_repaired, &w);
+    count_wrap c = {{emit, ctx}, 0};
+    cairn_status st = p->parse(path, data, len, opt, count_emit, &c);
+    /* Content sniffed as JSON ("{ header }" at the top of a config file, a
+     * Pascal comment) that does not parse, in a file not named as JSON, is
+     * text that happens to start with a brace: read it as text. */
+    if (st == CAIRN_ERR_CORRUPT && c.n == 0 && (p == &ingest_parser_json || p == &ingest_parser_jsonl) &&
+        !named_json(path)) {
+        cairn_clear_error();
+        st = ingest_parser_text.parse(path, data, len, opt, count_emit, &c);
+    }
+    return st;
 }
 
 cairn_status ingest_data_load(const char *path, size_t limit, ingest_data *d)

@@ -312,6 +312,29 @@ static cairn_status json_parse(const char *path, const char *data, size_t len, c
         size_t line, col;
         line_col(p, CAIRN_MIN(off, n), &line, &col);
         /* cJSON reports the failing item's last byte when the text ends early */
+        /* cJSON stops at its nesting limit: say so instead of pointing
+         * at a column. Depth of open brackets (outside strings) at off. */
+        size_t depth = 0, maxd = 0;
+        bool in_str = false;
+        for (size_t i = 0; i <= off && i < n; i++) {
+            char ch = p[i];
+            if (in_str) {
+                if (ch == '\\')
+                    i++;
+                else if (ch == '"')
+                    in_str = false;
+            } else if (ch == '"') {
+                in_str = true;
+            } else if (ch == '[' || ch == '{') {
+                if (++depth > maxd)
+                    maxd = depth;
+            } else if ((ch == ']' || ch == '}') && depth) {
+                depth--;
+            }
+        }
+        if (maxd >= CJSON_NESTING_LIMIT)
+            return cairn_fail(CAIRN_ERR_CORRUPT, "%s: JSON nested too deep (more than %d levels) at line %zu, column %zu",
+                              path, CJSON_NESTING_LIMIT, line, col);
         if (off + 1 >= tn)
             return cairn_fail(CAIRN_ERR_CORRUPT, "%s: invalid JSON: the text ends early (truncated?) at line %zu, column %zu",
                               path, line, col);

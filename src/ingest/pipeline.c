@@ -33,6 +33,8 @@ struct pipeline {
     size_t depth, cap;
     char store_dir_real[4096];
     bool counting;          /* pipeline_count / pipeline_list: walk only */
+    bool event_again;       /* the next event is pipe_event.again */
+    pipe_stats st_before_group; /* counts when the open group began (group_lost) */
     pipe_list_fn list_fn;   /* pipeline_list: called for each file */
     void *list_ctx;
     uint64_t count_files, count_bytes;
@@ -71,8 +73,13 @@ static void event(pipeline *p, pipe_outcome oc, const char *path, const char *re
     case PIPE_FAILED: p->st.files_failed++; break;
     case PIPE_WARNING: p->st.warnings++; break;
     }
+    /* Parsers name the file in their messages; the event names it too:
+     * drop a leading "PATH: " (repeated) so it is not printed twice. */
+    size_t pl = strlen(path);
+    while (reason && pl && !strncmp(reason, path, pl) && reason[pl] == ':' && reason[pl + 1] == ' ')
+        reason += pl + 2;
     if (p->o.on_event) {
-        pipe_event ev = {oc, path, reason, bytes, docs, chunks};
+        pipe_event ev = {oc, path, reason, bytes, docs, chunks, p->event_again};
         p->o.on_event(p->o.event_ctx, &ev);
     }
 }
@@ -104,9 +111,27 @@ static cairn_status group_begin(pipeline *p)
         return CAIRN_OK;
     CAIRN_TRY(store_begin(p->s));
     p->in_group = true;
+    p->st_before_group = p->st;
     p->group_start_ns = cairn_mono_ns();
     p->group_bytes = 0;
     return CAIRN_OK;
+}
+
+/* The group's work is gone (its commit failed, or it was rolled back):
+ * the counts report only what was kept. Files it had added or updated are
+ * counted as lost (they stay absent or partial and are redone next run). */
+static void group_lost(pipeline *p)
+{
+    const pipe_stats *b = &p->st_before_group;
+    size_t lost = (p->st.files_added - b->files_added) + (p->st.files_updated - b->files_updated);
+    uint64_t read = p->st.bytes_read, seen = p->st.bytes_seen;
+    size_t failed = p->st.files_failed, warnings = p->st.warnings, lost_before = p->st.files_lost;
+    p->st = *b;
+    p->st.bytes_read = read;
+    p->st.bytes_seen = seen;
+    p->st.files_failed = failed;
+    p->st.warnings = warnings;
+    p->st.files_lost = lost_before + lost;
 }
 
 static cairn_status group_commit(pipeline *p)
@@ -114,7 +139,10 @@ static cairn_status group_commit(pipeline *p)
     if (!p->in_group)
         return CAIRN_OK;
     p->in_group = false;
-    return store_commit(p->s);
+    cairn_status st = store_commit(p->s);   /* rolls back on failure */
+    if (st != CAIRN_OK)
+        group_lost(p);
+    return st;
 }
 
 static cairn_status group_maybe_commit(pipeline *p)
@@ -435,9 +463,9 @@ static int64_t mtime_ns_of(const struct stat *sb)
     return (int64_t)sb->st_mtim.tv_sec * 1000000000LL + sb->st_mtim.tv_nsec;
 }
 
-/* Record a file as skipped (and drop documents it had before). */
-static cairn_status mark_skipped(pipeline *p, store_file *f, bool existed, const struct stat *sb, const char *hash,
-                                 const char *mhash, const char *reason)
+/* Record a file as skipped or failed (and drop documents it had before). */
+static cairn_status mark_state(pipeline *p, store_file *f, bool existed, const struct stat *sb, const char *hash,
+                               const char *mhash, const char *reason, store_file_state state)
 {
     CAIRN_TRY(group_begin(p));
     if (existed && f->state != STORE_FILE_SKIPPED) {
@@ -449,11 +477,17 @@ static cairn_status mark_skipped(pipeline *p, store_file *f, bool existed, const
     f->mtime_ns = mtime_ns_of(sb);
     snprintf(f->content_hash, sizeof f->content_hash, "%s", hash ? hash : "");
     snprintf(f->meta_hash, sizeof f->meta_hash, "%s", mhash ? mhash : "");
-    f->state = STORE_FILE_SKIPPED;
+    f->state = state;
     f->ndocs = 0;
     f->sync_gen = p->o.sync_gen;
     f->source_id = p->o.source_id;
     return store_file_put(p->s, f, NULL, reason);
+}
+
+static cairn_status mark_skipped(pipeline *p, store_file *f, bool existed, const struct stat *sb, const char *hash,
+                                 const char *mhash, const char *reason)
+{
+    return mark_state(p, f, existed, sb, hash, mhash, reason, STORE_FILE_SKIPPED);
 }
 
 static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat *sb)
@@ -487,15 +521,27 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     options_hash(p, &raw, mh);
     int64_t mt = mtime_ns_of(sb);
-    bool same_stat = existed && f.size == (int64_t)size && f.mtime_ns == mt && !strcmp(f.meta_hash, mh);
-    if (same_stat && (f.state == STORE_FILE_OK || f.state == STORE_FILE_SKIPPED)) {
+    /* A file recorded complete whose documents are not all there (a store
+     * written by two processes at once before the writer lock, a hand
+     * edit) is redone, never reported unchanged. */
+    bool docs_true = f.state != STORE_FILE_OK || f.ndocs_stored < 0 || f.ndocs_stored == f.ndocs;
+    bool same_stat = existed && docs_true && f.size == (int64_t)size && f.mtime_ns == mt && !strcmp(f.meta_hash, mh);
+    if (same_stat && (f.state == STORE_FILE_OK || f.state == STORE_FILE_SKIPPED || f.state == STORE_FILE_FAILED)) {
         if (f.sync_gen != p->o.sync_gen) {
             if ((st = group_begin(p)) == CAIRN_OK)
                 st = store_file_touch(p->s, f.id, mt, p->o.sync_gen);
         }
+        /* A file that failed to parse is not read again until it changes:
+         * reported as skipped (with its recorded reason), not as a new
+         * failure, so a cron job does not alert forever. */
+        p->event_again = true;
         if (st == CAIRN_OK)
             event(p, f.state == STORE_FILE_OK ? PIPE_UNCHANGED : PIPE_SKIPPED, fs_path,
-                  f.state == STORE_FILE_OK ? NULL : "skipped before (unchanged since)", size, 0, 0);
+                  f.state == STORE_FILE_OK        ? NULL
+                  : f.state == STORE_FILE_FAILED ? "failed to parse before (unchanged since)"
+                                                  : "skipped before (unchanged since)",
+                  size, 0, 0);
+        p->event_again = false;
         goto out;
     }
     /* Record files (JSONL, CSV with a row per document) are streamed:
@@ -541,7 +587,7 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     }
     p->st.bytes_read += nbytes;
-    if (existed && f.state == STORE_FILE_OK && !strcmp(f.content_hash, ch) && !strcmp(f.meta_hash, mh)) {
+    if (existed && docs_true && f.state == STORE_FILE_OK && !strcmp(f.content_hash, ch) && !strcmp(f.meta_hash, mh)) {
         /* touched but not changed */
         if ((st = group_begin(p)) == CAIRN_OK)
             st = store_file_touch(p->s, f.id, mt, p->o.sync_gen);
@@ -589,11 +635,25 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
             cairn_fail_wrap(st, "%s", fs_path);
         goto out;
     }
-    if (st != CAIRN_OK) {
+    if (st != CAIRN_OK && st != CAIRN_ERR_CORRUPT && st != CAIRN_ERR_INVALID) {
+        /* Not the content's fault (a parser library missing, ...): the
+         * file stays partial and is retried next run. */
         char why[600];
         snprintf(why, sizeof why, "%s", cairn_last_error());
         event(p, PIPE_FAILED, fs_path, why, size, 0, 0);
-        st = CAIRN_OK;   /* the file stays partial: retried next run */
+        st = CAIRN_OK;
+        goto out;
+    }
+    if (st != CAIRN_OK) {
+        /* The parser rejected the content: record that with the reason
+         * (state failed), so it is not re-read until it changes. */
+        char why[600];
+        snprintf(why, sizeof why, "%s", cairn_last_error());
+        if (!p->in_group && (st = group_begin(p)) != CAIRN_OK)
+            goto out;
+        st = mark_state(p, &nf, true, sb, ch, mh, why, STORE_FILE_FAILED);
+        if (st == CAIRN_OK)
+            event(p, PIPE_FAILED, fs_path, why, size, 0, 0);
         goto out;
     }
     if (!p->in_group && (st = group_begin(p)) != CAIRN_OK)
@@ -749,8 +809,14 @@ static cairn_status walk(pipeline *p, const char *path, bool explicit_arg)
         return walk_dir(p, path, &sb);
     }
     if (!S_ISREG(sb.st_mode)) {
-        if (explicit_arg)
-            event(p, PIPE_SKIPPED, path, "not a regular file (device, socket or pipe)", 0, 0, 0);
+        /* reported (never opened: a FIFO would block), inside a walk too */
+        p->event_again = !explicit_arg;
+        event(p, PIPE_SKIPPED, path,
+              S_ISFIFO(sb.st_mode)   ? "not a regular file (a named pipe)"
+              : S_ISSOCK(sb.st_mode) ? "not a regular file (a socket)"
+                                     : "not a regular file (a device)",
+              0, 0, 0);
+        p->event_again = false;
         return CAIRN_OK;
     }
     if (explicit_arg && is_sidecar(path)) {
@@ -853,8 +919,10 @@ void pipeline_free(pipeline *p)
 {
     if (!p)
         return;
-    if (p->in_group)
+    if (p->in_group) {
         store_rollback(p->s);
+        group_lost(p);
+    }
     cairn_free(p->stack);
     cairn_free(p);
 }

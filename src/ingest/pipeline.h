@@ -41,6 +41,8 @@ typedef struct pipe_event {
     const char *reason;     /* skipped/failed/warning: why */
     uint64_t bytes;
     size_t docs, chunks;    /* added/updated: written */
+    bool again;             /* skipped: nothing new (skipped before and unchanged since, or
+                             * not a regular file): sync sums these up instead of listing them */
 } pipe_event;
 
 typedef void (*pipe_event_fn)(void *ctx, const pipe_event *ev);
@@ -49,6 +51,7 @@ typedef struct pipe_stats {
     size_t files_added, files_updated, files_unchanged, files_skipped, files_failed, warnings;
     size_t docs_written, docs_unchanged, docs_removed;
     size_t chunks_added, chunks_kept, chunks_removed;
+    size_t files_lost;          /* added/updated in a group whose commit failed: not kept, redone next run */
     uint64_t bytes_read;        /* bytes of files read and parsed */
     uint64_t bytes_seen;        /* bytes of every regular file considered */
 } pipe_stats;

@@ -194,8 +194,16 @@ cairn_status search_catch_up_with(store *s, const search_settings *setp, const c
      * consumers still need). Housekeeping: a failure (e.g. the store busy
      * with another writer) leaves the log for the next catch-up. The eval
      * index (its own directory) is rebuilt per run and is no consumer. */
-    if (st == CAIRN_OK && !ixdir && store_deletions_ack(s, "bm25", c.max_seq) != CAIRN_OK)
-        cairn_clear_error();
+    if (st == CAIRN_OK && !ixdir) {
+        /* Trimming the log writes the store: only under the writer lock (a
+         * reader's catch-up takes it if free, else leaves it to the writer). */
+        bool mine = !store_is_locked(s);
+        cairn_status lk = mine ? store_lock_writer(s, "cairn search (index catch-up)", false) : CAIRN_OK;
+        if (lk != CAIRN_OK || store_deletions_ack(s, "bm25", c.max_seq) != CAIRN_OK)
+            cairn_clear_error();
+        if (mine && lk == CAIRN_OK)
+            store_unlock_writer(s);
+    }
     bm25_writer_free(w);
     bm25_close(ix);
     return st == CAIRN_OK ? CAIRN_OK : cairn_fail_wrap(st, "updating the search index");
@@ -226,8 +234,17 @@ cairn_status search_open(store *s, search_engine **out)
         return cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
     e->s = s;
     cairn_status st = search_settings_load(s, &e->set);
-    if (st == CAIRN_OK)
+    if (st == CAIRN_OK) {
         st = search_catch_up(s, NULL);
+        /* A catch-up that cannot write (a full disk, an I/O error) leaves
+         * the last committed index intact: serve that, and say it is
+         * behind, rather than fail every search. */
+        if (st == CAIRN_ERR_IO || st == CAIRN_ERR_TOO_LARGE || st == CAIRN_ERR_BUSY) {
+            CAIRN_WARN("%s; searching the last committed index (it may lack the newest changes)", cairn_last_error());
+            cairn_clear_error();
+            st = CAIRN_OK;
+        }
+    }
     char dir[4096];
     index_dir(s, dir, sizeof dir);
     bool mismatch;
@@ -278,6 +295,12 @@ static cairn_status add_result(search_engine *e, const bm25_query *q, uint64_t c
     search_result *r = &out->r[out->n];
     cairn_status hs = store_hit_get(e->s, (int64_t)chunk_id, &r->hit);
     if (hs == CAIRN_ERR_NOT_FOUND) {
+        cairn_clear_error();
+        return CAIRN_OK;
+    }
+    if (hs == CAIRN_ERR_CORRUPT) {
+        /* A damaged row is never shown: say so and go on with the rest. */
+        CAIRN_WARN("%s", cairn_last_error());
         cairn_clear_error();
         return CAIRN_OK;
     }

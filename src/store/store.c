@@ -59,16 +59,24 @@ static const char schema_v2[] =
     "CREATE INDEX doc_meta_kts ON doc_meta(key, type, s, doc_id);"
     "CREATE INDEX doc_meta_ktn ON doc_meta(key, type, n, doc_id);";
 
+/* Version 3: a checksum of each chunk's text (XXH3-64 of its bytes, as a
+ * signed 64-bit integer), so a damaged page that still decodes is caught
+ * when read (store_hit_get, cairn check) instead of printed. Rows written
+ * before v3 have NULL: not verified. */
+static const char schema_v3[] = "ALTER TABLE chunks ADD COLUMN text_hash INTEGER;";
+
 typedef struct migration { int to; const char *sql; } migration;
 static const migration migrations[] = {
     {1, schema_v1},
     {2, schema_v2},
+    {3, schema_v3},
 };
 
 static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_STATE_GET] = "SELECT value FROM meta WHERE key = ?1",
     [STMT_STATE_SET] = "INSERT INTO meta(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    [STMT_FILE_GET] = "SELECT id, path, source_id, size, mtime_ns, content_hash, state, ndocs, sync_gen, meta_hash FROM files WHERE path = ?1",
+    [STMT_FILE_GET] = "SELECT id, path, source_id, size, mtime_ns, content_hash, state, ndocs, sync_gen, meta_hash,"
+                      " (SELECT count(*) FROM docs WHERE file_id = files.id) FROM files WHERE path = ?1",
     [STMT_FILE_INSERT] = "INSERT INTO files(path, source_id, size, mtime_ns, content_hash, type, state, reason, ndocs, ingested_at_ns, sync_gen, meta_hash)"
                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
     [STMT_FILE_UPDATE] = "UPDATE files SET source_id = ?2, size = ?3, mtime_ns = ?4, content_hash = ?5, type = ?6, state = ?7,"
@@ -92,7 +100,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_META_INSERT] = "INSERT INTO doc_meta(doc_id, key, type, s, n, ord) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
     [STMT_META_SELECT] = "SELECT key, type, s, n FROM doc_meta WHERE doc_id = ?1 ORDER BY key, ord",
     [STMT_CHUNK_KEYS] = "SELECT id, chunk_key, ord FROM chunks WHERE doc_id = ?1",
-    [STMT_CHUNK_INSERT] = "INSERT INTO chunks(doc_id, ord, chunk_key, heading_path, page, text, ntokens) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_CHUNK_INSERT] = "INSERT INTO chunks(doc_id, ord, chunk_key, heading_path, page, text, ntokens, text_hash)"
+                          " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [STMT_CHUNK_SET_ORD] = "UPDATE chunks SET ord = ?2 WHERE id = ?1",
     [STMT_CHUNK_DELETE] = "DELETE FROM chunks WHERE id = ?1",
     [STMT_CHUNK_LOG] = "INSERT INTO chunk_deletions(chunk_id, doc_id) VALUES(?1, ?2)",
@@ -102,7 +111,7 @@ static const char *const stmt_sql[STMT_COUNT] = {
                           " FROM chunks c JOIN docs d ON d.id = c.doc_id WHERE c.id > ?1 ORDER BY c.id LIMIT ?2",
     [STMT_DELETIONS_SINCE] = "SELECT seq, chunk_id FROM chunk_deletions WHERE seq > ?1 ORDER BY seq",
     [STMT_HIT] = "SELECT c.id, c.doc_id, d.path, d.rkey, d.title, d.type, c.heading_path, c.text, c.page,"
-                 " d.ingested_at_ns, d.mtime_ns, d.expires_at FROM chunks c JOIN docs d ON d.id = c.doc_id WHERE c.id = ?1",
+                 " d.ingested_at_ns, d.mtime_ns, d.expires_at, c.text_hash FROM chunks c JOIN docs d ON d.id = c.doc_id WHERE c.id = ?1",
     [STMT_FILES_UNDER] = "SELECT id FROM files"
                          " WHERE ?1 = '' OR path = ?1 OR (path >= ?2 AND path < ?3) ORDER BY path",
     [STMT_DOCS_UNDER_NOFILE] = "SELECT id FROM docs WHERE file_id IS NULL AND (?1 = '' OR path = ?1 OR (path >= ?2 AND path < ?3))",
@@ -132,6 +141,16 @@ cairn_status store_sql_fail(store *s, cairn_status st, const char *what)
         st = CAIRN_ERR_NOMEM;
     else if (pc == SQLITE_FULL || pc == SQLITE_IOERR || pc == SQLITE_CANTOPEN || pc == SQLITE_READONLY)
         st = CAIRN_ERR_IO;
+    if (st == CAIRN_ERR_CORRUPT)
+        return cairn_fail(st, "store %s: %s: %s; `cairn check` tells what is damaged, `cairn repair` rebuilds the store",
+                          s->dir, what, sqlite3_errmsg(s->db));
+    /* the operating system's reason, when SQLite's message does not say
+     * ("unable to open database file" on a full disk) */
+    int se = store_vfs_take_errno();
+    if (!se && pc != SQLITE_FULL && (pc == SQLITE_IOERR || pc == SQLITE_CANTOPEN))
+        se = sqlite3_system_errno(s->db);
+    if (se && pc != SQLITE_FULL)
+        return cairn_fail(st, "store %s: %s: %s (%s)", s->dir, what, sqlite3_errmsg(s->db), strerror(se));
     return cairn_fail(st, "store %s: %s: %s", s->dir, what, sqlite3_errmsg(s->db));
 }
 
@@ -356,7 +375,7 @@ static cairn_status open_db(const char *dir, bool create, store **out)
         goto done;
     }
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (create ? SQLITE_OPEN_CREATE : 0);
-    if (sqlite3_open_v2(dbpath, &s->db, flags, NULL) != SQLITE_OK) {
+    if (sqlite3_open_v2(dbpath, &s->db, flags, store_vfs_name()) != SQLITE_OK) {
         st = s->db ? store_sql_fail(s, CAIRN_ERR_IO, "opening") : cairn_fail(CAIRN_ERR_NOMEM, "out of memory opening the store");
         goto done;
     }
@@ -426,6 +445,7 @@ void store_close(store *s)
         return;
     while (s->txn_depth > 0)
         store_rollback(s);
+    store_unlock_writer(s);
     for (int i = 0; i < STMT_COUNT; i++)
         sqlite3_finalize(s->stmts[i]);
     if (s->db)

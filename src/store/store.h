@@ -8,18 +8,20 @@
  * written by a newer cairn fails with CAIRN_ERR_VERSION, an older one is
  * migrated forward in one transaction.
  *
- * Schema (version 2; v2 re-keyed the doc_meta indexes on (key, type, ...)):
+ * Schema (version 3; v2 re-keyed the doc_meta indexes on (key, type, ...);
+ * v3 added chunks.text_hash, a checksum of the text verified on reading):
  *   meta(key TEXT PRIMARY KEY, value)            schema_version, sync_gen, ...
  *   sources(id, root UNIQUE, options, ttl_s, added_at_ns, last_sync_ns)
  *   files(id, path UNIQUE, source_id, size, mtime_ns, content_hash, meta_hash,
  *         type, state, reason, ndocs, ingested_at_ns, sync_gen)
  *         state: 0 = partial (ingest started, not finished), 1 = ok,
- *                2 = skipped (binary/too large; `reason` says why)
+ *                2 = skipped (binary/too large; `reason` says why),
+ *                3 = failed to parse (`reason` says why; retried once changed)
  *   docs(id, file_id, source_id, path, key UNIQUE, rkey, type, title, size,
  *        mtime_ns, content_hash, doc_hash, ingested_at_ns, sync_gen,
  *        expires_at, nchunks, nbytes)
  *   chunks(id INTEGER PRIMARY KEY AUTOINCREMENT, doc_id, ord, chunk_key,
- *          heading_path, page, text, ntokens)
+ *          heading_path, page, text, ntokens, text_hash)
  *   doc_meta(doc_id, key, type, s, n, ord)       typed metadata; a list is
  *          one row per item (type = META_LIST, s = item, ord = position)
  *   chunk_deletions(seq INTEGER PRIMARY KEY AUTOINCREMENT, chunk_id, doc_id)
@@ -57,7 +59,7 @@
 
 typedef struct sqlite3 sqlite3;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 #define STORE_DIR_NAME ".cairn"
 #define STORE_DB_NAME "store.db"
 
@@ -110,9 +112,14 @@ cairn_status store_source_touch(store *s, int64_t id, int64_t now_ns);
  * forgotten, and sources containing PATH get it as an exclude pattern, so a
  * later `cairn sync` does not bring it back. */
 cairn_status store_sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded);
+/* Only the first half: forget sources at or under PATH (a `cairn rm` that
+ * removed no document must not add an exclude). */
+cairn_status store_sources_forget_under(store *s, const char *path, size_t *forgotten);
 
 /* ---- files ---- */
-typedef enum { STORE_FILE_PARTIAL = 0, STORE_FILE_OK = 1, STORE_FILE_SKIPPED = 2 } store_file_state;
+/* FAILED: the parser rejected the content (`reason` says why); not read
+ * again until its size, mtime or options change. */
+typedef enum { STORE_FILE_PARTIAL = 0, STORE_FILE_OK = 1, STORE_FILE_SKIPPED = 2, STORE_FILE_FAILED = 3 } store_file_state;
 
 typedef struct store_file {
     int64_t id;
@@ -124,6 +131,7 @@ typedef struct store_file {
     char meta_hash[33];         /* hash of tags, sidecar and chunking options */
     int64_t ndocs;
     int64_t sync_gen;
+    int64_t ndocs_stored;       /* store_file_get: documents actually stored for it (-1 = not read) */
 } store_file;
 void store_file_free(store_file *f);
 
@@ -224,8 +232,11 @@ typedef struct store_hit {
     int64_t ingested_at_ns, mtime_ns, expires_at;
     char *meta_json;            /* {"key": value, ...}; lists as arrays, dates as ISO strings */
 } store_hit;
-/* CAIRN_ERR_NOT_FOUND if the chunk no longer exists. */
+/* CAIRN_ERR_NOT_FOUND if the chunk no longer exists; CAIRN_ERR_CORRUPT if
+ * its text does not match its checksum (a damaged page). */
 cairn_status store_hit_get(store *s, int64_t chunk_id, store_hit *out);
+/* The checksum stored with a chunk's text (chunks.text_hash). */
+int64_t store_text_hash(const char *text, size_t len);
 void store_hit_free(store_hit *h);
 
 /* True for the builtin metadata names (path, type, title, size, modified,
@@ -240,6 +251,7 @@ cairn_status store_meta_json(const meta_list *m, char **out);
 /* ---- status ---- */
 typedef struct store_stats {
     int64_t files, files_skipped, files_partial, docs, chunks;
+    int64_t files_failed;       /* state 3: the parser rejected them */
     int64_t bytes;              /* sum of source file sizes */
     int64_t text_bytes;         /* sum of chunk text bytes */
     int64_t db_bytes;           /* store.db + WAL on disk */
@@ -248,6 +260,22 @@ typedef struct store_stats {
     int64_t sync_gen;
 } store_stats;
 cairn_status store_get_stats(store *s, store_stats *out);
+
+/* ---- one writer at a time (lock.c) ----
+ * Every command that writes the store takes the writer lock first (an
+ * flock on STORE_DIR/writer.lock, released by store_unlock_writer, by
+ * store_close or by the process dying). Readers never take it. Without
+ * `wait`, a held lock is CAIRN_ERR_BUSY with a message naming the holder:
+ * "store is busy (pid N, cairn add since 2026-...Z); ...". `what` names the
+ * command for that message. Taking it twice is a no-op. */
+cairn_status store_lock_writer(store *s, const char *what, bool wait);
+void store_unlock_writer(store *s);
+bool store_is_locked(const store *s);
+/* The same lock on a store directory without opening the database (cairn
+ * repair, when store.db itself is damaged): *fd holds it until closed, or
+ * until handed to an open store with store_adopt_lock. */
+cairn_status store_lock_dir(const char *dir, const char *what, bool wait, int *fd);
+void store_adopt_lock(store *s, int fd);
 
 /* ---- derived-index hook ----
  * Commands that change the store (add, rm, sync, watch) call

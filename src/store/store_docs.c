@@ -101,7 +101,8 @@ static cairn_status add_exclude(store *s, int64_t id, const char *options, const
     return st;
 }
 
-static cairn_status sources_after_remove(store *s, const char *path, size_t *forgotten, size_t *excluded)
+static cairn_status sources_after_remove(store *s, const char *path, bool add_excludes, size_t *forgotten,
+                                         size_t *excluded)
 {
     sqlite3_stmt *q;
     if (sqlite3_prepare_v2(s->db, "SELECT id, root, options FROM sources", -1, &q, NULL) != SQLITE_OK)
@@ -128,7 +129,7 @@ static cairn_status sources_after_remove(store *s, const char *path, size_t *for
                 cap = nc;
             }
             drop[nd++] = id;
-        } else if (path_within(path, root)) {
+        } else if (add_excludes && path_within(path, root)) {
             st = add_exclude(s, id, opt, path);
             if (st == CAIRN_OK && excluded)
                 (*excluded)++;
@@ -159,7 +160,20 @@ cairn_status store_sources_after_remove(store *s, const char *path, size_t *forg
     if (excluded)
         *excluded = 0;
     CAIRN_TRY(store_begin(s));
-    cairn_status st = sources_after_remove(s, path, forgotten, excluded);
+    cairn_status st = sources_after_remove(s, path, true, forgotten, excluded);
+    if (st != CAIRN_OK) {
+        store_rollback(s);
+        return st;
+    }
+    return store_commit(s);
+}
+
+cairn_status store_sources_forget_under(store *s, const char *path, size_t *forgotten)
+{
+    if (forgotten)
+        *forgotten = 0;
+    CAIRN_TRY(store_begin(s));
+    cairn_status st = sources_after_remove(s, path, false, forgotten, NULL);
     if (st != CAIRN_OK) {
         store_rollback(s);
         return st;
@@ -192,6 +206,7 @@ static cairn_status file_row(sqlite3_stmt *st, store_file *f)
     f->sync_gen = sqlite3_column_int64(st, 8);
     const char *mh = (const char *)sqlite3_column_text(st, 9);
     snprintf(f->meta_hash, sizeof f->meta_hash, "%s", mh ? mh : "");
+    f->ndocs_stored = sqlite3_column_count(st) > 10 ? sqlite3_column_int64(st, 10) : -1;
     return CAIRN_OK;
 }
 
@@ -582,6 +597,7 @@ static cairn_status chunk_insert(store *s, int64_t doc_id, const chunk *c)
     sqlite3_bind_int(st, 5, c->page);
     sqlite3_bind_text(st, 6, c->text, (int)c->len, SQLITE_STATIC);
     sqlite3_bind_int(st, 7, c->ntokens);
+    sqlite3_bind_int64(st, 8, store_text_hash(c->text, c->len));
     return store_step_done(s, st, "writing a chunk");
 }
 

@@ -29,7 +29,14 @@ struct store {
     sqlite3_stmt *stmts[STMT_COUNT];
     store_derived_fn hook;
     void *hook_ctx;
+    int lock_fd;            /* > 0 while this process holds writer.lock (lock.c) */
 };
+
+/* The fault-injecting VFS (vfs_fault.c) when I/O fault injection is armed,
+ * else NULL (the default VFS). */
+const char *store_vfs_name(void);
+/* errno of the shim's last injected failure on this thread (then reset). */
+int store_vfs_take_errno(void);
 
 /* A cached prepared statement, reset and unbound. */
 cairn_status store_stmt(store *s, store_stmt_id id, sqlite3_stmt **out);

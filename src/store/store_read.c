@@ -264,6 +264,8 @@ cairn_status store_meta_json(const meta_list *m, char **out)
     return *out ? CAIRN_OK : cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
 }
 
+int64_t store_text_hash(const char *text, size_t len) { return (int64_t)cairn_hash64(text, len); }
+
 cairn_status store_hit_get(store *s, int64_t chunk_id, store_hit *out)
 {
     memset(out, 0, sizeof *out);
@@ -292,7 +294,18 @@ cairn_status store_hit_get(store *s, int64_t chunk_id, store_hit *out)
     out->ingested_at_ns = sqlite3_column_int64(st, 9);
     out->mtime_ns = sqlite3_column_int64(st, 10);
     out->expires_at = sqlite3_column_int64(st, 11);
+    bool hashed = sqlite3_column_type(st, 12) != SQLITE_NULL;
+    int64_t want = sqlite3_column_int64(st, 12);
+    size_t tlen = (size_t)sqlite3_column_bytes(st, 7);
     sqlite3_reset(st);
+    if (out->text && hashed && store_text_hash(out->text, tlen) != want) {
+        cairn_status r = cairn_fail(CAIRN_ERR_CORRUPT,
+                                    "store %s: chunk %lld of %s is damaged (its text does not match its checksum); "
+                                    "run `cairn check` and `cairn repair`",
+                                    s->dir, (long long)chunk_id, out->path ? out->path : "?");
+        store_hit_free(out);
+        return r;
+    }
     if (!out->path || !out->rkey || !out->type || !out->heading_path || !out->text) {
         store_hit_free(out);
         return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
@@ -321,6 +334,7 @@ cairn_status store_get_stats(store *s, store_stats *o)
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 1", &o->files));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 2", &o->files_skipped));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 0", &o->files_partial));
+    CAIRN_TRY(query_int(s, "SELECT count(*) FROM files WHERE state = 3", &o->files_failed));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM docs", &o->docs));
     CAIRN_TRY(query_int(s, "SELECT count(*) FROM chunks", &o->chunks));
     CAIRN_TRY(query_int(s, "SELECT coalesce(sum(size), 0) FROM files WHERE state = 1", &o->bytes));

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 typedef struct disk_file { char *key; char *fs_path; int64_t size, mtime_ns; bool known, stale; } disk_file;
 typedef struct gone_file { char *key; int64_t id, size, mtime_ns; char hash[33]; bool ok, partial, moved; } gone_file;
@@ -69,6 +70,39 @@ static cairn_status in_store(void *ctx, const store_file *sf)
     return CAIRN_OK;
 }
 
+/* Is stored path `p` equal to `root` or under `root/`? ("" covers all) */
+static bool path_within(const char *p, const char *root)
+{
+    size_t n = strlen(root);
+    return !n || (!strncmp(p, root, n) && (p[n] == 0 || p[n] == '/'));
+}
+
+/* A stored file that this path's walk did not list but that another
+ * recorded source covers and that is still on disk belongs to that source
+ * (`cairn add notes --exclude '*.md'; cairn add notes/q.md`): it is not
+ * gone. Without this rule every sync deleted and re-added it. */
+static cairn_status claimed_elsewhere(store *s, const char *prefix, const char *key, bool *claimed)
+{
+    *claimed = false;
+    sqlite3_stmt *q;
+    if (sqlite3_prepare_v2(store_db(s), "SELECT root FROM sources", -1, &q, NULL) != SQLITE_OK)
+        return cairn_fail(CAIRN_ERR_IO, "listing sources: %s", sqlite3_errmsg(store_db(s)));
+    bool covered = false;
+    while (!covered && sqlite3_step(q) == SQLITE_ROW) {
+        const char *root = (const char *)sqlite3_column_text(q, 0);
+        covered = root && strcmp(root, prefix) && path_within(key, root);
+    }
+    sqlite3_finalize(q);
+    if (!covered)
+        return CAIRN_OK;
+    char *abs = NULL;
+    CAIRN_TRY(store_path_abs(s, key, &abs));
+    struct stat sb;
+    *claimed = stat(abs, &sb) == 0 && S_ISREG(sb.st_mode);
+    cairn_free(abs);
+    return CAIRN_OK;
+}
+
 static int cmp_disk(const void *a, const void *b) { return strcmp(((const disk_file *)a)->key, ((const disk_file *)b)->key); }
 static int cmp_gone(const void *a, const void *b) { return strcmp(((const gone_file *)a)->key, ((const gone_file *)b)->key); }
 
@@ -109,9 +143,10 @@ static cairn_status scan_path(store *s, pipeline *p, const char *fs_path, scan *
         st = pipeline_list(p, fs_path, on_disk, sc);
     if (st == CAIRN_OK)
         st = store_files_under(s, prefix, in_store, sc);
-    cairn_free(prefix);
-    if (st != CAIRN_OK)
+    if (st != CAIRN_OK) {
+        cairn_free(prefix);
         return st;
+    }
     if (sc->nd)
         qsort(sc->d, sc->nd, sizeof *sc->d, cmp_disk);
     if (sc->ng)
@@ -134,7 +169,21 @@ static cairn_status scan_path(store *s, pipeline *p, const char *fs_path, scan *
         }
     }
     sc->ng = w;
-    return CAIRN_OK;
+    /* Not listed here but another source's: keep it (see claimed_elsewhere). */
+    w = 0;
+    for (j = 0; j < sc->ng && st == CAIRN_OK; j++) {
+        bool claimed = false;
+        st = claimed_elsewhere(s, prefix, sc->g[j].key, &claimed);
+        if (claimed)
+            cairn_free(sc->g[j].key);
+        else
+            sc->g[w++] = sc->g[j];
+    }
+    for (; j < sc->ng; j++)
+        sc->g[w++] = sc->g[j];
+    sc->ng = w;
+    cairn_free(prefix);
+    return st;
 }
 
 static cairn_status sync_path(store *s, pipeline *p, const char *fs_path, const sync_options *opt, sync_report *rep)
