@@ -25,9 +25,10 @@
  *   80      128   embedder id the vectors came from (NUL padded)
  *   208     48    zero
  *   256     sections, each starting at a multiple of 64 (zero padding):
- *           ids u64[n], levels u8[n], scales f32[n], dead u64[ceil(n/64)],
+ *           ids u64[n], levels u8[n], dead u64[ceil(n/64)],
  *           upper_off u32[n], links0 u32[n*(M0+1)], upper u32[upper_len],
- *           codes i8[n*dpad], vecs f32[n*dim]
+ *           rows[n] of (f32 scale, 4 zero bytes, i8 codes[dpad]),
+ *           vecs f32[n*dim]
  *   end-16  8     XXH3-64 of every byte before it
  *   end-8   8     magic "CAIRNEND"
  *
@@ -54,7 +55,7 @@
 _Static_assert(sizeof(float) == 4, "float must be 32 bits");
 
 typedef struct layout {
-    uint64_t ids, levels, scales, dead, upper_off, links0, upper, codes, vecs, end;
+    uint64_t ids, levels, dead, upper_off, links0, upper, rows, vecs, end;
 } layout;
 
 static uint64_t al64(uint64_t x) { return (x + 63) & ~(uint64_t)63; }
@@ -65,12 +66,11 @@ static bool make_layout(uint64_t n, uint64_t dim, uint64_t dpad, uint64_t M0, ui
     uint64_t o = HDR;
     L->ids = o;        o = al64(o + 8 * n);
     L->levels = o;     o = al64(o + n);
-    L->scales = o;     o = al64(o + 4 * n);
     L->dead = o;       o = al64(o + 8 * ((n + 63) / 64));
     L->upper_off = o;  o = al64(o + 4 * n);
     L->links0 = o;     o = al64(o + 4 * n * (M0 + 1));
     L->upper = o;      o = al64(o + 4 * upper_len);
-    L->codes = o;      o = al64(o + n * dpad);
+    L->rows = o;       o = al64(o + n * (dpad + 8));
     L->vecs = o;       o = al64(o + 4 * n * dim);
     L->end = o + 16;
     return true;
@@ -193,12 +193,11 @@ cairn_status vec_index_save(vec_index *ix, const char *path, const vec_file_info
     w_put(w, h, sizeof h);
     w_pad_to(w, L.ids);       w_put(w, ix->ids, 8 * n);
     w_pad_to(w, L.levels);    w_put(w, ix->levels, n);
-    w_pad_to(w, L.scales);    w_put(w, ix->scales, 4 * n);
     w_pad_to(w, L.dead);      w_put(w, ix->dead, 8 * ((n + 63) / 64));
     w_pad_to(w, L.upper_off); w_put(w, ix->upper_off, 4 * n);
     w_pad_to(w, L.links0);    w_put(w, ix->links0, 4 * n * (ix->M0 + 1));
     w_pad_to(w, L.upper);     w_put(w, ix->upper, 4 * ix->upper_len);
-    w_pad_to(w, L.codes);     w_put(w, ix->codes, n * ix->dpad);
+    w_pad_to(w, L.rows);      w_put(w, ix->rows, (size_t)n * ix->rs);
     w_pad_to(w, L.vecs);      w_put(w, ix->vecs, 4 * n * ix->dim);
     w_pad_to(w, L.end - 16);
     unsigned char t[16];
@@ -248,7 +247,9 @@ static cairn_status check_graph(const vec_index *ix, const char *path)
                 if (ln[i] >= ix->n || ix->levels[ln[i]] < l)
                     return bad(path, "link to a node that does not exist at that level");
         }
-        if (!isfinite(ix->scales[u]) || ix->scales[u] < 0)
+        float sc;
+        memcpy(&sc, ix->rows + (size_t)u * ix->rs, 4);
+        if (!isfinite(sc) || sc < 0)
             return bad(path, "invalid quantization scale");
         dead += (ix->dead[u >> 6] >> (u & 63)) & 1;
     }
@@ -324,11 +325,10 @@ cairn_status vec_index_load(const char *path, vec_index **out, vec_file_info *in
         ix->rng = get64(m + 72);
         ix->ids = (uint64_t *)(m + L.ids);
         ix->levels = (uint8_t *)(m + L.levels);
-        ix->scales = (float *)(m + L.scales);
         ix->upper_off = (uint32_t *)(m + L.upper_off);
         ix->links0 = (uint32_t *)(m + L.links0);
         ix->upper = (uint32_t *)(m + L.upper);
-        ix->codes = (int8_t *)(m + L.codes);
+        ix->rows = (unsigned char *)(m + L.rows);
         ix->vecs = (float *)(m + L.vecs);
         ix->file_bytes = size;
         size_t dw = ((size_t)n + 63) / 64;

@@ -7,8 +7,10 @@
  * Node arrays (n nodes, room for cap):
  *   ids[n]        u64 external id (chunk id)
  *   levels[n]     u8 top level of the node
- *   scales[n]     f32 quantization scale: v ~= scale * code
- *   codes[n*dpad] i8 (dpad = dim rounded up to 8, zero padded)
+ *   rows[n*rs]    per node its quantization scale (f32, then 4 zero bytes)
+ *                 and its int8 codes (v ~= scale * code; dpad = dim rounded
+ *                 up to 8, zero padded): rs = 8 + dpad bytes, so one
+ *                 distance touches one contiguous row
  *   vecs[n*dim]   f32 the vector as given (rescoring, exact search)
  *   links0[n*(M0+1)]  level-0 adjacency: count, then up to M0 = 2M node ids
  *   upper_off[n]  u32 start in upper[] of the node's levels 1..level, each
@@ -61,7 +63,7 @@ double vec_index_dead_ratio(const vec_index *ix) { return ix->n ? (double)ix->n_
 void vec_index_memory(const vec_index *ix, uint64_t *vector_bytes, uint64_t *graph_bytes, uint64_t *float_bytes)
 {
     uint64_t n = ix->n;
-    *vector_bytes = n * (ix->dpad + 4ull);
+    *vector_bytes = n * (uint64_t)ix->rs;
     *graph_bytes = n * (8 + 1 + 4 + 4ull * (ix->M0 + 1)) + 4ull * ix->upper_len + (n + 63) / 64 * 8;
     *float_bytes = n * ix->dim * 4ull;
 }
@@ -75,15 +77,25 @@ static inline uint32_t *links_at(const vec_index *ix, uint32_t u, int l)
     return ix->upper + ix->upper_off[u] + (size_t)(l - 1) * (ix->p.M + 1);
 }
 
+static inline const unsigned char *row(const vec_index *ix, uint32_t u) { return ix->rows + (size_t)u * ix->rs; }
+static inline float row_scale(const unsigned char *r)
+{
+    float s;
+    memcpy(&s, r, 4);
+    return s;
+}
+static inline const int8_t *row_code(const unsigned char *r) { return (const int8_t *)(r + 8); }
+
 static inline float dist_nodes(const vec_index *ix, uint32_t a, uint32_t b)
 {
-    return -(ix->scales[a] * ix->scales[b]) *
-           (float)ix->dot8(ix->codes + (size_t)a * ix->dpad, ix->codes + (size_t)b * ix->dpad, ix->dpad);
+    const unsigned char *ra = row(ix, a), *rb = row(ix, b);
+    return -(row_scale(ra) * row_scale(rb)) * (float)ix->dot8(row_code(ra), row_code(rb), ix->dpad);
 }
 
 static inline float dist_code(const vec_index *ix, const int8_t *q, float qs, uint32_t b)
 {
-    return -(qs * ix->scales[b]) * (float)ix->dot8(q, ix->codes + (size_t)b * ix->dpad, ix->dpad);
+    const unsigned char *rb = row(ix, b);
+    return -(qs * row_scale(rb)) * (float)ix->dot8(q, row_code(rb), ix->dpad);
 }
 
 /* ---- id map (open addressing, key = id + 1, 0 = empty) ---- */
@@ -190,6 +202,7 @@ cairn_status vec__alloc(uint32_t dim, const vec_params *p, vec_index **out)
         return cairn_fail(CAIRN_ERR_NOMEM, "vector index");
     ix->dim = dim;
     ix->dpad = (dim + 7) / 8 * 8;
+    ix->rs = ix->dpad + 8;
     ix->p = *p;
     if (!ix->p.ef_search)
         ix->p.ef_search = d.ef_search;
@@ -216,8 +229,7 @@ static void free_arrays(vec_index *ix)
     if (ix->owned) {
         cairn_free(ix->ids);
         cairn_free(ix->levels);
-        cairn_free(ix->scales);
-        cairn_free_aligned(ix->codes);
+        cairn_free_aligned(ix->rows);
         cairn_free(ix->vecs);
         cairn_free(ix->links0);
         cairn_free(ix->upper_off);
@@ -225,8 +237,7 @@ static void free_arrays(vec_index *ix)
     }
     ix->ids = NULL;
     ix->levels = NULL;
-    ix->scales = NULL;
-    ix->codes = NULL;
+    ix->rows = NULL;
     ix->vecs = NULL;
     ix->links0 = ix->upper_off = ix->upper = NULL;
 }
@@ -263,18 +274,16 @@ static cairn_status ensure_cap(vec_index *ix, uint64_t want, uint64_t upper_want
     size_t n = ix->n, dw = (cap + 63) / 64;
     uint64_t *ids = cairn_malloc(cap * sizeof *ids);
     uint8_t *lv = cairn_malloc(cap);
-    float *sc = cairn_malloc(cap * sizeof *sc);
-    int8_t *codes = cairn_malloc_aligned(cap * ix->dpad, 64);
+    unsigned char *rows = cairn_malloc_aligned(cap * ix->rs, 64);
     float *vecs = cairn_malloc(cap * ix->dim * sizeof *vecs);
     uint32_t *l0 = cairn_malloc(cap * (ix->M0 + 1) * sizeof *l0);
     uint32_t *uo = cairn_malloc(cap * sizeof *uo);
     uint32_t *up = cairn_malloc(ucap * sizeof *up);
     uint64_t *dead = cairn_calloc(dw, sizeof *dead);
-    if (!ids || !lv || !sc || !codes || !vecs || !l0 || !uo || !up || !dead) {
+    if (!ids || !lv || !rows || !vecs || !l0 || !uo || !up || !dead) {
         cairn_free(ids);
         cairn_free(lv);
-        cairn_free(sc);
-        cairn_free_aligned(codes);
+        cairn_free_aligned(rows);
         cairn_free(vecs);
         cairn_free(l0);
         cairn_free(uo);
@@ -285,8 +294,7 @@ static cairn_status ensure_cap(vec_index *ix, uint64_t want, uint64_t upper_want
     if (n) {
         memcpy(ids, ix->ids, n * sizeof *ids);
         memcpy(lv, ix->levels, n);
-        memcpy(sc, ix->scales, n * sizeof *sc);
-        memcpy(codes, ix->codes, n * ix->dpad);
+        memcpy(rows, ix->rows, n * ix->rs);
         memcpy(vecs, ix->vecs, n * ix->dim * sizeof *vecs);
         memcpy(l0, ix->links0, n * (ix->M0 + 1) * sizeof *l0);
         memcpy(uo, ix->upper_off, n * sizeof *uo);
@@ -303,8 +311,7 @@ static cairn_status ensure_cap(vec_index *ix, uint64_t want, uint64_t upper_want
     cairn_free(ix->dead);
     ix->ids = ids;
     ix->levels = lv;
-    ix->scales = sc;
-    ix->codes = codes;
+    ix->rows = rows;
     ix->vecs = vecs;
     ix->links0 = l0;
     ix->upper_off = uo;
@@ -327,7 +334,7 @@ static cairn_status scratch(vec_index *ix, size_t nheap)
     }
     if (ix->vis_cap < (size_t)ix->n + 1) {
         size_t c = CAIRN_MAX((size_t)ix->n + 1, (size_t)ix->cap);
-        uint32_t *v = cairn_calloc(c, sizeof *v);
+        uint16_t *v = cairn_calloc(c, sizeof *v);
         if (!v)
             return cairn_fail(CAIRN_ERR_NOMEM, "vector search scratch");
         cairn_free(ix->vis);
@@ -449,7 +456,7 @@ static cairn_status search_layer(vec_index *ix, const layer_q *q, uint32_t ep, f
 {
     CAIRN_TRY(heap_room(ix, ef + 64));
     visit_reset(ix);
-    uint32_t gen = ix->vis_gen;
+    uint16_t gen = ix->vis_gen;
     size_t nc = 0, nr = 0;
     vec_cand *cand = ix->cand, *res = ix->res;
     ix->vis[ep] = gen;
@@ -465,15 +472,22 @@ static cairn_status search_layer(vec_index *ix, const layer_q *q, uint32_t ep, f
         vec_cand c = heap_pop(cand, &nc, false);
         if (c.d > lower && nr >= ef)
             break;
+        /* unvisited neighbours first, their rows prefetched, then the
+         * distances: the loads overlap instead of missing one by one */
         const uint32_t *ln = links_at(ix, c.id, l);
-        uint32_t cnt = ln[0];
+        uint32_t cnt = ln[0], todo[257], nt = 0;
         for (uint32_t i = 1; i <= cnt; i++) {
             uint32_t v = ln[i];
             if (ix->vis[v] == gen)
                 continue;
             ix->vis[v] = gen;
-            if (i + 1 <= cnt)
-                __builtin_prefetch(ix->codes + (size_t)ln[i + 1] * ix->dpad);
+            const unsigned char *r = row(ix, v);
+            __builtin_prefetch(r);
+            __builtin_prefetch(r + 64);
+            todo[nt++] = v;
+        }
+        for (uint32_t i = 0; i < nt; i++) {
+            uint32_t v = todo[i];
             float d = qdist(ix, q, v);
             nd++;
             if (nr < ef || d < lower) {
@@ -578,7 +592,7 @@ static cairn_status insert_node(vec_index *ix, uint32_t u)
         ix->max_level = level;
         return CAIRN_OK;
     }
-    layer_q q = {.code = ix->codes + (size_t)u * ix->dpad, .scale = ix->scales[u], .self = u};
+    layer_q q = {.code = row_code(row(ix, u)), .scale = row_scale(row(ix, u)), .self = u};
     uint32_t ep = ix->entry;
     float dep = qdist(ix, &q, ep);
     uint64_t nd = 0;
@@ -633,7 +647,10 @@ cairn_status vec_index_add(vec_index *ix, uint64_t id, const float *v)
     ix->ids[u] = id;
     ix->levels[u] = (uint8_t)level;
     memcpy(ix->vecs + (size_t)u * ix->dim, v, ix->dim * sizeof *v);
-    ix->scales[u] = vec_quantize_i8(v, ix->dim, ix->codes + (size_t)u * ix->dpad, ix->dpad);
+    unsigned char *r = ix->rows + (size_t)u * ix->rs;
+    float sc = vec_quantize_i8(v, ix->dim, (int8_t *)(r + 8), ix->dpad);
+    memcpy(r, &sc, 4);
+    memset(r + 4, 0, 4);
     ix->links0[(size_t)u * (ix->M0 + 1)] = 0;
     ix->upper_off[u] = (uint32_t)ix->upper_len;
     for (int l = 1; l <= level; l++)

@@ -10,7 +10,7 @@ typedef struct vec_cand {
 } vec_cand;
 
 struct vec_index {
-    uint32_t dim, dpad, M0;
+    uint32_t dim, dpad, rs, M0;
     vec_params p;
     double mult;            /* level multiplier 1/ln(M) */
     uint64_t rng;
@@ -20,8 +20,7 @@ struct vec_index {
     /* node arrays (vec_hnsw.c); heap memory when owned, else in the mapping */
     uint64_t *ids;
     uint8_t *levels;
-    float *scales;
-    int8_t *codes;
+    unsigned char *rows;    /* n * rs: scale, 4 zero bytes, dpad codes */
     float *vecs;
     uint32_t *links0, *upper_off, *upper;
     uint64_t *dead;         /* always heap: tombstones change without a copy */
@@ -34,7 +33,7 @@ struct vec_index {
     uint32_t *hvals;
     size_t hcap, hused;
     /* search scratch */
-    uint32_t *vis, vis_gen;
+    uint16_t *vis, vis_gen;
     size_t vis_cap;
     vec_cand *cand, *res, *sel;
     size_t heap_cap, n_res;
