@@ -8,6 +8,7 @@
 #define CAIRN_CLI_STORE_H
 
 #include "ingest/pipeline.h"
+#include "search/dense.h"
 #include "store/store.h"
 #include <stddef.h>
 
@@ -20,6 +21,9 @@ cairn_status cli_find_store(const char *db, char *out, size_t out_len);
 
 /* Find, open, and install the derived-index hook. Prints nothing. */
 cairn_status cli_open_store(const char *db, store **out);
+
+/* The store's embedding model (set->model), loaded once per process. */
+cairn_status cli_embedder(const dense_settings *set, cairn_embedder **out);
 
 /* Print "cairn CMD: <detail>" for a failed status. */
 void cli_error(const char *cmd, cairn_status st);

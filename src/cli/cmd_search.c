@@ -5,6 +5,7 @@
 #include "index/bm25.h"
 #include "cli/cli_store.h"
 #include "search/eval.h"
+#include "search/hybrid.h"
 #include "search/search.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -26,8 +27,16 @@ static bool parse_num(const char *s, double *out)
 static void search_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--json] [--db DIR]\n"
-            "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
+            "usage: cairn search QUERY... [--k N] [--mode bm25|dense|hybrid] [--where EXPR] [--fresh-within DUR]\n"
+            "                    [--group doc|chunk] [--json] [--db DIR]\n"
+            "  Search the store's chunks: BM25 (words OR-ed), dense (cosine of embeddings; needs [embed]\n"
+            "  model), or hybrid (both lists fused). docs/search.md, docs/vectors.md.\n"
+            "  --mode M              bm25 | dense | hybrid (default: [search] mode in .cairn/config, else\n"
+            "                        hybrid when the store has an embedding model, else bm25)\n"
+            "  --fusion rrf|weighted reciprocal rank fusion (default) or normalized weighted sum\n"
+            "  --rrf-k N             RRF constant (60)     --dense-weight W  weighted fusion: W in [0,1] (0.5)\n"
+            "  --depth N             hits taken from each list before fusing (100)\n"
+            "  --rerank MODEL        rescore the fused top N with a cross-encoder   --rerank-top N (20)\n"
             "  --k N                 number of results (10)\n"
             "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
@@ -172,7 +181,9 @@ int cmd_search(int argc, char **argv)
         return 2;
     size_t k = 10;
     bool json = false, info = false, by_doc = false;
-    const char *where = NULL;
+    const char *where = NULL, *mode_s = NULL, *rerank = NULL;
+    hybrid_opts ho;
+    hybrid_opts_default(&ho);
     int64_t fresh_s = 0;
     cairn_buf q;
     cairn_buf_init(&q, 1u << 16);
@@ -202,6 +213,32 @@ int cmd_search(int argc, char **argv)
                 return 2;
             }
             where = argv[++i];
+        } else if (!strcmp(a, "--mode") || !strcmp(a, "--fusion") || !strcmp(a, "--rrf-k") ||
+                   !strcmp(a, "--dense-weight") || !strcmp(a, "--depth") || !strcmp(a, "--rerank") ||
+                   !strcmp(a, "--rerank-top")) {
+            const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+            bool ok = v != NULL;
+            if (ok && !strcmp(a, "--mode"))
+                mode_s = v, ok = search_mode_parse(v, &ho.mode) == CAIRN_OK;
+            else if (ok && !strcmp(a, "--fusion"))
+                ok = fuse_method_parse(v, &ho.fuse.method) == CAIRN_OK;
+            else if (ok && !strcmp(a, "--rrf-k"))
+                ok = parse_num(v, &x) && x >= 0 && x <= 100000, ho.fuse.rrf_k = (float)x;
+            else if (ok && !strcmp(a, "--dense-weight"))
+                ok = parse_num(v, &x) && x >= 0 && x <= 1, ho.fuse.dense_weight = (float)x;
+            else if (ok && !strcmp(a, "--depth"))
+                ok = parse_num(v, &x) && x >= 1 && x <= 10000 && x == (double)(size_t)x, ho.depth = (size_t)x;
+            else if (ok && !strcmp(a, "--rerank-top"))
+                ok = parse_num(v, &x) && x >= 1 && x <= 1000 && x == (double)(size_t)x, ho.rerank_top = (size_t)x;
+            else if (ok)
+                rerank = v;
+            if (!ok) {
+                cairn_clear_error();
+                fprintf(stderr, "cairn search: bad or missing value for %s (see cairn search --help)\n", a);
+                cairn_buf_free(&q);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "--group")) {
             if (i + 1 >= argc || (strcmp(argv[i + 1], "doc") && strcmp(argv[i + 1], "chunk"))) {
                 fprintf(stderr, "cairn search: --group needs doc or chunk\n");
@@ -245,9 +282,39 @@ int cmd_search(int argc, char **argv)
     filter_bits bits = {0};
     bool everything = true;
     int64_t now = cairn_now_ns() / 1000000000LL;
+    dense_engine *de = NULL;
+    cairn_embedder *rr = NULL;
+    dense_settings dset = {0};
     cairn_status st = cli_open_store(db, &s);
     if (st == CAIRN_OK)
         st = search_open(s, &e);
+    if (st == CAIRN_OK)
+        st = dense_settings_load(s, &dset);
+    if (st == CAIRN_OK && !mode_s) {
+        const char *m = store_config_get(store_get_config(s), "search", "mode");
+        if (m)
+            st = search_mode_parse(m, &ho.mode);
+        else
+            ho.mode = dset.model ? SEARCH_MODE_HYBRID : SEARCH_MODE_BM25;
+    }
+    if (st == CAIRN_OK && by_doc && ho.mode != SEARCH_MODE_BM25)
+        st = cairn_fail(CAIRN_ERR_INVALID, "--group doc ranks by document-level BM25: use it with --mode bm25");
+    if (st == CAIRN_OK && ho.mode != SEARCH_MODE_BM25) {
+        cairn_embedder *em = NULL;
+        if (!dset.model)
+            st = cairn_fail(CAIRN_ERR_INVALID, "--mode %s needs an embedding model: 'cairn init --embed-model PATH' "
+                                               "or [embed] model = PATH in .cairn/config", search_mode_name(ho.mode));
+        if (st == CAIRN_OK)
+            st = cli_embedder(&dset, &em);
+        if (st == CAIRN_OK)
+            st = dense_open_with(s, &dset, em, &de);
+    }
+    if (st == CAIRN_OK && rerank) {
+        embed_opts eo = {.n_threads = dset.threads};
+        st = embedder_load(rerank, &eo, &rr);
+        if (st == CAIRN_OK)
+            ho.reranker = rr;
+    }
     /* Pre-filtering: the allowed chunks are computed first, and the search
      * ranks only those (so a full top-k comes back however selective). */
     if (st == CAIRN_OK && where)
@@ -256,7 +323,8 @@ int cmd_search(int argc, char **argv)
         st = filter_allowed(s, filter, fresh_s, now, &bits, &everything);
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
-        st = (by_doc ? search_run_docs : search_run)(e, q.data, everything ? NULL : &allowed, k, &res);
+        st = by_doc ? search_run_docs(e, q.data, everything ? NULL : &allowed, k, &res)
+                    : search_run_mode(e, de, q.data, everything ? NULL : &allowed, k, &ho, &res);
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("search", st);
@@ -269,6 +337,9 @@ int cmd_search(int argc, char **argv)
     search_results_free(&res);
     filter_bits_free(&bits);
     filter_free(filter);
+    dense_close(de);
+    embedder_free(rr);
+    dense_settings_free(&dset);
     search_close(e);
     store_close(s);
     cairn_buf_free(&q);
