@@ -368,7 +368,11 @@ static void eval_usage(FILE *f)
             "  --agg-weight W    W for doc (0) and maxsum (0.1), 0..10\n"
             "  --rm3 DOCS        pseudo-relevance feedback from the top DOCS chunks (0: off)\n"
             "  --rm3-terms N     expansion terms (10)   --rm3-weight X  original query weight (0.5)\n"
-            "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n");
+            "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n"
+            "  --mode bm25|dense|hybrid   ranking (bm25); dense and hybrid need --embed-model\n"
+            "  --embed-model PATH  GGUF encoder: every chunk is embedded (kept in the --db store)\n"
+            "  --embed-threads N   embedding threads (1)\n"
+            "  --fusion rrf|weighted  --rrf-k N (60)  --dense-weight W (0.5)   hybrid fusion\n");
 }
 
 static int rm_rf(const char *dir)
@@ -429,6 +433,18 @@ int cmd_eval(int argc, char **argv)
             o.fb_terms = (size_t)x, i++;
         } else if (!strcmp(a, "--rm3-weight") && parse_num(v, &x) && x >= 0 && x <= 1) {
             o.fb_orig_weight = (float)x, i++;
+        } else if (!strcmp(a, "--mode") && search_mode_parse(v, &o.mode) == CAIRN_OK) {
+            i++;
+        } else if (!strcmp(a, "--fusion") && fuse_method_parse(v, &o.fuse.method) == CAIRN_OK) {
+            i++;
+        } else if (!strcmp(a, "--rrf-k") && parse_num(v, &x) && x >= 0 && x <= 100000) {
+            o.fuse.rrf_k = (float)x, i++;
+        } else if (!strcmp(a, "--dense-weight") && parse_num(v, &x) && x >= 0 && x <= 1) {
+            o.fuse.dense_weight = (float)x, i++;
+        } else if (!strcmp(a, "--embed-model")) {
+            o.embed_model = v, i++;
+        } else if (!strcmp(a, "--embed-threads") && parse_num(v, &x) && x >= 1 && x <= 64) {
+            o.embed_threads = (int)x, i++;
         } else if (!strcmp(a, "--stemmer") || !strcmp(a, "--stop") || !strcmp(a, "--accents")) {
             if (text_config_set(&o.analyzer, a + 2, v) != CAIRN_OK) {
                 fprintf(stderr, "cairn eval: %s\n", cairn_last_error());
@@ -436,6 +452,7 @@ int cmd_eval(int argc, char **argv)
             }
             i++;
         } else if (a[0] == '-') {
+            cairn_clear_error();
             fprintf(stderr, "cairn eval: bad option or value: %s %s\n", a, v ? v : "");
             eval_usage(stderr);
             return 2;
@@ -504,10 +521,10 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "cairn eval: %s\n", cairn_last_error());
         rc = 1;
     } else if (json) {
-        printf("{\"dataset\": \"%s\", \"queries\": %zu, \"documents\": %zu, \"chunks\": %zu, "
+        printf("{\"dataset\": \"%s\", \"mode\": \"%s\", \"queries\": %zu, \"documents\": %zu, \"chunks\": %zu, "
                "\"ndcg@%zu\": %.4f, \"recall@%zu\": %.4f, \"mrr@%zu\": %.4f, \"map\": %.4f, "
                "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"build_s\": %.3f}\n",
-               dir, r.n_queries, r.n_docs, r.n_chunks, o.k, r.ndcg, o.k_recall, r.recall, o.k, r.mrr, r.map,
+               dir, search_mode_name(o.mode), r.n_queries, r.n_docs, r.n_chunks, o.k, r.ndcg, o.k_recall, r.recall, o.k, r.mrr, r.map,
                r.p50_ms, r.p99_ms, build_s);
     } else {
         printf("%s: %zu queries, %zu documents, %zu chunks\n", dir, r.n_queries, r.n_docs, r.n_chunks);

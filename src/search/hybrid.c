@@ -99,7 +99,8 @@ cairn_status fuse_lists(const fuse_item *a, size_t na, const fuse_item *b, size_
         size_t rank = in_a ? i + 1 : i - na + 1;
         float s;
         if (o->method == FUSE_RRF) {
-            s = 1.0f / (o->rrf_k + (float)rank);
+            /* weights 2(1 - w) and 2w: w = 0.5 is plain RRF */
+            s = 2 * (in_a ? 1 - w : w) / (o->rrf_k + (float)rank);
         } else {
             float lo = in_a ? alo : blo, hi = in_a ? ahi : bhi;
             float norm = hi > lo ? (it->score - lo) / (hi - lo) : 1.0f;

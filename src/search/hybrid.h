@@ -4,8 +4,9 @@
  * fused top N.
  *
  * Fusion of two ranked lists (best first):
- *   RRF       score(x) = sum over lists of 1 / (rrf_k + rank(x)), ranks from 1
- *             (Cormack et al. 2009; rrf_k = 60 by default);
+ *   RRF       score(x) = 2(1 - w) / (rrf_k + rank_bm25(x)) + 2w / (rrf_k + rank_dense(x)),
+ *             ranks from 1, a missing item contributing 0 (Cormack et al. 2009;
+ *             rrf_k = 60; w = 0.5 is plain RRF);
  *   weighted  each list's scores min-max normalised to [0, 1] (an item
  *             missing from a list gets 0 there), then
  *             (1 - w) * bm25 + w * dense.
@@ -15,33 +16,8 @@
 #define CAIRN_SEARCH_HYBRID_H
 
 #include "search/dense.h"
+#include "search/fuse.h"
 #include "search/search.h"
-
-typedef enum { SEARCH_MODE_BM25, SEARCH_MODE_DENSE, SEARCH_MODE_HYBRID } search_mode;
-typedef enum { FUSE_RRF, FUSE_WEIGHTED } fuse_method;
-
-/* "bm25" | "dense" | "hybrid"; "rrf" | "weighted". */
-cairn_status search_mode_parse(const char *s, search_mode *out);
-cairn_status fuse_method_parse(const char *s, fuse_method *out);
-const char *search_mode_name(search_mode m);
-
-typedef struct fuse_item {
-    uint64_t id;
-    float score;
-} fuse_item;
-
-typedef struct fuse_opts {
-    fuse_method method;
-    float rrf_k;            /* 60 */
-    float dense_weight;     /* weighted: w (0.5) */
-} fuse_opts;
-
-void fuse_opts_default(fuse_opts *o);
-
-/* Fuse a (BM25) and b (dense), both best first without duplicates, into
- * out (room for na + nb), best first; returns the count. */
-cairn_status fuse_lists(const fuse_item *a, size_t na, const fuse_item *b, size_t nb, const fuse_opts *o,
-                        fuse_item *out, size_t *n_out);
 
 typedef struct hybrid_opts {
     search_mode mode;
