@@ -51,6 +51,9 @@ nb=$(ls docs/b | wc -l)
 [ "$("$CAIRN" search river --json --k 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')" = 1 ] || fail "default search"
 if "$CAIRN" search river --mode dense --group doc 2>err; then fail "--group doc with dense accepted"; fi
 if "$CAIRN" search river --mode nonsense 2>err; then fail "bad mode accepted"; fi
+# --rerank with an embedder that has no classification head: a clear error
+if "$CAIRN" search river --mode hybrid --rerank "$M1" 2>err >/dev/null; then fail "rerank with an embedder accepted"; fi
+grep -q "not a cross-encoder" err || fail "unclear rerank error: $(cat err)"
 
 # rm drops vectors; sync after a delete too
 "$CAIRN" rm docs/b >/dev/null
