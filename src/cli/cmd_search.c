@@ -182,6 +182,7 @@ int cmd_search(int argc, char **argv)
     size_t k = 10;
     bool json = false, info = false, by_doc = false;
     const char *where = NULL, *mode_s = NULL, *rerank = NULL;
+    bool set_fusion = false, set_rrf = false, set_w = false, set_depth = false;
     hybrid_opts ho;
     hybrid_opts_default(&ho);
     int64_t fresh_s = 0;
@@ -221,13 +222,14 @@ int cmd_search(int argc, char **argv)
             if (ok && !strcmp(a, "--mode"))
                 mode_s = v, ok = search_mode_parse(v, &ho.mode) == CAIRN_OK;
             else if (ok && !strcmp(a, "--fusion"))
-                ok = fuse_method_parse(v, &ho.fuse.method) == CAIRN_OK;
+                ok = fuse_method_parse(v, &ho.fuse.method) == CAIRN_OK, set_fusion = true;
             else if (ok && !strcmp(a, "--rrf-k"))
-                ok = parse_num(v, &x) && x >= 0 && x <= 100000, ho.fuse.rrf_k = (float)x;
+                ok = parse_num(v, &x) && x >= 0 && x <= 100000, ho.fuse.rrf_k = (float)x, set_rrf = true;
             else if (ok && !strcmp(a, "--dense-weight"))
-                ok = parse_num(v, &x) && x >= 0 && x <= 1, ho.fuse.dense_weight = (float)x;
+                ok = parse_num(v, &x) && x >= 0 && x <= 1, ho.fuse.dense_weight = (float)x, set_w = true;
             else if (ok && !strcmp(a, "--depth"))
-                ok = parse_num(v, &x) && x >= 1 && x <= 10000 && x == (double)(size_t)x, ho.depth = (size_t)x;
+                ok = parse_num(v, &x) && x >= 1 && x <= 10000 && x == (double)(size_t)x, ho.depth = (size_t)x,
+                set_depth = true;
             else if (ok && !strcmp(a, "--rerank-top"))
                 ok = parse_num(v, &x) && x >= 1 && x <= 1000 && x == (double)(size_t)x, ho.rerank_top = (size_t)x;
             else if (ok)
@@ -296,6 +298,20 @@ int cmd_search(int argc, char **argv)
             st = search_mode_parse(m, &ho.mode);
         else
             ho.mode = dset.model ? SEARCH_MODE_HYBRID : SEARCH_MODE_BM25;
+    }
+    if (st == CAIRN_OK) {
+        /* [search] settings, then the flags given */
+        hybrid_opts c = ho;
+        hybrid_opts_default(&c);
+        st = hybrid_opts_from_config(store_get_config(s), &c);
+        if (!set_fusion)
+            ho.fuse.method = c.fuse.method;
+        if (!set_rrf)
+            ho.fuse.rrf_k = c.fuse.rrf_k;
+        if (!set_w)
+            ho.fuse.dense_weight = c.fuse.dense_weight;
+        if (!set_depth)
+            ho.depth = c.depth;
     }
     if (st == CAIRN_OK && by_doc && ho.mode != SEARCH_MODE_BM25)
         st = cairn_fail(CAIRN_ERR_INVALID, "--group doc ranks by document-level BM25: use it with --mode bm25");

@@ -49,6 +49,34 @@ void hybrid_opts_default(hybrid_opts *o)
     o->rerank_top = 20;
 }
 
+static cairn_status cfg_num(const store_config *c, const char *key, double lo, double hi, double *v)
+{
+    const char *s = store_config_get(c, "search", key);
+    if (!s)
+        return CAIRN_OK;
+    char *e;
+    double x = strtod(s, &e);
+    if (e == s || *e || !(x >= lo && x <= hi))
+        return cairn_fail(CAIRN_ERR_INVALID, "config [search] %s = %s: expected a number in [%g, %g]", key, s, lo, hi);
+    *v = x;
+    return CAIRN_OK;
+}
+
+cairn_status hybrid_opts_from_config(const store_config *c, hybrid_opts *o)
+{
+    const char *f = store_config_get(c, "search", "fusion");
+    if (f && fuse_method_parse(f, &o->fuse.method) != CAIRN_OK)
+        return cairn_fail_wrap(CAIRN_ERR_INVALID, "config [search] fusion");
+    double k = o->fuse.rrf_k, w = o->fuse.dense_weight, d = (double)o->depth;
+    CAIRN_TRY(cfg_num(c, "rrf_k", 0, 100000, &k));
+    CAIRN_TRY(cfg_num(c, "dense_weight", 0, 1, &w));
+    CAIRN_TRY(cfg_num(c, "depth", 1, 10000, &d));
+    o->fuse.rrf_k = (float)k;
+    o->fuse.dense_weight = (float)w;
+    o->depth = (size_t)d;
+    return CAIRN_OK;
+}
+
 typedef struct fz {
     uint64_t id;
     float score;

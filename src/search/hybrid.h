@@ -28,6 +28,9 @@ typedef struct hybrid_opts {
 } hybrid_opts;
 
 void hybrid_opts_default(hybrid_opts *o);
+/* [search] fusion = rrf|weighted, rrf_k = N, dense_weight = W, depth = N
+ * from the store's config (absent keys keep o's values). */
+cairn_status hybrid_opts_from_config(const store_config *c, hybrid_opts *o);
 
 /* Top k chunks for query among `allowed` in the chosen mode (d may be NULL
  * for bm25). With a reranker, the fused top rerank_top are rescored
