@@ -262,9 +262,7 @@ int cmd_embed(int argc, char **argv)
         fail(rerank ? "rerank" : "embed");
         goto done;
     }
-    if (s.n_truncated)
-        fprintf(stderr, "cairn embed: %llu of %d texts truncated to the model's %d-token context\n",
-                (unsigned long long)s.n_truncated, n, embedder_n_ctx(e));
+    /* truncated texts: the library's warning said so on stderr; the count is in timings */
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "model", embedder_id(e));
