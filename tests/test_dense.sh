@@ -54,6 +54,27 @@ if "$CAIRN" search river --mode nonsense 2>err; then fail "bad mode accepted"; f
 # --rerank with an embedder that has no classification head: a clear error
 if "$CAIRN" search river --mode hybrid --rerank "$M1" 2>err >/dev/null; then fail "rerank with an embedder accepted"; fi
 grep -q "not a cross-encoder" err || fail "unclear rerank error: $(cat err)"
+# --rerank with a cross-encoder (a synthetic one from our writer): the fused
+# top N come back ordered by the scores `cairn embed --rerank` gives them
+"$CAIRN" model synth "$T/rr.gguf" --arch bert --vocab 300 --embd 32 --ff 64 --cls-out 1 >/dev/null
+"$CAIRN" search river bridge --mode hybrid --k 6 --rerank-top 6 --json > "$T/fused.json"
+"$CAIRN" search river bridge --mode hybrid --k 6 --rerank "$T/rr.gguf" --rerank-top 6 --json > "$T/rr.json"
+python3 - "$T" "$CAIRN" <<'PY' || fail "rerank order"
+import json, subprocess, sys
+t, cairn = sys.argv[1], sys.argv[2]
+fused = json.load(open(t + "/fused.json"))["results"]
+rr = json.load(open(t + "/rr.json"))["results"]
+assert len(fused) == 6 and len(rr) == 6
+assert sorted(x["chunk_id"] for x in fused) == sorted(x["chunk_id"] for x in rr), "rerank changed the set"
+ref = json.loads(subprocess.run([cairn, "embed", "-m", t + "/rr.gguf", "--rerank", "river bridge", "--json"]
+                                + [x["text"] for x in fused], check=True, capture_output=True, text=True).stdout)["scores"]
+want = [fused[i]["chunk_id"] for i in sorted(range(6), key=lambda i: (-ref[i], i))]
+got = [x["chunk_id"] for x in rr]
+assert got == want, (got, want)
+for x in rr:
+    i = [f["chunk_id"] for f in fused].index(x["chunk_id"])
+    assert abs(x["score"] - ref[i]) < 1e-4, (x["score"], ref[i])
+PY
 
 # rm drops vectors; sync after a delete too
 "$CAIRN" rm docs/b >/dev/null
