@@ -472,6 +472,8 @@ static cairn_status search_layer(vec_index *ix, const layer_q *q, uint32_t ep, f
         vec_cand c = heap_pop(cand, &nc, false);
         if (c.d > lower && nr >= ef)
             break;
+        if (nc)     /* the likely next expansion: its links load while this one works */
+            __builtin_prefetch(links_at(ix, cand[0].id, l));
         /* unvisited neighbours first, their rows prefetched, then the
          * distances: the loads overlap instead of missing one by one */
         const uint32_t *ln = links_at(ix, c.id, l);
