@@ -47,8 +47,13 @@ q() { "$CAIRN" search "$@" --json | python3 -c 'import json,sys; r=json.load(sys
 [ "$(q 'river bridge' --mode hybrid --k 8 --where 'path ^= "docs/b"')" = "8 b" ] || fail "hybrid filter"
 nb=$(ls docs/b | wc -l)
 [ "$(q 'cloud' --mode dense --k 100 --where 'path ^= "docs/b"' | cut -d' ' -f1)" -ge "$nb" ] || fail "dense filter lost chunks"
-# the default mode of a store with a model is hybrid; bm25 stays available
-[ "$("$CAIRN" search river --json --k 1 | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["results"]))')" = 1 ] || fail "default search"
+# the default mode is bm25 (chosen by measurement); [search] mode sets another
+ids() { "$CAIRN" search "$@" --json | python3 -c 'import json,sys; print([x["chunk_id"] for x in json.load(sys.stdin)["results"]])'; }
+[ "$(ids ocean water field --k 5)" = "$(ids ocean water field --k 5 --mode bm25)" ] || fail "default mode is not bm25"
+printf '\n[search]\nmode = dense\n' >> .cairn/config
+[ "$(ids ocean water field --k 5)" = "$(ids ocean water field --k 5 --mode dense)" ] || fail "[search] mode = dense ignored"
+[ "$(ids ocean water field --k 5)" != "$(ids ocean water field --k 5 --mode bm25)" ] || fail "dense and bm25 agree: the check cannot tell"
+sed -i '/^\[search\]$/,$d' .cairn/config
 if "$CAIRN" search river --mode dense --group doc 2>err; then fail "--group doc with dense accepted"; fi
 if "$CAIRN" search river --mode nonsense 2>err; then fail "bad mode accepted"; fi
 # --rerank with an embedder that has no classification head: a clear error

@@ -19,7 +19,7 @@ static uint64_t rnd(void)
 /* the formula for one id, straight from the definitions */
 static double ref_score(uint64_t id, const fuse_item *a, size_t na, const fuse_item *b, size_t nb, const fuse_opts *o)
 {
-    double s = 0, w = o->dense_weight;
+    double s = 0, w = fuse_weight(o);
     double alo = 1e30, ahi = -1e30, blo = 1e30, bhi = -1e30;
     for (size_t i = 0; i < na; i++) alo = fmin(alo, a[i].score), ahi = fmax(ahi, a[i].score);
     for (size_t i = 0; i < nb; i++) blo = fmin(blo, b[i].score), bhi = fmax(bhi, b[i].score);
@@ -60,7 +60,7 @@ static void test_random(void)
         fuse_opts_default(&o);
         o.method = it & 1 ? FUSE_WEIGHTED : FUSE_RRF;
         o.rrf_k = (float)(rnd() % 100);
-        o.dense_weight = (float)(rnd() % 11) / 10;
+        o.dense_weight = it % 7 == 0 ? -1 : (float)(rnd() % 11) / 10;
         size_t n;
         CHECK_OK(fuse_lists(a, na, b, nb, &o, out, &n));
         /* every id of either list exactly once */
@@ -87,6 +87,9 @@ static void test_edges(void)
 {
     fuse_opts o;
     fuse_opts_default(&o);
+    CHECK(o.method == FUSE_WEIGHTED && fuse_weight(&o) == 0.05f);
+    o.method = FUSE_RRF;
+    CHECK(fuse_weight(&o) == 0.5f);
     fuse_item out[8];
     size_t n = 99;
     CHECK_OK(fuse_lists(NULL, 0, NULL, 0, &o, out, &n));

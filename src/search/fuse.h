@@ -22,10 +22,14 @@ typedef struct fuse_item {
 typedef struct fuse_opts {
     fuse_method method;
     float rrf_k;            /* 60 */
-    float dense_weight;     /* w: the dense list's share (0.5) in both methods */
+    float dense_weight;     /* w: the dense list's share in both methods; < 0 = the method's
+                               default: weighted 0.05, rrf 0.5 (plain RRF) */
 } fuse_opts;
 
+/* weighted, rrf_k 60, the method's default weight (chosen by cairn eval:
+ * docs/vectors.md). */
 void fuse_opts_default(fuse_opts *o);
+float fuse_weight(const fuse_opts *o);
 
 /* Fuse a (BM25) and b (dense), both best first without duplicates, into
  * out (room for na + nb), best first; returns the count. */
