@@ -54,29 +54,31 @@ print("GloVe-100: %d base vectors x %d dims, %d queries, cosine, M=%d efC=%d, on
 print("memory: vectors %.3f bytes/dim/vector (int8 + scale), graph %.1f bytes/vector, float copies %.1f MB (rescoring)"
       % (o["vector_bytes"] / o["n"] / o["dim"], o["graph_bytes"] / o["n"], o["float_bytes"] / 1e6))
 hb = h.get("build_s")
-print("build: cairn %.1f s" % o["build_s"] + (", hnswlib %.1f s (ratio %.2f)" % (hb, o["build_s"] / hb) if hb else ""))
+print("build: cairn %.1f s (CPU %.1f s)" % (o["build_s"], o["build_cpu_s"]) + (", hnswlib %.1f s (CPU %.1f s): ratio %.2f wall, %.2f CPU" % (hb, h["build_cpu_s"], o["build_s"] / hb, o["build_cpu_s"] / h["build_cpu_s"]) if hb else ""))
 print()
 hr = {r["ef"]: r for r in h.get("runs", [])}
-print("| ef | cairn recall@10 | cairn QPS | hnswlib recall@10 | hnswlib QPS | cairn, 1%% filter recall | 1%% filter QPS |")
+print("QPS = queries per second of wall time (per thread CPU time in parentheses: the stable measure on a shared machine)")
+print()
+print("| ef | cairn recall@10 | cairn QPS | hnswlib recall@10 | hnswlib QPS | cairn 1% filter recall | 1% filter QPS |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 for r in o["runs"]:
     x = hr.get(r["ef"], {})
-    print("| %d | %.4f | %.0f | %s | %s | %.4f | %.0f |" % (r["ef"], r["recall"], r["qps"],
-          "%.4f" % x["recall"] if x else "-", "%.0f" % x["qps"] if x else "-", r["filter_recall"], r["filter_qps"]))
-def at(runs, target):
-    # QPS at the first ef reaching the recall target (highest QPS among those reaching it)
+    print("| %d | %.4f | %.0f (%.0f) | %s | %s | %.4f | %.0f (%.0f) |" % (r["ef"], r["recall"], r["qps"], r["cpu_qps"],
+          "%.4f" % x["recall"] if x else "-", "%.0f (%.0f)" % (x["qps"], x["cpu_qps"]) if x else "-",
+          r["filter_recall"], r["filter_qps"], r["filter_cpu_qps"]))
+def at(runs, target, key):
     ok = [r for r in runs if r["recall"] >= target]
-    return max(ok, key=lambda r: r["qps"]) if ok else None
+    return max(ok, key=lambda r: r[key]) if ok else None
 print()
 for tgt in (0.95, 0.97):
-    a, b = at(o["runs"], tgt), at(h.get("runs", []), tgt)
-    if a and b:
-        print("recall >= %.2f: cairn %.0f QPS (ef %d), hnswlib %.0f QPS (ef %d): ratio %.2f" % (tgt, a["qps"], a["ef"], b["qps"], b["ef"], a["qps"] / b["qps"]))
-    elif a:
-        print("recall >= %.2f: cairn %.0f QPS (ef %d)" % (tgt, a["qps"], a["ef"]))
-a = at(o["runs"], 0.95)
-f = [r for r in o["runs"] if r["filter_recall"] >= 0.95]
-if a and f:
-    fb = max(f, key=lambda r: r["filter_qps"])
-    print("1%% filter: recall %.4f at %.0f QPS = %.2fx the unfiltered QPS at recall >= 0.95" % (fb["filter_recall"], fb["filter_qps"], fb["filter_qps"] / a["qps"]))
+    for key in ("qps", "cpu_qps"):
+        a, b = at(o["runs"], tgt, key), at(h.get("runs", []), tgt, key)
+        if a and b:
+            print("recall >= %.2f, %s: cairn %.0f (ef %d), hnswlib %.0f (ef %d): ratio %.2f" % (tgt, key, a[key], a["ef"], b[key], b["ef"], a[key] / b[key]))
+for key, fkey in (("qps", "filter_qps"), ("cpu_qps", "filter_cpu_qps")):
+    a = at(o["runs"], 0.95, key)
+    f = [r for r in o["runs"] if r["filter_recall"] >= 0.95]
+    if a and f:
+        fb = max(f, key=lambda r: r[fkey])
+        print("1%% filter, %s: recall %.4f at %.0f = %.2fx the unfiltered rate at recall >= 0.95" % (key, fb["filter_recall"], fb[fkey], fb[fkey] / a[key]))
 PY
