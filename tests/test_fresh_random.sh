@@ -5,19 +5,31 @@
 # `cairn search` must return exactly the current content and nothing else.
 # Run twice: with `cairn sync` after each step, and with `cairn watch`
 # running in the background (the check waits for it to catch up).
+# With the shared glove-bert embedder present, the store also embeds its
+# chunks, and `--mode dense` and `--mode hybrid` are checked the same way:
+# a dense search for everything (k above the chunk count) returns exactly
+# the current chunks (each from its file's current path and version, every
+# live file present), a hybrid search for a file's unique token ranks that
+# file first, and every chunk has a vector.
 set -euo pipefail
 : "${CAIRN:?}"
 T=$(mktemp -d "${CAIRN_TEST_TMP:-/tmp}/freshrand.XXXXXX")
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$T"' EXIT
+SHARED=${CAIRN_TEST_SHARED:-${CAIRN_TEST_SHARED_DEFAULT:-$CAIRN_SRC/../shared}}
+MODEL="$SHARED/models/glove-bert/glove6B-100d-bert-15k-f16.gguf"
+[ -f "$MODEL" ] || { echo "note: $MODEL absent: dense and hybrid modes not checked"; MODEL=""; }
 for mode in sync watch; do
   mkdir -p "$T/$mode"
-  python3 - "$CAIRN" "$T/$mode" "$mode" <<'PY'
-import json, os, random, subprocess, sys, time
-cairn, root, mode = sys.argv[1], sys.argv[2], sys.argv[3]
+  python3 - "$CAIRN" "$T/$mode" "$mode" "$MODEL" <<'PY'
+import json, os, random, re, subprocess, sys, time
+cairn, root, mode, model = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 os.chdir(root)
 def run(*a):
     return subprocess.run([cairn, *a], check=True, capture_output=True, text=True).stdout
-run("init")
+if model:
+    run("init", "--embed-model", model)
+else:
+    run("init")
 os.makedirs("data/a/b", exist_ok=True); os.makedirs("data/c", exist_ok=True)
 rng = random.Random(7 if mode == "sync" else 11)
 files = {}      # id -> [relpath, version]  (live files)
@@ -60,22 +72,44 @@ def problems():
     for i, (p, v) in files.items():
         if i not in touched:
             continue
-        r = json.loads(run("search", "tok%dv%d" % (i, v), "--k", "50", "--json"))["results"]
+        r = json.loads(run("search", "tok%dv%d" % (i, v), "--mode", "bm25", "--k", "50", "--json"))["results"]
         paths = {x["path"] for x in r}
         if paths != {p}:
             bad.append("file %d v%d at %s: search finds %s" % (i, v, p, sorted(paths)))
         if v > 1:
-            r = json.loads(run("search", "tok%dv%d" % (i, v - 1), "--k", "5", "--json"))["results"]
+            r = json.loads(run("search", "tok%dv%d" % (i, v - 1), "--mode", "bm25", "--k", "5", "--json"))["results"]
             if r:
                 bad.append("file %d: stale version %d still found" % (i, v - 1))
+        if model:
+            r = json.loads(run("search", "tok%dv%d" % (i, v), "--mode", "hybrid", "--k", "3", "--json"))["results"]
+            if not r or r[0]["path"] != p:
+                bad.append("hybrid: file %d v%d at %s ranked first: %s" % (i, v, p, r[0]["path"] if r else None))
     for i in [d for d in dead if d in touched]:
         for v in range(1, 4):
-            r = json.loads(run("search", "tok%dv%d" % (i, v), "--k", "5", "--json"))["results"]
+            r = json.loads(run("search", "tok%dv%d" % (i, v), "--mode", "bm25", "--k", "5", "--json"))["results"]
             if r:
                 bad.append("deleted file %d: version %d still found" % (i, v))
     st = json.loads(run("status", "--json"))
     if st["documents"] != len(files):
         bad.append("%d documents for %d files" % (st["documents"], len(files)))
+    if model:
+        e = st.get("embeddings", {})
+        if e.get("embedded") != st["chunks"] or e.get("index_vectors") != st["chunks"]:
+            bad.append("embeddings: %s for %d chunks" % (e, st["chunks"]))
+        for m in ("dense", "hybrid"):
+            r = json.loads(run("search", "river stone cloud", "--mode", m, "--k", "10000", "--depth", "10000",
+                               "--json"))["results"]
+            seen = set()
+            for x in r:
+                for i, v in re.findall(r"tok(\d+)v(\d+)", x["text"]):
+                    i, v = int(i), int(v)
+                    if i not in files or files[i][1] != v or files[i][0] != x["path"]:
+                        bad.append("%s: stale chunk tok%dv%d at %s" % (m, i, v, x["path"]))
+                    seen.add(i)
+            if seen != set(files):
+                bad.append("%s: files missing from a search for everything: %s" % (m, sorted(set(files) - seen)[:5]))
+            if len(r) != st["chunks"]:
+                bad.append("%s: %d results for %d chunks" % (m, len(r), st["chunks"]))
     return bad
 for _ in range(5):
     create()

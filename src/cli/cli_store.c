@@ -1,5 +1,6 @@
 /* cli_store.c — store discovery and opening for the CLI commands. */
 #include "cli/cli_store.h"
+#include "search/dense.h"
 #include "search/search.h"
 #include <errno.h>
 #include <limits.h>
@@ -101,12 +102,73 @@ cairn_status cli_find_store(const char *db, char *out, size_t out_len)
                       "not in a cairn store (no .cairn/ here or in any parent directory); run 'cairn init' or pass --db DIR");
 }
 
+/* The embedding model stays loaded for the life of the process (watch
+ * catches up many times). */
+static cairn_embedder *embed_cached;
+static char *embed_cached_path;
+
+static void embed_cache_free(void)
+{
+    embedder_free(embed_cached);
+    cairn_free(embed_cached_path);
+    embed_cached = NULL;
+    embed_cached_path = NULL;
+}
+
+cairn_status cli_embedder(const dense_settings *set, cairn_embedder **out)
+{
+    if (embed_cached && !strcmp(embed_cached_path, set->model)) {
+        *out = embed_cached;
+        return CAIRN_OK;
+    }
+    if (!embed_cached_path)
+        atexit(embed_cache_free);
+    embedder_free(embed_cached);
+    cairn_free(embed_cached_path);
+    embed_cached = NULL;
+    embed_cached_path = cairn_strdup(set->model);
+    if (!embed_cached_path)
+        return cairn_fail(CAIRN_ERR_NOMEM, "embedding model");
+    embed_opts eo = {.n_threads = set->threads};
+    CAIRN_TRY(embedder_load(set->model, &eo, &embed_cached));
+    *out = embed_cached;
+    return CAIRN_OK;
+}
+
+typedef struct embed_ui { int64_t t0; bool drawn; } embed_ui;
+
+static void embed_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    embed_ui *u = ctx;
+    double dt = (double)(cairn_mono_ns() - u->t0) / 1e9;
+    fprintf(stderr, "\r\033[Kembedding %llu/%llu chunks  %.0f chunks/s", (unsigned long long)done,
+            (unsigned long long)total, dt > 0 ? (double)done / dt : 0.0);
+    u->drawn = true;
+}
+
 /* Derived indexes (BM25, vectors) catch up here after a command changed
- * the store. The index part adds its catch-up call to this function. */
+ * the store. */
 static cairn_status derived_update(store *s, void *ctx)
 {
     (void)ctx;
-    return search_catch_up(s, NULL);   /* the BM25 index (search/search.h) */
+    CAIRN_TRY(search_catch_up(s, NULL));   /* the BM25 index (search/search.h) */
+    dense_settings set;
+    CAIRN_TRY(dense_settings_load(s, &set));
+    cairn_status st = CAIRN_OK;
+    if (set.model) {
+        cairn_embedder *e = NULL;
+        st = cli_embedder(&set, &e);
+        if (st != CAIRN_OK)
+            st = cairn_fail_wrap(st, "embedding model %s", set.model);
+        embed_ui ui = {.t0 = cairn_mono_ns()};
+        bool tty = isatty(2);
+        if (st == CAIRN_OK)
+            st = dense_catch_up(s, &set, e, tty ? embed_progress : NULL, &ui, NULL);
+        if (ui.drawn)
+            fprintf(stderr, "\r\033[K");
+    }
+    dense_settings_free(&set);
+    return st;
 }
 
 cairn_status cli_open_store(const char *db, store **out)

@@ -8,6 +8,7 @@
 #define CAIRN_CLI_STORE_H
 
 #include "ingest/pipeline.h"
+#include "search/dense.h"
 #include "store/store.h"
 #include <stddef.h>
 
@@ -29,6 +30,8 @@ bool cli_take_flag(int *argc, char **argv, const char *flag);
  * printing whom for); without, it fails with "store is busy (pid N, ...)".
  * Prints on failure (as "cairn CMD: ..."). */
 cairn_status cli_open_store_writer(const char *db, const char *cmd, bool wait, store **out);
+/* The store's embedding model (set->model), loaded once per process. */
+cairn_status cli_embedder(const dense_settings *set, cairn_embedder **out);
 
 /* Print "cairn CMD: <detail>" for a failed status. */
 void cli_error(const char *cmd, cairn_status st);

@@ -5,6 +5,7 @@
 #include "index/bm25.h"
 #include "cli/cli_store.h"
 #include "search/eval.h"
+#include "search/hybrid.h"
 #include "search/search.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -26,8 +27,16 @@ static bool parse_num(const char *s, double *out)
 static void search_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--json] [--db DIR]\n"
-            "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
+            "usage: cairn search QUERY... [--k N] [--mode bm25|dense|hybrid] [--where EXPR] [--fresh-within DUR]\n"
+            "                    [--group doc|chunk] [--json] [--db DIR]\n"
+            "  Search the store's chunks: BM25 (words OR-ed), dense (cosine of embeddings; needs [embed]\n"
+            "  model), or hybrid (both lists fused). docs/search.md, docs/vectors.md.\n"
+            "  --mode M              bm25 | dense | hybrid (default: [search] mode in .cairn/config, else bm25)\n"
+            "  --fusion rrf|weighted normalized weighted sum (default) or reciprocal rank fusion\n"
+            "  --rrf-k N             RRF constant (60)\n"
+            "  --dense-weight W      the dense list's share in [0,1] (weighted 0.05, rrf 0.5)\n"
+            "  --depth N             hits taken from each list before fusing (100)\n"
+            "  --rerank MODEL        rescore the fused top N with a cross-encoder   --rerank-top N (20)\n"
             "  --k N                 number of results (10)\n"
             "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
@@ -182,7 +191,10 @@ int cmd_search(int argc, char **argv)
         return 2;
     size_t k = 10;
     bool json = false, info = false, by_doc = false;
-    const char *where = NULL;
+    const char *where = NULL, *mode_s = NULL, *rerank = NULL;
+    bool set_fusion = false, set_rrf = false, set_w = false, set_depth = false;
+    hybrid_opts ho;
+    hybrid_opts_default(&ho);
     int64_t fresh_s = 0;
     cairn_buf q;
     cairn_buf_init(&q, 1u << 16);
@@ -212,6 +224,33 @@ int cmd_search(int argc, char **argv)
                 return 2;
             }
             where = argv[++i];
+        } else if (!strcmp(a, "--mode") || !strcmp(a, "--fusion") || !strcmp(a, "--rrf-k") ||
+                   !strcmp(a, "--dense-weight") || !strcmp(a, "--depth") || !strcmp(a, "--rerank") ||
+                   !strcmp(a, "--rerank-top")) {
+            const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+            bool ok = v != NULL;
+            if (ok && !strcmp(a, "--mode"))
+                mode_s = v, ok = search_mode_parse(v, &ho.mode) == CAIRN_OK;
+            else if (ok && !strcmp(a, "--fusion"))
+                ok = fuse_method_parse(v, &ho.fuse.method) == CAIRN_OK, set_fusion = true;
+            else if (ok && !strcmp(a, "--rrf-k"))
+                ok = parse_num(v, &x) && x >= 0 && x <= 100000, ho.fuse.rrf_k = (float)x, set_rrf = true;
+            else if (ok && !strcmp(a, "--dense-weight"))
+                ok = parse_num(v, &x) && x >= 0 && x <= 1, ho.fuse.dense_weight = (float)x, set_w = true;
+            else if (ok && !strcmp(a, "--depth"))
+                ok = parse_num(v, &x) && x >= 1 && x <= 10000 && x == (double)(size_t)x, ho.depth = (size_t)x,
+                set_depth = true;
+            else if (ok && !strcmp(a, "--rerank-top"))
+                ok = parse_num(v, &x) && x >= 1 && x <= 1000 && x == (double)(size_t)x, ho.rerank_top = (size_t)x;
+            else if (ok)
+                rerank = v;
+            if (!ok) {
+                cairn_clear_error();
+                fprintf(stderr, "cairn search: bad or missing value for %s (see cairn search --help)\n", a);
+                cairn_buf_free(&q);
+                return 2;
+            }
+            i++;
         } else if (!strcmp(a, "--group")) {
             if (i + 1 >= argc || (strcmp(argv[i + 1], "doc") && strcmp(argv[i + 1], "chunk"))) {
                 fprintf(stderr, "cairn search: --group needs doc or chunk\n");
@@ -255,9 +294,53 @@ int cmd_search(int argc, char **argv)
     filter_bits bits = {0};
     bool everything = true;
     int64_t now = cairn_now_ns() / 1000000000LL;
+    dense_engine *de = NULL;
+    cairn_embedder *rr = NULL;
+    dense_settings dset = {0};
     cairn_status st = cli_open_store(db, &s);
     if (st == CAIRN_OK)
         st = search_open(s, &e);
+    if (st == CAIRN_OK)
+        st = dense_settings_load(s, &dset);
+    if (st == CAIRN_OK && !mode_s) {
+        const char *m = store_config_get(store_get_config(s), "search", "mode");
+        /* bm25 unless configured: measured with the embedders we have, no
+         * dense or hybrid setting beat BM25 on nDCG@10 (docs/vectors.md) */
+        if (m)
+            st = search_mode_parse(m, &ho.mode);
+    }
+    if (st == CAIRN_OK) {
+        /* [search] settings, then the flags given */
+        hybrid_opts c = ho;
+        hybrid_opts_default(&c);
+        st = hybrid_opts_from_config(store_get_config(s), &c);
+        if (!set_fusion)
+            ho.fuse.method = c.fuse.method;
+        if (!set_rrf)
+            ho.fuse.rrf_k = c.fuse.rrf_k;
+        if (!set_w)
+            ho.fuse.dense_weight = c.fuse.dense_weight;
+        if (!set_depth)
+            ho.depth = c.depth;
+    }
+    if (st == CAIRN_OK && by_doc && ho.mode != SEARCH_MODE_BM25)
+        st = cairn_fail(CAIRN_ERR_INVALID, "--group doc ranks by document-level BM25: use it with --mode bm25");
+    if (st == CAIRN_OK && ho.mode != SEARCH_MODE_BM25) {
+        cairn_embedder *em = NULL;
+        if (!dset.model)
+            st = cairn_fail(CAIRN_ERR_INVALID, "--mode %s needs an embedding model: 'cairn init --embed-model PATH' "
+                                               "or [embed] model = PATH in .cairn/config", search_mode_name(ho.mode));
+        if (st == CAIRN_OK)
+            st = cli_embedder(&dset, &em);
+        if (st == CAIRN_OK)
+            st = dense_open_with(s, &dset, em, &de);
+    }
+    if (st == CAIRN_OK && rerank) {
+        embed_opts eo = {.n_threads = dset.threads};
+        st = embedder_load(rerank, &eo, &rr);
+        if (st == CAIRN_OK)
+            ho.reranker = rr;
+    }
     /* Pre-filtering: the allowed chunks are computed first, and the search
      * ranks only those (so a full top-k comes back however selective). */
     if (st == CAIRN_OK && where)
@@ -266,7 +349,8 @@ int cmd_search(int argc, char **argv)
         st = filter_allowed(s, filter, fresh_s, now, &bits, &everything);
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
-        st = (by_doc ? search_run_docs : search_run)(e, q.data, everything ? NULL : &allowed, k, &res);
+        st = by_doc ? search_run_docs(e, q.data, everything ? NULL : &allowed, k, &res)
+                    : search_run_mode(e, de, q.data, everything ? NULL : &allowed, k, &ho, &res);
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("search", st);
@@ -279,6 +363,9 @@ int cmd_search(int argc, char **argv)
     search_results_free(&res);
     filter_bits_free(&bits);
     filter_free(filter);
+    dense_close(de);
+    embedder_free(rr);
+    dense_settings_free(&dset);
     search_close(e);
     store_close(s);
     cairn_buf_free(&q);
@@ -307,7 +394,11 @@ static void eval_usage(FILE *f)
             "  --agg-weight W    W for doc (0) and maxsum (0.1), 0..10\n"
             "  --rm3 DOCS        pseudo-relevance feedback from the top DOCS chunks (0: off)\n"
             "  --rm3-terms N     expansion terms (10)   --rm3-weight X  original query weight (0.5)\n"
-            "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n");
+            "  --stemmer NAME --stop none|lucene|english --accents keep|strip   analyzer\n"
+            "  --mode bm25|dense|hybrid   ranking (bm25); dense and hybrid need --embed-model\n"
+            "  --embed-model PATH  GGUF encoder: every chunk is embedded (kept in the --db store)\n"
+            "  --embed-threads N   embedding threads (1)\n"
+            "  --fusion weighted|rrf  --rrf-k N (60)  --dense-weight W (weighted 0.05, rrf 0.5)   hybrid fusion\n");
 }
 
 static int rm_rf(const char *dir)
@@ -368,6 +459,18 @@ int cmd_eval(int argc, char **argv)
             o.fb_terms = (size_t)x, i++;
         } else if (!strcmp(a, "--rm3-weight") && parse_num(v, &x) && x >= 0 && x <= 1) {
             o.fb_orig_weight = (float)x, i++;
+        } else if (!strcmp(a, "--mode") && search_mode_parse(v, &o.mode) == CAIRN_OK) {
+            i++;
+        } else if (!strcmp(a, "--fusion") && fuse_method_parse(v, &o.fuse.method) == CAIRN_OK) {
+            i++;
+        } else if (!strcmp(a, "--rrf-k") && parse_num(v, &x) && x >= 0 && x <= 100000) {
+            o.fuse.rrf_k = (float)x, i++;
+        } else if (!strcmp(a, "--dense-weight") && parse_num(v, &x) && x >= 0 && x <= 1) {
+            o.fuse.dense_weight = (float)x, i++;
+        } else if (!strcmp(a, "--embed-model")) {
+            o.embed_model = v, i++;
+        } else if (!strcmp(a, "--embed-threads") && parse_num(v, &x) && x >= 1 && x <= 64) {
+            o.embed_threads = (int)x, i++;
         } else if (!strcmp(a, "--stemmer") || !strcmp(a, "--stop") || !strcmp(a, "--accents")) {
             if (text_config_set(&o.analyzer, a + 2, v) != CAIRN_OK) {
                 fprintf(stderr, "cairn eval: %s\n", cairn_last_error());
@@ -375,6 +478,7 @@ int cmd_eval(int argc, char **argv)
             }
             i++;
         } else if (a[0] == '-') {
+            cairn_clear_error();
             fprintf(stderr, "cairn eval: bad option or value: %s %s\n", a, v ? v : "");
             eval_usage(stderr);
             return 2;
@@ -443,10 +547,10 @@ int cmd_eval(int argc, char **argv)
         fprintf(stderr, "cairn eval: %s\n", cairn_last_error());
         rc = 1;
     } else if (json) {
-        printf("{\"dataset\": \"%s\", \"queries\": %zu, \"documents\": %zu, \"chunks\": %zu, "
+        printf("{\"dataset\": \"%s\", \"mode\": \"%s\", \"queries\": %zu, \"documents\": %zu, \"chunks\": %zu, "
                "\"ndcg@%zu\": %.4f, \"recall@%zu\": %.4f, \"mrr@%zu\": %.4f, \"map\": %.4f, "
                "\"p50_ms\": %.3f, \"p99_ms\": %.3f, \"build_s\": %.3f}\n",
-               dir, r.n_queries, r.n_docs, r.n_chunks, o.k, r.ndcg, o.k_recall, r.recall, o.k, r.mrr, r.map,
+               dir, search_mode_name(o.mode), r.n_queries, r.n_docs, r.n_chunks, o.k, r.ndcg, o.k_recall, r.recall, o.k, r.mrr, r.map,
                r.p50_ms, r.p99_ms, build_s);
     } else {
         printf("%s: %zu queries, %zu documents, %zu chunks\n", dir, r.n_queries, r.n_docs, r.n_chunks);

@@ -24,11 +24,21 @@ int cmd_init(int argc, char **argv)
     const char *db = NULL;
     if (!cli_take_db(&argc, argv, &db))
         return 2;
-    const char *dir = db;
+    const char *dir = db, *embed_model = NULL;
     for (int i = 1; i < argc; i++) {
         if (is_help(argv[i])) {
-            printf("usage: cairn init [--db DIR | DIR]\n\nCreate DIR/.cairn (default: ./.cairn).\n");
+            printf("usage: cairn init [--db DIR | DIR] [--embed-model PATH]\n\nCreate DIR/.cairn (default: ./.cairn).\n"
+                   "  --embed-model PATH  GGUF encoder: add/sync/watch embed chunks for dense and hybrid search\n"
+                   "                      ([embed] model in .cairn/config)\n");
             return 0;
+        }
+        if (!strcmp(argv[i], "--embed-model")) {
+            if (i + 1 >= argc) {
+                fprintf(stderr, "cairn init: --embed-model needs a GGUF file\n");
+                return 2;
+            }
+            embed_model = argv[++i];
+            continue;
         }
         if (argv[i][0] == '-') {
             fprintf(stderr, "cairn init: unknown option '%s'\n", argv[i]);
@@ -61,10 +71,34 @@ int cmd_init(int argc, char **argv)
         snprintf(path, sizeof path, "%s", dir);
     else
         snprintf(path, sizeof path, "%s/%s", dir, STORE_DIR_NAME);
+    char model_abs[PATH_MAX] = "";
+    if (embed_model) {
+        /* refuse a file that is not an encoder before creating anything */
+        cairn_embedder *e = NULL;
+        cairn_status est = embedder_load(embed_model, NULL, &e);
+        if (est != CAIRN_OK) {
+            cli_error("init", est);
+            return 1;
+        }
+        embedder_free(e);
+        if (!realpath(embed_model, model_abs)) {
+            fprintf(stderr, "cairn init: %s: %s\n", embed_model, strerror(errno));
+            return 1;
+        }
+    }
     cairn_status st = store_create(path);
     if (st != CAIRN_OK) {
         cli_error("init", st);
         return 1;
+    }
+    if (*model_abs) {
+        char cfg[PATH_MAX + 32];
+        snprintf(cfg, sizeof cfg, "%s/config", path);
+        FILE *f = fopen(cfg, "a");
+        if (!f || fprintf(f, "\n[embed]\nmodel = %s\n", model_abs) < 0 || fclose(f) != 0) {
+            fprintf(stderr, "cairn init: %s: cannot write the embedding model setting\n", cfg);
+            return 1;
+        }
     }
     char real[PATH_MAX];
     printf("Initialized an empty cairn store in %s\n", realpath(path, real) ? real : path);
@@ -556,6 +590,10 @@ int cmd_status(int argc, char **argv)
         return 1;
     }
     int64_t index_bytes = dir_bytes_except(store_dir(s), STORE_DB_NAME, 0);
+    dense_status dst;
+    bool dense_ok = dense_get_status(s, &dst) == CAIRN_OK;
+    if (!dense_ok)
+        cairn_clear_error();
     /* Staleness: what changed on disk since the last sync (a walk + stat). */
     sync_stale_report stale = {0};
     bool stale_ok = sync_stale(s, &stale) == CAIRN_OK;
@@ -588,6 +626,15 @@ int cmd_status(int argc, char **argv)
             cJSON_AddStringToObject(j, "oldest_ingest", oldest);
         else
             cJSON_AddNullToObject(j, "oldest_ingest");
+        if (dense_ok && (dst.enabled || dst.embedded)) {
+            cJSON *ej = cJSON_AddObjectToObject(j, "embeddings");
+            cJSON_AddStringToObject(ej, "model", dst.model);
+            cJSON_AddNumberToObject(ej, "embedded", (double)dst.embedded);
+            cJSON_AddNumberToObject(ej, "chunks", (double)o.chunks);
+            cJSON_AddNumberToObject(ej, "index_vectors", (double)dst.index_vectors);
+            cJSON_AddNumberToObject(ej, "vectors_bytes", (double)dst.db_bytes);
+            cJSON_AddNumberToObject(ej, "index_bytes", (double)dst.index_bytes);
+        }
         if (stale_ok) {
             cJSON *sj = cJSON_AddObjectToObject(j, "stale");
             cJSON_AddNumberToObject(sj, "new_files", (double)stale.new_files);
@@ -613,6 +660,14 @@ int cmd_status(int argc, char **argv)
         printf("chunks:     %lld\n", (long long)o.chunks);
         printf("bytes:      %s of sources, %s of chunk text\n", b1, b2);
         printf("store size: %s (SQLite), index %s\n", b3, b4);
+        if (dense_ok && (dst.enabled || dst.embedded)) {
+            char b5[32], b6[32];
+            fmt_mb(b5, sizeof b5, dst.db_bytes);
+            fmt_mb(b6, sizeof b6, dst.index_bytes);
+            printf("embedded:   %llu / %lld chunks (%s), vectors %s, vector index %s (%llu vectors)\n",
+                   (unsigned long long)dst.embedded, (long long)o.chunks, *dst.model ? dst.model : "none yet", b5,
+                   b6, (unsigned long long)dst.index_vectors);
+        }
         printf("last sync:  %s%s\n", last, age);
         if (o.oldest_ingest_ns)
             printf("oldest:     %s%s\n", oldest, oage);

@@ -17,6 +17,7 @@
 
 #include "base/base.h"
 #include "index/bm25.h"
+#include "search/fuse.h"
 
 /* ---- judgments ---- */
 typedef struct eval_qrels eval_qrels;
@@ -64,6 +65,13 @@ typedef struct eval_options {
     float fb_orig_weight;
     const char *run_path;   /* TREC run file, or NULL */
     const char *run_tag;
+    /* dense / hybrid (store mode only): each chunk embedded with the model,
+     * a document scored by its best chunk's cosine; hybrid fuses the BM25
+     * and the dense document rankings */
+    search_mode mode;
+    fuse_opts fuse;
+    const char *embed_model;
+    int embed_threads;
 } eval_options;
 
 void eval_options_default(eval_options *o);
@@ -87,6 +95,8 @@ typedef struct eval_corpus {
     size_t n_docs;
     /* the chunk's indexed text (for feedback); *len = 0 if unavailable */
     cairn_status (*chunk_text)(void *ctx, uint64_t chunk_id, const char **text, size_t *len);
+    /* dense retrieval: top k chunks by cosine (NULL when not built) */
+    cairn_status (*dense)(void *ctx, const char *query, size_t k, bm25_hit *out, size_t *n);
 } eval_corpus;
 
 /* Run every judged query of queries.jsonl against the corpus. */

@@ -3,6 +3,7 @@
  * the store as in normal use; documents are the JSONL records (rkey). */
 #include "ingest/pipeline.h"
 #include "search/eval.h"
+#include "search/dense.h"
 #include "search/search.h"
 #include <errno.h>
 #include <sqlite3.h>
@@ -20,7 +21,28 @@ struct eval_store {
     size_t n, cap;
     sqlite3_stmt *text_stmt;
     char *text;             /* last chunk text (for feedback) */
+    cairn_embedder *emb;    /* dense / hybrid modes */
+    dense_settings dset;
+    dense_engine *de;
+    vec_hit *vh;
+    size_t vh_cap;
 };
+
+static cairn_status es_dense(void *ctx, const char *query, size_t k, bm25_hit *out, size_t *n)
+{
+    eval_store *e = ctx;
+    if (k > e->vh_cap) {
+        vec_hit *v = cairn_reallocarray(e->vh, k, sizeof *v);
+        if (!v)
+            return cairn_fail(CAIRN_ERR_NOMEM, "eval: out of memory");
+        e->vh = v;
+        e->vh_cap = k;
+    }
+    CAIRN_TRY(dense_search(e->de, query, NULL, k, e->vh, n));
+    for (size_t i = 0; i < *n; i++)
+        out[i] = (bm25_hit){e->vh[i].id, e->vh[i].score};
+    return CAIRN_OK;
+}
 
 static int64_t es_chunk_doc(void *ctx, uint64_t id)
 {
@@ -64,6 +86,10 @@ void eval_store_free(eval_store *e)
     cairn_free(e->ids);
     cairn_free(e->chunk_doc);
     cairn_free(e->text);
+    dense_close(e->de);
+    embedder_free(e->emb);
+    cairn_free(e->dset.model);
+    cairn_free(e->vh);
     bm25_close(e->ix);
     store_close(e->s);
     cairn_free(e);
@@ -183,6 +209,23 @@ cairn_status eval_store_build(const char *corpus_path, const char *store_dir, co
         st = bm25_open(ixdir, &o->analyzer, &e->ix, &mismatch);
     if (st == CAIRN_OK)
         st = map_chunks(e);
+    if (st == CAIRN_OK && o->embed_model) {
+        /* embeddings persist in the eval store (vectors.db): a rerun with
+         * --db embeds only what changed */
+        vec_params_default(&e->dset.params);
+        e->dset.threads = o->embed_threads;
+        e->dset.batch = 64;
+        e->dset.model = cairn_strdup(o->embed_model);
+        embed_opts eo = {.n_threads = o->embed_threads};
+        if (!e->dset.model)
+            st = cairn_fail(CAIRN_ERR_NOMEM, "eval: out of memory");
+        if (st == CAIRN_OK)
+            st = embedder_load(o->embed_model, &eo, &e->emb);
+        if (st == CAIRN_OK)
+            st = dense_catch_up(e->s, &e->dset, e->emb, NULL, NULL, NULL);
+        if (st == CAIRN_OK)
+            st = dense_open_with(e->s, &e->dset, e->emb, &e->de);
+    }
     if (st != CAIRN_OK) {
         eval_store_free(e);
         return st;
@@ -194,6 +237,8 @@ cairn_status eval_store_build(const char *corpus_path, const char *store_dir, co
     c->doc_id = es_doc_id;
     c->n_docs = e->n;
     c->chunk_text = es_text;
+    if (e->de)
+        c->dense = es_dense;
     *out = e;
     return CAIRN_OK;
 }

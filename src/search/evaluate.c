@@ -22,6 +22,9 @@ void eval_options_default(eval_options *o)
     o->fb_terms = 10;
     o->fb_orig_weight = 0.5f;
     o->run_tag = "cairn";
+    o->mode = SEARCH_MODE_BM25;
+    fuse_opts_default(&o->fuse);
+    o->embed_threads = 1;
 }
 
 /* ---- queries ---- */
@@ -198,6 +201,11 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
         qlist_free(&ql);
         return cairn_fail(CAIRN_ERR_INVALID, "%s: no query has judgments", queries_path);
     }
+    if (o->mode != SEARCH_MODE_BM25 && !c->dense) {
+        qlist_free(&ql);
+        return cairn_fail(CAIRN_ERR_INVALID, "eval --mode %s needs an embedding model (--embed-model) and a store "
+                                             "corpus (not --direct)", search_mode_name(o->mode));
+    }
     FILE *run = NULL;
     if (o->run_path && !(run = fopen(o->run_path, "w"))) {
         qlist_free(&ql);
@@ -209,6 +217,12 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
     float *dscore = cairn_calloc(c->n_docs + 1, sizeof *dscore);
     uint64_t *dbest = cairn_calloc(c->n_docs + 1, sizeof *dbest);
     dhit *dh = cairn_calloc(kc, sizeof *dh);
+    bm25_hit *vh = o->mode != SEARCH_MODE_BM25 ? cairn_calloc(kc, sizeof *vh) : NULL;
+    fuse_item *fa = o->mode != SEARCH_MODE_BM25 ? cairn_calloc(kc, sizeof *fa) : NULL;
+    fuse_item *fb = o->mode != SEARCH_MODE_BM25 ? cairn_calloc(kc, sizeof *fb) : NULL;
+    fuse_item *ff = o->mode != SEARCH_MODE_BM25 ? cairn_calloc(2 * kc, sizeof *ff) : NULL;
+    if (o->mode != SEARCH_MODE_BM25 && (!vh || !fa || !fb || !ff))
+        st = cairn_fail(CAIRN_ERR_NOMEM, "eval: out of memory");
     const char **ranked = cairn_calloc(o->depth + 1, sizeof *ranked);
     double *lat = cairn_calloc(ql.n, sizeof *lat);
     fb_map acc = {0}, doc = {0};
@@ -289,6 +303,36 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
         }
         if (o->agg == EVAL_AGG_SUM || o->agg == EVAL_AGG_MAXSUM)
             qsort(dh, nd, sizeof *dh, cmp_dhit);
+        if (o->mode != SEARCH_MODE_BM25) {
+            /* dense: chunks -> documents by the best chunk (hits come best first) */
+            size_t nv = 0, nb = 0;
+            st = c->dense(c->ctx, ql.text[qi], kc, vh, &nv);
+            if (st != CAIRN_OK)
+                break;
+            for (size_t i = 0; i < nv && nb < o->depth; i++) {
+                int64_t d = c->chunk_doc(c->ctx, vh[i].chunk_id);
+                if (d < 0 || (size_t)d >= c->n_docs || dbest[d])
+                    continue;
+                dbest[d] = vh[i].chunk_id;
+                fb[nb++] = (fuse_item){(uint64_t)d, vh[i].score};
+            }
+            for (size_t i = 0; i < nb; i++)
+                dbest[fb[i].id] = 0;
+            size_t na = CAIRN_MIN(nd, o->depth), nf = 0;
+            for (size_t i = 0; i < na; i++)
+                fa[i] = (fuse_item){(uint64_t)dh[i].doc, dh[i].score};
+            if (o->mode == SEARCH_MODE_HYBRID) {
+                st = fuse_lists(fa, na, fb, nb, &o->fuse, ff, &nf);
+                if (st != CAIRN_OK)
+                    break;
+            } else {
+                memcpy(ff, fb, nb * sizeof *ff);
+                nf = nb;
+            }
+            nd = 0;
+            for (size_t i = 0; i < nf; i++)
+                dh[nd++] = (dhit){(int64_t)ff[i].id, ff[i].score, 0};
+        }
         size_t nr = CAIRN_MIN(nd, o->depth);
         for (size_t i = 0; i < nr; i++)
             ranked[i] = c->doc_id(c->ctx, dh[i].doc);
@@ -329,6 +373,10 @@ cairn_status eval_run(const eval_corpus *c, const char *queries_path, const eval
     cairn_free(dscore);
     cairn_free(dbest);
     cairn_free(dh);
+    cairn_free(vh);
+    cairn_free(fa);
+    cairn_free(fb);
+    cairn_free(ff);
     cairn_free(ranked);
     cairn_free(lat);
     cairn_free(acc.e);

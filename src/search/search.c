@@ -388,6 +388,36 @@ static cairn_status run(search_engine *e, const char *query, const bm25_allowed 
     return st;
 }
 
+cairn_status search_assemble(search_engine *e, const char *query, const uint64_t *ids, const float *scores,
+                             size_t n, size_t k, search_results *out)
+{
+    memset(out, 0, sizeof *out);
+    bm25_query q = {0};
+    cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
+    if (st == CAIRN_OK && n && !(out->r = cairn_calloc(n, sizeof *out->r)))
+        st = cairn_fail(CAIRN_ERR_NOMEM, "search: out of memory");
+    for (size_t i = 0; i < n && out->n < k && st == CAIRN_OK; i++)
+        st = add_result(e, &q, ids[i], scores[i], out);
+    bm25_query_free(&q);
+    if (st != CAIRN_OK)
+        search_results_free(out);
+    return st;
+}
+
+store *search_store(const search_engine *e) { return e->s; }
+
+cairn_status search_bm25_hits(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                              bm25_hit *out, size_t *n_out)
+{
+    *n_out = 0;
+    bm25_query q = {0};
+    cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
+    if (st == CAIRN_OK)
+        st = bm25_search(e->ix, &q, &e->set.params, allowed, k, out, n_out, NULL);
+    bm25_query_free(&q);
+    return st;
+}
+
 cairn_status search_run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
                         search_results *out)
 {

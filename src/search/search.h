@@ -93,6 +93,16 @@ cairn_status search_run(search_engine *e, const char *query, const bm25_allowed 
 cairn_status search_run_docs(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
                              search_results *out);
 
+/* Results for given chunk ids (best first) with their scores: store rows
+ * and snippets around the query's terms; chunks deleted meanwhile are
+ * skipped; at most k. */
+cairn_status search_assemble(search_engine *e, const char *query, const uint64_t *ids, const float *scores,
+                             size_t n, size_t k, search_results *out);
+store *search_store(const search_engine *e);
+/* The BM25 top k chunk ids and scores only (no rows). */
+cairn_status search_bm25_hits(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                              bm25_hit *out, size_t *n_out);
+
 /* Snippet of about `words` words of `text` around the terms of q, with the
  * matching words' spans (relative to the snippet). Caller frees *out, *hl. */
 cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
