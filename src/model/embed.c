@@ -52,6 +52,9 @@ struct embed_ctx {
     float *att;                      /* (cap, d) */
     float *tmp;                      /* (cap, d) */
     float *ff;                       /* (cap, n_ff) */
+    float *ff2;                      /* (cap, n_ff) nomic-bert: the up half of SwiGLU (float GEMM path) */
+    float *panel, *rowbuf;           /* (nth, 16 * kmax), (nth, kmax): float GEMM weight panels */
+    int kmax;
     int32_t *ids, *pos;              /* (cap,) */
     int *seq0, *seqn;                /* (cap_seq,) first token and length of each packed sequence */
     float *sc;                       /* (nth, n_ctx) attention row of scores, per thread */
@@ -112,6 +115,9 @@ void embed_ctx_free(embed_ctx *c)
     cairn_free_aligned(c->att);
     cairn_free_aligned(c->tmp);
     cairn_free_aligned(c->ff);
+    cairn_free_aligned(c->ff2);
+    cairn_free_aligned(c->panel);
+    cairn_free_aligned(c->rowbuf);
     cairn_free(c->ids);
     cairn_free(c->pos);
     cairn_free(c->seq0);
@@ -158,6 +164,10 @@ cairn_status embed_ctx_new(const cairn_embedder *e, embed_ctx **out)
     c->att = fbuf(cap, d);
     c->tmp = fbuf(cap, d);
     c->ff = fbuf(cap, (size_t)e->n_ff);
+    c->kmax = CAIRN_MAX(e->d, e->n_ff);
+    c->panel = fbuf((size_t)c->nth * 16, (size_t)c->kmax);
+    c->rowbuf = fbuf((size_t)c->nth, (size_t)c->kmax);
+    c->ff2 = e->nomic ? fbuf(cap, (size_t)e->n_ff) : fbuf(1, 16);
     c->ids = cairn_calloc(cap, sizeof *c->ids);
     c->pos = cairn_calloc(cap, sizeof *c->pos);
     c->seq0 = cairn_calloc((size_t)c->cap_seq, sizeof *c->seq0);
@@ -166,7 +176,7 @@ cairn_status embed_ctx_new(const cairn_embedder *e, embed_ctx **out)
     c->tok = cairn_calloc((size_t)e->n_ctx, sizeof *c->tok);
     c->pooled = cairn_calloc((size_t)c->cap_seq * d, sizeof(float));
     c->head = cairn_calloc((size_t)c->cap_seq * CAIRN_MAX(d, (size_t)c->n_out), sizeof(float));
-    if (!c->x || !c->qkv || !c->att || !c->tmp || !c->ff || !c->ids || !c->pos || !c->seq0 || !c->seqn || !c->sc ||
+    if (!c->x || !c->qkv || !c->att || !c->tmp || !c->ff || !c->ff2 || !c->panel || !c->rowbuf || !c->ids || !c->pos || !c->seq0 || !c->seqn || !c->sc ||
         !c->tok || !c->pooled || !c->head) {
         embed_ctx_free(c);
         return cairn_fail(CAIRN_ERR_NOMEM, "embedder: out of memory for a %d-token batch", (int)cap);
@@ -216,6 +226,61 @@ const char *embedder_arch(const cairn_embedder *e) { return e->arch; }
 const char *embedder_id(const cairn_embedder *e) { return e->id; }
 const char *embedder_query_prefix(const cairn_embedder *e) { return e->query_prefix; }
 const char *embedder_doc_prefix(const cairn_embedder *e) { return e->doc_prefix; }
+
+/* ---- dense products ---- */
+
+/* y (T, rows) = x (T, cols) W^T. With AVX2: the float GEMM of
+ * embed_gemm_avx2.c, one 16-row weight panel per piece of work (dequantized
+ * once with the type's to_float into the thread's panel buffer, then
+ * multiplied by every token of the run in tiles of 6). Without: the
+ * kernels' quantized matmul. Either way each output depends on its own
+ * token's row only. */
+#define GEMM_PANEL 16
+
+typedef struct gemm_arg {
+    const qmat *w;
+    const float *x;
+    float *y;
+    int T;
+} gemm_arg;
+
+static void rows_gemm(embed_ctx *c, const void *arg, int64_t i0, int64_t i1, int ith)
+{
+    const gemm_arg *a = arg;
+    const qmat *w = a->w;
+    int K = (int)w->cols, R = (int)w->rows;
+    const qtype_traits *qt = qtype_get(w->type);
+    size_t rs = qtype_row_size(w->type, K);
+    float *P = c->panel + (size_t)ith * GEMM_PANEL * c->kmax, *row = c->rowbuf + (size_t)ith * c->kmax;
+    for (int64_t pi = i0; pi < i1; pi++) {
+        int r0 = (int)pi * GEMM_PANEL, nc = CAIRN_MIN(GEMM_PANEL, R - r0);
+        for (int j = 0; j < GEMM_PANEL; j++) {
+            if (j < nc)
+                qt->to_float((const uint8_t *)w->data + (size_t)(r0 + j) * rs, row, K);
+            for (int kk = 0; kk < K; kk++)
+                P[(size_t)kk * GEMM_PANEL + j] = j < nc ? row[kk] : 0.0f;
+        }
+        embed_gemm_panel_avx2(a->x, (size_t)K, a->T, K, P, a->y + r0, (size_t)R, nc);
+    }
+}
+
+static cairn_status emm(embed_ctx *c, const qmat *w, const float *x, float *y, int T)
+{
+    if (!embed_gemm_fast() || w->cols > c->kmax)
+        return matmul(&c->mm, w, x, y, T);
+    gemm_arg a = {w, x, y, T};
+    par_for(c, (w->rows + GEMM_PANEL - 1) / GEMM_PANEL, 1, rows_gemm, &a);
+    return CAIRN_OK;
+}
+
+/* g = silu(g) * u over rows of n_ff (nomic-bert, float GEMM path) */
+static void rows_silu(embed_ctx *c, const void *arg, int64_t r0, int64_t r1, int ith)
+{
+    (void)arg;
+    (void)ith;
+    size_t f = (size_t)c->e->n_ff;
+    embed_silu_mul(c->ff + (size_t)r0 * f, c->ff2 + (size_t)r0 * f, (size_t)(r1 - r0) * f);
+}
 
 /* ---- forward steps ---- */
 
@@ -323,7 +388,7 @@ static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq
     int d = e->d;
     att_arg a = {L, NULL, NULL, NULL, 0};
     if (L->wqkv.data) {
-        CAIRN_TRY(matmul(&c->mm, &L->wqkv, c->x, c->qkv, T));
+        CAIRN_TRY(emm(c, &L->wqkv, c->x, c->qkv, T));
         a.q = c->qkv;
         a.k = c->qkv + d;
         a.v = c->qkv + 2 * d;
@@ -331,23 +396,31 @@ static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq
     } else {
         qmat ws[3] = {L->wq, L->wk, L->wv};
         float *ys[3] = {c->qkv, c->qkv + (size_t)T * d, c->qkv + 2 * (size_t)T * d};
-        CAIRN_TRY(matmul_multi(&c->mm, ws, 3, c->x, ys, T));
+        if (embed_gemm_fast())
+            for (int i = 0; i < 3; i++)
+                CAIRN_TRY(emm(c, &ws[i], c->x, ys[i], T));
+        else
+            CAIRN_TRY(matmul_multi(&c->mm, ws, 3, c->x, ys, T));
         a.q = ys[0];
         a.k = ys[1];
         a.v = ys[2];
         a.ld = d;
     }
     par_for(c, (int64_t)nseq * e->n_head, 1, rows_attention, &a);
-    CAIRN_TRY(matmul(&c->mm, &L->wo, c->att, c->tmp, T));
+    CAIRN_TRY(emm(c, &L->wo, c->att, c->tmp, T));
     ln_arg l1 = {c->tmp, L->bo, L->ln1_w, L->ln1_b};
     par_for(c, T, 16, rows_add_ln, &l1);
-    if (e->nomic) {
+    if (e->nomic && embed_gemm_fast()) {
+        CAIRN_TRY(emm(c, &L->gate, c->x, c->ff, T));
+        CAIRN_TRY(emm(c, &L->up, c->x, c->ff2, T));
+        par_for(c, T, 8, rows_silu, NULL);
+    } else if (e->nomic) {
         CAIRN_TRY(matmul_glu(&c->mm, &L->gate, &L->up, c->x, c->ff, T, embed_silu_mul));
     } else {
-        CAIRN_TRY(matmul(&c->mm, &L->up, c->x, c->ff, T));
+        CAIRN_TRY(emm(c, &L->up, c->x, c->ff, T));
         par_for(c, T, 8, rows_gelu, L->b_up);
     }
-    CAIRN_TRY(matmul(&c->mm, &L->down, c->ff, c->tmp, T));
+    CAIRN_TRY(emm(c, &L->down, c->ff, c->tmp, T));
     ln_arg l2 = {c->tmp, e->nomic ? NULL : L->b_down, L->ln2_w, L->ln2_b};
     par_for(c, T, 16, rows_add_ln, &l2);
     return CAIRN_OK;
@@ -512,7 +585,7 @@ static cairn_status rank_head(embed_ctx *c, int nseq, float *scores)
     int d = e->d;
     const float *in = c->pooled;
     if (e->cls.data) {
-        CAIRN_TRY(matmul(&c->mm, &e->cls, c->pooled, c->head, nseq));
+        CAIRN_TRY(emm(c, &e->cls, c->pooled, c->head, nseq));
         for (int k = 0; k < nseq; k++)
             for (int i = 0; i < d; i++) {
                 float *h = c->head + (size_t)k * d + i;
@@ -531,7 +604,7 @@ static cairn_status rank_head(embed_ctx *c, int nseq, float *scores)
         memcpy(c->pooled, c->head, (size_t)nseq * d * sizeof(float));
         in = c->pooled;
     }
-    CAIRN_TRY(matmul(&c->mm, &e->cls_out, in, o, nseq));
+    CAIRN_TRY(emm(c, &e->cls_out, in, o, nseq));
     for (int k = 0; k < nseq; k++)
         scores[k] = o[(size_t)k * c->n_out] + (e->cls_out_b ? e->cls_out_b[0] : 0.0f);
     return CAIRN_OK;
