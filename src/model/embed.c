@@ -23,7 +23,8 @@
  *   x       = LN(x + att Wo^T + bo)
  *   ff      = gelu(x Wup^T + bup)            (T, ff)  [nomic: silu(x Wg^T) * x Wup^T]
  *   x       = LN(x + ff Wdown^T + bdown)
- * then pooling (mean / CLS / last) per sequence and L2 normalisation, or
+ * (the last layer under CLS / last pooling past attention for the pooled rows
+ * only) then pooling (mean / CLS / last) per sequence and L2 normalisation, or
  * for RANK the head: tanh(cls x_cls + b), then cls.output, score = output 0.
  */
 #include "model/bert.h"
@@ -315,6 +316,8 @@ typedef struct att_arg {
     const bert_layer *L;
     float *q, *k, *v;
     int ld;
+    int only;                        /* -1: every query row; 0: the first row only, 1: the last row only,
+                                        written to row s of att (the last layer under CLS/last pooling) */
 } att_arg;
 
 /* One (sequence, head) per index: its slices of q, k, v get their biases
@@ -349,9 +352,10 @@ static void rows_attention(embed_ctx *c, const void *arg, int64_t i0, int64_t i1
                 embed_rope_neox(k, cs, sn, half);
             }
         }
-        for (int i = 0; i < n; i++) {
+        int qa = a->only == 1 ? n - 1 : 0, qb = a->only == 0 ? 1 : n;
+        for (int i = qa; i < qb; i++) {
             const float *q = a->q + (size_t)(t0 + i) * ld + (size_t)h * hd;
-            float *o = c->att + (size_t)(t0 + i) * e->d + (size_t)h * hd;
+            float *o = c->att + (size_t)(a->only >= 0 ? s : t0 + i) * e->d + (size_t)h * hd;
             embed_attend_row(q, a->k + (size_t)t0 * ld + (size_t)h * hd, a->v + (size_t)t0 * ld + (size_t)h * hd,
                              (size_t)ld, n, hd, scale, sc, o);
         }
@@ -382,11 +386,16 @@ static void rows_gelu(embed_ctx *c, const void *arg, int64_t r0, int64_t r1, int
         embed_gelu_bias(c->ff + t * f, b, f);
 }
 
-static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq)
+/* One layer over the T packed tokens. only >= 0 (the last layer when only
+ * the first (0) or last (1) token of each sequence is pooled): keys and
+ * values of every token, but attention, output and FFN for the pooled rows
+ * alone, which end up as rows 0..nseq-1 of x — the same per-row arithmetic,
+ * so the same bits as the full layer. */
+static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq, int only)
 {
     const cairn_embedder *e = c->e;
     int d = e->d;
-    att_arg a = {L, NULL, NULL, NULL, 0};
+    att_arg a = {L, NULL, NULL, NULL, 0, only};
     if (L->wqkv.data) {
         CAIRN_TRY(emm(c, &L->wqkv, c->x, c->qkv, T));
         a.q = c->qkv;
@@ -407,6 +416,16 @@ static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq
         a.ld = d;
     }
     par_for(c, (int64_t)nseq * e->n_head, 1, rows_attention, &a);
+    if (only >= 0) {
+        /* the residual rows of the pooled tokens to rows 0..nseq-1; row s
+         * comes from token >= s, and later sources lie beyond, so in order */
+        for (int s = 0; s < nseq; s++) {
+            int t = c->seq0[s] + (only ? c->seqn[s] - 1 : 0);
+            if (t != s)
+                memcpy(c->x + (size_t)s * d, c->x + (size_t)t * d, (size_t)d * sizeof(float));
+        }
+        T = nseq;
+    }
     CAIRN_TRY(emm(c, &L->wo, c->att, c->tmp, T));
     ln_arg l1 = {c->tmp, L->bo, L->ln1_w, L->ln1_b};
     par_for(c, T, 16, rows_add_ln, &l1);
@@ -432,18 +451,15 @@ static cairn_status forward(embed_ctx *c, int T, int nseq, embed_pooling pool)
     const cairn_embedder *e = c->e;
     int d = e->d;
     par_for(c, T, 16, rows_embed, NULL);
+    int only = pool == EMBED_POOL_MEAN ? -1 : pool == EMBED_POOL_LAST ? 1 : 0;
     for (int il = 0; il < e->n_layer; il++)
-        CAIRN_TRY(run_layer(c, &e->layers[il], T, nseq));
+        CAIRN_TRY(run_layer(c, &e->layers[il], T, nseq, il == e->n_layer - 1 ? only : -1));
     for (int s = 0; s < nseq; s++) {
         float *p = c->pooled + (size_t)s * d;
-        const float *x0 = c->x + (size_t)c->seq0[s] * d;
-        int n = c->seqn[s];
-        if (pool == EMBED_POOL_MEAN) {
-            embed_mean_rows(x0, n, d, p);
-        } else {
-            const float *r = pool == EMBED_POOL_LAST ? x0 + (size_t)(n - 1) * d : x0;
-            memcpy(p, r, (size_t)d * sizeof *p);
-        }
+        if (only < 0)
+            embed_mean_rows(c->x + (size_t)c->seq0[s] * d, c->seqn[s], d, p);
+        else
+            memcpy(p, c->x + (size_t)s * d, (size_t)d * sizeof *p);
     }
     return CAIRN_OK;
 }
