@@ -480,6 +480,8 @@ static cairn_status tokenize_one(embed_ctx *c, const char *text, size_t len, int
     n += (int)bos;
     if (eos)
         c->tok[n++] = tokenizer_eos(e->tok);
+    if (n == 0)   /* an empty text under a tokenizer without special tokens: one padding token */
+        c->tok[n++] = 0;
     *n_out = n;
     return CAIRN_OK;
 }
@@ -590,6 +592,8 @@ static cairn_status tokenize_pair(embed_ctx *c, const char *q, size_t ql, const 
     if (bos)
         c->tok[0] = tokenizer_bos(e->tok);
     *cut = need_q > (size_t)nq || need_d > (size_t)nd;
+    if (o == 0)
+        c->tok[o++] = 0;
     *n_out = o;
     return CAIRN_OK;
 }
