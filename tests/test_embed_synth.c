@@ -193,9 +193,17 @@ static void test_nomic(void)
     check_against_ref(write_model("nomic-q8_0", "nomic-bert", QT_Q8_0, 64, 96, 2, 0, 128), 5e-3, 2);
 }
 
+static void rerank_case(const char *p);
+
 static void test_rerank(void)
 {
-    const char *p = write_model("rerank-f32", "bert", QT_F32, 64, 128, -1, 1, 128);
+    rerank_case(write_model("rerank-f32", "bert", QT_F32, 64, 128, -1, 1, 128));
+    /* a head wider than the hidden size (80 outputs > 2 x 32): the score is output 0 */
+    rerank_case(write_model("rerank-wide", "bert", QT_F32, 32, 64, -1, 80, 128));
+}
+
+static void rerank_case(const char *p)
+{
     cairn_embedder *e = NULL;
     CHECK_OK(embedder_load(p, NULL, &e));
     if (!e)

@@ -618,8 +618,8 @@ static cairn_status rank_head(embed_ctx *c, int nseq, float *scores)
             scores[k] = in[(size_t)k * d];
         return CAIRN_OK;
     }
-    /* cls.output over `in` into the tail of tmp (tmp holds (cap, d) >= nseq * n_out floats) */
-    float *o = c->tmp;
+    /* cls.output over `in` into head ((cap_seq, max(d, n_out)) floats) */
+    float *o = c->head;
     if (in == c->head) {
         memcpy(c->pooled, c->head, (size_t)nseq * d * sizeof(float));
         in = c->pooled;
