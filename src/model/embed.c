@@ -11,10 +11,11 @@
  * matmul: one kernel call over the whole row) is independent of the other
  * tokens of the run and of the thread that runs it, and each (sequence,
  * head) is computed whole by one thread, so a text gives the same vector bit
- * for bit alone or in any batch, with any thread count. (Where the kernels
- * pick a tile kernel by the number of tokens — AVX-512 gemm for >= 8 —
- * matmul's per-token results may differ in the last bits between run sizes;
- * on AVX2 and scalar every output is the same vec_dot call.)
+ * for bit alone or in any batch, with any thread count. (With AVX2 the
+ * products are our float GEMM, one fma chain per output; without it the
+ * kernels' scalar matmul, one vec_dot call per output: invariant either way.
+ * Only CAIRN_KERNELS=avx512 without AVX2 steps could reach matmul's AVX-512
+ * tiles, which depend on the run size in the last bits — not a real CPU.)
  *
  * Per layer (T packed tokens, d wide, scratch in embed_ctx):
  *   q, k, v = x Wq^T, x Wk^T, x Wv^T        (T, d) each, or one (T, 3d) for fused qkv
