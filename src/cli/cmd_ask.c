@@ -236,9 +236,14 @@ static void print_timings(const rag_answer *a)
     fprintf(stderr, ", total %.1f ms]\n", a->t.total_ms);
 }
 
+/* ud: the label to print before the first text (NULL once printed or none) */
 static bool stream_out(void *ud, const char *s, size_t n)
 {
-    (void)ud;
+    const char **label = ud;
+    if (*label) {
+        fputs(*label, stdout);
+        *label = NULL;
+    }
     fwrite(s, 1, n, stdout);
     fflush(stdout);
     return true;
@@ -303,7 +308,7 @@ static int engine_open(engine *g, const ask_opts *o, bool chat, const char *cmd)
     }
     if ((st = rag_chat_new(&co, &g->chat)) != CAIRN_OK) {
         cli_error(cmd, st);
-        return 1;
+        return st == CAIRN_ERR_INVALID ? 2 : 1;     /* a bad --where */
     }
     return 0;
 }
@@ -315,12 +320,11 @@ static int answer_one(engine *g, const ask_opts *o, const char *question, const 
 {
     rag_answer a;
     bool tty = isatty(STDOUT_FILENO);
-    if (!o->json && !g->m)
-        printf("Extractive answer (no model: the best sentences of the sources):\n");
-    cairn_status st = rag_chat_ask(g->chat, question, o->json ? NULL : stream_out, NULL, &a);
+    const char *label = g->m ? NULL : "Extractive answer (no model: the best sentences of the sources):\n";
+    cairn_status st = rag_chat_ask(g->chat, question, o->json ? NULL : stream_out, (void *)&label, &a);
     if (st != CAIRN_OK) {
-        if (!o->json && !g->m)
-            printf("(none)\n");
+        if (!label || g->m)
+            printf("\n");
         cli_error(cmd, st);
         return st == CAIRN_ERR_INVALID || st == CAIRN_ERR_UNSUPPORTED ? 2 : 1;
     }
@@ -331,7 +335,7 @@ static int answer_one(engine *g, const ask_opts *o, const char *question, const 
         rc = j ? cli_print_json(j) : (fprintf(stderr, "cairn: out of memory\n"), 1);
     } else {
         if (a.len == 0)
-            printf(g->m ? "(no answer)" : "Nothing in the sources matches the question's words.");
+            printf("%s%s", label ? label : "", g->m ? "(no answer)" : "Nothing in the sources matches the question's words.");
         printf("\n\n");
         print_sources(stdout, ctx, tty, brief);
         if (a.stale)
