@@ -25,7 +25,7 @@ typedef struct ask_opts {
     rag_mode mode;
     int n_predict, n_threads, n_ctx;
     sampler_params sp;
-    bool json, verbose, no_model;
+    bool json, verbose, no_model, no_cache;
 } ask_opts;
 
 static void ask_usage(FILE *f, bool chat)
@@ -48,7 +48,8 @@ static void ask_usage(FILE *f, bool chat)
             "  --system TEXT       replace the system prompt\n"
             "  --sentences N       extractive answers: sentences (3)\n"
             "  --json              %s\n"
-            "  --verbose           timings (retrieval, prompt tokens reused, first token) on stderr\n",
+            "  --verbose           timings (retrieval, prompt tokens reused, first token) on stderr\n"
+            "  --no-prompt-cache   evaluate every turn's prompt from scratch (to measure the cache)\n",
             chat ? "chat" : "ask", chat ? "" : "QUESTION...",
             chat ? "a conversation over the store: one question per line on stdin; /sources, /where FILTER,\n"
                    "  /reset, /help, /quit (line editing when stdin is a terminal)"
@@ -93,6 +94,8 @@ static int parse_ask(int argc, char **argv, ask_opts *o, cairn_buf *q, bool chat
             o->json = true, takes = false;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             o->verbose = true, takes = false;
+        } else if (!strcmp(a, "--no-prompt-cache")) {
+            o->no_cache = true, takes = false;
         } else if (!strcmp(a, "--no-model")) {
             o->no_model = true, takes = false;
         } else if (a[0] != '-' || !a[1]) {
@@ -287,7 +290,7 @@ static int engine_open(engine *g, const ask_opts *o, bool chat, const char *cmd)
         model = store_config_get(store_get_config(g->s), "ask", "model");
     rag_chat_opts co = {.s = g->s, .e = g->e, .system = o->system, .n_predict = o->n_predict,
                         .context_tokens = o->budget, .k = o->k, .mode = o->mode, .where = o->where,
-                        .max_sentences = o->sentences, .keep_history = chat};
+                        .max_sentences = o->sentences, .keep_history = chat, .no_prefix_cache = o->no_cache};
     if (model && *model) {
         const char *what = "loading the model";
         if ((st = model_load_ex(model, MODEL_WEIGHTS_AUTO, &g->m)) == CAIRN_OK &&

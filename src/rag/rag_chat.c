@@ -370,10 +370,10 @@ static cairn_status generate_answer(rag_chat *c, const char *user_msg, stream_st
         goto done;
     }
     /* the longest common prefix with what the KV cache holds; at least one token is evaluated */
-    size_t cp = 0, have = CAIRN_MIN(c->n_cached, (size_t)session_n_past(c->o.session));
+    size_t cp = 0, have = c->o.no_prefix_cache ? 0 : CAIRN_MIN(c->n_cached, (size_t)session_n_past(c->o.session));
     while (cp < have && cp < n_ids && c->cached[cp] == ids[cp])
         cp++;
-    if (cp == n_ids)
+    if (cp == n_ids && cp > 0)
         cp--;
     session_truncate(c->o.session, (int)cp);
     c->n_cached = cp;
