@@ -259,6 +259,27 @@ static void test_context(void)
     cairn_free(sent);
     cairn_free(text);
     rag_context_free(&c);
+
+    /* every allocation of context building and extraction failing in turn: a clean error, no leak */
+    bool done = false;
+    for (long n = 0; n < 5000 && !done; n++) {
+        rag_context cf = {0};
+        cairn_alloc_fail_after(n, false);
+        cairn_status st = rag_context_build(s, &res, &o, &cf);
+        if (st == CAIRN_OK)
+            st = rag_extract(e, &cf, qx.text, NULL, &sent, &ns, &text);
+        long injected = cairn_alloc_injected_failures();
+        cairn_alloc_fail_after(-1, false);
+        CHECK(st == CAIRN_OK || st == CAIRN_ERR_NOMEM);
+        if (st == CAIRN_OK) {
+            done = injected == 0;      /* past the last allocation */
+            CHECK(ns >= 1 && strncmp(text, sentences[7], strlen(sentences[7])) == 0);
+            cairn_free(sent);
+            cairn_free(text);
+        }
+        rag_context_free(&cf);
+    }
+    CHECK(done);
     search_results_free(&res);
     cairn_buf_free(&b);
     search_close(e);

@@ -278,7 +278,8 @@ cairn_status rag_extract(search_engine *e, const rag_context *ctx, const char *q
             s0 = end > s0 ? end : s0 + 1;
         }
     }
-    qsort(cs, nc, sizeof *cs, cmp_cand);
+    if (nc)
+        qsort(cs, nc, sizeof *cs, cmp_cand);
     size_t nsel = 0;
     rag_sentence *r = cairn_calloc(max_s ? max_s : 1, sizeof *r);
     if (!r) {
