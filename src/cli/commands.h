@@ -16,5 +16,6 @@ int cmd_quantize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);   /* tokenize -m MODEL -p TEXT */
+int cmd_serve(int argc, char **argv);      /* serve [-m MODEL] ... (src/server) */
 
 #endif
