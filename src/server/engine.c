@@ -193,7 +193,8 @@ cairn_status engine_submit(engine *e, const engine_params *p, engine_req **out)
     atomic_init(&r->cancel, false);
 
     pthread_mutex_lock(&e->mu);
-    if (e->stop || e->n_queued >= e->o.max_queue) {
+    /* requests a free slot will take at the next step do not count as waiting */
+    if (e->stop || e->n_queued >= e->o.max_queue + (e->n_par - e->n_busy)) {
         bool stopping = e->stop;
         pthread_mutex_unlock(&e->mu);
         engine_req_release(r);

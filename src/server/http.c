@@ -201,6 +201,16 @@ cJSON *body_json(http_req *r, enum MHD_Result *ret)
         *ret = reply_error(r, 400, "invalid_encoding", NULL, "the request body is not valid UTF-8");
         return NULL;
     }
+    /* cJSON strings are NUL-terminated: an escaped NUL would silently cut
+     * a value (a prompt, a file name) short, so it is refused outright */
+    for (size_t i = 0; i + 1 < r->body.len; i++)
+        if (d[i] == '\\') {
+            if (d[i + 1] == 'u' && i + 5 < r->body.len && !memcmp(d + i + 2, "0000", 4)) {
+                *ret = reply_error(r, 400, "invalid_value", NULL, "NUL characters (\\u0000) are not accepted");
+                return NULL;
+            }
+            i++;
+        }
     const char *end = NULL;
     cJSON *j = cJSON_ParseWithLengthOpts(d, r->body.len, &end, false);
     if (!j) {
