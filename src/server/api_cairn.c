@@ -670,19 +670,203 @@ cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs,
     return sources;
 }
 
-enum MHD_Result api_ask(http_req *r)
+/* ---- embeddings ---- */
+
+/* The inputs of an embeddings request: a string or an array of strings. */
+static bool embed_inputs(http_req *r, const cJSON *in, const char ***texts, size_t **lens, int *n, enum MHD_Result *ret)
 {
-    return reply_error(r, 404, "not_available", NULL, "POST /v1/ask: use the chat endpoint with model 'cairn-rag'");
+    int cnt = cJSON_IsString(in) ? 1 : cJSON_IsArray(in) ? cJSON_GetArraySize(in) : -1;
+    if (cnt < 1 || cnt > MAX_EMBED_INPUTS) {
+        *ret = reply_error(r, 400, "invalid_value", "input", "'input' must be a string or an array of 1..%d strings",
+                           MAX_EMBED_INPUTS);
+        return false;
+    }
+    *texts = cairn_calloc((size_t)cnt, sizeof **texts);
+    *lens = cairn_calloc((size_t)cnt, sizeof **lens);
+    if (!*texts || !*lens) {
+        *ret = reply_error(r, 500, NULL, NULL, "out of memory");
+        return false;
+    }
+    for (int i = 0; i < cnt; i++) {
+        const cJSON *t = cJSON_IsString(in) ? in : cJSON_GetArrayItem(in, i);
+        if (!cJSON_IsString(t)) {
+            *ret = reply_error(r, 400, "invalid_value", "input", "input[%d] must be a string (token arrays are not accepted)", i);
+            return false;
+        }
+        (*texts)[i] = t->valuestring;
+        (*lens)[i] = strlen(t->valuestring);
+    }
+    *n = cnt;
+    return true;
 }
 
-/* ---- embeddings ---- */
+/* A float array printed with %.9g: enough digits that each value parses
+ * back to the same float (the vector does not change on the wire). */
+static cJSON *float_array(const float *v, int n)
+{
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    cairn_status st = cairn_buf_putc(&b, '[');
+    for (int i = 0; st == CAIRN_OK && i < n; i++)
+        st = cairn_buf_printf(&b, i ? ",%.9g" : "%.9g", (double)v[i]);
+    if (st == CAIRN_OK)
+        st = cairn_buf_putc(&b, ']');
+    cJSON *j = st == CAIRN_OK ? cJSON_CreateRaw(b.data) : NULL;
+    cairn_buf_free(&b);
+    return j;
+}
 
 enum MHD_Result api_embeddings(http_req *r)
 {
-    return reply_error(r, 404, "model_not_found", "model", "no embedding model");
+    cairn_server *S = r->S;
+    enum MHD_Result ret = MHD_YES;
+    cJSON *j = body_json(r, &ret);
+    if (!j)
+        return ret;
+    const char **texts = NULL, *model, *fmt;
+    size_t *lens = NULL;
+    float *out = NULL;
+    int n = 0;
+    long dims = 0;
+    if (!str_field(r, j, "model", true, &model, &ret) || !str_field(r, j, "encoding_format", false, &fmt, &ret) ||
+        !int_field(r, j, "dimensions", 1, 1 << 20, &dims, &ret))
+        goto out;
+    if (!S->emb || strcmp(model, S->embed_id)) {
+        ret = reply_error(r, 404, "model_not_found", "model", S->emb ? "the embedding model is '%s'" : "this server has no embedding model%s",
+                          S->emb ? S->embed_id : " (cairn serve --embed-model MODEL)");
+        goto out;
+    }
+    bool b64 = fmt && !strcmp(fmt, "base64");
+    if (fmt && !b64 && strcmp(fmt, "float")) {
+        ret = reply_error(r, 400, "invalid_value", "encoding_format", "'encoding_format' must be float or base64");
+        goto out;
+    }
+    int dim = embedder_dim(S->emb);
+    if (dims && dims != dim) {
+        ret = reply_error(r, 400, "invalid_value", "dimensions", "this model gives %d dimensions", dim);
+        goto out;
+    }
+    if (!embed_inputs(r, cJSON_GetObjectItemCaseSensitive(j, "input"), &texts, &lens, &n, &ret))
+        goto out;
+    out = cairn_calloc((size_t)n * (size_t)dim, sizeof *out);
+    if (!out) {
+        ret = reply_error(r, 500, NULL, NULL, "out of memory");
+        goto out;
+    }
+    embed_stats es = {0};
+    pthread_mutex_lock(&S->emb_mu);
+    cairn_status st = embedder_embed(S->emb, NULL, texts, lens, n, out, &es);
+    pthread_mutex_unlock(&S->emb_mu);
+    if (st != CAIRN_OK) {
+        ret = reply_status(r, st, "embeddings");
+        goto out;
+    }
+    if (es.n_truncated) {
+        ret = reply_error(r, 400, "context_length_exceeded", "input",
+                          "%llu of the inputs exceed the embedding model's context of %d tokens",
+                          (unsigned long long)es.n_truncated, embedder_n_ctx(S->emb));
+        goto out;
+    }
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "data");
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddStringToObject(o, "model", S->embed_id);
+    for (int i = 0; i < n; i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "object", "embedding");
+        cJSON_AddNumberToObject(e, "index", i);
+        if (b64) {
+            cairn_buf b;
+            cairn_buf_init(&b, 0);
+            if (srv_base64_encode(out + (size_t)i * dim, (size_t)dim * sizeof(float), &b) == CAIRN_OK &&
+                cairn_buf_putc(&b, '\0') == CAIRN_OK)
+                cJSON_AddStringToObject(e, "embedding", b.data);
+            cairn_buf_free(&b);
+        } else {
+            cJSON_AddItemToObject(e, "embedding", float_array(out + (size_t)i * dim, dim));
+        }
+        cJSON_AddItemToArray(a, e);
+    }
+    cJSON *u = cJSON_AddObjectToObject(o, "usage");
+    cJSON_AddNumberToObject(u, "prompt_tokens", (double)es.n_tokens);
+    cJSON_AddNumberToObject(u, "total_tokens", (double)es.n_tokens);
+    metrics_tokens(S->metrics, es.n_tokens, 0, 0, false);
+    ret = reply_json(r, 200, o);
+out:
+    cairn_free(out);
+    cairn_free(texts);
+    cairn_free(lens);
+    cJSON_Delete(j);
+    return ret;
 }
 
+typedef struct ranked { int index; float score; } ranked;
+
+static int by_score(const void *a, const void *b)
+{
+    const ranked *x = a, *y = b;
+    return x->score < y->score ? 1 : x->score > y->score ? -1 : x->index - y->index;
+}
+
+/* POST /v1/rerank {model, query, documents: [string], top_n?} — the shape
+ * of the common rerank APIs: results by relevance_score, highest first. */
 enum MHD_Result api_rerank(http_req *r)
 {
-    return reply_error(r, 404, "model_not_found", "model", "no reranker");
+    cairn_server *S = r->S;
+    enum MHD_Result ret = MHD_YES;
+    cJSON *j = body_json(r, &ret);
+    if (!j)
+        return ret;
+    const char **docs = NULL, *model, *query;
+    size_t *lens = NULL;
+    float *scores = NULL;
+    ranked *rk = NULL;
+    int n = 0;
+    long top_n = 0;
+    if (!str_field(r, j, "model", true, &model, &ret) || !str_field(r, j, "query", true, &query, &ret) ||
+        !int_field(r, j, "top_n", 1, MAX_EMBED_INPUTS, &top_n, &ret))
+        goto out;
+    if (!S->rerank || strcmp(model, S->rerank_id)) {
+        ret = reply_error(r, 404, "model_not_found", "model", "%s", S->rerank ? "unknown reranker" : "this server has no reranker (--rerank-model)");
+        goto out;
+    }
+    if (!embed_inputs(r, cJSON_GetObjectItemCaseSensitive(j, "documents"), &docs, &lens, &n, &ret))
+        goto out;
+    scores = cairn_calloc((size_t)n, sizeof *scores);
+    rk = cairn_calloc((size_t)n, sizeof *rk);
+    if (!scores || !rk) {
+        ret = reply_error(r, 500, NULL, NULL, "out of memory");
+        goto out;
+    }
+    embed_stats es = {0};
+    pthread_mutex_lock(&S->emb_mu);
+    cairn_status st = embedder_rerank(S->rerank, NULL, query, strlen(query), docs, lens, n, scores, &es);
+    pthread_mutex_unlock(&S->emb_mu);
+    if (st != CAIRN_OK) {
+        ret = reply_status(r, st, "rerank");
+        goto out;
+    }
+    for (int i = 0; i < n; i++)
+        rk[i] = (ranked){i, scores[i]};
+    qsort(rk, (size_t)n, sizeof *rk, by_score);
+    cJSON *o = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(o, "results");
+    cJSON_AddStringToObject(o, "object", "list");
+    cJSON_AddStringToObject(o, "model", S->rerank_id);
+    for (int i = 0; i < (top_n ? CAIRN_MIN(n, (int)top_n) : n); i++) {
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddNumberToObject(e, "index", rk[i].index);
+        cJSON_AddNumberToObject(e, "relevance_score", rk[i].score);
+        cJSON *d = cJSON_AddObjectToObject(e, "document");
+        cJSON_AddStringToObject(d, "text", docs[rk[i].index]);
+        cJSON_AddItemToArray(a, e);
+    }
+    cJSON *u = cJSON_AddObjectToObject(o, "usage");
+    cJSON_AddNumberToObject(u, "total_tokens", (double)es.n_tokens);
+    ret = reply_json(r, 200, o);
+out:
+    cairn_free(scores);
+    cairn_free(rk);
+    cairn_free(docs);
+    cairn_free(lens);
+    cJSON_Delete(j);
+    return ret;
 }

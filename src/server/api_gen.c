@@ -69,6 +69,8 @@ enum MHD_Result api_models(http_req *r)
 
 typedef struct gen_req {
     bool chat, stream, include_usage;
+    bool ask;                     /* POST /v1/ask: {answer, sources} instead of a chat.completion */
+    double retrieval_ms;
     const char *model;
     srv_route route;
     int max_tokens;               /* 0: not given */
@@ -122,11 +124,14 @@ static bool parse_gen(http_req *r, const cJSON *j, gen_req *g, enum MHD_Result *
 {
     cairn_server *S = r->S;
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "model");
-    if (!cJSON_IsString(v)) {
+    if (g->ask) {                                  /* /v1/ask: always grounded */
+        g->model = "cairn-rag";
+    } else if (!cJSON_IsString(v)) {
         *ret = reply_error(r, 400, "missing_model", "model", "'model' is required (GET /v1/models lists them)");
         return false;
+    } else {
+        g->model = v->valuestring;
     }
-    g->model = v->valuestring;
     g->route = srv_route_chat(S, g->model, j);
     if (g->route.kind == SRV_ROUTE_NONE) {
         *ret = reply_error(r, 404, "model_not_found", "model", "the model '%s' does not exist", g->model);
@@ -497,6 +502,22 @@ enum MHD_Result gen_run(http_req *r, gen_req *g, cJSON *sources)
         return reply_error(r, 500, NULL, NULL, "generation failed: %s", p.error);
     }
     metrics_tokens(S->metrics, (uint64_t)p.n_prompt, (uint64_t)p.n_completion, (uint64_t)p.n_cached, true);
+    if (g->ask) {
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "id", id);
+        cJSON_AddStringToObject(j, "object", "answer");
+        cJSON_AddStringToObject(j, "kind", "generated");
+        cJSON_AddStringToObject(j, "answer", text.data ? text.data : "");
+        cJSON_AddStringToObject(j, "finish_reason", finish_name(p.finish));
+        cJSON_AddItemToObject(j, "sources", sources ? sources : cJSON_CreateArray());
+        cJSON_AddItemToObject(j, "usage", usage_json(&p));
+        cJSON *t = cJSON_AddObjectToObject(j, "timings");
+        cJSON_AddNumberToObject(t, "retrieval_ms", g->retrieval_ms);
+        cJSON_AddNumberToObject(t, "first_token_ms", p.first_token_ns / 1e6);
+        cJSON_AddNumberToObject(t, "total_ms", p.total_ns / 1e6);
+        cairn_buf_free(&text);
+        return reply_json(r, 200, j);
+    }
     cJSON *j = envelope(id, g->chat ? "chat.completion" : "text_completion", created, g->model);
     cJSON *a = cJSON_AddArrayToObject(j, "choices");
     cJSON_AddItemToArray(a, choice_json(g->chat, false, text.data ? text.data : "", true, finish_name(p.finish)));
@@ -611,6 +632,55 @@ enum MHD_Result api_completions(http_req *r)
     ret = gen_run(r, &g, NULL);
 out:
     cairn_free(g.ids);
+    cJSON_Delete(j);
+    return ret;
+}
+
+/* POST /v1/ask {question, filter?, k?, stream?, max_tokens?, temperature?, ...}:
+ * a grounded answer with its sources (the same retrieval as cairn-rag). */
+enum MHD_Result api_ask(http_req *r)
+{
+    cairn_server *S = r->S;
+    if (!S->eng || !S->stores)
+        return reply_error(r, 404, "not_available", NULL,
+                           "POST /v1/ask needs a chat model and a store (cairn serve -m MODEL inside a store)");
+    enum MHD_Result ret = MHD_YES;
+    cJSON *j = body_json(r, &ret);
+    if (!j)
+        return ret;
+    gen_req g = {.chat = true, .ask = true};
+    chat_msg *msgs = NULL;
+    cairn_buf arena;
+    cairn_buf_init(&arena, 0);
+    cJSON *sources = NULL;
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(j, "question");
+    if (!cJSON_IsString(q) || !*q->valuestring) {
+        ret = reply_error(r, 400, "missing_field", "question", "'question' is required (a non-empty string)");
+        goto out;
+    }
+    if (!parse_gen(r, j, &g, &ret))
+        goto out;
+    int n = 1;
+    msgs = cairn_calloc(1, sizeof *msgs);
+    if (!msgs || cairn_buf_puts(&arena, q->valuestring) != CAIRN_OK || cairn_buf_putc(&arena, '\0') != CAIRN_OK) {
+        ret = reply_error(r, 500, NULL, NULL, "out of memory");
+        goto out;
+    }
+    msgs[0] = (chat_msg){"user", arena.data};
+    int64_t t0 = cairn_mono_ns();
+    sources = rag_prepare(r, j, &msgs, &n, &arena, &ret);
+    g.retrieval_ms = (double)(cairn_mono_ns() - t0) / 1e6;
+    if (!sources)
+        goto out;
+    if (!tokenize_gen(r, &g, msgs, n, NULL, &ret))
+        goto out;
+    ret = gen_run(r, &g, sources);
+    sources = NULL;
+out:
+    cJSON_Delete(sources);
+    cairn_free(g.ids);
+    cairn_free(msgs);
+    cairn_buf_free(&arena);
     cJSON_Delete(j);
     return ret;
 }

@@ -99,8 +99,30 @@ async function main() {
     const e64 = await client.embeddings.create({model: process.env.CAIRN_EMBED_MODEL, input: 'the cat sat on the mat', encoding_format: 'base64'});
     const buf = Buffer.from(e64.data[0].embedding, 'base64');
     const f = Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4));
-    check(JSON.stringify(f) === JSON.stringify(e1.data[0].embedding), 'base64 decodes to the float vector');
+    check(f.length === e1.data[0].embedding.length && f.every((x, i) => x === Math.fround(e1.data[0].embedding[i])),
+          'base64 decodes to the float vector (the same floats)');
+  } else {
+    await expectError(client.embeddings.create({model: 'none', input: 'x'}), 404, 'model_not_found', 'embeddings without a model');
   }
+  let rr = await json('POST', '/v1/rerank', {model: 'none', query: 'q', documents: ['a']});
+  check(rr.status === 404 && rr.json.error.code === 'model_not_found', 'rerank without a reranker: 404', rr.body);
+
+  // /v1/ask: answer + sources, plain and streamed
+  let ask = await json('POST', '/v1/ask', {question: 'How do I clean the pump impeller?', max_tokens: 12, temperature: 0});
+  check(ask.status === 200 && ask.json.object === 'answer' && typeof ask.json.answer === 'string' && ask.json.answer.length > 0 &&
+        ask.json.sources[0].path.endsWith('pumps.md') && ask.json.timings.retrieval_ms >= 0, 'ask', ask.body);
+  const g0 = await client.chat.completions.create({model: 'cairn-rag', messages: [{role: 'user', content: 'How do I clean the pump impeller?'}],
+                                                   max_tokens: 12, temperature: 0});
+  check(ask.json.answer === g0.choices[0].message.content, 'ask answers as cairn-rag does', [ask.json.answer, g0.choices[0].message.content]);
+  const sse = await request('POST', '/v1/ask', JSON.stringify({question: 'sourdough starter', stream: true, max_tokens: 6, filter: 'path GLOB "*bread*"'}),
+                            Object.assign({'Content-Type': 'application/json'}, auth()));
+  const events = sse.body.split('\n\n').filter((e) => e.startsWith('data: ')).map((e) => e.slice(6));
+  check(sse.status === 200 && /text\/event-stream/.test(sse.headers['content-type']) && events[events.length - 1] === '[DONE]',
+        'ask streams SSE', sse.body.slice(0, 300));
+  const last = JSON.parse(events[events.length - 2]);
+  check(last.sources && last.sources.length === 1 && last.sources[0].path.endsWith('bread.md'), 'ask stream ends with the sources', last);
+  ask = await json('POST', '/v1/ask', {question: ''});
+  check(ask.status === 400 && ask.json.error.param === 'question', 'ask without a question: 400', ask.body);
 
   // errors, through the client
   const bad = new OpenAI({apiKey: 'wrong-key', baseURL: process.env.CAIRN_URL + '/v1', maxRetries: 0});
