@@ -137,6 +137,9 @@ static cairn_status run_search(srv_store *h, const char *query, const char *filt
     filter_bits bits = {0};
     bool everything = true;
     int64_t now = now_s();
+    /* one read transaction for the whole request: SQLite takes its locks
+     * once, not once per statement of the filter and the ten result rows */
+    bool txn = sqlite3_exec(store_db(h->s), "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     cairn_status st = CAIRN_OK;
     if (filter && *filter)
         st = filter_compile(h->s, filter, now, &f);
@@ -145,6 +148,8 @@ static cairn_status run_search(srv_store *h, const char *query, const char *filt
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
         st = (by_doc ? search_run_docs : search_run)(h->e, query, everything ? NULL : &allowed, k, res);
+    if (txn)
+        sqlite3_exec(store_db(h->s), "COMMIT", NULL, NULL, NULL);
     filter_bits_free(&bits);
     filter_free(f);
     return st;
