@@ -246,18 +246,6 @@ out:
 
 /* ---- documents ---- */
 
-static bool upload_name_ok(const char *n, size_t len)
-{
-    if (len == 0 || len > 200 || n[0] == '.' || !srv_utf8_valid(n, len) || strlen(n) != len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)n[i];
-        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
-            return false;
-    }
-    return true;
-}
-
 /* Write data to STORE/uploads/name without following links; *path (cairn_free) is where. */
 static cairn_status write_upload(const char *db, const char *name, const char *data, size_t len, char **path)
 {
@@ -366,7 +354,7 @@ enum MHD_Result api_docs_post(http_req *r)
         data = r->body.data ? r->body.data : "";
         len = r->body.len;
     }
-    if (!upload_name_ok(name, strlen(name))) {
+    if (!srv_upload_name_ok(name, strlen(name))) {
         ret = reply_error(r, 400, "invalid_name", "name",
                           "'name' must be a plain file name (no '/', '\\', '..' or leading '.', no control characters, "
                           "at most 200 bytes of UTF-8)");
