@@ -59,8 +59,15 @@ EXPECT=$("$CAIRN" generate -m "$MODEL" -p "Once upon a time" -n 30 --temp 0 --js
          python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')
 [ -n "$EXPECT" ] || fail "cairn generate gave no text"
 
-start_server "$T/a.log" -m "$MODEL" --api-key-file "$T/key" --timeout 2 --parallel 2 -t 2
-export CAIRN_URL="http://127.0.0.1:$PORT" CAIRN_KEY="k3y-$$" CAIRN_MODEL=stories260K CAIRN_EXPECT="$EXPECT"
+EMB="$SHARED/models/glove-bert/glove6B-100d-bert-22k-d128-Q8_0.gguf"
+EMB_ARGS=() CAIRN_EMBED_MODEL=""
+if [ -f "$EMB" ]; then EMB_ARGS=(--embed-model "$EMB"); CAIRN_EMBED_MODEL=glove6B-100d-bert-22k-d128-Q8_0; fi
+start_server "$T/a.log" -m "$MODEL" "${EMB_ARGS[@]}" --api-key-file "$T/key" --timeout 2 --parallel 2 -t 2
+export CAIRN_URL="http://127.0.0.1:$PORT" CAIRN_KEY="k3y-$$" CAIRN_MODEL=stories260K CAIRN_EXPECT="$EXPECT" CAIRN_EMBED_MODEL
+if [ -n "$CAIRN_EMBED_MODEL" ]; then   # the server's vector is cairn embed's
+  "$CAIRN" embed -m "$EMB" --json "the cat sat on the mat" > "$T/embed.json" || fail "cairn embed"
+  export CAIRN_EMBED_REF="$T/embed.json"
+fi
 node "$CAIRN_SRC/tests/serve/openai_client.js" || fail "openai client"
 node "$CAIRN_SRC/tests/serve/hostile.js" || fail "hostile HTTP"
 [ "$(cat "$T/outside/target.md")" = "secret file outside the store" ] || fail "an upload wrote through a symlink"

@@ -28,17 +28,6 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The embedder is another part's work (src/model/embed.c); until it is in
- * the build, these are NULL and the endpoints answer 404 for the model. */
-#pragma weak embedder_load
-#pragma weak embedder_free
-#pragma weak embedder_dim
-#pragma weak embedder_id
-#pragma weak embedder_embed
-#pragma weak embedder_rerank
-#pragma weak embedder_n_ctx
-#pragma weak embedder_query_prefix
-
 #define MAX_SEARCH_K 1000
 #define MAX_EMBED_INPUTS 2048
 #define MAX_RAG_K 50
@@ -70,8 +59,6 @@ cairn_status server_open_extras(cairn_server *S)
 {
     const server_opts *o = &S->o;
     if (o->embed_model || o->rerank_model) {
-        if (!embedder_load)
-            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "serve: this build has no embedder (src/model/embed.c)");
         embed_opts eo = {.n_threads = o->n_threads > 0 ? o->n_threads : 2};
         if (o->embed_model) {
             CAIRN_TRY(embedder_load(o->embed_model, &eo, &S->emb));
@@ -93,10 +80,8 @@ void server_close_extras(cairn_server *S)
 {
     store_pool_free(S->stores);
     S->stores = NULL;
-    if (embedder_free) {
-        embedder_free(S->emb);
-        embedder_free(S->rerank);
-    }
+    embedder_free(S->emb);
+    embedder_free(S->rerank);
     S->emb = S->rerank = NULL;
 }
 
