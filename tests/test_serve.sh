@@ -75,6 +75,27 @@ node "$CAIRN_SRC/tests/serve/hostile.js" || fail "hostile HTTP"
 [ ! -e "$T/proj/escape.md" ] && [ ! -e "$T/escape.md" ] && [ ! -e .cairn/escape.md ] || fail "an upload escaped"
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 || node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode==200?0:1))' "$CAIRN_URL/health" || fail "server died"
 
+# a store without a chat model: /v1/ask answers extractively, chat models are 404
+start_server "$T/d.log" --db "$T/proj/.cairn"
+python3 - "http://127.0.0.1:$PORT" <<'PY' || fail "extractive ask"
+import json, sys, urllib.request, urllib.error
+base = sys.argv[1]
+def post(path, body):
+    req = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+st, a = post("/v1/ask", {"question": "How do I clean the centrifugal pump impeller?"})
+assert st == 200 and a["kind"] == "extractive" and "impeller" in a["answer"] and "[1]" in a["answer"], a
+assert a["sources"][0]["path"].endswith("pumps.md") and a["sources"][0]["staleness"] == "fresh", a
+st, a = post("/v1/ask", {"question": "bread", "filter": "path GLOB ("})
+assert st == 400 and "filter" in a["error"]["message"], a
+st, a = post("/v1/chat/completions", {"model": "cairn-rag", "messages": [{"role": "user", "content": "x"}]})
+assert st == 404 and a["error"]["code"] == "model_not_found", a
+PY
+
 # many clients: a slower synthetic model so that long requests stay long
 "$CAIRN" model synth "$T/syn.gguf" --embd 768 --layers 8 --heads 8 --ctx 2048 --type Q8_0 --seed 3 >/dev/null
 start_server "$T/b.log" --no-store -m "$T/syn.gguf" --parallel 2 --queue 1 -t 2
