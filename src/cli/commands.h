@@ -18,6 +18,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);   /* tokenize -m MODEL -p TEXT */
 int cmd_check(int argc, char **argv);      /* cmd_check.c: exit 0 ok, 1 problems, 2 error */
 int cmd_repair(int argc, char **argv);
+int cmd_serve(int argc, char **argv);      /* serve [-m MODEL] ... (src/server) */
 int cmd_embed(int argc, char **argv);      /* embed -m MODEL TEXT... */
 int cmd_ask(int argc, char **argv);
 int cmd_chat(int argc, char **argv);

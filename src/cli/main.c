@@ -28,6 +28,7 @@ static const command commands[] = {
     {"tokenize", cmd_tokenize, "tokenize text (or decode ids) with a model's tokenizer"},
     {"check", cmd_check, "check the store, the index and the sources (exit 0 ok, 1 problems, 2 error)"},
     {"repair", cmd_repair, "rebuild a damaged store from its sources (keeps a backup)"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server over the store and models"},
     {"embed", cmd_embed, "sentence embeddings (or rerank scores) from a BERT-family model"},
 };
 
