@@ -838,6 +838,7 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
     attempt_out up_ao, lo_ao;
     memset(&up_ao, 0, sizeof up_ao);
     memset(&lo_ao, 0, sizeof lo_ao);
+    bool refused = err_code != NULL || refused_private;
     const char *final_error = NULL;
     gw_fail last_fail = GW_FAIL_NONE;
     bool last_up = false;
@@ -886,7 +887,9 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
         }
     }
     if (err_code) {
-        d.info.route = refused_private || err_status == 403 || err_status == 400 || last_fail == GW_FAIL_BUDGET ? "refused" : "error";
+        /* refused: a rule said no (privacy, override, no upstream, budget);
+         * error: every route that was allowed failed */
+        d.info.route = refused || last_fail == GW_FAIL_BUDGET ? "refused" : "error";
         d.info.upstream = NULL;
         final_error = err_msg;
         st = deco_error(&d, err_status, err_code, err_msg);
