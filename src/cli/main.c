@@ -16,6 +16,8 @@ static const command commands[] = {
     {"rm", cmd_rm, "remove documents and everything derived from them"},
     {"status", cmd_status, "documents, chunks, bytes, index size, freshness"},
     {"search", cmd_search, "search the store (BM25)"},
+    {"ask", cmd_ask, "answer a question from the store, with citations and sources"},
+    {"chat", cmd_chat, "a conversation over the store (answers with citations)"},
     {"eval", cmd_eval, "evaluate retrieval on a BEIR-layout collection"},
     {"sync", cmd_sync, "bring the store in line with its sources"},
     {"watch", cmd_watch, "keep syncing as files change"},
