@@ -119,7 +119,7 @@ typedef struct deco {
     const gw_sink *inner;
     gw_route_info info;
     char rule[256];
-    bool started, json, held_done, inner_failed;
+    bool started, json, sse, held_done, inner_failed;
     int status;
     cairn_buf body;
     int64_t t0;
@@ -136,6 +136,7 @@ static cairn_status deco_begin(void *ctx, int status, const char *ctype, const g
     d->started = true;
     d->status = status;
     d->json = !strncmp(ctype, "application/json", 16);
+    d->sse = !strncmp(ctype, "text/event-stream", 17);
     d->info.rule = d->rule;
     cairn_status st = d->inner->begin(d->inner->ctx, status, ctype, &d->info);
     if (st != CAIRN_OK)
@@ -150,7 +151,7 @@ static cairn_status deco_write(void *ctx, const char *p, size_t n)
         return CAIRN_ERR_INTERRUPTED;
     if (d->json)
         return cairn_buf_append(&d->body, p, n);
-    if (n >= 12 && !memcmp(p, "data: [DONE]", 12)) {
+    if (d->sse && n >= 12 && !memcmp(p, "data: [DONE]", 12)) {
         d->held_done = true;
         return CAIRN_OK;
     }
@@ -208,6 +209,8 @@ static cairn_status deco_finish(deco *d, bool done, const char *error)
         cJSON_Delete(j);
         return write_inner(d, d->body.data ? d->body.data : "", d->body.len);
     }
+    if (!d->sse)
+        return CAIRN_OK;    /* another type (cairn ask's text): the route is in the result */
     cJSON *ev = cJSON_CreateObject();
     cJSON *r = route_json(d);
     if (!ev || !r) {
@@ -898,7 +901,7 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
     /* 4. result, audit, counters */
     snprintf(res->route, sizeof res->route, "%s", d.info.route ? d.info.route : "error");
     snprintf(res->upstream, sizeof res->upstream, "%s", d.info.upstream ? d.info.upstream : "");
-    snprintf(res->policy, sizeof res->policy, "%s", gw_policy_name(p.policy));
+    snprintf(res->policy, sizeof res->policy, "%s", d.info.policy);   /* as chosen, before privacy */
     snprintf(res->rule, sizeof res->rule, "%s", d.rule);
     res->fallback = d.info.fallback;
     res->http_status = d.status;
