@@ -876,7 +876,7 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
             st = deco_finish(&d, true, NULL);
         } else if (last_fail == GW_FAIL_BROKEN) {
             char msg[400];
-            snprintf(msg, sizeof msg, "%s broke the stream after part of the answer: %s", last_up ? "the upstream" : "the local model",
+            snprintf(msg, sizeof msg, "%s broke the stream after part of the answer: %.300s", last_up ? "the upstream" : "the local model",
                      last_why);
             append(d.rule, sizeof d.rule, "; stream broken");
             final_error = last_why;
@@ -884,7 +884,7 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
         } else if (!d.started) {
             err_status = fail_status(last_fail, last_up);
             err_code = gw_fail_name(last_fail);
-            snprintf(err_msg, sizeof err_msg, "no route could answer (%s): %s", d.rule, last_why);
+            snprintf(err_msg, sizeof err_msg, "no route could answer (%.240s): %.240s", d.rule, last_why);
             if (last_fail == GW_FAIL_BUDGET)
                 append(d.rule, sizeof d.rule, "; budget stop");
         }

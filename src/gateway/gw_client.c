@@ -232,7 +232,9 @@ void gw_upstream_call(gw_conn *c, gw_call *call)
             timed_out = true;
             break;
         }
-        int64_t wait_ms = (deadline - now + 999999) / 1000000;
+        /* round down: waking up to 1 ms early costs a few spins; rounding
+         * up would let the deadline slip by up to 1 ms */
+        int64_t wait_ms = (deadline - now) / 1000000;
         mc = curl_multi_poll(c->multi, NULL, 0, (int)CAIRN_MIN(wait_ms, 1000), NULL);
         if (mc != CURLM_OK)
             break;
