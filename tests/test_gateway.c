@@ -81,12 +81,12 @@ static void fake_ctl(const char *path, const char *json, cairn_buf *out)
     curl_easy_setopt(e, CURLOPT_URL, url);
     if (json)
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, json);
-    if (out)
-        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_curl), curl_easy_setopt(e, CURLOPT_WRITEDATA, out);
-    else
-        curl_easy_setopt(e, CURLOPT_NOBODY, 0L), curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_curl),
-            curl_easy_setopt(e, CURLOPT_WRITEDATA, &(cairn_buf){0});
+    cairn_buf ignored;
+    cairn_buf_init(&ignored, 1 << 16);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_curl);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, out ? out : &ignored);
     CURLcode rc = curl_easy_perform(e);
+    cairn_buf_free(&ignored);
     if (rc != CURLE_OK) {
         fprintf(stderr, "fake control %s: %s\n", path, curl_easy_strerror(rc));
         exit(1);

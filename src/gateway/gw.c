@@ -348,7 +348,8 @@ typedef struct req_ctx {
     gw *g;
     const gw_request *req;
     cJSON *j;                   /* the parsed request (modified for upstream) */
-    const char *model;
+    const char *model;          /* the requested model (model_buf; j's copy is replaced) */
+    char model_buf[256];
     bool stream;
     int64_t max_out;            /* requested completion tokens, 0 = none */
     int redactions;
@@ -733,7 +734,10 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
         return cairn_fail(CAIRN_ERR_INVALID, "the request body is not a JSON object");
     }
     cJSON *m = cJSON_GetObjectItemCaseSensitive(r.j, "model");
-    r.model = cJSON_IsString(m) ? m->valuestring : NULL;
+    if (cJSON_IsString(m)) {
+        snprintf(r.model_buf, sizeof r.model_buf, "%s", m->valuestring);
+        r.model = r.model_buf;
+    }
     r.stream = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r.j, "stream"));
     cJSON *mt = cJSON_GetObjectItemCaseSensitive(r.j, "max_completion_tokens");
     if (!cJSON_IsNumber(mt))

@@ -91,3 +91,6 @@ const server = http.createServer((req, res) => {
 });
 server.keepAliveTimeout = 60000;
 server.listen(0, '127.0.0.1', () => { process.stdout.write('PORT ' + server.address().port + '\n'); });
+// die with the test that started us (a killed test must not leave us behind)
+const parent = process.ppid;
+setInterval(() => { try { process.kill(parent, 0); } catch (e) { process.exit(0); } }, 300).unref();
