@@ -8,6 +8,7 @@ PKGS+=(libsqlite3-dev libcjson-dev libutf8proc-dev libpcre2-dev libxxhash-dev)  
 PKGS+=(libstemmer-dev libpoppler-glib-dev libgumbo-dev)                          # analyzer, ingest
 PKGS+=(libcurl4-openssl-dev)  # gateway
 PKGS+=(libedit-dev)  # chat
+PKGS+=(libmicrohttpd-dev)  # server
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,5 +18,6 @@ int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);   /* tokenize -m MODEL -p TEXT */
 int cmd_ask(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_serve(int argc, char **argv);      /* serve [-m MODEL] ... (src/server) */
 
 #endif

@@ -26,6 +26,7 @@ static const command commands[] = {
     {"generate", cmd_generate, "generate text with a local GGUF model"},
     {"bench", cmd_bench, "measure prompt and generation speed of a model"},
     {"tokenize", cmd_tokenize, "tokenize text (or decode ids) with a model's tokenizer"},
+    {"serve", cmd_serve, "OpenAI-compatible HTTP server over the store and models"},
 };
 
 static void usage(FILE *f)

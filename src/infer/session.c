@@ -13,6 +13,7 @@
  */
 #include "infer/session.h"
 #include "base/pool.h"
+#include "infer/batch.h"
 #include "infer/attention.h"
 #include "infer/ops.h"
 
@@ -62,6 +63,8 @@ struct cairn_session {
     float *kf, *vf;            /* (n_head_kv, n_ctx, hd_k) dequantized K, V of one layer */
     float *att_scratch;        /* (n_threads, group, n_ctx + hd_k) scores and query rows per thread */
     float *logits;             /* (n_vocab,) of the last token */
+    float *logits_rows;        /* (logits_rows_n, n_vocab) batch_eval's output rows, made on first use */
+    int logits_rows_n;
 
     /* mixture of experts (NULL for dense models) */
     float *moe_logits;         /* (n_batch, n_expert) router output, then probabilities */
@@ -221,7 +224,7 @@ void session_free(cairn_session *s)
     if (s->xb2 == s->xb)
         s->xb2 = NULL;
     float **bufs[] = {&s->kv_pad, &s->x, &s->xb, &s->xb2, &s->arena, &s->hb2,
-                      &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits,
+                      &s->rope_cos, &s->rope_sin, &s->kf, &s->vf, &s->att_scratch, &s->logits, &s->logits_rows,
                       &s->moe_logits, &s->moe_w, &s->moe_rw, &s->xg, &s->yg};
     cairn_free_aligned(s->embd_row);
     cairn_free(s->moe_sel);
@@ -304,11 +307,11 @@ static void rmsnorm_rows(cairn_session *s, void *p, int r0, int r1)
         rmsnorm(a->out + (size_t)r * n, a->in + (size_t)r * n, a->w, n, s->m->hp.norm_eps);
 }
 
-/* Rotation angles for positions pos0..pos0+T-1: cos/sin (T, n_rot/2).
+/* Rotation angles for positions pos0..pos0+T-1 into rows row0.. of cos/sin (n_batch, n_rot/2).
  * theta_i = pos * base^(-2i/n_rot) [/ freq_factor_i], scaled per the
  * model's RoPE scaling (linear: theta * scale; YaRN: blend of interpolated
  * and extrapolated angles by dimension, with a magnitude correction). */
-static void rope_angles(cairn_session *s, int pos0, int T)
+static void rope_angles(cairn_session *s, int row0, int pos0, int T)
 {
     const model_hparams *hp = &s->m->hp;
     const int half = hp->n_rot / 2;
@@ -328,7 +331,7 @@ static void rope_angles(cairn_session *s, int pos0, int T)
     }
     for (int t = 0; t < T; t++) {
         float theta = (float)(pos0 + t);
-        float *c = s->rope_cos + (size_t)t * half, *sn = s->rope_sin + (size_t)t * half;
+        float *c = s->rope_cos + (size_t)(row0 + t) * half, *sn = s->rope_sin + (size_t)(row0 + t) * half;
         for (int i = 0; i < half; i++) {
             float th_extrap = s->m->rope_freqs ? theta / s->m->rope_freqs[i] : theta;
             float th = fs * th_extrap;
@@ -407,22 +410,23 @@ static void swiglu_rows(cairn_session *s, void *p, int r0, int r1)
     }
 }
 
-/* Store the batch's K and V rows of layer il at positions n_past.. */
-static void kv_store(cairn_session *s, int il, int T)
+/* Store rows row0..row0+T-1 of the batch's K and V (layer il) into the
+ * cache of sequence kv at its positions n_past.. (kv == s for one sequence). */
+static void kv_store(cairn_session *s, cairn_session *kv, int il, int row0, int T)
 {
     const model_hparams *hp = &s->m->hp;
     const qtype_traits *tr = qtype_get(s->opts.kv_type);
     const int hd = hp->head_dim, kv_dim = hp->n_head_kv * hd;
-    char *kc = (char *)s->k_cache + (size_t)il * s->kv_layer;
-    char *vc = (char *)s->v_cache + (size_t)il * s->kv_layer;
+    char *kc = (char *)kv->k_cache + (size_t)il * kv->kv_layer;
+    char *vc = (char *)kv->v_cache + (size_t)il * kv->kv_layer;
     memset(s->kv_pad, 0, (size_t)s->hd_k * sizeof(float));
     for (int t = 0; t < T; t++) {
-        size_t pos = (size_t)(s->n_past + t);
+        size_t pos = (size_t)(kv->n_past + t);
         for (int g = 0; g < hp->n_head_kv; g++) {
-            size_t off = ((size_t)g * s->n_ctx + pos) * s->kv_row;
-            memcpy(s->kv_pad, s->k + (size_t)t * kv_dim + (size_t)g * hd, (size_t)hd * sizeof(float));
+            size_t off = ((size_t)g * kv->n_ctx + pos) * s->kv_row;
+            memcpy(s->kv_pad, s->k + (size_t)(row0 + t) * kv_dim + (size_t)g * hd, (size_t)hd * sizeof(float));
             tr->from_float(s->kv_pad, kc + off, s->hd_k);
-            memcpy(s->kv_pad, s->v + (size_t)t * kv_dim + (size_t)g * hd, (size_t)hd * sizeof(float));
+            memcpy(s->kv_pad, s->v + (size_t)(row0 + t) * kv_dim + (size_t)g * hd, (size_t)hd * sizeof(float));
             tr->from_float(s->kv_pad, vc + off, s->hd_k);
         }
     }
@@ -734,9 +738,16 @@ static cairn_status ffn_moe(cairn_session *s, int il, const model_layer *L, int 
 
 const uint64_t *session_expert_counts(const cairn_session *s) { return s->expert_counts; }
 
-/* ---- the forward pass over one batch of T tokens ---- */
+/* ---- the forward pass over one batch of T tokens ----
+ * The batch holds one or more sequences (batch.h): rows seqs[i].row0 ..
+ * row0 + n - 1 continue sequence seqs[i].kv at its n_past. Weight products
+ * run over all T rows at once (each weight read once per batch); RoPE, the
+ * KV store and attention are per sequence, each over its own cache. The
+ * logits of each sequence's last row go to seqs[i].logits. */
 
-static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
+typedef struct fwd_seq { cairn_session *kv; int row0, n; float *logits; } fwd_seq;
+
+static cairn_status forward_seqs(cairn_session *s, const int32_t *ids, int T, const fwd_seq *seqs, int n_seqs)
 {
     const cairn_model *m = s->m;
     const model_hparams *hp = &m->hp;
@@ -757,7 +768,8 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         et->to_float(row, s->x + (size_t)t * n_embd, n_embd);
     }
 
-    rope_angles(s, s->n_past, T);
+    for (int i = 0; i < n_seqs; i++)
+        rope_angles(s, seqs[i].row0, seqs[i].kv->n_past, seqs[i].n);
 
     for (int il = 0; il < hp->n_layer; il++) {
         const model_layer *L = &m->layers[il];
@@ -773,19 +785,23 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         CAIRN_TRY(matmul_group(s, qkv, 3, T));
         qk_arg qa = {L};
         for_rows(s, qk_rows, &qa, T);
-        kv_store(s, il, T);
-
-        /* q (T, q_dim) <- softmax(q K^T / sqrt(hd)) V over positions [0, n_past + T) */
-        attn_args aa = {
-            .n_tok = T, .n_past = s->n_past, .n_ctx = s->n_ctx,
-            .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .hd_k = s->hd_k,
-            .kv_type = s->opts.kv_type, .kv_row = s->kv_row,
-            .k_cache = (const char *)s->k_cache + (size_t)il * s->kv_layer,
-            .v_cache = (const char *)s->v_cache + (size_t)il * s->kv_layer,
-            .q = s->q, .out = s->q, .kf = s->kf, .vf = s->vf, .scratch = s->att_scratch,
-            .round_f16 = s->opts.kv_type == QT_F16,
-        };
-        attention(s->pool, &aa);
+        /* per sequence: q rows <- softmax(q K^T / sqrt(hd)) V over its positions [0, n_past + n) */
+        const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+        for (int i = 0; i < n_seqs; i++) {
+            cairn_session *kv = seqs[i].kv;
+            kv_store(s, kv, il, seqs[i].row0, seqs[i].n);
+            attn_args aa = {
+                .n_tok = seqs[i].n, .n_past = kv->n_past, .n_ctx = kv->n_ctx,
+                .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .hd_k = s->hd_k,
+                .kv_type = s->opts.kv_type, .kv_row = s->kv_row,
+                .k_cache = (const char *)kv->k_cache + (size_t)il * kv->kv_layer,
+                .v_cache = (const char *)kv->v_cache + (size_t)il * kv->kv_layer,
+                .q = s->q + (size_t)seqs[i].row0 * q_dim, .out = s->q + (size_t)seqs[i].row0 * q_dim,
+                .kf = s->kf, .vf = s->vf, .scratch = s->att_scratch,
+                .round_f16 = s->opts.kv_type == QT_F16,
+            };
+            attention(s->pool, &aa);
+        }
 
         /* x += att Wo^T (the attention output is in q) */
         CAIRN_TRY(matmul(&s->mm, &L->wo, s->q, s->xb2, T));     /* (T, n_embd) */
@@ -801,10 +817,24 @@ static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
         add_rows(s->x, s->xb2, xn);
     }
 
-    /* logits (n_vocab,) = rmsnorm(x[T-1]) Wout^T — only the last token */
-    rmsnorm(s->xb, s->x + (size_t)(T - 1) * n_embd, m->output_norm, n_embd, hp->norm_eps);
-    CAIRN_TRY(matmul(&s->mm, &m->output, s->xb, s->logits, 1));
+    /* logits (n_vocab,) = rmsnorm(x[last]) Wout^T — only each sequence's last
+     * token; several sequences share one product (rows of xb). */
+    for (int i = 0; i < n_seqs; i++) {
+        const int last = seqs[i].row0 + seqs[i].n - 1;
+        rmsnorm(s->xb + (size_t)i * n_embd, s->x + (size_t)last * n_embd, m->output_norm, n_embd, hp->norm_eps);
+    }
+    if (n_seqs == 1)
+        return matmul(&s->mm, &m->output, s->xb, seqs[0].logits, 1);
+    CAIRN_TRY(matmul(&s->mm, &m->output, s->xb, s->logits_rows, n_seqs));
+    for (int i = 0; i < n_seqs; i++)
+        memcpy(seqs[i].logits, s->logits_rows + (size_t)i * hp->n_vocab, (size_t)hp->n_vocab * sizeof(float));
     return CAIRN_OK;
+}
+
+static cairn_status forward(cairn_session *s, const int32_t *ids, int T)
+{
+    const fwd_seq one = {s, 0, T, s->logits};
+    return forward_seqs(s, ids, T, &one, 1);
 }
 
 cairn_status session_eval(cairn_session *s, const int32_t *ids, int n, float **logits)
@@ -829,5 +859,59 @@ cairn_status session_eval(cairn_session *s, const int32_t *ids, int n, float **l
     }
     if (logits)
         *logits = s->logits;
+    return CAIRN_OK;
+}
+
+/* ---- several sequences in one forward pass (batch.h) ---- */
+
+int session_n_batch(const cairn_session *s) { return s->n_batch; }
+float *session_logits(cairn_session *s) { return s->logits; }
+
+cairn_status batch_eval(cairn_session *host, const batch_seq *seqs, int n_seqs)
+{
+    if (n_seqs <= 0 || n_seqs > BATCH_MAX_SEQS)
+        return cairn_fail(CAIRN_ERR_INVALID, "batch: %d sequences (1..%d)", n_seqs, BATCH_MAX_SEQS);
+    int total = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        const cairn_session *kv = seqs[i].s;
+        if (!kv || kv->m != host->m || kv->opts.kv_type != host->opts.kv_type || kv->n_ctx > host->n_ctx)
+            return cairn_fail(CAIRN_ERR_INVALID, "batch: sequence %d is not compatible with the host session", i);
+        if (seqs[i].n <= 0)
+            return cairn_fail(CAIRN_ERR_INVALID, "batch: sequence %d has no tokens", i);
+        if (seqs[i].n > kv->n_ctx - kv->n_past)
+            return cairn_fail(CAIRN_ERR_TOO_LARGE, "batch: sequence %d: %d tokens exceed its context (%d of %d used)",
+                              i, seqs[i].n, kv->n_past, kv->n_ctx);
+        for (int j = 0; j < i; j++)
+            if (seqs[j].s == kv)
+                return cairn_fail(CAIRN_ERR_INVALID, "batch: sequence %d appears twice", i);
+        for (int t = 0; t < seqs[i].n; t++)
+            if (seqs[i].ids[t] < 0 || seqs[i].ids[t] >= host->m->hp.n_vocab)
+                return cairn_fail(CAIRN_ERR_INVALID, "batch: token id %d outside the vocabulary (%d)",
+                                  seqs[i].ids[t], host->m->hp.n_vocab);
+        total += seqs[i].n;
+    }
+    if (total > host->n_batch)
+        return cairn_fail(CAIRN_ERR_TOO_LARGE, "batch: %d tokens exceed the host's batch of %d", total, host->n_batch);
+    if (n_seqs > 1 && host->logits_rows_n < n_seqs) {
+        /* grown to the most sequences seen, then reused: no allocation per step */
+        bool ok = true;
+        float *p = alloc_f32((size_t)n_seqs, (size_t)host->m->hp.n_vocab, &ok);
+        if (!ok)
+            return cairn_fail(CAIRN_ERR_NOMEM, "batch: out of memory for %d logit rows", n_seqs);
+        cairn_free_aligned(host->logits_rows);
+        host->logits_rows = p;
+        host->logits_rows_n = n_seqs;
+    }
+    int32_t ids[SESSION_MAX_BATCH];
+    fwd_seq fs[BATCH_MAX_SEQS];
+    int row = 0;
+    for (int i = 0; i < n_seqs; i++) {
+        memcpy(ids + row, seqs[i].ids, (size_t)seqs[i].n * sizeof *ids);
+        fs[i] = (fwd_seq){seqs[i].s, row, seqs[i].n, seqs[i].s->logits};
+        row += seqs[i].n;
+    }
+    CAIRN_TRY(forward_seqs(host, ids, total, fs, n_seqs));
+    for (int i = 0; i < n_seqs; i++)
+        seqs[i].s->n_past += seqs[i].n;
     return CAIRN_OK;
 }

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# bench_serve.sh — `cairn serve` under load on loopback, with the C load
+# client bench_serve_load (keep-alive connections, one thread each):
+#   search   /v1/search BM25 over 100k chunks (bench_bm25's corpus and
+#            queries from ../shared), 32 concurrent clients
+#   gen      SmolLM-135M-shaped Q4_0 (cairn model synth): 1 streaming client
+#            vs 8 at once (--parallel 8), against `cairn bench` tg
+#   soak     64 concurrent clients for SOAK seconds (stories260K completions
+#            and searches mixed), no errors allowed
+#
+#   bench/bench_serve.sh [BUILD_DIR] [search|gen|soak|all]
+#   SEARCH_S=20 SOAK=60 CHUNKS=100000 TG=128
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build/release}
+WHAT=${2:-all}
+C="$BUILD/cairn"
+L="$BUILD/bench_serve_load"
+export CAIRN_TEST_SHARED=${CAIRN_TEST_SHARED:-$(cd .. && pwd)/shared}
+TMP=$(mktemp -d /tmp/cairn-serve-bench-XXXXXX)
+PIDS=()
+trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
+echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+serve() {   # serve LOG ARGS... -> PORT
+  local log=$1; shift
+  "$C" serve --port 0 "$@" > "$log" 2>&1 &
+  PIDS+=($!)
+  for _ in $(seq 1 3000); do
+    PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
+    [ -n "$PORT" ] && return 0
+    sleep 0.1
+  done
+  echo "server did not start: $(cat "$log")" >&2; exit 1
+}
+
+if [ "$WHAT" = search ] || [ "$WHAT" = all ]; then
+  "$BUILD/bench_bm25" --no-fts --json --chunks "${CHUNKS:-100000}" --queries 300 --dump "$TMP" > /dev/null
+  python3 - "$TMP" <<'PY'
+import json, sys
+d = sys.argv[1]
+with open(d + "/chunks.txt") as f, open(d + "/corpus.jsonl", "w") as o:
+    for i, line in enumerate(f):
+        o.write(json.dumps({"_id": "c%d" % i, "text": line.strip()}) + "\n")
+PY
+  mkdir -p "$TMP/store" && (cd "$TMP/store" && "$C" init >/dev/null && printf '\n[chunk]\nsize = 400\n' >> .cairn/config &&
+                            "$C" add "$TMP/corpus.jsonl" --quiet >/dev/null)
+  chunks=$(cd "$TMP/store" && "$C" status --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["chunks"])')
+  serve "$TMP/search.log" --db "$TMP/store"
+  "$L" --port "$PORT" --path /v1/search -c 1 -n 50 --body '{"query":@Q@,"k":10}' --queries "$TMP/queries.txt" >/dev/null  # warm
+  echo "search: $chunks chunks, 32 keep-alive clients, ${SEARCH_S:-20} s"
+  "$L" --port "$PORT" --path /v1/search -c 32 -d "${SEARCH_S:-20}" --body '{"query":@Q@,"k":10}' --queries "$TMP/queries.txt"
+  kill "${PIDS[-1]}"
+fi
+
+if [ "$WHAT" = gen ] || [ "$WHAT" = all ]; then
+  M="$TMP/smol-q4_0.gguf"
+  "$C" model synth "$M" --vocab 49152 --embd 576 --ff 1536 --layers 30 --heads 9 --kv-heads 3 --ctx 2048 --tied --type Q4_0 >/dev/null
+  TG=${TG:-128}
+  tg=$("$C" bench -m "$M" -p 16 -n "$TG" -t 2 -r 3 --json | python3 -c 'import json,sys; print("%.1f" % json.load(sys.stdin)["gen_tokens_per_s"])')
+  serve "$TMP/gen.log" --no-store -m "$M" --parallel 8 -t 2 --ctx 1024
+  body='{"model":"smol-q4_0","prompt":"Once upon a time","max_tokens":'$TG',"temperature":0,"stream":true,"stream_options":{"include_usage":true}}'
+  "$L" --port "$PORT" --path /v1/completions -c 1 -n 1 --body "$body" >/dev/null   # warm
+  one=$("$L" --port "$PORT" --path /v1/completions -c 1 -n 3 --body "$body" --json)
+  eight=$("$L" --port "$PORT" --path /v1/completions -c 8 -n 2 --body "$body" --json)
+  python3 - "$tg" "$one" "$eight" <<'PY'
+import json, sys
+tg, one, eight = float(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+# per-stream rate of the single client: its tokens over its request time (prompt + generation)
+print("generation (SmolLM-135M-shaped Q4_0, 2 threads): cairn bench tg %.1f tok/s" % tg)
+print("  1 streaming client : %.1f tok/s (%.0f%% of tg), %d errors" % (one["tokens_per_s"], 100 * one["tokens_per_s"] / tg, one["errors"]))
+print("  8 streaming clients: %.1f tok/s aggregate = %.2fx the single client, %d errors" %
+      (eight["tokens_per_s"], eight["tokens_per_s"] / one["tokens_per_s"], eight["errors"]))
+PY
+  kill "${PIDS[-1]}"
+fi
+
+if [ "$WHAT" = soak ] || [ "$WHAT" = all ]; then
+  SOAK=${SOAK:-60}
+  mkdir -p "$TMP/s2/notes" && cp docs/*.md "$TMP/s2/notes/" && (cd "$TMP/s2" && "$C" init >/dev/null && "$C" add notes --quiet >/dev/null)
+  serve "$TMP/soak.log" --db "$TMP/s2" -m "$CAIRN_TEST_SHARED/models/stories260K/stories260K.gguf" --parallel 8 --queue 64 -t 2
+  echo "soak: 64 clients for $SOAK s (32 completions of 16 tokens, 32 searches)"
+  "$L" --port "$PORT" --path /v1/completions -c 32 -d "$SOAK" \
+       --body '{"model":"stories260K","prompt":"Once upon a time","max_tokens":16,"temperature":0.8}' &
+  a=$!
+  "$L" --port "$PORT" --path /v1/search -c 32 -d "$SOAK" --body '{"query":"server limits and the prompt cache","k":5}' &
+  b=$!
+  wait $a; ra=$?; wait $b; rb=$?
+  [ $ra -eq 0 ] && [ $rb -eq 0 ] && echo "soak: no errors" || { echo "soak: ERRORS"; exit 1; }
+fi
