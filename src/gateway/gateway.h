@@ -66,6 +66,7 @@ typedef struct gw_upstream_cfg {
     int64_t backoff_ms;         /* first retry delay; doubles */
     int breaker_failures;       /* consecutive failures that open the breaker */
     int64_t breaker_cooldown_ms;
+    const char *hdr[4];         /* run time only (never from the config): extra request headers, borrowed */
 } gw_upstream_cfg;
 
 typedef struct gw_map_entry {
@@ -201,6 +202,9 @@ typedef int64_t (*gw_clock_fn)(void *ctx);
 cairn_status gw_open(gw **out, gw_config *c, const char *dir);
 void gw_close(gw *g);
 void gw_set_clock(gw *g, gw_clock_fn fn, void *ctx);
+/* A clock for tests: CAIRN_GATEWAY_NOW holds UTC seconds, or @FILE a file
+ * holding them, read on every call (so a test moves time); unset = real. */
+int64_t gw_env_clock(void *ctx);
 const gw_config *gw_get_config(const gw *g);
 /* True when any upstream is configured or a non-local policy is possible. */
 bool gw_enabled(const gw *g);
@@ -210,6 +214,15 @@ bool gw_enabled(const gw *g);
  * status only for an invalid request (nothing written; detail recorded) or
  * when the sink failed. */
 cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, const gw_sink *sink, gw_result *res);
+
+/* A local answerer that is an HTTP server (cairn serve asking itself, with
+ * a header that keeps the gateway out of the way): forwards the request to
+ * u and maps what it answers to the local failures: 429 / 503 ->
+ * GW_FAIL_OVERLOAD, 400 context_length_exceeded -> GW_FAIL_TOO_LONG, 404
+ * (no such model) and 5xx -> GW_FAIL_ERROR, no first byte by the deadline ->
+ * GW_FAIL_TIMEOUT; anything else (an answer, or another 4xx) goes to sink. */
+gw_fail gw_forward_local(gw *g, gw_upstream_cfg *u, const gw_request *req, int64_t deadline_ns, const gw_route_info *info,
+                         const gw_sink *sink, int64_t *usage_in, int64_t *usage_out);
 
 /* Prometheus text for /metrics (appended). */
 cairn_status gw_metrics(gw *g, cairn_buf *out);

@@ -940,6 +940,123 @@ cairn_status gw_handle(gw *g, const gw_request *req, const gw_local *local, cons
     return st;
 }
 
+/* The test switch for the budget day (docs/gateway.md). */
+int64_t gw_env_clock(void *ctx)
+{
+    (void)ctx;
+    const char *v = getenv("CAIRN_GATEWAY_NOW");
+    char buf[32] = "";
+    if (v && *v == '@') {
+        FILE *f = fopen(v + 1, "r");
+        if (f) {
+            if (!fgets(buf, sizeof buf, f))
+                buf[0] = 0;
+            fclose(f);
+        }
+        v = buf;
+    }
+    return v && *v ? strtoll(v, NULL, 10) : cairn_now_ns() / 1000000000;
+}
+
+/* ---- a local answerer over HTTP ---- */
+
+typedef struct hold_sink {
+    const gw_sink *inner;
+    int status;
+    char ctype[64];
+    bool held, passed;
+    cairn_buf body;
+} hold_sink;
+
+/* Answers (200) pass at once (streams stream); errors are held until the
+ * whole body is known, so they can still become a fall-over. */
+static cairn_status hold_begin(void *ctx, int status, const char *ctype, const gw_route_info *info)
+{
+    hold_sink *h = ctx;
+    h->status = status;
+    snprintf(h->ctype, sizeof h->ctype, "%s", ctype);
+    if (status >= 300) {
+        h->held = true;
+        return CAIRN_OK;
+    }
+    h->passed = true;
+    return h->inner->begin(h->inner->ctx, status, ctype, info);
+}
+
+static cairn_status hold_write(void *ctx, const char *p, size_t n)
+{
+    hold_sink *h = ctx;
+    if (h->held)
+        return cairn_buf_append(&h->body, p, n);
+    return h->inner->write(h->inner->ctx, p, n);
+}
+
+gw_fail gw_forward_local(gw *g, gw_upstream_cfg *u, const gw_request *req, int64_t deadline_ns, const gw_route_info *info,
+                         const gw_sink *sink, int64_t *usage_in, int64_t *usage_out)
+{
+    int64_t left = (deadline_ns - cairn_mono_ns()) / 1000000;
+    if (left < 1) {
+        cairn_fail(CAIRN_ERR_INTERRUPTED, "no time left for the local model");
+        return GW_FAIL_TIMEOUT;
+    }
+    u->timeout_ms = left;
+    if (!u->idle_ms)
+        u->idle_ms = left;
+    hold_sink h = {.inner = sink};
+    cairn_buf_init(&h.body, GW_MAX_BODY_BYTES);
+    gw_sink hs = {&h, hold_begin, hold_write};
+    gw_call call;
+    memset(&call, 0, sizeof call);
+    call.up = u;
+    call.ep = req->endpoint;
+    call.body = req->body;
+    call.body_len = req->body_len;
+    call.stream = strstr(req->body, "\"stream\":true") != NULL;
+    call.sink = &hs;
+    call.info = info;
+    gw_conn *conn = conn_get(g);
+    if (!conn) {
+        cairn_buf_free(&h.body);
+        cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+        return GW_FAIL_ERROR;
+    }
+    /* the request's own "stream" decides; a body written with spaces is
+     * streamed too when the answer comes as events */
+    gw_upstream_call(conn, &call);
+    conn_put(g, conn);
+    gw_fail f = call.fail;
+    if (f == GW_FAIL_NONE && h.held) {
+        const char *b = h.body.data ? h.body.data : "";
+        if (h.status == 503 || h.status == 429)
+            f = GW_FAIL_OVERLOAD;
+        else if (h.status == 400 && strstr(b, "context_length_exceeded"))
+            f = GW_FAIL_TOO_LONG;
+        else if (h.status == 404)
+            f = GW_FAIL_ERROR;
+        else if (sink->begin(sink->ctx, h.status, h.ctype, info) != CAIRN_OK ||
+                 sink->write(sink->ctx, b, h.body.len) != CAIRN_OK)
+            f = GW_FAIL_NONE;   /* the client left; nothing more to do */
+        if (f != GW_FAIL_NONE)
+            cairn_fail(CAIRN_ERR_IO, "local HTTP %d: %.200s", h.status, b);
+    } else if (f == GW_FAIL_HTTP_429) {
+        f = GW_FAIL_OVERLOAD;
+        cairn_fail(CAIRN_ERR_BUSY, "local queue full (HTTP 429)");
+    } else if (f == GW_FAIL_HTTP_5XX || f == GW_FAIL_NO_KEY) {
+        f = GW_FAIL_ERROR;
+        cairn_fail(CAIRN_ERR_IO, "local: %s", call.err);
+    } else if (f != GW_FAIL_NONE) {
+        cairn_fail(CAIRN_ERR_IO, "local: %s", call.err);
+    }
+    if (call.done_seen && f == GW_FAIL_NONE)
+        sink->write(sink->ctx, "data: [DONE]\n\n", 14);
+    if (usage_in)
+        *usage_in = call.usage_in;
+    if (usage_out)
+        *usage_out = call.usage_out;
+    cairn_buf_free(&h.body);
+    return f;
+}
+
 /* ---- /metrics and status ---- */
 
 cairn_status gw_metrics(gw *g, cairn_buf *o)

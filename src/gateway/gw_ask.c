@@ -235,21 +235,3 @@ cairn_status gw_open_store(const store_config *cfg, const char *cairn_dir, const
     return st;
 }
 
-/* The test switch for the budget day (docs/gateway.md): CAIRN_GATEWAY_NOW
- * holds UTC seconds, read on every call so a test can move it. */
-int64_t gw_env_clock(void *ctx)
-{
-    (void)ctx;
-    const char *v = getenv("CAIRN_GATEWAY_NOW");
-    char buf[32] = "";
-    if (v && *v == '@') {
-        FILE *f = fopen(v + 1, "r");
-        if (f) {
-            if (!fgets(buf, sizeof buf, f))
-                buf[0] = 0;
-            fclose(f);
-        }
-        v = buf;
-    }
-    return v && *v ? strtoll(v, NULL, 10) : cairn_now_ns() / 1000000000;
-}

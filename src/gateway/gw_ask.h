@@ -41,6 +41,5 @@ void gw_ask_result_free(gw_ask_result *r);
  * CAIRN_GATEWAY_NOW when set (a test switch: UTC seconds, or @FILE holding
  * them, read on every use). */
 cairn_status gw_open_store(const store_config *cfg, const char *cairn_dir, const char *file, gw **out);
-int64_t gw_env_clock(void *ctx);
 
 #endif

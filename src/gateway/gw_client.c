@@ -182,6 +182,8 @@ void gw_upstream_call(gw_conn *c, gw_call *call)
         snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
         hdr = curl_slist_append(hdr, auth);
     }
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(u->hdr) && u->hdr[i]; i++)
+        hdr = curl_slist_append(hdr, u->hdr[i]);
     if (!hdr) {
         call->fail = GW_FAIL_ERROR;
         snprintf(call->err, sizeof call->err, "out of memory");

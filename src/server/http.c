@@ -252,6 +252,8 @@ static enum MHD_Result api_metrics(http_req *r)
     cairn_buf b;
     cairn_buf_init(&b, 1 << 20);
     cairn_status st = metrics_render(r->S->metrics, &g, &b);
+    if (st == CAIRN_OK)
+        st = srv_gateway_metrics(r->S, &b);
     enum MHD_Result ret = st == CAIRN_OK ? reply_text(r, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len)
                                          : reply_status(r, st, "metrics");
     cairn_buf_free(&b);
@@ -493,6 +495,8 @@ cairn_status server_start(const server_opts *opts, cairn_server **out)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(S->d, MHD_DAEMON_INFO_BIND_PORT);
     S->port = di ? di->port : o->port;
+    if ((st = srv_gateway_open(S)) != CAIRN_OK)
+        goto fail;
     *out = S;
     return CAIRN_OK;
 fail:
@@ -508,6 +512,7 @@ void server_stop(cairn_server *S)
         return;
     if (S->d)
         MHD_stop_daemon(S->d);
+    srv_gateway_close(S);
     server_close_extras(S);
     engine_free(S->eng);
     metrics_free(S->metrics);
