@@ -86,6 +86,11 @@ for l in lines:
     assert "plains" not in json.dumps(l) and "QX-" not in json.dumps(l), l
 EOF
 
+# cairn status: the upstream and what it used today
+st=$("$CAIRN" status)
+echo "$st" | grep -q "^  upstream cloud  http://127.0.0.1:$PORT/v1  today [1-9][0-9]* tokens" || fail "status lacks the gateway: $st"
+"$CAIRN" status --json | python3 -c 'import json,sys; g=json.load(sys.stdin)["gateway"]; assert g["upstreams"][0]["tokens_used_today"] > 0, g'
+
 # bad rules: clear errors naming the key, exit 2
 printf '[upstream x]\nurl = http://127.0.0.1:1/v1\nbudget_tokenz = 5\n' > "$T/bad.ini"
 set +e

@@ -87,6 +87,12 @@ start_server "$T/gw.log" "$T/proj" -m "$MODEL" -t 1 --ctx 384
 GW=$PORT
 CAIRN_URL="http://127.0.0.1:$GW" FAULT_FILE="$T/fault.json" RECORD="$T/record.txt" MANIFEST="$T/manifest.json" \
   LOCAL_MODEL="$LOCAL_MODEL" node "$CAIRN_SRC/tests/serve/gateway.js" || fail "gateway.js"
+curl -s "http://127.0.0.1:$GW/v1/gateway" | python3 -c '
+import json, sys
+g = json.load(sys.stdin)
+u = g["upstreams"][0]
+assert u["name"] == "cloud" and u["requests"] > 0 and u["errors"] > 0 and u["state"] in ("up", "open", "half-open"), g
+assert "timeout" in u["last_error"] or u["last_error"], g' || fail "/v1/gateway health"
 stop_server "$SPID"
 
 # budgets through restarts, with the injected clock

@@ -45,11 +45,6 @@ cairn_status gw_open(gw **out, gw_config *c, const char *dir)
         cairn_free(g);
         return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
     }
-    if (mkdir(dir, 0700) != 0 && access(dir, W_OK) != 0) {
-        cairn_free(g->dir);
-        cairn_free(g);
-        return cairn_fail(CAIRN_ERR_IO, "%s: cannot create the gateway directory", dir);
-    }
     g->cfg = *c;
     gw_config_init(c);
     pthread_mutex_init(&g->mu, NULL);

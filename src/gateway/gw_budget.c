@@ -82,6 +82,10 @@ static cairn_status open_day(gw *g, int64_t day)
     for (size_t i = 0; i < g->cfg.n_up; i++)
         g->up[i].used_tokens = g->up[i].used_nano = 0;
     char name[32], path[4200];
+    if (mkdir(g->dir, 0700) != 0 && errno != EEXIST) {   /* made on first use, not by gw_open */
+        g->day = -1;
+        return cairn_fail(CAIRN_ERR_IO, "%s: cannot create the gateway directory: %s", g->dir, strerror(errno));
+    }
     day_name(day, name, sizeof name);
     snprintf(path, sizeof path, "%s/audit-%s.jsonl", g->dir, name);
     g->audit_fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC, 0600);

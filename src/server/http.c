@@ -47,6 +47,7 @@ static const route ROUTES[] = {
     {"GET", "/v1/documents", false, false, false, api_docs_get, "documents_list"},
     {"DELETE", "/v1/documents/", true, false, false, api_docs_delete, "documents_delete"},
     {"POST", "/v1/ask", false, false, false, api_ask, "ask"},
+    {"GET", "/v1/gateway", false, false, false, api_gateway, "gateway"},
 };
 #define ROUTE_NOT_FOUND ((int)CAIRN_ARRAY_LEN(ROUTES))
 #define ROUTE_OTHER (ROUTE_NOT_FOUND + 1)

@@ -118,6 +118,8 @@ void srv_gateway_close(cairn_server *S);
 bool srv_gateway_internal(http_req *r);
 /* Route a chat / completion request through the gateway. */
 enum MHD_Result srv_gateway_handle(http_req *r, gw_endpoint ep);
+/* GET /v1/gateway: policy, upstream health (breaker, errors, latency), budgets. */
+enum MHD_Result api_gateway(http_req *r);
 cairn_status srv_gateway_metrics(cairn_server *S, cairn_buf *out);
 /* The test switch (CAIRN_TEST_FAULT_FILE / CAIRN_TEST_RECORD): true when it
  * answered (*ret); *drop_after > 0: cut a stream after that many events. */

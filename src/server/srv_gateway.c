@@ -474,6 +474,19 @@ enum MHD_Result srv_gateway_handle(http_req *r, gw_endpoint ep)
     return reply_queue(r, status, resp);
 }
 
+enum MHD_Result api_gateway(http_req *r)
+{
+    if (!r->S->gw)
+        return reply_error(r, 404, "not_available", NULL, "no gateway: no [upstream NAME] in the config (docs/gateway.md)");
+    char *s = NULL;
+    cairn_status st = gw_status_json(r->S->gw, &s);
+    if (st != CAIRN_OK)
+        return reply_status(r, st, "gateway");
+    enum MHD_Result ret = reply_text(r, 200, "application/json", s, strlen(s));
+    cairn_free(s);
+    return ret;
+}
+
 cairn_status srv_gateway_metrics(cairn_server *S, cairn_buf *out)
 {
     return S->gw ? gw_metrics(S->gw, out) : CAIRN_OK;
