@@ -234,6 +234,43 @@ static void test_config(void)
     CHECK(gw_parse_price("1e3", &v) != CAIRN_OK);
 }
 
+/* Every allocation of reading the rules and of redaction fails in turn:
+ * each failure is a clean error (ASan: nothing leaks), never a crash. */
+static void test_alloc_failures(void)
+{
+    const char *text = "[gateway]\npolicy = cloud-first\n[upstream a]\nurl = http://x/v1\nmodels = m1, m2\nkey_env = K\n"
+                       "[model-map]\nm1 = cloud-only a\n[redact]\nmail = [a-z]+@[a-z]+\n[privacy]\npaths = s/*, t/*\n";
+    store_config ini;
+    store_config_default(&ini);
+    CHECK_OK(store_config_parse(&ini, "t", text, strlen(text)));
+    int failed = 0, ok = 0;
+    for (long n = 0; n < 200; n++) {
+        gw_config c;
+        gw_config_init(&c);
+        cairn_alloc_fail_after(n, false);
+        cairn_status st = gw_config_from_ini(&c, &ini);
+        char *out = NULL;
+        size_t len = 0;
+        int cnt = 0;
+        if (st == CAIRN_OK)
+            st = gw_redact(&c, "write to a@b now", 16, &out, &len, &cnt);
+        cairn_alloc_fail_after(-1, false);
+        if (st == CAIRN_OK) {
+            CHECK_EQ_STR(out, "write to [REDACTED:mail] now");
+            ok++;
+        } else {
+            CHECK(st == CAIRN_ERR_NOMEM);
+            failed++;
+        }
+        cairn_free(out);
+        gw_config_free(&c);
+        if (st == CAIRN_OK)
+            break;
+    }
+    CHECK(failed > 5 && ok == 1);
+    store_config_free(&ini);
+}
+
 typedef struct evs { int n; char last[256]; cairn_status fail_at; } evs;
 static cairn_status on_ev(void *ctx, const char *d, size_t n)
 {
@@ -713,6 +750,7 @@ int main(void)
     signal(SIGPIPE, SIG_IGN);
     RUN(test_config);
     RUN(test_sse);
+    RUN(test_alloc_failures);
     fake_start();
     RUN(test_matrix);
     RUN(test_retry_and_breaker);
