@@ -12,7 +12,7 @@
 #   SEARCH_S=20 SOAK=60 CHUNKS=100000 TG=128
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${1:-build/release}
+BUILD=$(cd "${1:-build/release}" && pwd)
 WHAT=${2:-all}
 C="$BUILD/cairn"
 L="$BUILD/bench_serve_load"
@@ -22,6 +22,7 @@ PIDS=()
 trap 'for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$TMP"' EXIT
 echo "CPU: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(nproc) cores; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system clock ticks of a process
 serve() {   # serve LOG ARGS... -> PORT
   local log=$1; shift
   "$C" serve --port 0 "$@" > "$log" 2>&1 &
@@ -49,7 +50,19 @@ PY
   serve "$TMP/search.log" --db "$TMP/store"
   "$L" --port "$PORT" --path /v1/search -c 1 -n 50 --body '{"query":@Q@,"k":10}' --queries "$TMP/queries.txt" >/dev/null  # warm
   echo "search: $chunks chunks, 32 keep-alive clients, ${SEARCH_S:-20} s"
-  "$L" --port "$PORT" --path /v1/search -c 32 -d "${SEARCH_S:-20}" --body '{"query":@Q@,"k":10}' --queries "$TMP/queries.txt"
+  c0=$(cpu_ticks "${PIDS[-1]}")
+  out=$("$L" --port "$PORT" --path /v1/search -c 32 -d "${SEARCH_S:-20}" --body '{"query":@Q@,"k":10}' --queries "$TMP/queries.txt" --json)
+  c1=$(cpu_ticks "${PIDS[-1]}")
+  # on a shared machine the wall-clock rate is what the server got; its CPU
+  # time per request says what 2 free cores would give (load client excluded)
+  python3 - "$out" "$c0" "$c1" "$(getconf CLK_TCK)" <<'PY'
+import json, sys
+o = json.loads(sys.argv[1]); ticks = (int(sys.argv[3]) - int(sys.argv[2])) / float(sys.argv[4])
+cpu_ms = 1000.0 * ticks / max(1, o["requests"])
+print("  %d requests in %.1f s: %.1f req/s, %d errors; latency p50 %.2f ms, p90 %.2f ms, p99 %.2f ms" %
+      (o["requests"], o["seconds"], o["rps"], o["errors"], o["p50_ms"], o["p90_ms"], o["p99_ms"]))
+print("  server CPU %.3f ms per request -> %.0f req/s on 2 free cores" % (cpu_ms, 2000.0 / cpu_ms if cpu_ms else 0))
+PY
   kill "${PIDS[-1]}"
 fi
 

@@ -124,21 +124,16 @@ static void query_task(void *arg, int ith, int nth)
 
 /* ---- pass 2 on an F16 cache: (token, K/V head, part of the group) per task ---- */
 
-static void group_task_f16(void *arg, int ith, int nth)
+/* Task u of job j on thread ith. */
+static void group_one_f16(const attn_job *j, int u, int ith)
 {
-    (void)nth;
-    attn_job *j = arg;
     const attn_args *a = j->a;
     const int hd = a->head_dim, q_dim = a->n_head * hd, group = a->n_head / a->n_head_kv;
     const int per = group / j->split;                  /* query heads per task */
     const float scale = 1.0f / sqrtf((float)hd);
     float *sc = a->scratch + (size_t)ith * group * (size_t)(a->n_ctx + a->hd_k);   /* (per, n_ctx) */
     float *qr = sc + (size_t)group * a->n_ctx;                                    /* (per, hd) */
-    int total = a->n_tok * a->n_head_kv * j->split;
-    for (;;) {
-        int u = atomic_fetch_add(&j->next, 1);
-        if (u >= total)
-            break;
+    {
         int t = u / (a->n_head_kv * j->split), rem = u % (a->n_head_kv * j->split);
         int g = rem / j->split, h0 = g * group + (rem % j->split) * per;
         int n_see = a->n_past + t + 1;
@@ -152,6 +147,21 @@ static void group_task_f16(void *arg, int ith, int nth)
     }
 }
 
+static int group_tasks(const attn_job *j) { return j->a->n_tok * j->a->n_head_kv * j->split; }
+
+static void group_task_f16(void *arg, int ith, int nth)
+{
+    (void)nth;
+    attn_job *j = arg;
+    int total = group_tasks(j);
+    for (;;) {
+        int u = atomic_fetch_add(&j->next, 1);
+        if (u >= total)
+            break;
+        group_one_f16(j, u, ith);
+    }
+}
+
 static void run(cairn_pool *pool, cairn_pool_fn fn, attn_job *j)
 {
     atomic_store(&j->next, 0);
@@ -161,19 +171,76 @@ static void run(cairn_pool *pool, cairn_pool_fn fn, attn_job *j)
         fn(j, 0, 1);
 }
 
-void attention(cairn_pool *pool, const attn_args *a)
+static void job_init(cairn_pool *pool, const attn_args *a, attn_job *j)
 {
-    attn_job j = {.a = a, .n_kv = a->n_past + a->n_tok};
-    attn_kernels(&j.dot, &j.axpy);
-    j.f16_direct = a->kv_type == QT_F16 && a->head_dim % 8 == 0 && j.dot == attn_dot_avx2 &&
-                   __builtin_cpu_supports("f16c");
-    if (j.f16_direct) {
+    *j = (attn_job){.a = a, .n_kv = a->n_past + a->n_tok};
+    attn_kernels(&j->dot, &j->axpy);
+    j->f16_direct = a->kv_type == QT_F16 && a->head_dim % 8 == 0 && j->dot == attn_dot_avx2 &&
+                    __builtin_cpu_supports("f16c");
+    if (j->f16_direct) {
         /* whole groups per task, unless that leaves threads idle (decode) */
         int nth = pool ? cairn_pool_size(pool) : 1, group = a->n_head / a->n_head_kv;
-        j.split = a->n_tok * a->n_head_kv >= 4 * nth ? 1 : group;
+        j->split = a->n_tok * a->n_head_kv >= 4 * nth ? 1 : group;
+    }
+}
+
+void attention(cairn_pool *pool, const attn_args *a)
+{
+    attn_job j;
+    job_init(pool, a, &j);
+    if (j.f16_direct) {
         run(pool, group_task_f16, &j);
         return;
     }
     run(pool, dequant_task, &j);
     run(pool, query_task, &j);
+}
+
+/* ---- several sequences in one dispatch (batch.h) ---- */
+
+typedef struct multi_job {
+    attn_job jobs[ATTN_MAX_SEQS];
+    int first[ATTN_MAX_SEQS + 1];     /* task index where sequence i starts */
+    int n;
+    atomic_int next;
+} multi_job;
+
+static void multi_task(void *arg, int ith, int nth)
+{
+    (void)nth;
+    multi_job *m = arg;
+    int total = m->first[m->n], i = 0;
+    for (;;) {
+        int u = atomic_fetch_add(&m->next, 1);
+        if (u >= total)
+            break;
+        while (u >= m->first[i + 1])   /* tasks are claimed in order: i only grows */
+            i++;
+        group_one_f16(&m->jobs[i], u - m->first[i], ith);
+    }
+}
+
+void attention_multi(cairn_pool *pool, const attn_args *a, int n)
+{
+    /* Each sequence's tasks are the ones attention() would run (same split,
+     * same arithmetic), so results are identical; only the dispatches are
+     * merged: one pool barrier per layer instead of one per sequence. The
+     * dequantizing path shares one F32 scratch, so it stays per sequence. */
+    multi_job m = {.n = n};
+    bool direct = n <= ATTN_MAX_SEQS;
+    for (int i = 0; direct && i < n; i++) {
+        job_init(pool, &a[i], &m.jobs[i]);
+        direct = m.jobs[i].f16_direct;
+        m.first[i + 1] = m.first[i] + (direct ? group_tasks(&m.jobs[i]) : 0);
+    }
+    if (!direct) {
+        for (int i = 0; i < n; i++)
+            attention(pool, &a[i]);
+        return;
+    }
+    atomic_init(&m.next, 0);
+    if (pool)
+        cairn_pool_run(pool, multi_task, &m);
+    else
+        multi_task(&m, 0, 1);
 }

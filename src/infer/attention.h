@@ -41,6 +41,10 @@ typedef struct attn_args {
 } attn_args;
 
 void attention(cairn_pool *pool, const attn_args *a);
+/* n independent attentions (sequences of a batch, each over its own cache,
+ * sharing the scratch) in one pool dispatch; same results as n calls. */
+#define ATTN_MAX_SEQS 64
+void attention_multi(cairn_pool *pool, const attn_args *a, int n);
 
 /* Vector helpers (best available ISA; picked once). */
 typedef float (*attn_dot_fn)(const float *a, const float *b, int n);

@@ -787,10 +787,11 @@ static cairn_status forward_seqs(cairn_session *s, const int32_t *ids, int T, co
         for_rows(s, qk_rows, &qa, T);
         /* per sequence: q rows <- softmax(q K^T / sqrt(hd)) V over its positions [0, n_past + n) */
         const size_t q_dim = (size_t)hp->n_head * hp->head_dim;
+        attn_args aas[BATCH_MAX_SEQS];
         for (int i = 0; i < n_seqs; i++) {
             cairn_session *kv = seqs[i].kv;
             kv_store(s, kv, il, seqs[i].row0, seqs[i].n);
-            attn_args aa = {
+            aas[i] = (attn_args){
                 .n_tok = seqs[i].n, .n_past = kv->n_past, .n_ctx = kv->n_ctx,
                 .n_head = hp->n_head, .n_head_kv = hp->n_head_kv, .head_dim = hp->head_dim, .hd_k = s->hd_k,
                 .kv_type = s->opts.kv_type, .kv_row = s->kv_row,
@@ -800,8 +801,11 @@ static cairn_status forward_seqs(cairn_session *s, const int32_t *ids, int T, co
                 .kf = s->kf, .vf = s->vf, .scratch = s->att_scratch,
                 .round_f16 = s->opts.kv_type == QT_F16,
             };
-            attention(s->pool, &aa);
         }
+        if (n_seqs == 1)
+            attention(s->pool, &aas[0]);
+        else
+            attention_multi(s->pool, aas, n_seqs);   /* one dispatch for all sequences */
 
         /* x += att Wo^T (the attention output is in q) */
         CAIRN_TRY(matmul(&s->mm, &L->wo, s->q, s->xb2, T));     /* (T, n_embd) */

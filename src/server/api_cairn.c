@@ -137,6 +137,9 @@ static cairn_status run_search(srv_store *h, const char *query, const char *filt
     filter_bits bits = {0};
     bool everything = true;
     int64_t now = now_s();
+    /* one read transaction for the whole request: SQLite takes its locks
+     * once, not once per statement of the filter and the ten result rows */
+    bool txn = sqlite3_exec(store_db(h->s), "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
     cairn_status st = CAIRN_OK;
     if (filter && *filter)
         st = filter_compile(h->s, filter, now, &f);
@@ -145,6 +148,8 @@ static cairn_status run_search(srv_store *h, const char *query, const char *filt
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
         st = (by_doc ? search_run_docs : search_run)(h->e, query, everything ? NULL : &allowed, k, res);
+    if (txn)
+        sqlite3_exec(store_db(h->s), "COMMIT", NULL, NULL, NULL);
     filter_bits_free(&bits);
     filter_free(f);
     return st;
@@ -240,18 +245,6 @@ out:
 }
 
 /* ---- documents ---- */
-
-static bool upload_name_ok(const char *n, size_t len)
-{
-    if (len == 0 || len > 200 || n[0] == '.' || !srv_utf8_valid(n, len) || strlen(n) != len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)n[i];
-        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
-            return false;
-    }
-    return true;
-}
 
 /* Write data to STORE/uploads/name without following links; *path (cairn_free) is where. */
 static cairn_status write_upload(const char *db, const char *name, const char *data, size_t len, char **path)
@@ -361,7 +354,7 @@ enum MHD_Result api_docs_post(http_req *r)
         data = r->body.data ? r->body.data : "";
         len = r->body.len;
     }
-    if (!upload_name_ok(name, strlen(name))) {
+    if (!srv_upload_name_ok(name, strlen(name))) {
         ret = reply_error(r, 400, "invalid_name", "name",
                           "'name' must be a plain file name (no '/', '\\', '..' or leading '.', no control characters, "
                           "at most 200 bytes of UTF-8)");

@@ -193,37 +193,11 @@ void srv_new_id(cairn_server *S, const char *prefix, char *out, size_t cap)
 
 cJSON *body_json(http_req *r, enum MHD_Result *ret)
 {
-    const char *d = r->body.data ? r->body.data : "";
-    if (!r->body.len) {
-        *ret = reply_error(r, 400, "invalid_json", NULL, "the request needs a JSON body");
-        return NULL;
-    }
-    if (!srv_utf8_valid(d, r->body.len)) {
-        *ret = reply_error(r, 400, "invalid_encoding", NULL, "the request body is not valid UTF-8");
-        return NULL;
-    }
-    /* cJSON strings are NUL-terminated: an escaped NUL would silently cut
-     * a value (a prompt, a file name) short, so it is refused outright */
-    for (size_t i = 0; i + 1 < r->body.len; i++)
-        if (d[i] == '\\') {
-            if (d[i + 1] == 'u' && i + 5 < r->body.len && !memcmp(d + i + 2, "0000", 4)) {
-                *ret = reply_error(r, 400, "invalid_value", NULL, "NUL characters (\\u0000) are not accepted");
-                return NULL;
-            }
-            i++;
-        }
-    const char *end = NULL;
-    cJSON *j = cJSON_ParseWithLengthOpts(d, r->body.len, &end, false);
-    if (!j) {
-        size_t at = end && end >= d ? (size_t)(end - d) : 0;
-        *ret = reply_error(r, 400, "invalid_json", NULL, "the body is not valid JSON (near byte %zu)", at);
-        return NULL;
-    }
-    if (!cJSON_IsObject(j)) {
-        cJSON_Delete(j);
-        *ret = reply_error(r, 400, "invalid_json", NULL, "the body must be a JSON object");
-        return NULL;
-    }
+    const char *code = NULL;
+    char msg[256];
+    cJSON *j = srv_parse_body(r->body.data ? r->body.data : "", r->body.len, &code, msg, sizeof msg);
+    if (!j)
+        *ret = reply_error(r, 400, code, NULL, "%s", msg);
     return j;
 }
 

@@ -1,6 +1,7 @@
 /* util.c — UTF-8, constant-time compare, base64; see util.h. */
 #include "server/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* Length of the well-formed sequence at s[0..n), 0 if ill-formed, -1 if
@@ -143,4 +144,52 @@ cairn_status srv_base64_decode(const char *s, size_t n, size_t cap, char **out, 
     *out = d;
     *out_len = o;
     return CAIRN_OK;
+}
+
+cJSON *srv_parse_body(const char *d, size_t n, const char **code, char *msg, size_t cap)
+{
+    *code = "invalid_json";
+    if (!n) {
+        snprintf(msg, cap, "the request needs a JSON body");
+        return NULL;
+    }
+    if (!srv_utf8_valid(d, n)) {
+        *code = "invalid_encoding";
+        snprintf(msg, cap, "the request body is not valid UTF-8");
+        return NULL;
+    }
+    for (size_t i = 0; i + 1 < n; i++)
+        if (d[i] == '\\') {
+            if (d[i + 1] == 'u' && i + 5 < n && !memcmp(d + i + 2, "0000", 4)) {
+                *code = "invalid_value";
+                snprintf(msg, cap, "NUL characters (\\u0000) are not accepted");
+                return NULL;
+            }
+            i++;
+        }
+    const char *end = NULL;
+    cJSON *j = cJSON_ParseWithLengthOpts(d, n, &end, false);
+    if (!j) {
+        size_t at = end && end >= d ? (size_t)(end - d) : 0;
+        snprintf(msg, cap, "the body is not valid JSON (near byte %zu)", at);
+        return NULL;
+    }
+    if (!cJSON_IsObject(j)) {
+        cJSON_Delete(j);
+        snprintf(msg, cap, "the body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+bool srv_upload_name_ok(const char *n, size_t len)
+{
+    if (len == 0 || len > 200 || n[0] == '.' || !srv_utf8_valid(n, len) || strlen(n) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)n[i];
+        if (c < 0x20 || c == 0x7f || c == '/' || c == '\\')
+            return false;
+    }
+    return true;
 }
