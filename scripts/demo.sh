@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# demo.sh — set up, build, index cairn's own docs/ into a fresh store and search it.
+# demo.sh — set up, build, index cairn's own docs/ into a fresh store, search it and ask it a question.
+#   scripts/demo.sh [SEARCH QUERY] [QUESTION]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -13,4 +14,7 @@ store=$(mktemp -d /tmp/cairn-demo.XXXXXX)
 query=${1:-"chunk size and overlap"}
 echo; echo "\$ cairn search \"$query\""
 "$CAIRN" search --db "$store" --k 5 "$query"
+question=${2:-"how are chunks kept stable when a file is edited?"}
+echo; echo "\$ cairn ask \"$question\"   (no model: an extractive answer; -m MODEL.gguf generates one)"
+"$CAIRN" ask --db "$store" "$question"
 echo; echo "(store left at $store)"

@@ -27,7 +27,7 @@ typedef struct ask_opts {
     rag_mode mode;
     int n_predict, n_threads, n_ctx;
     sampler_params sp;
-    bool json, verbose, no_model;
+    bool json, verbose, no_model, no_cache;
 } ask_opts;
 
 static void ask_usage(FILE *f, bool chat)
@@ -53,7 +53,8 @@ static void ask_usage(FILE *f, bool chat)
             "                      question (the gateway: docs/gateway.md; default [gateway] policy)\n"
             "  --gateway FILE      upstreams and rules from FILE instead of .cairn/config\n"
             "  --json              %s\n"
-            "  --verbose           timings (retrieval, prompt tokens reused, first token) on stderr\n",
+            "  --verbose           timings (retrieval, prompt tokens reused, first token) on stderr\n"
+            "  --no-prompt-cache   evaluate every turn's prompt from scratch (to measure the cache)\n",
             chat ? "chat" : "ask", chat ? "" : "QUESTION...",
             chat ? "a conversation over the store: one question per line on stdin; /sources, /where FILTER,\n"
                    "  /reset, /help, /quit (line editing when stdin is a terminal)"
@@ -98,6 +99,8 @@ static int parse_ask(int argc, char **argv, ask_opts *o, cairn_buf *q, bool chat
             o->json = true, takes = false;
         } else if (!strcmp(a, "--verbose") || !strcmp(a, "-v")) {
             o->verbose = true, takes = false;
+        } else if (!strcmp(a, "--no-prompt-cache")) {
+            o->no_cache = true, takes = false;
         } else if (!strcmp(a, "--no-model")) {
             o->no_model = true, takes = false;
         } else if (a[0] != '-' || !a[1]) {
@@ -247,9 +250,14 @@ static void print_timings(const rag_answer *a)
     fprintf(stderr, ", total %.1f ms]\n", a->t.total_ms);
 }
 
+/* ud: the label to print before the first text (NULL once printed or none) */
 static bool stream_out(void *ud, const char *s, size_t n)
 {
-    (void)ud;
+    const char **label = ud;
+    if (*label) {
+        fputs(*label, stdout);
+        *label = NULL;
+    }
     fwrite(s, 1, n, stdout);
     fflush(stdout);
     return true;
@@ -295,7 +303,7 @@ static int engine_open(engine *g, const ask_opts *o, bool chat, const char *cmd)
         model = store_config_get(store_get_config(g->s), "ask", "model");
     rag_chat_opts co = {.s = g->s, .e = g->e, .system = o->system, .n_predict = o->n_predict,
                         .context_tokens = o->budget, .k = o->k, .mode = o->mode, .where = o->where,
-                        .max_sentences = o->sentences, .keep_history = chat};
+                        .max_sentences = o->sentences, .keep_history = chat, .no_prefix_cache = o->no_cache};
     if (model && *model) {
         const char *what = "loading the model";
         if ((st = model_load_ex(model, MODEL_WEIGHTS_AUTO, &g->m)) == CAIRN_OK &&
@@ -316,7 +324,7 @@ static int engine_open(engine *g, const ask_opts *o, bool chat, const char *cmd)
     }
     if ((st = rag_chat_new(&co, &g->chat)) != CAIRN_OK) {
         cli_error(cmd, st);
-        return 1;
+        return st == CAIRN_ERR_INVALID ? 2 : 1;     /* a bad --where */
     }
     if (!chat) {
         st = gw_open_store(store_get_config(g->s), store_dir(g->s), o->gateway, &g->gw);
@@ -395,12 +403,11 @@ static int answer_one(engine *g, const ask_opts *o, const char *question, const 
 {
     rag_answer a;
     bool tty = isatty(STDOUT_FILENO);
-    if (!o->json && !g->m)
-        printf("Extractive answer (no model: the best sentences of the sources):\n");
-    cairn_status st = rag_chat_ask(g->chat, question, o->json ? NULL : stream_out, NULL, &a);
+    const char *label = g->m ? NULL : "Extractive answer (no model: the best sentences of the sources):\n";
+    cairn_status st = rag_chat_ask(g->chat, question, o->json ? NULL : stream_out, (void *)&label, &a);
     if (st != CAIRN_OK) {
-        if (!o->json && !g->m)
-            printf("(none)\n");
+        if (!label || g->m)
+            printf("\n");
         cli_error(cmd, st);
         return st == CAIRN_ERR_INVALID || st == CAIRN_ERR_UNSUPPORTED ? 2 : 1;
     }
@@ -411,7 +418,7 @@ static int answer_one(engine *g, const ask_opts *o, const char *question, const 
         rc = j ? cli_print_json(j) : (fprintf(stderr, "cairn: out of memory\n"), 1);
     } else {
         if (a.len == 0)
-            printf(g->m ? "(no answer)" : "Nothing in the sources matches the question's words.");
+            printf("%s%s", label ? label : "", g->m ? "(no answer)" : "Nothing in the sources matches the question's words.");
         printf("\n\n");
         print_sources(stdout, ctx, tty, brief);
         if (a.stale)

@@ -209,7 +209,11 @@ typedef struct rag_style {
  * ("chatml", ..., or "plain"). A model without a template gets plain. */
 cairn_status rag_style_for_model(const cairn_model *m, const char *name, rag_style *out);
 
-/* The user message of a new turn: the rendered context then the question. */
+/* The user message of a new turn: the rendered context then the question.
+ * Text that spells a chat control marker ("<|im_start|>", "[INST]", "</s>"
+ * ...) gets a zero-width space after its first byte, so documents and
+ * questions cannot open turns when the prompt is tokenized with special
+ * tokens parsed. */
 cairn_status rag_user_message(const rag_context *ctx, const char *question, cairn_buf *out);
 
 /* system (NULL = default), then turns[0..n) (the last one open: assistant
@@ -276,6 +280,7 @@ typedef struct rag_chat_opts {
     const char *where;          /* filter for every turn (rag_chat_set_where changes it) */
     size_t max_sentences;       /* extractive */
     bool keep_history;          /* chat: earlier turns go into the prompt (ask: false) */
+    bool no_prefix_cache;       /* evaluate every prompt from scratch (to measure what the cache saves) */
 } rag_chat_opts;
 
 cairn_status rag_chat_new(const rag_chat_opts *o, rag_chat **out);

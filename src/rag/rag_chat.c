@@ -217,6 +217,8 @@ static bool chat_valid(void *ctx, int marker)
 }
 
 typedef struct stream_state {
+    char pend[4];               /* an incomplete UTF-8 sequence at the end of the last piece */
+    size_t n_pend;
     rag_cite cite;
     rag_text_fn on_text;
     void *ud;
@@ -237,16 +239,86 @@ static bool to_user(void *ud, const char *s, size_t n)
     return true;
 }
 
+/* Length of the valid UTF-8 sequence at s[0..n): > 0 valid, 0 incomplete
+ * (could still be completed), -1 invalid. */
+static int utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    int len = c < 0x80 ? 1 : c >= 0xC2 && c <= 0xDF ? 2 : c >= 0xE0 && c <= 0xEF ? 3 : c >= 0xF0 && c <= 0xF4 ? 4 : -1;
+    if (len <= 1)
+        return len;
+    for (int i = 1; i < len; i++) {
+        if ((size_t)i >= n)
+            return 0;
+        if ((s[i] & 0xC0) != 0x80)
+            return -1;
+    }
+    /* overlong three/four-byte forms, surrogates, beyond U+10FFFF */
+    if ((c == 0xE0 && s[1] < 0xA0) || (c == 0xED && s[1] > 0x9F) || (c == 0xF0 && s[1] < 0x90) ||
+        (c == 0xF4 && s[1] > 0x8F))
+        return -1;
+    return len;
+}
+
+/* Byte tokens may split a character across pieces, and a random or confused
+ * model may emit bytes that are no UTF-8 at all: complete sequences pass,
+ * an incomplete tail waits for the next piece, invalid bytes become U+FFFD,
+ * so the terminal and JSON only ever get valid text. */
+static bool feed_utf8(stream_state *ss, const char *s, size_t n, bool final)
+{
+    char buf[512];
+    size_t o = 0;
+    bool go = true;
+    for (size_t i = 0; i < n + ss->n_pend && go;) {
+        unsigned char tmp[4];
+        size_t avail = 0;
+        for (; avail < 4 && i + avail < ss->n_pend + n; avail++) {
+            size_t k = i + avail;
+            tmp[avail] = (unsigned char)(k < ss->n_pend ? ss->pend[k] : s[k - ss->n_pend]);
+        }
+        int len = utf8_seq(tmp, avail);
+        if (len == 0 && !final) {           /* keep the tail for the next piece */
+            memcpy(ss->pend, tmp, avail);
+            ss->n_pend = avail;
+            n = 0;
+            break;
+        }
+        if (len <= 0) {
+            memcpy(buf + o, "\xEF\xBF\xBD", 3);
+            o += 3;
+            i += 1;
+        } else {
+            memcpy(buf + o, tmp, (size_t)len);
+            o += (size_t)len;
+            i += (size_t)len;
+        }
+        if (o > sizeof buf - 8) {
+            go = rag_cite_feed(&ss->cite, buf, o);
+            o = 0;
+        }
+        if (i >= ss->n_pend + n) {
+            ss->n_pend = 0;
+            n = 0;
+            break;
+        }
+    }
+    if (final)
+        ss->n_pend = 0;
+    return go && (o == 0 || rag_cite_feed(&ss->cite, buf, o));
+}
+
 static bool from_generator(void *ud, const char *s, size_t n)
 {
     stream_state *ss = ud;
     if (!ss->first_ns && n)
         ss->first_ns = cairn_mono_ns();
-    return rag_cite_feed(&ss->cite, s, n);
+    return feed_utf8(ss, s, n, false);
 }
 
 static cairn_status finish_answer(stream_state *ss, rag_answer *out)
 {
+    if (ss->n_pend)
+        feed_utf8(ss, "", 0, true);
     rag_cite_finish(&ss->cite);
     if (ss->cite.err != CAIRN_OK)
         return ss->cite.err;
@@ -298,10 +370,10 @@ static cairn_status generate_answer(rag_chat *c, const char *user_msg, stream_st
         goto done;
     }
     /* the longest common prefix with what the KV cache holds; at least one token is evaluated */
-    size_t cp = 0, have = CAIRN_MIN(c->n_cached, (size_t)session_n_past(c->o.session));
+    size_t cp = 0, have = c->o.no_prefix_cache ? 0 : CAIRN_MIN(c->n_cached, (size_t)session_n_past(c->o.session));
     while (cp < have && cp < n_ids && c->cached[cp] == ids[cp])
         cp++;
-    if (cp == n_ids)
+    if (cp == n_ids && cp > 0)
         cp--;
     session_truncate(c->o.session, (int)cp);
     c->n_cached = cp;

@@ -343,6 +343,8 @@ cairn_status rag_context_build(store *s, const search_results *res, const rag_co
         used += cost;
         n++;
     }
+    if (n == 0)         /* a budget smaller than one passage header */
+        goto done;
     /* runs of consecutive chunks of one document become one passage */
     qsort(refs, n, sizeof *refs, cmp_doc_ord);
     if (!(out->p = cairn_calloc(n, sizeof *out->p))) {

@@ -33,16 +33,51 @@ cairn_status rag_style_for_model(const cairn_model *m, const char *name, rag_sty
     return st;
 }
 
+/* The prompt is tokenized with special-token parsing (the markup needs it),
+ * so text from documents and users must not spell a control token: a zero
+ * width space (U+200B) goes after the opening bracket of the markers the
+ * chat families use ("<|...|>", "<s>", "</s>", "<start_of_turn>",
+ * "<end_of_turn>", "[INST]", "[/INST]", "<<SYS>>"). The model still reads
+ * the text; it can no longer open a turn. */
+static cairn_status append_neutral(cairn_buf *out, const char *t, size_t n)
+{
+    static const char *const marks[] = {"<|", "<s>", "</s>", "<start_of_turn>", "<end_of_turn>", "[INST]", "[/INST]",
+                                        "<<SYS>>", "<</SYS>>"};
+    size_t from = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (t[i] != '<' && t[i] != '[')
+            continue;
+        for (size_t k = 0; k < CAIRN_ARRAY_LEN(marks); k++) {
+            size_t l = strlen(marks[k]);
+            if (l <= n - i && !memcmp(t + i, marks[k], l)) {
+                CAIRN_TRY(cairn_buf_append(out, t + from, i + 1 - from));
+                CAIRN_TRY(cairn_buf_puts(out, "\xE2\x80\x8B"));
+                from = i + 1;
+                break;
+            }
+        }
+    }
+    return cairn_buf_append(out, t + from, n - from);
+}
+
 cairn_status rag_user_message(const rag_context *ctx, const char *question, cairn_buf *out)
 {
     if (ctx && ctx->n) {
-        CAIRN_TRY(cairn_buf_puts(out, "Sources:\n\n"));
-        CAIRN_TRY(rag_context_render(ctx, out));
+        cairn_buf c;
+        cairn_buf_init(&c, out->limit);
+        cairn_status st = rag_context_render(ctx, &c);
+        if (st == CAIRN_OK)
+            st = cairn_buf_puts(out, "Sources:\n\n");
+        if (st == CAIRN_OK)
+            st = append_neutral(out, c.data, c.len);
+        cairn_buf_free(&c);
+        CAIRN_TRY(st);
         CAIRN_TRY(cairn_buf_puts(out, "\n\n"));
     } else {
         CAIRN_TRY(cairn_buf_puts(out, "Sources: none matched the question.\n\n"));
     }
-    return cairn_buf_printf(out, "Question: %s", question);
+    CAIRN_TRY(cairn_buf_puts(out, "Question: "));
+    return append_neutral(out, question, strlen(question));
 }
 
 cairn_status rag_prompt_render(const rag_style *st, const char *system, const rag_turn *turns, size_t n,
