@@ -366,7 +366,8 @@ static int answer_gateway(engine *g, const ask_opts *o, const char *question, co
                       .k = o->k, .budget = o->budget, .mode = o->mode, .n_predict = o->n_predict,
                       .model_name = o->model, .policy = o->route};
     gw_ask_result r;
-    cairn_status st = gw_ask(g->gw, &ao, question, o->json ? NULL : stream_out, NULL, &r);
+    const char *label = NULL;   /* the Route line says who answered */
+    cairn_status st = gw_ask(g->gw, &ao, question, o->json ? NULL : stream_out, (void *)&label, &r);
     if (st != CAIRN_OK) {
         cli_error(cmd, st);
         if (*r.res.route)

@@ -1015,8 +1015,8 @@ gw_fail gw_forward_local(gw *g, gw_upstream_cfg *u, const gw_request *req, int64
         cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
         return GW_FAIL_ERROR;
     }
-    /* the request's own "stream" decides; a body written with spaces is
-     * streamed too when the answer comes as events */
+    /* call.stream only sets the Accept header: whether the answer is a
+     * stream is what its content type says */
     gw_upstream_call(conn, &call);
     conn_put(g, conn);
     gw_fail f = call.fail;

@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #define GW_QUEUE ((size_t)1 << 20)
@@ -130,6 +131,7 @@ typedef struct bridge {
     cJSON *sources;             /* owns the chunk paths */
     bool grounded;
     gw_result res;
+    int sock;                   /* the client's socket: a hang-up stops the stream */
 } bridge;
 
 static void bridge_unref(bridge *b)
@@ -238,8 +240,23 @@ static ssize_t b_read(void *cls, uint64_t pos, char *buf, size_t max)
     (void)pos;
     bridge *b = cls;
     pthread_mutex_lock(&b->mu);
-    while (b->q.len == b->off && !b->finished)
-        pthread_cond_wait(&b->cv, &b->mu);
+    while (b->q.len == b->off && !b->finished) {
+        /* wake now and then to notice a client that hung up while the
+         * answer is slow to come (the writer then stops at its next write) */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 250000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        if (pthread_cond_timedwait(&b->cv, &b->mu, &ts) != 0 && !wait_or_hangup(-1, b->sock, 0)) {
+            b->gone = true;
+            pthread_cond_broadcast(&b->cv);
+            pthread_mutex_unlock(&b->mu);
+            return MHD_CONTENT_READER_END_WITH_ERROR;
+        }
+    }
     ssize_t n;
     if (b->q.len > b->off) {
         n = (ssize_t)CAIRN_MIN(max, b->q.len - b->off);
@@ -422,6 +439,23 @@ enum MHD_Result srv_gateway_handle(http_req *r, gw_endpoint ep)
     if (!stream) {
         /* the whole answer is collected in this thread, then sent */
         run_gateway(b);
+        if (b->grounded && !strcmp(b->route, "upstream") && b->status == 200) {
+            /* an upstream's grounded answer carries the sources too, as a local one does */
+            cJSON *a = cJSON_ParseWithLength(b->q.data ? b->q.data : "", b->q.len);
+            char *s = NULL;
+            if (cJSON_IsObject(a) && !cJSON_GetObjectItemCaseSensitive(a, "sources")) {
+                cJSON_AddItemToObject(a, "sources", b->sources);
+                b->sources = NULL;
+                s = cJSON_PrintUnformatted(a);
+            }
+            cJSON_Delete(a);
+            if (s) {
+                cairn_buf_reset(&b->q);
+                b->off = 0;
+                cairn_buf_puts(&b->q, s);
+                cJSON_free(s);
+            }
+        }
         struct MHD_Response *resp = MHD_create_response_from_buffer(b->q.len, b->q.data ? b->q.data : (void *)"",
                                                                     MHD_RESPMEM_MUST_COPY);
         if (resp) {
@@ -432,6 +466,7 @@ enum MHD_Result srv_gateway_handle(http_req *r, gw_endpoint ep)
         bridge_unref(b);
         return reply_queue(r, status, resp);
     }
+    b->sock = req_socket(r);
     b->refs = 2;    /* the worker and the response */
     pthread_t t;
     pthread_attr_t at;

@@ -126,7 +126,7 @@ function expected(policy, mode, stream) {
     const stream = rnd(2) === 1;
     const res = await ask(policy, stream, {model: 'cairn-rag', k: 3, messages: [{role: 'user', content: `what about ${a.word} and ${b.word}?`}]});
     if (process.env.DEBUG && q < 3) console.error(JSON.stringify({policy, stream, route: res.route, rule: res.rule, status: res.status, err: res.error && res.error.message}));
-    if (res.route === 'upstream') up++;
+    if (res.route === 'upstream') { up++; if (!stream) check(Array.isArray(res.sources) && res.sources.length > 0, 'upstream grounded answer has sources', res.sources); }
     else if (res.route === 'refused') { refused++; check(res.status === 403, 'private refusal is a 403', res.status); }
     else if (res.route === 'local') local++;
     if (res.route === 'local' && policy !== 'local-only' && policy !== 'local-first')
