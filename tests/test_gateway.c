@@ -478,6 +478,62 @@ static void test_retry_and_breaker(void)
     gw_close(g);
 }
 
+static gw_result ask_model(gw *g, const char *model, const char *policy, got *gt)
+{
+    char body[256];
+    snprintf(body, sizeof body, "{\"model\":\"%s\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}", model);
+    gw_request rq = {.endpoint = GW_EP_CHAT, .body = body, .body_len = strlen(body), .policy_header = policy};
+    fake_local fl = {0};
+    gw_local lo = {&fl, local_answer};
+    got_init(gt);
+    gw_sink sk = {gt, got_begin, got_write};
+    gw_result res;
+    CHECK_OK(gw_handle(g, &rq, &lo, &sk, &res));
+    return res;
+}
+
+static void test_model_map(void)
+{
+    char dir[1200], extra[512];
+    snprintf(dir, sizeof dir, "%s/model-map", tmp);
+    fake_mode("{\"mode\":\"ok\"}");
+    snprintf(extra, sizeof extra,
+             "[upstream other]\nurl = http://127.0.0.1:%d/v1\nmodels = other-model\n"
+             "[gateway]\npolicy = model-map\nallow_override = false\n"
+             "[model-map]\nbig = cloud-only cloud\ngpt-* = cloud-first\nother-model = cloud-first\ntiny = local-only\n", fake_port);
+    gw *g = open_gw(matrix_ini(extra), dir);
+    got gt;
+    gw_result r = ask_model(g, "big", NULL, &gt);
+    CHECK_EQ_STR(r.route, "upstream");
+    CHECK_EQ_STR(r.upstream, "cloud");
+    CHECK(strstr(r.rule, "model-map big"));
+    cairn_buf_free(&gt.body);
+    r = ask_model(g, "gpt-4o", NULL, &gt);             /* a glob; the default upstream */
+    CHECK_EQ_STR(r.route, "upstream");
+    CHECK_EQ_STR(r.policy, "cloud-first");
+    CHECK_EQ_STR(r.upstream, "cloud");
+    cairn_buf_free(&gt.body);
+    r = ask_model(g, "other-model", NULL, &gt);        /* the upstream that serves the model */
+    CHECK_EQ_STR(r.upstream, "other");
+    cairn_buf_free(&gt.body);
+    long n0 = fake_requests();
+    r = ask_model(g, "tiny", NULL, &gt);
+    CHECK_EQ_STR(r.route, "local");
+    cairn_buf_free(&gt.body);
+    r = ask_model(g, "unmapped", NULL, &gt);           /* no entry: local only */
+    CHECK_EQ_STR(r.route, "local");
+    CHECK(strstr(r.rule, "no entry"));
+    CHECK_EQ_INT(fake_requests(), n0);
+    cairn_buf_free(&gt.body);
+    /* overrides are off: a request asking for another policy is refused */
+    r = ask_model(g, "tiny", "cloud-first", &gt);
+    CHECK_EQ_STR(r.route, "refused");
+    CHECK_EQ_INT(gt.status, 403);
+    CHECK(strstr(got_text(&gt), "allow_override"));
+    cairn_buf_free(&gt.body);
+    gw_close(g);
+}
+
 /* ---- budgets ---- */
 static int64_t fake_now;
 static int64_t clock_fn(void *ctx) { return *(int64_t *)ctx; }
@@ -754,6 +810,7 @@ int main(void)
     fake_start();
     RUN(test_matrix);
     RUN(test_retry_and_breaker);
+    RUN(test_model_map);
     RUN(test_budget_tokens);
     RUN(test_budget_money);
     RUN(test_privacy_random);
