@@ -307,7 +307,7 @@ static char ini_buf[4096];
 static const char *matrix_ini(const char *extra)
 {
     snprintf(ini_buf, sizeof ini_buf,
-             "[upstream cloud]\nurl = http://127.0.0.1:%d/v1\nmodels = big\ntimeout = 300ms\nretries = 1\nbackoff = 5ms\n"
+             "[upstream cloud]\nurl = http://127.0.0.1:%d/v1\nmodels = big\ntimeout = 700ms\nretries = 1\nbackoff = 5ms\n"
              "breaker_failures = 1000\n%s",
              fake_port, extra);
     return ini_buf;
