@@ -5,6 +5,8 @@
 #            queries from ../shared), 32 concurrent clients
 #   gen      SmolLM-135M-shaped Q4_0 (cairn model synth): 1 streaming client
 #            vs 8 at once (--parallel 8), against `cairn bench` tg
+#   embed    /v1/embeddings (batches of 32 texts, 1 client) against
+#            `cairn embed --file` on the same 2000 texts (glove-bert Q8_0)
 #   soak     64 concurrent clients for SOAK seconds (stories260K completions
 #            and searches mixed), no errors allowed
 #
@@ -84,6 +86,44 @@ print("generation (SmolLM-135M-shaped Q4_0, 2 threads): cairn bench tg %.1f tok/
 print("  1 streaming client : %.1f tok/s (%.0f%% of tg), %d errors" % (one["tokens_per_s"], 100 * one["tokens_per_s"] / tg, one["errors"]))
 print("  8 streaming clients: %.1f tok/s aggregate = %.2fx the single client, %d errors" %
       (eight["tokens_per_s"], eight["tokens_per_s"] / one["tokens_per_s"], eight["errors"]))
+PY
+  kill "${PIDS[-1]}"
+fi
+
+if [ "$WHAT" = embed ] || [ "$WHAT" = all ]; then
+  EM="$CAIRN_TEST_SHARED/models/glove-bert/glove6B-100d-bert-22k-d128-Q8_0.gguf"
+  python3 - "$CAIRN_TEST_SHARED/data/qa/squad-v1.1-dev" "$TMP" <<'PY'
+import json, os, sys, glob
+src, out = sys.argv[1], sys.argv[2]
+texts = []
+for f in sorted(glob.glob(os.path.join(src, "*.jsonl"))):
+    for line in open(f):
+        d = json.loads(line)
+        t = d.get("question") or d.get("text") or ""
+        if t:
+            texts.append(" ".join(t.split())[:300])
+        if len(texts) >= 2000:
+            break
+    if len(texts) >= 2000:
+        break
+open(os.path.join(out, "texts.txt"), "w").write("\n".join(texts) + "\n")
+with open(os.path.join(out, "embed_bodies.txt"), "w") as o:
+    for i in range(0, len(texts), 32):
+        o.write(json.dumps({"model": "glove6B-100d-bert-22k-d128-Q8_0", "input": texts[i:i + 32]}) + "\n")
+print(len(texts), "texts")
+PY
+  t0=$(date +%s%N); "$C" embed -m "$EM" -t 2 --file "$TMP/texts.txt" > /dev/null; t1=$(date +%s%N)
+  n=$(wc -l < "$TMP/texts.txt")
+  serve "$TMP/embed.log" --no-store --embed-model "$EM" -t 2
+  nb=$(wc -l < "$TMP/embed_bodies.txt")
+  out=$("$L" --port "$PORT" --path /v1/embeddings -c 1 -n "$nb" --bodies "$TMP/embed_bodies.txt" --json)
+  python3 - "$n" "$t0" "$t1" "$out" <<'PY'
+import json, sys
+n, t0, t1, o = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), json.loads(sys.argv[4])
+cli = n / ((t1 - t0) / 1e9)
+srv = n / o["seconds"]
+print("embeddings (glove-bert Q8_0, 2 threads, %d texts): cairn embed %.0f texts/s (incl. model load), /v1/embeddings %.0f texts/s (batches of 32, 1 client) = %.2fx, %d errors"
+      % (n, cli, srv, srv / cli, o["errors"]))
 PY
   kill "${PIDS[-1]}"
 fi

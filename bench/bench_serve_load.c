@@ -100,10 +100,10 @@ static int read_response(int fd, char *buf, size_t cap, size_t *blen, bool *keep
     *keep = !strcasestr(buf, "\nConnection: close");
     const char *cl = strcasestr(buf, "\nContent-Length:");
     bool chunked = strcasestr(buf, "\nTransfer-Encoding: chunked") != NULL;
+    size_t want = cl ? (size_t)strtoull(cl + 16, NULL, 10) : 0;   /* before the headers are overwritten */
     memmove(buf, buf + hdr_end, have - hdr_end);
     have -= hdr_end;
     if (cl && !chunked) {
-        size_t want = (size_t)strtoull(cl + 16, NULL, 10);
         if (want >= cap)
             return -1;
         while (have < want) {

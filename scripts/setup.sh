@@ -6,9 +6,9 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git ca-certificates python3 python3-numpy)
 PKGS+=(libsqlite3-dev libcjson-dev libutf8proc-dev libpcre2-dev libxxhash-dev)  # store, text, tokenizer
 PKGS+=(libstemmer-dev libpoppler-glib-dev libgumbo-dev)                          # analyzer, ingest
-PKGS+=(libcurl4-openssl-dev)  # gateway
-PKGS+=(libedit-dev)  # chat
 PKGS+=(libmicrohttpd-dev)  # server
+PKGS+=(libedit-dev)  # chat
+PKGS+=(libcurl4-openssl-dev)  # gateway
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

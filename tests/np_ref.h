@@ -58,4 +58,33 @@ static inline double *reference_logits(const char *path, const int32_t *ids, int
     return out;
 }
 
+/* The parsed JSON np_ref.py prints for `kind` ("bert", "rank", ...) over
+ * ids (caller deletes), or NULL with the reason on stderr. */
+static inline cJSON *np_ref_json(const char *kind, const char *path, const int32_t *ids, int n)
+{
+    size_t cap = 256 + strlen(np_ref) + strlen(path) + (size_t)n * 12;
+    char *cmd = cairn_malloc(cap);
+    if (!cmd)
+        return NULL;
+    int o = snprintf(cmd, cap, "%s '%s' %s '%s' ", python, np_ref, kind, path);
+    for (int i = 0; i < n; i++)
+        o += snprintf(cmd + o, cap - (size_t)o, "%s%d", i ? "," : "", ids[i]);
+    FILE *p = popen(cmd, "r");
+    cairn_free(cmd);
+    if (!p)
+        return NULL;
+    cairn_buf b;
+    cairn_buf_init(&b, 0);
+    char chunk[4096];
+    size_t got;
+    while ((got = fread(chunk, 1, sizeof chunk, p)) > 0)
+        cairn_buf_append(&b, chunk, got);
+    int rc = pclose(p);
+    cJSON *j = rc == 0 && b.len ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+    if (!j)
+        fprintf(stderr, "np_ref %s failed (rc %d): %.300s\n", kind, rc, b.len ? b.data : "");
+    cairn_buf_free(&b);
+    return j;
+}
+
 #endif

@@ -59,14 +59,42 @@ EXPECT=$("$CAIRN" generate -m "$MODEL" -p "Once upon a time" -n 30 --temp 0 --js
          python3 -c 'import json,sys; print(json.load(sys.stdin)["text"], end="")')
 [ -n "$EXPECT" ] || fail "cairn generate gave no text"
 
-start_server "$T/a.log" -m "$MODEL" --api-key-file "$T/key" --timeout 2 --parallel 2 -t 2
-export CAIRN_URL="http://127.0.0.1:$PORT" CAIRN_KEY="k3y-$$" CAIRN_MODEL=stories260K CAIRN_EXPECT="$EXPECT"
+EMB="$SHARED/models/glove-bert/glove6B-100d-bert-22k-d128-Q8_0.gguf"
+EMB_ARGS=() CAIRN_EMBED_MODEL=""
+if [ -f "$EMB" ]; then EMB_ARGS=(--embed-model "$EMB"); CAIRN_EMBED_MODEL=glove6B-100d-bert-22k-d128-Q8_0; fi
+start_server "$T/a.log" -m "$MODEL" "${EMB_ARGS[@]}" --api-key-file "$T/key" --timeout 2 --parallel 2 -t 2
+export CAIRN_URL="http://127.0.0.1:$PORT" CAIRN_KEY="k3y-$$" CAIRN_MODEL=stories260K CAIRN_EXPECT="$EXPECT" CAIRN_EMBED_MODEL
+if [ -n "$CAIRN_EMBED_MODEL" ]; then   # the server's vector is cairn embed's
+  "$CAIRN" embed -m "$EMB" --json "the cat sat on the mat" > "$T/embed.json" || fail "cairn embed"
+  export CAIRN_EMBED_REF="$T/embed.json"
+fi
 node "$CAIRN_SRC/tests/serve/openai_client.js" || fail "openai client"
 node "$CAIRN_SRC/tests/serve/hostile.js" || fail "hostile HTTP"
 [ "$(cat "$T/outside/target.md")" = "secret file outside the store" ] || fail "an upload wrote through a symlink"
 [ ! -L .cairn/uploads/evil.md ] && [ -f .cairn/uploads/evil.md ] || fail "the planted symlink was not replaced by a file"
 [ ! -e "$T/proj/escape.md" ] && [ ! -e "$T/escape.md" ] && [ ! -e .cairn/escape.md ] || fail "an upload escaped"
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 || node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode==200?0:1))' "$CAIRN_URL/health" || fail "server died"
+
+# a store without a chat model: /v1/ask answers extractively, chat models are 404
+start_server "$T/d.log" --db "$T/proj/.cairn"
+python3 - "http://127.0.0.1:$PORT" <<'PY' || fail "extractive ask"
+import json, sys, urllib.request, urllib.error
+base = sys.argv[1]
+def post(path, body):
+    req = urllib.request.Request(base + path, json.dumps(body).encode(), {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req) as r:
+            return r.status, json.load(r)
+    except urllib.error.HTTPError as e:
+        return e.code, json.load(e)
+st, a = post("/v1/ask", {"question": "How do I clean the centrifugal pump impeller?"})
+assert st == 200 and a["kind"] == "extractive" and "impeller" in a["answer"] and "[1]" in a["answer"], a
+assert a["sources"][0]["path"].endswith("pumps.md") and a["sources"][0]["staleness"] == "fresh", a
+st, a = post("/v1/ask", {"question": "bread", "filter": "path GLOB ("})
+assert st == 400 and "filter" in a["error"]["message"], a
+st, a = post("/v1/chat/completions", {"model": "cairn-rag", "messages": [{"role": "user", "content": "x"}]})
+assert st == 404 and a["error"]["code"] == "model_not_found", a
+PY
 
 # many clients: a slower synthetic model so that long requests stay long
 "$CAIRN" model synth "$T/syn.gguf" --embd 768 --layers 8 --heads 8 --ctx 2048 --type Q8_0 --seed 3 >/dev/null

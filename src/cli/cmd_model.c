@@ -466,9 +466,11 @@ static void model_usage(FILE *f)
                "  --json      one JSON object (hparams, tokenizer, metadata, types, params)\n"
                "  --tensors   also list every tensor (name, type, shape, bytes, offset)\n"
                "  --check     scan all tensor data for NaN/Inf values and block scales (exit 1 if any)\n\n"
-               "synth: write a random-weight llama/qwen2/MoE model (for tests and benchmarks):\n"
+               "synth: write a random-weight llama/qwen2/MoE/encoder model (for tests and benchmarks):\n"
                "  --arch llama|qwen2|qwen2moe|olmoe|qwen3moe  --ff-expert N  --ff-shared N (qwen2moe)\n"
                "  --experts-norm 0|1 (qwen3moe: write expert_weights_norm)\n"
+               "  --arch bert|nomic-bert (encoders)  --pooling 1|2|3|4 (mean, CLS, last, rank)\n"
+               "  --cls-out N (reranker head with N outputs, pooling rank)\n"
                "  --vocab N  --embd N  --ff N  --layers N  --heads N  --kv-heads N\n"
                "  --ctx N  --rope-dim N  --rope-base F  --rope-scale F  --experts N  --experts-used N\n"
                "  --type T (F32 F16 BF16 Q8_0 Q4_0 Q4_K ...)  --embd-type T  --output-type T\n"
@@ -505,6 +507,8 @@ static int cmd_model_synth(int argc, char **argv)
         {"--ff-expert", offsetof(gguf_testmodel_params, n_ff_expert)},
         {"--ff-shared", offsetof(gguf_testmodel_params, n_ff_shared)},
         {"--experts-norm", offsetof(gguf_testmodel_params, expert_weights_norm)},
+        {"--pooling", offsetof(gguf_testmodel_params, pooling_type)},
+        {"--cls-out", offsetof(gguf_testmodel_params, n_cls_out)},
     };
     for (int i = 2; i < argc; i++) {
         const char *a = argv[i];

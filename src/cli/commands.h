@@ -16,8 +16,9 @@ int cmd_quantize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);   /* tokenize -m MODEL -p TEXT */
+int cmd_serve(int argc, char **argv);      /* serve [-m MODEL] ... (src/server) */
+int cmd_embed(int argc, char **argv);      /* embed -m MODEL TEXT... */
 int cmd_ask(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
-int cmd_serve(int argc, char **argv);      /* serve [-m MODEL] ... (src/server) */
 
 #endif

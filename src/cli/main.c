@@ -27,6 +27,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "measure prompt and generation speed of a model"},
     {"tokenize", cmd_tokenize, "tokenize text (or decode ids) with a model's tokenizer"},
     {"serve", cmd_serve, "OpenAI-compatible HTTP server over the store and models"},
+    {"embed", cmd_embed, "sentence embeddings (or rerank scores) from a BERT-family model"},
 };
 
 static void usage(FILE *f)

@@ -25,6 +25,7 @@ void gguf_testmodel_defaults(gguf_testmodel_params *p)
     p->embd_type = -1;
     p->output_type = -1;
     p->expert_weights_norm = -1;
+    p->pooling_type = -1;
 }
 
 /* ---- random values ---- */
@@ -375,11 +376,154 @@ static cairn_status write_tensors(synth *s, const gguf_testmodel_params *p, bool
     return CAIRN_OK;
 }
 
+/* ---- encoders (bert, nomic-bert) ---- */
+
+static cairn_status write_encoder(synth *s, const gguf_testmodel_params *p)
+{
+    gguf_writer *w = s->w;
+    const char *a = p->arch;
+    bool nomic = !strcmp(a, "nomic-bert");
+    char key[128], name[128];
+#define K(suffix) (snprintf(key, sizeof key, "%s.%s", a, suffix), key)
+    snprintf(name, sizeof name, "cairn-synth-%s", a);
+    CAIRN_TRY(gguf_writer_set_str(w, "general.architecture", a));
+    CAIRN_TRY(gguf_writer_set_str(w, "general.name", p->name ? p->name : name));
+    CAIRN_TRY(gguf_writer_set_u32(w, K("context_length"), (uint32_t)p->n_ctx));
+    CAIRN_TRY(gguf_writer_set_u32(w, K("embedding_length"), (uint32_t)p->n_embd));
+    CAIRN_TRY(gguf_writer_set_u32(w, K("feed_forward_length"), (uint32_t)p->n_ff));
+    CAIRN_TRY(gguf_writer_set_u32(w, K("block_count"), (uint32_t)p->n_layer));
+    CAIRN_TRY(gguf_writer_set_u32(w, K("attention.head_count"), (uint32_t)p->n_head));
+    CAIRN_TRY(gguf_writer_set_f32(w, K("attention.layer_norm_epsilon"), p->rms_eps));
+    CAIRN_TRY(gguf_writer_set_bool(w, K("attention.causal"), false));
+    CAIRN_TRY(gguf_writer_set_u32(w, K("pooling_type"), (uint32_t)p->pooling_type));
+    if (nomic)
+        CAIRN_TRY(gguf_writer_set_f32(w, K("rope.freq_base"), p->rope_freq_base));
+    CAIRN_TRY(gguf_writer_set_u32(w, "general.file_type", file_type_of(p->weight_type)));
+    CAIRN_TRY(gguf_writer_set_u32(w, "general.quantization_version", 2));
+#undef K
+    /* WordPiece vocabulary */
+    vocab v;
+    memset(&v, 0, sizeof v);
+    cairn_status st = CAIRN_OK;
+    v.tok = cairn_calloc((size_t)p->n_vocab, sizeof *v.tok);
+    v.score = cairn_calloc((size_t)p->n_vocab, sizeof *v.score);
+    v.type = cairn_calloc((size_t)p->n_vocab, sizeof *v.type);
+    v.merges = cairn_calloc(1, sizeof *v.merges);
+    if (!v.tok || !v.score || !v.type || !v.merges)
+        st = cairn_fail(CAIRN_ERR_NOMEM, "synth: out of memory");
+    static const char *const specials[] = {"[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"};
+    for (int i = 0; i < 5 && st == CAIRN_OK; i++)
+        st = vocab_add(&v, specials[i], 0, 3);
+    for (int i = 0; i < 26 && st == CAIRN_OK; i++) {
+        char c[2] = {letters[i], 0};
+        st = vocab_add(&v, c, 0, 1);
+    }
+    if (st == CAIRN_OK)
+        st = vocab_pieces(&v, p->n_vocab, "\xe2\x96\x81", false);
+    if (st == CAIRN_OK)
+        st = gguf_writer_set_str(w, "tokenizer.ggml.model", "bert");
+    if (st == CAIRN_OK)
+        st = gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.tok, (uint64_t)v.n);
+    if (st == CAIRN_OK)
+        st = gguf_writer_set_arr(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v.type, (uint64_t)v.n);
+    static const char *const idk[] = {"tokenizer.ggml.padding_token_id", "tokenizer.ggml.unknown_token_id",
+                                      "tokenizer.ggml.cls_token_id", "tokenizer.ggml.seperator_token_id",
+                                      "tokenizer.ggml.mask_token_id"};
+    for (uint32_t i = 0; i < 5 && st == CAIRN_OK; i++)
+        st = gguf_writer_set_u32(w, idk[i], i);
+    if (st == CAIRN_OK)
+        st = gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 2);
+    vocab_free(&v);
+    CAIRN_TRY(st);
+
+    int64_t E = p->n_embd, F = p->n_ff, V = p->n_vocab, C = p->n_ctx;
+    uint32_t wt = p->weight_type;
+    uint32_t et = p->embd_type >= 0 ? (uint32_t)p->embd_type : wt;
+    char n[96];
+    CAIRN_TRY(add_tensor(s, "token_embd.weight", et, 2, (int64_t[]){E, V}, FILL_MATRIX));
+    if (!nomic)
+        CAIRN_TRY(add_tensor(s, "position_embd.weight", QT_F32, 2, (int64_t[]){E, C}, FILL_MATRIX));
+    CAIRN_TRY(add_tensor(s, "token_types.weight", QT_F32, 2, (int64_t[]){E, 2}, FILL_MATRIX));
+    CAIRN_TRY(add_tensor(s, "token_embd_norm.weight", QT_F32, 1, (int64_t[]){E}, FILL_NORM));
+    CAIRN_TRY(add_tensor(s, "token_embd_norm.bias", QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+    for (int l = 0; l < p->n_layer; l++) {
+#define T(suffix) (snprintf(n, sizeof n, "blk.%d.%s", l, suffix), n)
+        if (nomic) {
+            CAIRN_TRY(add_tensor(s, T("attn_qkv.weight"), wt, 2, (int64_t[]){E, 3 * E}, FILL_MATRIX));
+        } else {
+            static const char *const qkv[] = {"attn_q", "attn_k", "attn_v"};
+            for (int i = 0; i < 3; i++) {
+                char wn[32], bn[32];
+                snprintf(wn, sizeof wn, "%s.weight", qkv[i]);
+                snprintf(bn, sizeof bn, "%s.bias", qkv[i]);
+                CAIRN_TRY(add_tensor(s, T(wn), wt, 2, (int64_t[]){E, E}, FILL_MATRIX));
+                CAIRN_TRY(add_tensor(s, T(bn), QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+            }
+        }
+        CAIRN_TRY(add_tensor(s, T("attn_output.weight"), wt, 2, (int64_t[]){E, E}, FILL_MATRIX));
+        if (!nomic)
+            CAIRN_TRY(add_tensor(s, T("attn_output.bias"), QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+        CAIRN_TRY(add_tensor(s, T("attn_output_norm.weight"), QT_F32, 1, (int64_t[]){E}, FILL_NORM));
+        CAIRN_TRY(add_tensor(s, T("attn_output_norm.bias"), QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+        CAIRN_TRY(add_tensor(s, T("ffn_up.weight"), wt, 2, (int64_t[]){E, F}, FILL_MATRIX));
+        if (nomic)
+            CAIRN_TRY(add_tensor(s, T("ffn_gate.weight"), wt, 2, (int64_t[]){E, F}, FILL_MATRIX));
+        else
+            CAIRN_TRY(add_tensor(s, T("ffn_up.bias"), QT_F32, 1, (int64_t[]){F}, FILL_BIAS));
+        CAIRN_TRY(add_tensor(s, T("ffn_down.weight"), wt, 2, (int64_t[]){F, E}, FILL_MATRIX));
+        if (!nomic)
+            CAIRN_TRY(add_tensor(s, T("ffn_down.bias"), QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+        CAIRN_TRY(add_tensor(s, T("layer_output_norm.weight"), QT_F32, 1, (int64_t[]){E}, FILL_NORM));
+        CAIRN_TRY(add_tensor(s, T("layer_output_norm.bias"), QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+#undef T
+    }
+    if (p->n_cls_out > 0) {
+        CAIRN_TRY(add_tensor(s, "cls.weight", wt, 2, (int64_t[]){E, E}, FILL_MATRIX));
+        CAIRN_TRY(add_tensor(s, "cls.bias", QT_F32, 1, (int64_t[]){E}, FILL_BIAS));
+        CAIRN_TRY(add_tensor(s, "cls.output.weight", QT_F32, 2, (int64_t[]){E, p->n_cls_out}, FILL_MATRIX));
+        CAIRN_TRY(add_tensor(s, "cls.output.bias", QT_F32, 1, (int64_t[]){p->n_cls_out}, FILL_BIAS));
+    }
+    return CAIRN_OK;
+}
+
+static cairn_status write_encoder_model(const char *path, gguf_testmodel_params p)
+{
+    if (p.n_embd <= 0 || p.n_layer <= 0 || p.n_head <= 0 || p.n_vocab <= 0 || p.n_ctx < 2 ||
+        p.n_embd % p.n_head)
+        return cairn_fail(CAIRN_ERR_INVALID, "synth: encoder dimensions must be positive, n_head dividing n_embd");
+    if (p.n_vocab < 5 + 26 + 26)
+        return cairn_fail(CAIRN_ERR_INVALID, "synth: a WordPiece vocabulary needs at least 57 tokens");
+    if (p.n_vocab > 1 << 20 || p.n_embd > 1 << 14 || p.n_ff > 1 << 18 || p.n_layer > 256 || p.n_ctx > 1 << 15)
+        return cairn_fail(CAIRN_ERR_INVALID, "synth: dimensions too large");
+    if (p.n_ff <= 0)
+        p.n_ff = 4 * p.n_embd;
+    if (p.rms_eps <= 0)
+        p.rms_eps = 1e-12f;
+    if (p.rope_freq_base <= 0)
+        p.rope_freq_base = 1000.0f;
+    if (p.weight_scale <= 0)
+        p.weight_scale = 1.0f / sqrtf((float)p.n_embd);
+    if (p.pooling_type < 0)
+        p.pooling_type = p.n_cls_out > 0 ? 4 : 1;
+    if (p.pooling_type > 4 || (p.pooling_type == 4 && p.n_cls_out <= 0))
+        return cairn_fail(CAIRN_ERR_INVALID, "synth: pooling type 0..4 (4, rank, needs n_cls_out)");
+    synth s = {NULL, &p};
+    cairn_status st = gguf_writer_new(&s.w);
+    if (st == CAIRN_OK)
+        st = write_encoder(&s, &p);
+    if (st == CAIRN_OK)
+        st = gguf_writer_write(s.w, path);
+    gguf_writer_free(s.w);
+    return st;
+}
+
 cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params *in)
 {
     gguf_testmodel_params p = *in;
     if (!p.arch)
         p.arch = "llama";
+    if (!strcmp(p.arch, "bert") || !strcmp(p.arch, "nomic-bert"))
+        return write_encoder_model(path, p);
     /* moe_arch: needs experts; qwen: byte-level BPE vocabulary */
     bool moe_arch = !strcmp(p.arch, "qwen2moe") || !strcmp(p.arch, "olmoe") || !strcmp(p.arch, "qwen3moe");
     bool qwen = moe_arch || !strcmp(p.arch, "qwen2");

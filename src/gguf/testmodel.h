@@ -23,6 +23,17 @@
  *     the whole q and k vectors ([n_head * head_dim], [n_head_kv * head_dim]),
  *     qwen3moe each head ([head_dim] both). qwen3moe may carry
  *     qwen3moe.expert_weights_norm (renormalise the chosen experts' weights).
+ *   - encoders "bert" and "nomic-bert" (embeddings, model/embed.h): a
+ *     WordPiece vocabulary in llama.cpp's convention ([PAD] [UNK] [CLS]
+ *     [SEP] [MASK], 26 continuation letters, then "\u2581"-prefixed
+ *     word-initial pieces); bert: position_embd [n_embd, n_ctx], token_types
+ *     [n_embd, 2], q/k/v/output/ffn biases, GELU FFN; nomic-bert: RoPE
+ *     (rope.freq_base 1000 unless set), fused attn_qkv [n_embd, 3 n_embd],
+ *     SwiGLU ffn_gate/ffn_up, no biases; both post-LayerNorm (weights and
+ *     biases: token_embd_norm, attn_output_norm, layer_output_norm),
+ *     epsilon rms_eps (default 1e-12), <arch>.pooling_type. With n_cls_out
+ *     > 0 a cross-encoder head: cls.weight [n_embd, n_embd] + cls.bias,
+ *     cls.output.weight [n_embd, n_cls_out] + cls.output.bias (pooling 4, rank).
  * Tensor names and shapes follow llama.cpp. Values come from a seeded
  * generator: matrices uniform in [-weight_scale, weight_scale], norm weights
  * 1 +- 0.1, biases +- 0.1; the same parameters always give the same bytes.
@@ -33,7 +44,7 @@
 #include "gguf/gguf.h"
 
 typedef struct gguf_testmodel_params {
-    const char *arch;          /* "llama" (default), "qwen2", "qwen2moe", "olmoe" or "qwen3moe" */
+    const char *arch;          /* "llama" (default), "qwen2", "qwen2moe", "olmoe", "qwen3moe", "bert", "nomic-bert" */
     int n_vocab;               /* default 320 (llama needs >= 259: 3 specials + 256 bytes) */
     int n_embd;                /* default 64 */
     int n_ff;                  /* default 2 * n_embd */
@@ -58,6 +69,8 @@ typedef struct gguf_testmodel_params {
     float weight_scale;        /* default 1 / sqrt(n_embd) */
     uint64_t seed;             /* default 0 is a valid seed */
     const char *name;          /* general.name; default "cairn-synth-<arch>" */
+    int pooling_type;          /* encoders: -1 = mean (1), or 1 mean, 2 CLS, 3 last, 4 rank */
+    int n_cls_out;             /* encoders: > 0 adds the reranker head (and pooling 4 unless set) */
 } gguf_testmodel_params;
 
 /* Defaults for every field (call, then change what you need). */

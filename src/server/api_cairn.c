@@ -13,6 +13,7 @@
 #include "filter/filter.h"
 #include "ingest/pipeline.h"
 #include "model/embed.h"
+#include "rag/rag.h"
 #include "server/server_int.h"
 #include "server/store_pool.h"
 #include "server/util.h"
@@ -28,20 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-/* The embedder is another part's work (src/model/embed.c); until it is in
- * the build, these are NULL and the endpoints answer 404 for the model. */
-#pragma weak embedder_load
-#pragma weak embedder_free
-#pragma weak embedder_dim
-#pragma weak embedder_id
-#pragma weak embedder_embed
-#pragma weak embedder_rerank
-#pragma weak embedder_n_ctx
-#pragma weak embedder_query_prefix
-
 #define MAX_SEARCH_K 1000
 #define MAX_EMBED_INPUTS 2048
-#define MAX_RAG_K 50
+#define MAX_RAG_K 64
 #define MAX_LIST 1000
 
 static int64_t now_s(void) { return cairn_now_ns() / 1000000000LL; }
@@ -70,8 +60,6 @@ cairn_status server_open_extras(cairn_server *S)
 {
     const server_opts *o = &S->o;
     if (o->embed_model || o->rerank_model) {
-        if (!embedder_load)
-            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "serve: this build has no embedder (src/model/embed.c)");
         embed_opts eo = {.n_threads = o->n_threads > 0 ? o->n_threads : 2};
         if (o->embed_model) {
             CAIRN_TRY(embedder_load(o->embed_model, &eo, &S->emb));
@@ -93,10 +81,8 @@ void server_close_extras(cairn_server *S)
 {
     store_pool_free(S->stores);
     S->stores = NULL;
-    if (embedder_free) {
-        embedder_free(S->emb);
-        embedder_free(S->rerank);
-    }
+    embedder_free(S->emb);
+    embedder_free(S->rerank);
     S->emb = S->rerank = NULL;
 }
 
@@ -574,93 +560,175 @@ enum MHD_Result api_docs_delete(http_req *r)
     return reply_json(r, 200, o);
 }
 
-/* ---- grounded answers ---- */
+/* ---- grounded answers (src/rag) ---- */
 
-#define RAG_SYSTEM "Answer the question using only the numbered sources below. Cite the sources you use as [n]. " \
-                   "If the sources do not contain the answer, say so.\n\nSources:\n"
+/* The sources of a context, as the response's `sources` field. */
+static cJSON *sources_json(const rag_context *c)
+{
+    cJSON *a = cJSON_CreateArray();
+    for (size_t i = 0; i < c->n; i++) {
+        const rag_passage *p = &c->p[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "marker", p->marker);
+        cJSON_AddNumberToObject(o, "doc_id", (double)p->doc_id);
+        cJSON *ids = cJSON_AddArrayToObject(o, "chunk_ids");
+        for (size_t j = 0; j < p->n_chunks; j++)
+            cJSON_AddItemToArray(ids, cJSON_CreateNumber((double)p->chunk_ids[j]));
+        cJSON_AddStringToObject(o, "path", p->path ? p->path : "");
+        if (p->rkey && *p->rkey)
+            cJSON_AddStringToObject(o, "record", p->rkey);
+        cJSON_AddStringToObject(o, "title", p->title ? p->title : "");
+        cJSON_AddStringToObject(o, "heading_path", p->heading_path ? p->heading_path : "");
+        if (p->page > 0)
+            cJSON_AddNumberToObject(o, "page", p->page);
+        cJSON_AddNumberToObject(o, "score", p->best_score);
+        char t[32];
+        iso_time(p->ingested_at_ns, t, sizeof t);
+        cJSON_AddStringToObject(o, "ingested_at", t);
+        cJSON_AddStringToObject(o, "staleness", rag_staleness_name(p->stale));
+        cJSON_AddItemToArray(a, o);
+    }
+    return a;
+}
 
-cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs, cairn_buf *arena,
-                   enum MHD_Result *ret);
-
-cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs, cairn_buf *arena,
-                   enum MHD_Result *ret)
+/* Retrieve for `question` and build the numbered context (adjacent chunks
+ * merged, cut to budget tokens of the model's tokenizer). A 4xx has been
+ * queued when false. */
+static bool rag_context_for(http_req *r, const cJSON *body, const char *question, size_t budget, rag_context *ctx,
+                            enum MHD_Result *ret)
 {
     cairn_server *S = r->S;
-    const char *filter;
+    const char *filter, *mode;
     long k = 5;
-    if (!str_field(r, body, "filter", false, &filter, ret) || !int_field(r, body, "k", 1, MAX_RAG_K, &k, ret))
-        return NULL;
-    const char *question = NULL;
-    for (int i = *n_msgs - 1; i >= 0 && !question; i--)
-        if (!strcmp((*msgs)[i].role, "user"))
-            question = (*msgs)[i].content;
-    if (!question || !*question) {
-        *ret = reply_error(r, 400, "invalid_value", "messages", "a grounded answer needs a user message");
-        return NULL;
+    if (!str_field(r, body, "filter", false, &filter, ret) || !str_field(r, body, "mode", false, &mode, ret) ||
+        !int_field(r, body, "k", 1, MAX_RAG_K, &k, ret))
+        return false;
+    rag_query q = {.text = question, .where = filter, .k = (size_t)k, .mode = RAG_MODE_BM25};
+    if (mode && rag_mode_from_name(mode, &q.mode) != CAIRN_OK) {
+        *ret = reply_error(r, 400, "invalid_value", "mode", "%s", cairn_last_error());
+        return false;
     }
     srv_store *h;
     cairn_status st = store_pool_get(S->stores, &h);
     if (st != CAIRN_OK) {
         *ret = reply_status(r, st, "retrieval");
-        return NULL;
+        return false;
     }
     search_results res = {0};
-    st = run_search(h, question, filter, (size_t)k, false, &res);
+    st = rag_retrieve(h->s, h->e, &q, &res);
+    rag_context_opts co = {.budget_tokens = budget, .tok = S->eng ? engine_tokenizer(S->eng) : NULL};
+    if (st == CAIRN_OK)
+        st = rag_context_build(h->s, &res, &co, ctx);
+    if (st == CAIRN_OK)
+        ctx->retrieval_ms = res.took_ms;
+    search_results_free(&res);
     store_pool_put(S->stores, h);
     if (st != CAIRN_OK) {
-        *ret = reply_status(r, st, filter ? "retrieval (filter)" : "retrieval");
+        *ret = st == CAIRN_ERR_UNSUPPORTED ? reply_error(r, 400, "unsupported_mode", "mode", "%s", cairn_last_error())
+                                           : reply_status(r, st, filter ? "retrieval (filter)" : "retrieval");
+        return false;
+    }
+    return true;
+}
+
+cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs, cairn_buf *arena,
+                   enum MHD_Result *ret);
+
+/* cairn-rag and /v1/ask: the last user message is the question; it is
+ * replaced by the numbered context + the question (rag_user_message:
+ * chat markers in documents are neutralized), under the client's system
+ * message or rag's default one. Returns the sources. */
+cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs, cairn_buf *arena,
+                   enum MHD_Result *ret)
+{
+    cairn_server *S = r->S;
+    int qi = -1;
+    for (int i = *n_msgs - 1; i >= 0 && qi < 0; i--)
+        if (!strcmp((*msgs)[i].role, "user"))
+            qi = i;
+    if (qi < 0 || !*(*msgs)[qi].content) {
+        *ret = reply_error(r, 400, "invalid_value", "messages", "a grounded answer needs a user message");
         return NULL;
     }
-    /* the sources take at most half of the context (about 3 bytes a token) */
-    size_t budget = (size_t)engine_n_ctx(S->eng) * 3 / 2;
-    cairn_buf sys;
-    cairn_buf_init(&sys, 0);
-    cairn_buf_puts(&sys, RAG_SYSTEM);
-    cJSON *sources = cJSON_CreateArray();
-    for (size_t i = 0; i < res.n; i++) {
-        const store_hit *hit = &res.r[i].hit;
-        size_t tl = hit->text ? strlen(hit->text) : 0;
-        if (sys.len + tl > budget && i > 0)
-            break;
-        tl = CAIRN_MIN(tl, budget);
-        cairn_buf_printf(&sys, "[%zu] %s%s%s\n", i + 1, hit->title && *hit->title ? hit->title : hit->path,
-                         hit->heading_path && *hit->heading_path ? " > " : "", hit->heading_path ? hit->heading_path : "");
-        cairn_buf_append(&sys, hit->text ? hit->text : "", tl);
-        cairn_buf_puts(&sys, "\n\n");
-        cJSON *o = hit_json(&res.r[i], false);
-        cJSON_AddNumberToObject(o, "marker", (double)(i + 1));
-        cJSON_AddItemToArray(sources, o);
-    }
-    search_results_free(&res);
-    /* new messages: the grounded system message, then the conversation without its own system message */
+    rag_context ctx = {0};
+    /* the passages take at most half of a slot's context */
+    if (!rag_context_for(r, body, (*msgs)[qi].content, (size_t)engine_n_ctx(S->eng) / 2, &ctx, ret))
+        return NULL;
+    cairn_buf user;
+    cairn_buf_init(&user, 0);
     chat_msg *nm = cairn_calloc((size_t)*n_msgs + 1, sizeof *nm);
-    size_t *offs = cairn_calloc((size_t)*n_msgs + 1, sizeof *offs);
-    for (int i = 0; nm && offs && i < *n_msgs; i++)   /* texts live in the arena, which may move */
+    size_t *offs = cairn_calloc((size_t)*n_msgs + 2, sizeof *offs);
+    bool has_system = *n_msgs > 0 && !strcmp((*msgs)[0].role, "system");
+    bool ok = nm && offs && rag_user_message(&ctx, (*msgs)[qi].content, &user) == CAIRN_OK;
+    for (int i = 0; ok && i < *n_msgs; i++)   /* texts live in the arena, which may move */
         offs[i] = (size_t)((*msgs)[i].content - arena->data);
-    size_t at = arena->len;
-    bool ok = nm && offs && sys.data && cairn_buf_append(arena, sys.data, sys.len) == CAIRN_OK &&
-              cairn_buf_putc(arena, '\0') == CAIRN_OK;
+    size_t at_user = arena->len, at_sys = 0;
+    ok = ok && cairn_buf_append(arena, user.data ? user.data : "", user.len) == CAIRN_OK &&
+         cairn_buf_putc(arena, '\0') == CAIRN_OK;
+    if (ok && !has_system) {
+        at_sys = arena->len;
+        ok = cairn_buf_puts(arena, rag_default_system_prompt) == CAIRN_OK && cairn_buf_putc(arena, '\0') == CAIRN_OK;
+    }
+    cairn_buf_free(&user);
     if (!ok) {
         cairn_free(nm);
         cairn_free(offs);
-        cairn_buf_free(&sys);
-        cJSON_Delete(sources);
+        rag_context_free(&ctx);
         *ret = reply_error(r, 500, NULL, NULL, "out of memory");
         return NULL;
     }
-    /* the arena may have moved: message texts are re-pointed by offset */
     int n = 0;
-    nm[n++] = (chat_msg){"system", NULL};
+    if (!has_system)
+        nm[n++] = (chat_msg){"system", arena->data + at_sys};
     for (int i = 0; i < *n_msgs; i++)
-        if (strcmp((*msgs)[i].role, "system"))
-            nm[n++] = (chat_msg){(*msgs)[i].role, arena->data + offs[i]};
+        nm[n++] = (chat_msg){(*msgs)[i].role, arena->data + (i == qi ? at_user : offs[i])};
     cairn_free(offs);
-    cairn_buf_free(&sys);
-    nm[0].content = arena->data + at;
     cairn_free(*msgs);
     *msgs = nm;
     *n_msgs = n;
-    return sources;
+    cJSON *src = sources_json(&ctx);
+    rag_context_free(&ctx);
+    return src;
+}
+
+/* /v1/ask without a chat model: the extractive answer (best sentences of
+ * the passages, with their markers). */
+enum MHD_Result ask_extractive(http_req *r, const cJSON *body, const char *question);
+
+enum MHD_Result ask_extractive(http_req *r, const cJSON *body, const char *question)
+{
+    cairn_server *S = r->S;
+    enum MHD_Result ret = MHD_YES;
+    rag_context ctx = {0};
+    if (!rag_context_for(r, body, question, 1500, &ctx, &ret))
+        return ret;
+    srv_store *h;
+    cairn_status st = store_pool_get(S->stores, &h);
+    char *text = NULL;
+    rag_sentence *sent = NULL;
+    size_t n_sent = 0;
+    if (st == CAIRN_OK) {
+        st = rag_extract(h->e, &ctx, question, NULL, &sent, &n_sent, &text);
+        store_pool_put(S->stores, h);
+    }
+    if (st != CAIRN_OK) {
+        rag_context_free(&ctx);
+        return reply_status(r, st, "extractive answer");
+    }
+    cJSON *o = cJSON_CreateObject();
+    char id[48];
+    srv_new_id(S, "ask", id, sizeof id);
+    cJSON_AddStringToObject(o, "id", id);
+    cJSON_AddStringToObject(o, "object", "answer");
+    cJSON_AddStringToObject(o, "kind", "extractive");
+    cJSON_AddStringToObject(o, "answer", text ? text : "");
+    cJSON_AddItemToObject(o, "sources", sources_json(&ctx));
+    cJSON *t = cJSON_AddObjectToObject(o, "timings");
+    cJSON_AddNumberToObject(t, "retrieval_ms", ctx.retrieval_ms);
+    cairn_free(text);
+    cairn_free(sent);
+    rag_context_free(&ctx);
+    return reply_json(r, 200, o);
 }
 
 /* ---- embeddings ---- */

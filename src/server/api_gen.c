@@ -650,16 +650,25 @@ out:
 
 /* POST /v1/ask {question, filter?, k?, stream?, max_tokens?, temperature?, ...}:
  * a grounded answer with its sources (the same retrieval as cairn-rag). */
+enum MHD_Result ask_extractive(http_req *r, const cJSON *body, const char *question);
+
 enum MHD_Result api_ask(http_req *r)
 {
     cairn_server *S = r->S;
-    if (!S->eng || !S->stores)
-        return reply_error(r, 404, "not_available", NULL,
-                           "POST /v1/ask needs a chat model and a store (cairn serve -m MODEL inside a store)");
+    if (!S->stores)
+        return reply_error(r, 404, "no_store", NULL, "POST /v1/ask needs a store (run the server inside one, or --db DIR)");
     enum MHD_Result ret = MHD_YES;
     cJSON *j = body_json(r, &ret);
     if (!j)
         return ret;
+    if (!S->eng) {                    /* no model: the best sentences, with their markers */
+        const cJSON *qq = cJSON_GetObjectItemCaseSensitive(j, "question");
+        ret = cJSON_IsString(qq) && *qq->valuestring
+                  ? ask_extractive(r, j, qq->valuestring)
+                  : reply_error(r, 400, "missing_field", "question", "'question' is required (a non-empty string)");
+        cJSON_Delete(j);
+        return ret;
+    }
     gen_req g = {.chat = true, .ask = true};
     chat_msg *msgs = NULL;
     cairn_buf arena;
@@ -681,7 +690,7 @@ enum MHD_Result api_ask(http_req *r)
     msgs[0] = (chat_msg){"user", arena.data};
     int64_t t0 = cairn_mono_ns();
     sources = rag_prepare(r, j, &msgs, &n, &arena, &ret);
-    g.retrieval_ms = (double)(cairn_mono_ns() - t0) / 1e6;
+    g.retrieval_ms = (double)(cairn_mono_ns() - t0) / 1e6;   /* retrieval + context */
     if (!sources)
         goto out;
     if (!tokenize_gen(r, &g, msgs, n, NULL, &ret))

@@ -101,6 +101,14 @@ async function main() {
     const f = Array.from(new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4));
     check(f.length === e1.data[0].embedding.length && f.every((x, i) => x === Math.fround(e1.data[0].embedding[i])),
           'base64 decodes to the float vector (the same floats)');
+    const ref = JSON.parse(require('fs').readFileSync(process.env.CAIRN_EMBED_REF, 'utf8')).embeddings[0];
+    check(ref.length === f.length && ref.every((x, i) => Math.fround(x) === f[i]), 'the server gives cairn embed\'s vector');
+    check(e1.usage.prompt_tokens > 0 && eb.usage.prompt_tokens > e1.usage.prompt_tokens, 'embedding usage counts tokens', eb.usage);
+    await expectError(client.embeddings.create({model: process.env.CAIRN_EMBED_MODEL, input: [1, 2, 3]}), 400, 'invalid_value', 'token arrays');
+    await expectError(client.embeddings.create({model: process.env.CAIRN_EMBED_MODEL, input: 'x', dimensions: 7}), 400, 'invalid_value', 'dimensions');
+    const longIn = 'word '.repeat(5000);
+    await expectError(client.embeddings.create({model: process.env.CAIRN_EMBED_MODEL, input: longIn}), 400, 'context_length_exceeded', 'embedding input too long');
+    check(models.includes(process.env.CAIRN_EMBED_MODEL), 'models lists the embedding model', models);
   } else {
     await expectError(client.embeddings.create({model: 'none', input: 'x'}), 404, 'model_not_found', 'embeddings without a model');
   }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """(cairn copy of ../shared/tools/np_ref.py, extended for qwen2: Q/K/V biases, NeoX RoPE; partial
 rotary dims (rope.dimension_count < head dim), linear and YaRN RoPE scaling, rope_freqs, attention.key_length; and a
-`llama-full` mode printing the whole last-position logit vector.)
+`llama-full` mode printing the whole last-position logit vector; encoders: nomic-bert (RoPE NeoX,
+fused attn_qkv, SwiGLU), pooling mean/CLS/last per <arch>.pooling_type, and the `rank` mode for
+cross-encoder heads cls / cls.output.)
 
 Independent numpy reference forward passes (float64) for the staged models, used to cross-check
 llama.cpp outputs.  llama: RMSNorm, RoPE (GGUF/llama.cpp "normal" mode: adjacent pairs), GQA, SwiGLU,
@@ -10,7 +12,9 @@ ggml), mean pooling.
 
 usage: np_ref.py llama MODEL.gguf ID,ID,...      -> prints argmax + top5 of last position logits
        np_ref.py llama-full MODEL.gguf ID,ID,... -> prints {"logits": [...]} of the last position
-       np_ref.py bert  MODEL.gguf ID,ID,...      -> prints L2-normalised mean-pooled embedding
+       np_ref.py bert  MODEL.gguf ID,ID,...      -> prints the L2-normalised pooled embedding
+                                                    (bert or nomic-bert, pooling per metadata)
+       np_ref.py rank  MODEL.gguf ID,ID,...      -> prints {"score": s} of a cross-encoder
 """
 import sys, json
 import numpy as np
@@ -122,30 +126,75 @@ def llama_logits(path, ids):
     return x @ outw.T  # (n, n_vocab)
 
 
-def bert_embed(path, ids):
+def encoder_hidden(path, ids):
+    """Last hidden states (n, d) of a bert or nomic-bert encoder, and its metadata getter."""
     kv, T = G.load(path)
-    g = lambda k: kv["bert." + k][1]
+    a = kv["general.architecture"][1]
+    g = lambda k, d=None: kv.get(a + "." + k, (None, d))[1]
     d, n_head, eps = g("embedding_length"), g("attention.head_count"), g("attention.layer_norm_epsilon")
     hd = d // n_head
     n = len(ids)
+    nomic = a == "nomic-bert"
+    opt = lambda nm: W(T, nm) if nm in T else 0.0
     ln = lambda v, w, b: (v - v.mean(-1, keepdims=True)) / np.sqrt(v.var(-1, keepdims=True) + eps) * w + b
     gelu = lambda v: 0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3)))
-    x = W(T, "token_embd.weight")[ids] + W(T, "position_embd.weight")[:n] + W(T, "token_types.weight")[0]
-    x = ln(x, W(T, "token_embd_norm.weight"), W(T, "token_embd_norm.bias"))
+    silu = lambda v: v / (1 + np.exp(-v))
+    x = W(T, "token_embd.weight")[ids]
+    if "token_types.weight" in T:
+        x = x + W(T, "token_types.weight")[0]           # llama.cpp: every token is sentence A
+    if not nomic:
+        x = x + W(T, "position_embd.weight")[:n]
+    x = ln(x, W(T, "token_embd_norm.weight"), opt("token_embd_norm.bias"))
+    if nomic:                                            # NeoX RoPE: pairs (i, i + n_rot/2)
+        n_rot = g("rope.dimension_count", hd)
+        inv = g("rope.freq_base", 10000.0) ** (-np.arange(0, n_rot, 2) / n_rot)
+        ang = np.arange(n)[:, None] * inv[None, :]
+        cos, sin = np.cos(ang)[:, None, :], np.sin(ang)[:, None, :]
+
+        def rope(t):
+            r = t[..., :n_rot]
+            x0, x1 = r[..., :n_rot // 2], r[..., n_rot // 2:]
+            return np.concatenate([x0 * cos - x1 * sin, x0 * sin + x1 * cos, t[..., n_rot:]], -1)
     for il in range(g("block_count")):
         p = "blk.%d." % il
-        lin = lambda v, nm: v @ W(T, p + nm + ".weight").T + W(T, p + nm + ".bias")
-        q = lin(x, "attn_q").reshape(n, n_head, hd)
-        k = lin(x, "attn_k").reshape(n, n_head, hd)
-        v = lin(x, "attn_v").reshape(n, n_head, hd)
+        lin = lambda v, nm: v @ W(T, p + nm + ".weight").T + opt(p + nm + ".bias")
+        if nomic:
+            qkv = lin(x, "attn_qkv")
+            q, k, v = (qkv[:, i * d:(i + 1) * d].reshape(n, n_head, hd) for i in range(3))
+            q, k = rope(q), rope(k)
+        else:
+            q = lin(x, "attn_q").reshape(n, n_head, hd)
+            k = lin(x, "attn_k").reshape(n, n_head, hd)
+            v = lin(x, "attn_v").reshape(n, n_head, hd)
         att = np.einsum("qhd,khd->hqk", q, k) / np.sqrt(hd)
         att = np.exp(att - att.max(-1, keepdims=True)); att /= att.sum(-1, keepdims=True)
         o = lin(np.einsum("hqk,khd->qhd", att, v).reshape(n, d), "attn_output")
-        x = ln(x + o, W(T, p + "attn_output_norm.weight"), W(T, p + "attn_output_norm.bias"))
-        f = lin(gelu(lin(x, "ffn_up")), "ffn_down")
-        x = ln(x + f, W(T, p + "layer_output_norm.weight"), W(T, p + "layer_output_norm.bias"))
-    e = x.mean(0)
+        x = ln(x + o, W(T, p + "attn_output_norm.weight"), opt(p + "attn_output_norm.bias"))
+        if nomic:                                        # SwiGLU, no biases (as llama.cpp)
+            f = (silu(x @ W(T, p + "ffn_gate.weight").T) * (x @ W(T, p + "ffn_up.weight").T)) @ W(T, p + "ffn_down.weight").T
+        else:
+            f = lin(gelu(lin(x, "ffn_up")), "ffn_down")
+        x = ln(x + f, W(T, p + "layer_output_norm.weight"), opt(p + "layer_output_norm.bias"))
+    return x, g, T
+
+
+def bert_embed(path, ids):
+    """Pooled (mean / CLS / last, per <arch>.pooling_type; rank -> CLS) and L2-normalised."""
+    x, g, _ = encoder_hidden(path, ids)
+    pt = g("pooling_type", 1)
+    e = x[0] if pt in (2, 4) else x[-1] if pt == 3 else x.mean(0)
     return e / np.linalg.norm(e)
+
+
+def rank_score(path, ids):
+    """Cross-encoder score (llama.cpp RANK pooling): CLS -> cls + tanh -> cls.output, output 0."""
+    x, g, T = encoder_hidden(path, ids)
+    h = x[0]
+    if "cls.weight" in T:
+        h = np.tanh(h @ W(T, "cls.weight").T + (W(T, "cls.bias") if "cls.bias" in T else 0.0))
+    if "cls.output.weight" in T:
+        h = h @ W(T, "cls.output.weight").T + (W(T, "cls.output.bias") if "cls.output.bias" in T else 0.0)
+    return float(h[0])
 
 
 if __name__ == "__main__":
@@ -156,5 +205,7 @@ if __name__ == "__main__":
         lg = llama_logits(path, ids)[-1]
         top = np.argsort(-lg)[:5]
         print(json.dumps({"argmax": int(top[0]), "top5": [[int(i), float(lg[i])] for i in top]}))
+    elif kind == "rank":
+        print(json.dumps({"score": rank_score(path, ids)}))
     else:
         print(json.dumps({"embedding_l2": [float(v) for v in bert_embed(path, ids)]}))
