@@ -87,7 +87,7 @@ paths = notes/secret/*
 email = [a-z0-9]+@[a-z.]+
 EOF
 
-start_server "$T/gw.log" "$T/proj" -m "$MODEL" -t 1 --ctx 384
+start_server "$T/gw.log" "$T/proj" -m "$MODEL" -t 1 --ctx 448
 GW=$PORT
 CAIRN_URL="http://127.0.0.1:$GW" FAULT_FILE="$T/fault.json" RECORD="$T/record.txt" MANIFEST="$T/manifest.json" \
   LOCAL_MODEL="$LOCAL_MODEL" node "$CAIRN_SRC/tests/serve/gateway.js" || fail "gateway.js"

@@ -78,7 +78,7 @@ static cairn_status sink_write(void *ctx, const char *p, size_t n)
     return CAIRN_OK;
 }
 
-static int private_tag(store *s, int64_t doc_id)
+int gw_doc_private_tag(store *s, int64_t doc_id)
 {
     meta_list m = {0};
     if (store_doc_meta(s, doc_id, &m) != CAIRN_OK)
@@ -120,7 +120,7 @@ cairn_status gw_ask(gw *g, const gw_ask_opts *o, const char *question, rag_text_
     size_t k = 0;
     for (size_t i = 0; i < r->ctx.n; i++) {
         const rag_passage *p = &r->ctx.p[i];
-        int tag = private_tag(o->s, p->doc_id);
+        int tag = gw_doc_private_tag(o->s, p->doc_id);
         for (size_t j = 0; j < p->n_chunks; j++)
             refs[k++] = (gw_chunk_ref){p->path, tag, p->chunk_ids[j]};
     }

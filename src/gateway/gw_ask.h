@@ -36,6 +36,10 @@ typedef struct gw_ask_result {
 cairn_status gw_ask(gw *g, const gw_ask_opts *o, const char *question, rag_text_fn on_text, void *ud, gw_ask_result *r);
 void gw_ask_result_free(gw_ask_result *r);
 
+/* A document's `private` metadata for gw_chunk_ref.private_tag: 1 true, 0
+ * false, -1 unset; 1 when it cannot be read (fail closed). */
+int gw_doc_private_tag(store *s, int64_t doc_id);
+
 /* The gateway of a store: rules from `file` (--gateway) or the store's
  * config, state (audit log, budgets) in CAIRN_DIR/gateway. The clock is
  * CAIRN_GATEWAY_NOW when set (a test switch: UTC seconds, or @FILE holding

@@ -31,6 +31,8 @@
 #include "server/server_int.h"
 #include "server/util.h"
 #include "gateway/gateway.h"
+#include "gateway/gw_ask.h"
+#include "server/store_pool.h"
 #include "store/store.h"
 
 #include <fcntl.h>
@@ -303,33 +305,45 @@ static void route_headers(struct MHD_Response *resp, const bridge *b)
     MHD_add_response_header(resp, "X-Cairn-Rule", rule);
 }
 
-/* Which chunks a grounded request's sources hold (paths owned by sources). */
+/* Which chunks a grounded request's sources hold, and whether each is
+ * private: read from the store (the document's `private` metadata), never
+ * from what the sources JSON happens to carry. Anything unreadable counts
+ * as private (fail closed). Paths are owned by `sources`. */
 static cairn_status chunk_refs(cairn_server *S, const cJSON *sources, gw_chunk_ref **out, size_t *n)
 {
-    int cnt = cJSON_GetArraySize(sources);
-    *out = cairn_calloc(cnt > 0 ? (size_t)cnt : 1, sizeof **out);
-    if (!*out)
-        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
-    *n = 0;
+    size_t cnt = 0;
     const cJSON *it;
     cJSON_ArrayForEach(it, sources)
     {
-        const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "path");
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(it, "chunk_id");
-        const cJSON *m = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(it, "metadata"), "private");
-        int tag = -1;
-        if (cJSON_IsBool(m))
-            tag = cJSON_IsTrue(m);
-        else if (cJSON_IsString(m))
-            tag = !strcmp(m->valuestring, "true") || !strcmp(m->valuestring, "yes") || !strcmp(m->valuestring, "1");
-        else if (cJSON_IsNumber(m))
-            tag = m->valuedouble != 0;
-        else if (m)
-            tag = 1;    /* something else: fail closed */
-        (*out)[(*n)++] = (gw_chunk_ref){cJSON_IsString(p) ? p->valuestring : NULL, tag,
-                                        cJSON_IsNumber(c) ? (int64_t)c->valuedouble : -1};
+        int k = cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(it, "chunk_ids"));
+        cnt += k > 0 ? (size_t)k : 1;
     }
-    (void)S;
+    *out = cairn_calloc(cnt ? cnt : 1, sizeof **out);
+    if (!*out)
+        return cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    *n = 0;
+    srv_store *h = NULL;
+    bool have = store_pool_get(S->stores, &h) == CAIRN_OK;
+    cJSON_ArrayForEach(it, sources)
+    {
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(it, "path");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(it, "doc_id");
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(it, "chunk_ids"), *c;
+        int tag = have && cJSON_IsNumber(d) ? gw_doc_private_tag(h->s, (int64_t)d->valuedouble) : 1;
+        const char *path = cJSON_IsString(p) ? p->valuestring : NULL;
+        bool any = false;
+        cJSON_ArrayForEach(c, ids)
+        {
+            (*out)[(*n)++] = (gw_chunk_ref){path, tag, cJSON_IsNumber(c) ? (int64_t)c->valuedouble : -1};
+            any = true;
+        }
+        if (!any)
+            (*out)[(*n)++] = (gw_chunk_ref){path, tag, -1};
+    }
+    if (have)
+        store_pool_put(S->stores, h);
+    else
+        cairn_clear_error();
     return CAIRN_OK;
 }
 

@@ -107,8 +107,8 @@ function expected(policy, mode, stream) {
   check(r.status === 400, 'a bad cairn_route is a 400', r.status);
 
   // local failure: a prompt longer than the local context
-  // about 400 tokens: over the gateway's local context (--ctx 384), within the cloud's (512)
-  const long = 'Once upon a time '.repeat(100);
+  // about 470 tokens: over the gateway's local context (--ctx 448), within the cloud's (512)
+  const long = 'Once upon a time '.repeat(115);
   r = await ask('local-first', false, {messages: [{role: 'user', content: long}]});
   check(r.route === 'upstream' && r.cairn && r.cairn.fallback && /too_long/.test(r.cairn.rule), 'local-first: too long -> upstream',
         {route: r.route, cairn: r.cairn, err: r.error && r.error.message});
