@@ -9,6 +9,7 @@ PKGS+=(libstemmer-dev libpoppler-glib-dev libgumbo-dev)                         
 PKGS+=(clang libclang-rt-14-dev sqlite3)                                       # fuzz (libFuzzer runtime), reliability tests
 PKGS+=(libmicrohttpd-dev)  # server
 PKGS+=(libedit-dev)  # chat
+PKGS+=(libcurl4-openssl-dev)  # gateway
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -7,6 +7,7 @@
 #include "cli/cli_util.h"
 #include "cli/commands.h"
 #include "kernels/quant.h"
+#include "gateway/gw_ask.h"
 #include "rag/rag.h"
 
 #include <editline/readline.h>
@@ -21,6 +22,7 @@
 
 typedef struct ask_opts {
     const char *db, *model, *where, *system, *chat_template;
+    const char *route, *gateway;    /* the gateway: a policy for this question, a rules file */
     size_t k, budget, sentences;
     rag_mode mode;
     int n_predict, n_threads, n_ctx;
@@ -47,6 +49,9 @@ static void ask_usage(FILE *f, bool chat)
             "  --chat-template T   chatml, llama2, mistral, llama3, zephyr, gemma, phi3 or plain\n"
             "  --system TEXT       replace the system prompt\n"
             "  --sentences N       extractive answers: sentences (3)\n"
+            "  --route POLICY      local-only, local-first, cloud-first, cloud-only or model-map for this\n"
+            "                      question (the gateway: docs/gateway.md; default [gateway] policy)\n"
+            "  --gateway FILE      upstreams and rules from FILE instead of .cairn/config\n"
             "  --json              %s\n"
             "  --verbose           timings (retrieval, prompt tokens reused, first token) on stderr\n"
             "  --no-prompt-cache   evaluate every turn's prompt from scratch (to measure the cache)\n",
@@ -141,6 +146,12 @@ static int parse_ask(int argc, char **argv, ask_opts *o, cairn_buf *q, bool chat
             o->chat_template = v;
         } else if (!strcmp(a, "--system")) {
             o->system = v;
+        } else if (!strcmp(a, "--route") && !chat) {
+            gw_policy p;
+            ok = gw_policy_parse(v, &p);
+            o->route = v;
+        } else if (!strcmp(a, "--gateway") && !chat) {
+            o->gateway = v;
         } else if (!strcmp(a, "--sentences")) {
             ok = parse_size(v, 1, 50, &o->sentences);
         } else {
@@ -262,10 +273,12 @@ typedef struct engine {
     cairn_session *sess;
     cairn_sampler *smp;
     rag_chat *chat;
+    gw *gw;                     /* cairn ask with upstreams configured (or --route / --gateway) */
 } engine;
 
 static void engine_free(engine *g)
 {
+    gw_close(g->gw);
     rag_chat_free(g->chat);
     sampler_free(g->smp);
     session_free(g->sess);
@@ -313,7 +326,75 @@ static int engine_open(engine *g, const ask_opts *o, bool chat, const char *cmd)
         cli_error(cmd, st);
         return st == CAIRN_ERR_INVALID ? 2 : 1;     /* a bad --where */
     }
+    if (!chat) {
+        st = gw_open_store(store_get_config(g->s), store_dir(g->s), o->gateway, &g->gw);
+        if (st != CAIRN_OK) {
+            fprintf(stderr, "cairn %s: gateway: %s\n", cmd, cairn_last_error());
+            return 2;
+        }
+        if (!gw_enabled(g->gw) && !o->route && !o->gateway) {
+            gw_close(g->gw);    /* no upstream, nothing asked: the plain local path */
+            g->gw = NULL;
+        }
+    }
     return 0;
+}
+
+static cJSON *route_json(const gw_result *r)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    cJSON_AddStringToObject(o, "route", r->route);
+    if (*r->upstream)
+        cJSON_AddStringToObject(o, "upstream", r->upstream);
+    else
+        cJSON_AddNullToObject(o, "upstream");
+    cJSON_AddStringToObject(o, "policy", r->policy);
+    cJSON_AddStringToObject(o, "rule", r->rule);
+    cJSON_AddBoolToObject(o, "fallback", r->fallback);
+    cJSON_AddNumberToObject(o, "ms", (double)(r->latency_ns / 1000) / 1000.0);
+    cJSON_AddNumberToObject(o, "cost", (double)r->cost_nano / 1e9);
+    return o;
+}
+
+/* One question through the gateway (which may answer upstream). */
+static int answer_gateway(engine *g, const ask_opts *o, const char *question, const char *cmd)
+{
+    bool tty = isatty(STDOUT_FILENO);
+    gw_ask_opts ao = {.s = g->s, .e = g->e, .chat = g->chat, .tok = g->tok, .where = o->where, .system = o->system,
+                      .k = o->k, .budget = o->budget, .mode = o->mode, .n_predict = o->n_predict,
+                      .model_name = o->model, .policy = o->route};
+    gw_ask_result r;
+    const char *label = NULL;   /* the Route line says who answered */
+    cairn_status st = gw_ask(g->gw, &ao, question, o->json ? NULL : stream_out, (void *)&label, &r);
+    if (st != CAIRN_OK) {
+        cli_error(cmd, st);
+        if (*r.res.route)
+            fprintf(stderr, "route: %s (%s)\n", r.res.route, r.res.rule);
+        gw_ask_result_free(&r);
+        return st == CAIRN_ERR_INVALID ? 2 : 1;
+    }
+    const rag_context *ctx = r.local ? rag_chat_context(g->chat) : &r.ctx;
+    int rc = 0;
+    if (o->json) {
+        cJSON *j = rag_answer_json(question, ctx, &r.answer, 0);
+        cJSON *rj = j ? route_json(&r.res) : NULL;
+        if (rj)
+            cJSON_AddItemToObject(j, "cairn", rj);
+        rc = j && rj ? cli_print_json(j) : (cJSON_Delete(j), fprintf(stderr, "cairn: out of memory\n"), 1);
+    } else {
+        if (r.answer.len == 0)
+            printf("(no answer)");
+        printf("\n\n");
+        print_sources(stdout, ctx, tty, false);
+        printf("Route: %s%s%s (%s)\n", r.res.route, *r.res.upstream ? " " : "", r.res.upstream, r.res.rule);
+    }
+    if (o->verbose)
+        print_timings(&r.answer);
+    fflush(stdout);
+    gw_ask_result_free(&r);
+    return rc;
 }
 
 static void *json_malloc(size_t n) { return cairn_malloc(n); }
@@ -366,7 +447,7 @@ int cmd_ask(int argc, char **argv)
     engine g;
     rc = engine_open(&g, &o, false, "ask");
     if (rc == 0)
-        rc = answer_one(&g, &o, q.data, "ask", false);
+        rc = g.gw ? answer_gateway(&g, &o, q.data, "ask") : answer_one(&g, &o, q.data, "ask", false);
     engine_free(&g);
     cairn_buf_free(&q);
     return rc;

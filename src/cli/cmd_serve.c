@@ -44,7 +44,9 @@ static void usage(FILE *f)
             "  --timeout S           a request must arrive whole within S seconds (default 30)\n"
             "  --cors-origin ORIGIN  send CORS headers for ORIGIN (default: none)\n"
             "  --chat-template NAME  chatml, llama2, ... instead of the model's\n"
-            "  --no-store            serve models only, even inside a store\n");
+            "  --no-store            serve models only, even inside a store\n"
+            "  --gateway FILE        upstreams and routing rules (docs/gateway.md) instead of the\n"
+            "                        store's .cairn/config\n");
 }
 
 static bool parse_int(const char *s, long lo, long hi, int *out)
@@ -130,6 +132,7 @@ int cmd_serve(int argc, char **argv)
         else if (!strcmp(a, "--max-prompt-tokens")) ok = parse_int(v, 1, 1 << 20, &o.max_prompt_tokens);
         else if (!strcmp(a, "--timeout")) ok = parse_int(v, 1, 86400, &o.timeout_s);
         else if (!strcmp(a, "--cors-origin")) o.cors_origin = v;
+        else if (!strcmp(a, "--gateway")) o.gateway_file = v;
         else if (!strcmp(a, "--chat-template")) o.chat_template = v;
         else {
             fprintf(stderr, "cairn serve: unknown option %s\n", a);
@@ -193,7 +196,7 @@ int cmd_serve(int argc, char **argv)
     } else if (!o.api_key && getenv("CAIRN_API_KEY") && *getenv("CAIRN_API_KEY")) {
         o.api_key = getenv("CAIRN_API_KEY");
     }
-    if (!o.model && !o.embed_model && !o.db) {
+    if (!o.model && !o.embed_model && !o.db && !o.gateway_file) {
         fprintf(stderr, "cairn serve: nothing to serve: give -m MODEL, --embed-model MODEL, or run inside a store\n");
         rc = 2;
         goto out;

@@ -2,6 +2,7 @@
 #include "cli/cli_store.h"
 #include "cli/cli_util.h"
 #include "cli/commands.h"
+#include "gateway/gw_ask.h"
 #include "ingest/pipeline.h"
 #include "sync/sync.h"
 #include <cjson/cJSON.h>
@@ -604,9 +605,23 @@ int cmd_status(int argc, char **argv)
     fmt_time(o.oldest_ingest_ns, oldest, sizeof oldest);
     fmt_age(o.last_sync_ns, age, sizeof age);
     fmt_age(o.oldest_ingest_ns, oage, sizeof oage);
+    /* the gateway: upstreams, budgets spent today (from the audit log) */
+    cJSON *gwj = NULL;
+    gw *g = NULL;
+    if (gw_open_store(store_get_config(s), store_dir(s), NULL, &g) == CAIRN_OK && gw_enabled(g)) {
+        char *gs = NULL;
+        if (gw_status_json(g, &gs) == CAIRN_OK)
+            gwj = cJSON_Parse(gs);
+        cairn_free(gs);
+    } else {
+        cairn_clear_error();
+    }
+    gw_close(g);
     if (json) {
         cJSON *j = cJSON_CreateObject();
         cJSON_AddStringToObject(j, "store", store_dir(s));
+        if (gwj)
+            cJSON_AddItemToObject(j, "gateway", gwj), gwj = NULL;
         cJSON_AddNumberToObject(j, "documents", (double)o.docs);
         cJSON_AddNumberToObject(j, "files", (double)o.files);
         cJSON_AddNumberToObject(j, "files_skipped", (double)o.files_skipped);
@@ -679,7 +694,30 @@ int cmd_status(int argc, char **argv)
             else
                 printf("stale:      none (sources match the store)\n");
         }
+        if (gwj) {
+            const cJSON *pol = cJSON_GetObjectItemCaseSensitive(gwj, "policy"), *u;
+            printf("gateway:    policy %s (live health: GET /v1/gateway and /metrics of cairn serve)\n",
+                   cJSON_IsString(pol) ? pol->valuestring : "?");
+            cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(gwj, "upstreams"))
+            {
+                const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "name"));
+                const char *url = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(u, "url"));
+                double tu = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(u, "tokens_used_today"));
+                double tb = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(u, "tokens_budget"));
+                double mu = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(u, "money_used_today"));
+                double mb = cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(u, "money_budget"));
+                bool key = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(u, "key_set"));
+                printf("  upstream %s  %s  today %.0f tokens%s", name ? name : "?", url ? url : "?", tu, tb > 0 ? " of " : "");
+                if (tb > 0)
+                    printf("%.0f", tb);
+                printf(", %.6f spent%s", mu, mb > 0 ? " of " : "");
+                if (mb > 0)
+                    printf("%.6f", mb);
+                printf("%s\n", key ? "" : "  (API key variable not set)");
+            }
+        }
     }
+    cJSON_Delete(gwj);
     store_close(s);
     return 0;
 }

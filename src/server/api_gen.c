@@ -320,6 +320,7 @@ typedef struct stream_ctx {
     cairn_buf text;
     cJSON *sources;           /* sent in the last chunk (cairn-rag) */
     int64_t t_submit;
+    int drop_after, events;   /* test switch (srv_gateway.c): cut after drop_after events */
 } stream_ctx;
 
 static void sse_json(stream_ctx *x, cJSON *j)
@@ -328,6 +329,11 @@ static void sse_json(stream_ctx *x, cJSON *j)
     cJSON_Delete(j);
     if (!s) {
         x->failed = true;
+        return;
+    }
+    if (x->drop_after && ++x->events > x->drop_after) {
+        x->failed = true;       /* the test switch: the connection drops mid-stream */
+        cJSON_free(s);
         return;
     }
     if (cairn_buf_puts(&x->out, "data: ") != CAIRN_OK || cairn_buf_puts(&x->out, s) != CAIRN_OK ||
@@ -461,6 +467,7 @@ enum MHD_Result gen_run(http_req *r, gen_req *g, cJSON *sources)
                           .first = true, .created = created, .sources = sources};
         snprintf(x->id, sizeof x->id, "%s", id);
         snprintf(x->model, sizeof x->model, "%s", g->model);
+        x->drop_after = r->drop_after;
         cairn_buf_init(&x->out, 0);
         cairn_buf_init(&x->text, 0);
         if (g->chat)                            /* the role arrives first, as OpenAI sends it */
@@ -532,14 +539,14 @@ enum MHD_Result gen_run(http_req *r, gen_req *g, cJSON *sources)
     return reply_json(r, 200, j);
 }
 
-/* RAG (api_cairn.c): retrieve for the conversation and rewrite its messages
- * into a grounded prompt; returns the sources to attach (or NULL after
- * queuing an error, *ret set). */
-cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs, cairn_buf *arena,
-                   enum MHD_Result *ret);
 
 enum MHD_Result api_chat(http_req *r)
 {
+    enum MHD_Result fret;
+    if (srv_fault(r, &fret, &r->drop_after))
+        return fret;
+    if (r->S->gw && !srv_gateway_internal(r))
+        return srv_gateway_handle(r, GW_EP_CHAT);
     if (!r->S->eng)
         return reply_error(r, 404, "model_not_found", "model", "this server has no chat model (cairn serve -m MODEL)");
     enum MHD_Result ret = MHD_YES;
@@ -611,6 +618,11 @@ out:
 
 enum MHD_Result api_completions(http_req *r)
 {
+    enum MHD_Result fret;
+    if (srv_fault(r, &fret, &r->drop_after))
+        return fret;
+    if (r->S->gw && !srv_gateway_internal(r))
+        return srv_gateway_handle(r, GW_EP_COMPLETIONS);
     if (!r->S->eng)
         return reply_error(r, 404, "model_not_found", "model", "this server has no model (cairn serve -m MODEL)");
     enum MHD_Result ret = MHD_YES;

@@ -47,6 +47,7 @@ static const route ROUTES[] = {
     {"GET", "/v1/documents", false, false, false, api_docs_get, "documents_list"},
     {"DELETE", "/v1/documents/", true, false, false, api_docs_delete, "documents_delete"},
     {"POST", "/v1/ask", false, false, false, api_ask, "ask"},
+    {"GET", "/v1/gateway", false, false, false, api_gateway, "gateway"},
 };
 #define ROUTE_NOT_FOUND ((int)CAIRN_ARRAY_LEN(ROUTES))
 #define ROUTE_OTHER (ROUTE_NOT_FOUND + 1)
@@ -226,6 +227,8 @@ static enum MHD_Result api_metrics(http_req *r)
     cairn_buf b;
     cairn_buf_init(&b, 1 << 20);
     cairn_status st = metrics_render(r->S->metrics, &g, &b);
+    if (st == CAIRN_OK)
+        st = srv_gateway_metrics(r->S, &b);
     enum MHD_Result ret = st == CAIRN_OK ? reply_text(r, 200, "text/plain; version=0.0.4", b.data ? b.data : "", b.len)
                                          : reply_status(r, st, "metrics");
     cairn_buf_free(&b);
@@ -467,6 +470,8 @@ cairn_status server_start(const server_opts *opts, cairn_server **out)
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(S->d, MHD_DAEMON_INFO_BIND_PORT);
     S->port = di ? di->port : o->port;
+    if ((st = srv_gateway_open(S)) != CAIRN_OK)
+        goto fail;
     *out = S;
     return CAIRN_OK;
 fail:
@@ -482,6 +487,7 @@ void server_stop(cairn_server *S)
         return;
     if (S->d)
         MHD_stop_daemon(S->d);
+    srv_gateway_close(S);
     server_close_extras(S);
     engine_free(S->eng);
     metrics_free(S->metrics);

@@ -33,6 +33,7 @@ typedef struct server_opts {
     int max_prompt_tokens;       /* cap on prompt tokens (0 = the slot context - 1) */
     int timeout_s;               /* a request must arrive whole within this (0 = 30) */
     int idle_timeout_s;          /* keep-alive idle connections closed after (0 = 60) */
+    const char *gateway_file;    /* upstreams and rules (docs/gateway.md); NULL = the store's config */
 } server_opts;
 
 /* Load the models, open the store, bind and start serving (threads of its

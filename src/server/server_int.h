@@ -41,6 +41,11 @@ struct cairn_server {
     atomic_int n_conns;
     atomic_uint_fast64_t next_id;
     char embed_id[256], rerank_id[256];
+    /* the gateway (srv_gateway.c); NULL without upstreams */
+    struct gw *gw;
+    char gw_token[64];           /* "X-Cairn-Internal: <random>": our own local hop */
+    char gw_self[160];           /* our base URL, ".../v1" */
+    char gw_auth[600];           /* "Authorization: Bearer <our key>" or "" */
 };
 
 struct http_req {
@@ -54,6 +59,7 @@ struct http_req {
     bool over;                   /* the body passed its cap: 413 once it has arrived */
     bool answered;
     int status;
+    int drop_after;              /* test switch: a stream ends after this many events */
 };
 
 /* ---- replies (each queues a response and records the status) ---- */
@@ -103,6 +109,25 @@ typedef struct srv_route { srv_route_kind kind; const char *model; } srv_route;
 /* The one place that decides which backend answers a chat or completion
  * request, from the requested model and the request itself. */
 srv_route srv_route_chat(cairn_server *S, const char *model, const cJSON *req);
+
+/* ---- the gateway (srv_gateway.c) ---- */
+#include "gateway/gateway.h"
+cairn_status srv_gateway_open(cairn_server *S);   /* after the daemon listens (needs the port) */
+void srv_gateway_close(cairn_server *S);
+/* The request is our own local hop (it skips the gateway). */
+bool srv_gateway_internal(http_req *r);
+/* Route a chat / completion request through the gateway. */
+enum MHD_Result srv_gateway_handle(http_req *r, gw_endpoint ep);
+/* GET /v1/gateway: policy, upstream health (breaker, errors, latency), budgets. */
+enum MHD_Result api_gateway(http_req *r);
+cairn_status srv_gateway_metrics(cairn_server *S, cairn_buf *out);
+/* The test switch (CAIRN_TEST_FAULT_FILE / CAIRN_TEST_RECORD): true when it
+ * answered (*ret); *drop_after > 0: cut a stream after that many events. */
+bool srv_fault(http_req *r, enum MHD_Result *ret, int *drop_after);
+/* RAG (api_cairn.c): retrieve for the conversation and rewrite its messages
+ * into a grounded prompt; the sources, or NULL after queuing an error. */
+cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs, cairn_buf *arena,
+                   enum MHD_Result *ret);
 
 /* Embedder, reranker and store (api_cairn.c): opened after the engine,
  * closed before it. */
