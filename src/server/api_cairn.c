@@ -562,8 +562,12 @@ enum MHD_Result api_docs_delete(http_req *r)
 
 /* ---- grounded answers (src/rag) ---- */
 
-/* The sources of a context, as the response's `sources` field. */
-static cJSON *sources_json(const rag_context *c)
+/* The sources of a context, as the response's `sources` field, each with
+ * its document's metadata: the gateway decides from it whether a passage
+ * is private (tag `private`), so a document whose metadata cannot be read
+ * gets {"private": null}, which the gateway treats as private (fail
+ * closed). */
+static cJSON *sources_json(store *s, const rag_context *c)
 {
     cJSON *a = cJSON_CreateArray();
     for (size_t i = 0; i < c->n; i++) {
@@ -586,6 +590,16 @@ static cJSON *sources_json(const rag_context *c)
         iso_time(p->ingested_at_ns, t, sizeof t);
         cJSON_AddStringToObject(o, "ingested_at", t);
         cJSON_AddStringToObject(o, "staleness", rag_staleness_name(p->stale));
+        meta_list m = {0};
+        char *mj = NULL;
+        cJSON *meta = NULL;
+        if (store_doc_meta(s, p->doc_id, &m) == CAIRN_OK && store_meta_json(&m, &mj) == CAIRN_OK)
+            meta = cJSON_Parse(mj);
+        meta_list_free(&m);
+        cairn_free(mj);
+        if (!meta && (meta = cJSON_CreateObject()))
+            cJSON_AddNullToObject(meta, "private");
+        cJSON_AddItemToObject(o, "metadata", meta);
         cJSON_AddItemToArray(a, o);
     }
     return a;
@@ -595,7 +609,7 @@ static cJSON *sources_json(const rag_context *c)
  * merged, cut to budget tokens of the model's tokenizer). A 4xx has been
  * queued when false. */
 static bool rag_context_for(http_req *r, const cJSON *body, const char *question, size_t budget, rag_context *ctx,
-                            enum MHD_Result *ret)
+                            cJSON **sources, enum MHD_Result *ret)
 {
     cairn_server *S = r->S;
     const char *filter, *mode;
@@ -621,6 +635,10 @@ static bool rag_context_for(http_req *r, const cJSON *body, const char *question
         st = rag_context_build(h->s, &res, &co, ctx);
     if (st == CAIRN_OK)
         ctx->retrieval_ms = res.took_ms;
+    if (st == CAIRN_OK && !(*sources = sources_json(h->s, ctx))) {
+        rag_context_free(ctx);
+        st = cairn_fail(CAIRN_ERR_NOMEM, "out of memory");
+    }
     search_results_free(&res);
     store_pool_put(S->stores, h);
     if (st != CAIRN_OK) {
@@ -651,8 +669,9 @@ cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs,
         return NULL;
     }
     rag_context ctx = {0};
+    cJSON *src = NULL;
     /* the passages take at most half of a slot's context */
-    if (!rag_context_for(r, body, (*msgs)[qi].content, (size_t)engine_n_ctx(S->eng) / 2, &ctx, ret))
+    if (!rag_context_for(r, body, (*msgs)[qi].content, (size_t)engine_n_ctx(S->eng) / 2, &ctx, &src, ret))
         return NULL;
     cairn_buf user;
     cairn_buf_init(&user, 0);
@@ -674,6 +693,7 @@ cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs,
         cairn_free(nm);
         cairn_free(offs);
         rag_context_free(&ctx);
+        cJSON_Delete(src);
         *ret = reply_error(r, 500, NULL, NULL, "out of memory");
         return NULL;
     }
@@ -686,7 +706,6 @@ cJSON *rag_prepare(http_req *r, const cJSON *body, chat_msg **msgs, int *n_msgs,
     cairn_free(*msgs);
     *msgs = nm;
     *n_msgs = n;
-    cJSON *src = sources_json(&ctx);
     rag_context_free(&ctx);
     return src;
 }
@@ -700,7 +719,8 @@ enum MHD_Result ask_extractive(http_req *r, const cJSON *body, const char *quest
     cairn_server *S = r->S;
     enum MHD_Result ret = MHD_YES;
     rag_context ctx = {0};
-    if (!rag_context_for(r, body, question, 1500, &ctx, &ret))
+    cJSON *src = NULL;
+    if (!rag_context_for(r, body, question, 1500, &ctx, &src, &ret))
         return ret;
     srv_store *h;
     cairn_status st = store_pool_get(S->stores, &h);
@@ -713,6 +733,7 @@ enum MHD_Result ask_extractive(http_req *r, const cJSON *body, const char *quest
     }
     if (st != CAIRN_OK) {
         rag_context_free(&ctx);
+        cJSON_Delete(src);
         return reply_status(r, st, "extractive answer");
     }
     cJSON *o = cJSON_CreateObject();
@@ -722,7 +743,7 @@ enum MHD_Result ask_extractive(http_req *r, const cJSON *body, const char *quest
     cJSON_AddStringToObject(o, "object", "answer");
     cJSON_AddStringToObject(o, "kind", "extractive");
     cJSON_AddStringToObject(o, "answer", text ? text : "");
-    cJSON_AddItemToObject(o, "sources", sources_json(&ctx));
+    cJSON_AddItemToObject(o, "sources", src);
     cJSON *t = cJSON_AddObjectToObject(o, "timings");
     cJSON_AddNumberToObject(t, "retrieval_ms", ctx.retrieval_ms);
     cairn_free(text);
