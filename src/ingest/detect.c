@@ -253,6 +253,8 @@ const ingest_parser *ingest_detect(const char *path, const char *data, size_t le
             }
         }
     }
+    if (man_looks_like(path, data, len))
+        return &ingest_parser_man;
     if (ingest_code_language(path))
         return &ingest_parser_code;
     const char *base = basename_of(path);

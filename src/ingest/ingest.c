@@ -2,6 +2,7 @@
  * detect → parse → emit path shared by every parser. */
 #include "ingest/ingest.h"
 #include "ingest/parse_common.h"
+#include "ingest/decompress.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -201,18 +202,51 @@ cairn_status ingest_doc_repair(ingest_doc *d)
 cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc)
 {
     pc_emit_wrap *w = ctx;
+    if (w->compression)
+        CAIRN_TRY(meta_set_string(&doc->meta, "compression", w->compression));
+    if (w->encoding) {
+        CAIRN_TRY(meta_set_string(&doc->meta, "encoding", w->encoding));
+        snprintf(doc->encoding, sizeof doc->encoding, "%s", w->encoding);
+    }
     CAIRN_TRY(ingest_doc_repair(doc));
     return w->emit(w->ctx, doc);
+}
+
+/* A compressed file: decompressed whole (capped on the uncompressed size,
+ * decompress.h), then detected on its inner name and parsed as usual. A
+ * compressed file inside is not opened again (skipped as compressed). */
+static cairn_status ingest_compressed(const char *path, const char *data, size_t len, const char *codec,
+                                      const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    char *out;
+    size_t n;
+    CAIRN_TRY(decomp_buffer(data, len, codec, opt->max_file_bytes, "ingest.max_file_mb", &out, &n));
+    char inner[4096];
+    decomp_inner_name(path, inner, sizeof inner);
+    const char *why = NULL;
+    const ingest_parser *p = ingest_detect(inner, out, n, &why);
+    cairn_status st;
+    if (!p) {
+        st = cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s-compressed: %s", codec, why ? why : "unknown file type");
+    } else {
+        pc_emit_wrap w = {emit, ctx, codec, NULL};
+        st = p->parse(inner, out, n, opt, pc_emit_repaired, &w);
+    }
+    cairn_free(out);
+    return st;
 }
 
 cairn_status ingest_buffer(const char *path, const char *data, size_t len,
                            const ingest_options *opt, ingest_emit_fn emit, void *ctx)
 {
+    const char *codec = decomp_codec(data, len);
+    if (codec)
+        return ingest_compressed(path, data, len, codec, opt, emit, ctx);
     const char *why = NULL;
     const ingest_parser *p = ingest_detect(path, data, len, &why);
     if (!p)
         return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
-    pc_emit_wrap w = {emit, ctx};
+    pc_emit_wrap w = {emit, ctx, NULL, NULL};
     return p->parse(path, data, len, opt, pc_emit_repaired, &w);
 }
 

@@ -55,6 +55,9 @@ cairn_status pc_set_record_key(pc_keyset *ks, const ingest_options *opt, ingest_
  * everything else stays a string. */
 cairn_status pc_meta_string(meta_list *m, const char *key, const char *s);
 
+/* A manual page (man.c): a .man / .<section> name and roff content. */
+bool man_looks_like(const char *path, const char *data, size_t len);
+
 /* ---- JSON records (json.c), shared with jsonl.c ---- */
 struct cJSON;
 /* Turn one JSON object into a document: id/title/text fields per the
@@ -73,6 +76,8 @@ cairn_status jsonl_parse_records(const char *path, const char *data, size_t len,
 typedef struct pc_emit_wrap {
     ingest_emit_fn emit;
     void *ctx;
+    const char *compression;    /* set: metadata "compression" (a compressed file) */
+    const char *encoding;       /* set: metadata "encoding" (converted from this charset) */
 } pc_emit_wrap;
 cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc);   /* ctx: pc_emit_wrap */
 
