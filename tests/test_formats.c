@@ -3,6 +3,7 @@
  * inputs (bombs, truncation, flipped bytes) built by the test itself. */
 #include "ingest/ingest.h"
 #include "ingest/stream.h"
+#include "ingest/parse_common.h"
 #include "t.h"
 #include <archive.h>
 #include <archive_entry.h>
@@ -469,6 +470,73 @@ static void test_man_hostile(void)
     cairn_buf_free(&b);
 }
 
+/* ---- charsets ---- */
+static bool latin1_name(const char *e) { return e && (!strcmp(e, "WINDOWS-1252") || !strcmp(e, "ISO-8859-1") || !strcmp(e, "ISO-8859-15")); }
+
+static void test_charsets(void)
+{
+    docs out;
+    /* Latin-1: converted, said, no U+FFFD */
+    const char *l1 = "Cr\xe8me br\xfbl\xe9" "e and caf\xe9" " au lait.\n\nNa\xefve fa\xe7" "ade, r\xe9sum\xe9" ".\n";
+    CHECK_OK(buffer("menu.txt", l1, strlen(l1), NULL, &out));
+    if (out.n) {
+        CHECK(find_block(&out.d[0], "Crème brûlée and café au lait."));
+        CHECK(find_block(&out.d[0], "Naïve façade, résumé."));
+        CHECKF(latin1_name(out.d[0].encoding), "%s", out.d[0].encoding);
+        CHECK(latin1_name(meta_str(&out.d[0], "encoding")));
+        CHECK(!out.d[0].utf8_repaired);
+        CHECK(!find_block(&out.d[0], "\xef\xbf\xbd"));
+    }
+    docs_free(&out);
+    /* Markdown in windows-1251 under gzip: both at once */
+    const char *ru = "# \xcf\xf0\xe8\xe2\xe5\xf2\n\n\xdd\xf2\xee \xf2\xe5\xea\xf1\xf2 \xed\xe0 \xf0\xf3\xf1\xf1\xea\xee\xec "
+                     "\xff\xe7\xfb\xea\xe5, \xea\xee\xf2\xee\xf0\xfb\xe9 \xed\xe5 \xe2 UTF-8.\n";
+    size_t zn;
+    char *z = compress("gzip", ru, strlen(ru), &zn);
+    CHECK_OK(buffer("ru.md.gz", z, zn, NULL, &out));
+    if (out.n) {
+        CHECK_EQ_STR(out.d[0].title, "Привет");
+        CHECK(find_block(&out.d[0], "Это текст на русском языке"));
+        CHECK_EQ_STR(meta_str(&out.d[0], "encoding"), "WINDOWS-1251");
+        CHECK_EQ_STR(meta_str(&out.d[0], "compression"), "gzip");
+    }
+    docs_free(&out);
+    free(z);
+    /* UTF-16 with a byte order mark (LE and BE) */
+    const char u16le[] = "\xff\xfeh\0\xe9\0l\0l\0o\0\n\0";
+    CHECK_OK(buffer("u16.txt", u16le, sizeof u16le - 1, NULL, &out));
+    CHECK(out.n == 1 && find_block(&out.d[0], "héllo") && !strcmp(out.d[0].encoding, "UTF-16LE"));
+    docs_free(&out);
+    const char u16be[] = "\xfe\xff\0h\0i\0\n";
+    CHECK_OK(buffer("u16.md", u16be, sizeof u16be - 1, NULL, &out));
+    CHECK(out.n == 1 && find_block(&out.d[0], "hi") && !strcmp(out.d[0].type, "markdown"));
+    docs_free(&out);
+    /* valid UTF-8: untouched, no encoding said */
+    CHECK_OK(buffer("u.txt", "Crème", 6, NULL, &out));
+    CHECK(out.n == 1 && !out.d[0].encoding[0] && !meta_get(&out.d[0].meta, "encoding"));
+    docs_free(&out);
+    /* mostly UTF-8 with one broken byte: repaired, not reinterpreted */
+    const char *bad = "Crème brûlée, café, naïve, façade, résumé, déjà vu, \xff fin.\n";
+    CHECK_OK(buffer("b.txt", bad, strlen(bad), NULL, &out));
+    if (out.n) {
+        CHECK(find_block(&out.d[0], "Crème brûlée, café"));
+        CHECKF(out.d[0].utf8_repaired || out.d[0].encoding[0], "either repaired or converted");
+        CHECK(!find_block(&out.d[0], "CrÃ"));
+    }
+    docs_free(&out);
+    /* HTML keeps its own charset handling; JSON stays UTF-8 (repaired) */
+    CHECK_OK(buffer("x.json", "{\"text\":\"caf\xe9\"}", 15, NULL, &out));
+    CHECK(out.n == 1 && out.d[0].utf8_repaired && !out.d[0].encoding[0]);
+    docs_free(&out);
+    /* invalid bytes in the detected charset become U+FFFD; conversion never fails */
+    char *o;
+    size_t on;
+    CHECK_OK(charset_convert("a\x81\x82" "b", 4, "SHIFT_JIS", &o, &on));
+    CHECK(o && strstr(o, "a") && strstr(o, "b"));
+    cairn_free(o);
+    CHECK_EQ_INT(charset_convert("x", 1, "NO-SUCH-CHARSET", &o, &on), CAIRN_ERR_UNSUPPORTED);
+}
+
 /* ---- allocation failures ---- */
 static void test_alloc_failures(void)
 {
@@ -478,6 +546,8 @@ static void test_alloc_failures(void)
     struct { const char *path; const char *data; size_t len; } cases[] = {
         {"a.md.gz", z, zn},
         {"cairn.1", man_page, 0},
+        {"l1.txt", "Cr\xe8me br\xfbl\xe9" "e et caf\xe9" ".\n", 0},
+        {"u16.txt", "\xff\xfeh\0i\0", 6},
     };
     cairn_log_level lvl = cairn_log_get_level();
     cairn_log_set_level(CAIRN_LOG_QUIET);
@@ -516,6 +586,7 @@ int main(void)
     RUN(test_compressed_stream);
     RUN(test_man);
     RUN(test_man_hostile);
+    RUN(test_charsets);
     RUN(test_alloc_failures);
     return t_done();
 }

@@ -117,6 +117,8 @@ static size_t utf8_valid_prefix(const char *str, size_t len)
     return len;
 }
 
+bool utf8_valid(const char *s, size_t len) { return utf8_valid_prefix(s, len) == len; }
+
 cairn_status utf8_repair(const char *s, size_t len, char **out, size_t *out_len, bool *repaired)
 {
     *out = NULL;
@@ -212,6 +214,56 @@ cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc)
     return w->emit(w->ctx, doc);
 }
 
+/* Parsers of plain text, whose bytes get charset detection when they are
+ * not UTF-8 (HTML has its own charset handling; JSON is UTF-8 by its spec;
+ * CSV and JSONL are streamed and stay UTF-8 only). */
+static bool plain_text(const ingest_parser *p)
+{
+    return p == &ingest_parser_text || p == &ingest_parser_markdown || p == &ingest_parser_code ||
+           p == &ingest_parser_man;
+}
+
+/* Detect and parse (data already decompressed / converted from UTF-16). */
+static cairn_status parse_detected(const char *path, const char *data, size_t len, const char *codec,
+                                   const char *enc_in, const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    const char *why = NULL;
+    const ingest_parser *p = ingest_detect(path, data, len, &why);
+    if (!p) {
+        if (codec)
+            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s-compressed: %s", codec, why ? why : "unknown file type");
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
+    }
+    char enc[32] = "";
+    char *conv = NULL;
+    size_t conv_len = 0;
+    if (enc_in)
+        snprintf(enc, sizeof enc, "%s", enc_in);
+    else if (plain_text(p))
+        CAIRN_TRY(charset_to_utf8(data, len, &conv, &conv_len, enc));
+    pc_emit_wrap w = {emit, ctx, codec, enc[0] ? enc : NULL};
+    cairn_status st = p->parse(path, conv ? conv : data, conv ? conv_len : len, opt, pc_emit_repaired, &w);
+    cairn_free(conv);
+    return st;
+}
+
+/* After decompression: UTF-16/32 text with a byte order mark is converted
+ * first (it would look binary), then detected as usual. */
+static cairn_status parse_bytes(const char *path, const char *data, size_t len, const char *codec,
+                                const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    size_t bl;
+    const char *bom = charset_bom(data, len, &bl);
+    if (!bom)
+        return parse_detected(path, data, len, codec, NULL, opt, emit, ctx);
+    char *u;
+    size_t un;
+    CAIRN_TRY(charset_convert(data + bl, len - bl, bom, &u, &un));
+    cairn_status st = parse_detected(path, u, un, codec, bom, opt, emit, ctx);
+    cairn_free(u);
+    return st;
+}
+
 /* A compressed file: decompressed whole (capped on the uncompressed size,
  * decompress.h), then detected on its inner name and parsed as usual. A
  * compressed file inside is not opened again (skipped as compressed). */
@@ -223,15 +275,7 @@ static cairn_status ingest_compressed(const char *path, const char *data, size_t
     CAIRN_TRY(decomp_buffer(data, len, codec, opt->max_file_bytes, "ingest.max_file_mb", &out, &n));
     char inner[4096];
     decomp_inner_name(path, inner, sizeof inner);
-    const char *why = NULL;
-    const ingest_parser *p = ingest_detect(inner, out, n, &why);
-    cairn_status st;
-    if (!p) {
-        st = cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s-compressed: %s", codec, why ? why : "unknown file type");
-    } else {
-        pc_emit_wrap w = {emit, ctx, codec, NULL};
-        st = p->parse(inner, out, n, opt, pc_emit_repaired, &w);
-    }
+    cairn_status st = parse_bytes(inner, out, n, codec, opt, emit, ctx);
     cairn_free(out);
     return st;
 }
@@ -242,12 +286,7 @@ cairn_status ingest_buffer(const char *path, const char *data, size_t len,
     const char *codec = decomp_codec(data, len);
     if (codec)
         return ingest_compressed(path, data, len, codec, opt, emit, ctx);
-    const char *why = NULL;
-    const ingest_parser *p = ingest_detect(path, data, len, &why);
-    if (!p)
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
-    pc_emit_wrap w = {emit, ctx, NULL, NULL};
-    return p->parse(path, data, len, opt, pc_emit_repaired, &w);
+    return parse_bytes(path, data, len, NULL, opt, emit, ctx);
 }
 
 cairn_status ingest_data_load(const char *path, size_t limit, ingest_data *d)
