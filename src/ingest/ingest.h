@@ -186,5 +186,7 @@ extern const ingest_parser ingest_parser_json;
 extern const ingest_parser ingest_parser_jsonl;
 extern const ingest_parser ingest_parser_csv;
 extern const ingest_parser ingest_parser_man;     /* man.c: roff manual pages */
+extern const ingest_parser ingest_parser_office;  /* office.c: docx pptx xlsx odt odp ods epub (type = the format) */
+extern const ingest_parser ingest_parser_rtf;     /* rtf.c */
 
 #endif
