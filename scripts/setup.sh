@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(build-essential cmake pkg-config git ca-certificates python3 python3-numpy)
 PKGS+=(libsqlite3-dev libcjson-dev libutf8proc-dev libpcre2-dev libxxhash-dev)  # store, text, tokenizer
 PKGS+=(libstemmer-dev libpoppler-glib-dev libgumbo-dev)                          # analyzer, ingest
-PKGS+=(libarchive-dev libuchardet-dev libxml2-dev)  # ingest formats
+PKGS+=(libarchive-dev libuchardet-dev libxml2-dev zlib1g-dev)  # ingest formats
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

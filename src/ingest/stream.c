@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #define PROBE_BYTES ((size_t)64 << 10)
+#define COMPRESSED_PROBE_BYTES ((size_t)16 << 10)
 #define DEFAULT_MAX_RECORD ((size_t)16 << 20)   /* = ingest_options_default's */
 
 static size_t read_size_for_tests;
@@ -160,6 +161,20 @@ static bool streamable(const ingest_parser *p, const ingest_options *opt)
     return p == &ingest_parser_jsonl || (p == &ingest_parser_csv && (!opt || opt->csv_row_per_doc));
 }
 
+/* An inner name that may hold a record file: .jsonl .ndjson .csv .tsv .tab,
+ * .json (may be one object per line) or no extension (sniffed). */
+static bool could_stream(const char *inner)
+{
+    static const char *const e[] = {"jsonl", "ndjson", "csv", "tsv", "tab", "json"};
+    const char *ext = pc_path_ext(inner);
+    if (!*ext)
+        return true;
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(e); i++)
+        if (pc_ext_is(inner, e[i]))
+            return true;
+    return false;
+}
+
 cairn_status ingest_probe(const char *path, const ingest_options *opt, const ingest_parser **parser, bool *streamed,
                           const char **why)
 {
@@ -197,14 +212,26 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
     if (codec) {
         decomp_inner_name(path, inner, sizeof inner);
         dpath = inner;
+        /* Only record files are streamed: when the inner name says the file
+         * is something else (x.txt.gz, ssh.1.gz), the whole-file path decides
+         * and the probe does not decompress anything (it would be a second
+         * decompression of the first 16 KiB of every such file). */
+        if (!could_stream(inner)) {
+            close(fd);
+            cairn_free(head);
+            return CAIRN_OK;
+        }
         decomp *dec = NULL;
         size_t got = 0;
         bool whole = false;
         if (lseek(fd, 0, SEEK_SET) == 0 &&
             decomp_open_fd(&dec, fd, codec, UINT64_MAX - 2, NULL, NULL) == CAIRN_OK) {
-            while (got < PROBE_BYTES) {
+            /* 16 KiB is enough to detect on (detection reads 8 KiB, JSONL
+             * sniffing two lines) and keeps the probe from decompressing most
+             * of a small file a second time */
+            while (got < COMPRESSED_PROBE_BYTES) {
                 size_t g;
-                if (decomp_read(dec, head + got, PROBE_BYTES - got, &g) != CAIRN_OK)
+                if (decomp_read(dec, head + got, COMPRESSED_PROBE_BYTES - got, &g) != CAIRN_OK)
                     break;
                 if (g == 0) {
                     whole = true;
