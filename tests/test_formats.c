@@ -511,6 +511,11 @@ static void test_charsets(void)
     CHECK_OK(buffer("u16.md", u16be, sizeof u16be - 1, NULL, &out));
     CHECK(out.n == 1 && find_block(&out.d[0], "hi") && !strcmp(out.d[0].type, "markdown"));
     docs_free(&out);
+    /* an XML declaration's charset beats the guess */
+    const char *x2 = "<?xml version=\"1.0\" encoding=\"iso-8859-2\"?>\n<a>Zlatkovi\xe6's site</a>\n";
+    CHECK_OK(buffer("p.xml", x2, strlen(x2), NULL, &out));
+    CHECK(out.n == 1 && find_block(&out.d[0], "Zlatković's site") && !strcmp(out.d[0].encoding, "iso-8859-2"));
+    docs_free(&out);
     /* valid UTF-8: untouched, no encoding said */
     CHECK_OK(buffer("u.txt", "Crème", 6, NULL, &out));
     CHECK(out.n == 1 && !out.d[0].encoding[0] && !meta_get(&out.d[0].meta, "encoding"));

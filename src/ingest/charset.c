@@ -5,7 +5,8 @@
  * "Cr\uFFFDme". The charset assumed is recorded (metadata `encoding`,
  * ingest_doc.encoding) and said by the pipeline as a warning.
  *
- * When nothing is converted: valid UTF-8 (or ASCII); a detector answer of
+ * An XML declaration's encoding="..." is taken as it says (uchardet reads
+ * short Latin-2 text as IBM852, for one). When nothing is converted: valid UTF-8 (or ASCII); a detector answer of
  * UTF-8/ASCII or none (mostly UTF-8 with a few bad bytes: those are
  * repaired to U+FFFD as before); a charset iconv does not know.
  * UTF-16/UTF-32 with a byte order mark are converted too (charset_bom).
@@ -96,6 +97,33 @@ cairn_status charset_convert(const char *data, size_t len, const char *from, cha
     return CAIRN_OK;
 }
 
+/* The charset an XML declaration names (<?xml version="1.0"
+ * encoding="iso-8859-2"?>), which beats a guess; "" when there is none. */
+static void xml_declared(const char *data, size_t len, char name[32])
+{
+    name[0] = 0;
+    size_t n = len < 256 ? len : 256;
+    if (n < 6 || memcmp(data, "<?xml", 5) != 0)
+        return;
+    const char *end = memchr(data, '>', n);
+    if (!end)
+        return;
+    for (const char *p = data; p + 9 < end; p++) {
+        if (memcmp(p, "encoding=", 9) != 0)
+            continue;
+        p += 9;
+        char q = *p;
+        if (q != '"' && q != '\'')
+            return;
+        p++;
+        size_t k = 0;
+        while (p < end && *p != q && k < 31)
+            name[k++] = *p++;
+        name[k] = 0;
+        return;
+    }
+}
+
 cairn_status charset_to_utf8(const char *data, size_t len, char **out, size_t *out_len, char enc[32])
 {
     *out = NULL;
@@ -103,6 +131,18 @@ cairn_status charset_to_utf8(const char *data, size_t len, char **out, size_t *o
     enc[0] = 0;
     if (utf8_valid(data, len))
         return CAIRN_OK;
+    char decl[32];
+    xml_declared(data, len, decl);
+    if (decl[0] && strcasecmp(decl, "UTF-8") != 0) {
+        cairn_status dst = charset_convert(data, len, decl, out, out_len);
+        if (dst == CAIRN_OK) {
+            snprintf(enc, 32, "%s", decl);
+            return CAIRN_OK;
+        }
+        if (dst != CAIRN_ERR_UNSUPPORTED)
+            return dst;
+        cairn_clear_error();
+    }
     uchardet_t ud = uchardet_new();
     if (!ud)
         return cairn_fail(CAIRN_ERR_NOMEM, "out of memory (uchardet)");
