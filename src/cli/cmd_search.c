@@ -26,14 +26,16 @@ static bool parse_num(const char *s, double *out)
 static void search_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--json] [--db DIR]\n"
+            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--all] [--json] [--db DIR]\n"
             "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
             "  --k N                 number of results (10)\n"
             "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
             "  --group doc|chunk     rank documents (document-level BM25 over their chunks, each\n"
             "                        shown by its best chunk) or chunks (default)\n"
-            "  --json   one JSON object with a \"results\" array\n"
+            "  --all                 keep duplicate texts (by default identical or near-identical\n"
+            "                        chunks, e.g. many copies of a license, show once: \"and N more\")\n"
+            "  --json   one JSON object with a \"results\" array (duplicates, duplicate_paths)\n"
             "  --index-info   print the search index's state (after catching up) as JSON\n");
 }
 
@@ -87,6 +89,9 @@ static void print_human(const search_results *res, const char *query, bool tty)
         }
         put_clean(r->snippet, at, len);
         printf("\n");
+        if (r->n_dups)
+            printf("     %s(and %zu more with the same text%s%s%s)%s\n", D, r->n_dups, r->n_dup_paths ? ": " : "",
+                   r->n_dup_paths ? r->dup_paths[0] : "", r->n_dup_paths > 1 ? ", ..." : "", N);
     }
 }
 
@@ -128,6 +133,11 @@ static int print_json(const search_results *res, const char *query)
         cJSON *meta = h->meta_json ? cJSON_Parse(h->meta_json) : NULL;
         cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateObject());
         cJSON_AddStringToObject(o, "ingested_at", ts);
+        /* duplicate texts folded into this result (search_collapse) */
+        cJSON_AddNumberToObject(o, "duplicates", (double)r->n_dups);
+        cJSON *dp = cJSON_AddArrayToObject(o, "duplicate_paths");
+        for (size_t j = 0; dp && j < r->n_dup_paths; j++)
+            cJSON_AddItemToArray(dp, cJSON_CreateString(r->dup_paths[j]));
     }
     if (!ok) {
         cJSON_Delete(root);
@@ -171,7 +181,7 @@ int cmd_search(int argc, char **argv)
     if (!cli_take_db(&argc, argv, &db))
         return 2;
     size_t k = 10;
-    bool json = false, info = false, by_doc = false;
+    bool json = false, info = false, by_doc = false, all = false;
     const char *where = NULL;
     int64_t fresh_s = 0;
     cairn_buf q;
@@ -185,6 +195,8 @@ int cmd_search(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--all")) {
+            all = true;
         } else if (!strcmp(a, "--index-info")) {
             info = true;
         } else if (!strcmp(a, "--k") || !strcmp(a, "-k")) {
@@ -256,7 +268,8 @@ int cmd_search(int argc, char **argv)
         st = filter_allowed(s, filter, fresh_s, now, &bits, &everything);
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
-        st = (by_doc ? search_run_docs : search_run)(e, q.data, everything ? NULL : &allowed, k, &res);
+        st = all ? (by_doc ? search_run_docs : search_run)(e, q.data, everything ? NULL : &allowed, k, &res)
+                 : search_run_collapsed(e, q.data, everything ? NULL : &allowed, k, by_doc, &res);
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("search", st);

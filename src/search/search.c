@@ -265,6 +265,9 @@ void search_results_free(search_results *r)
         store_hit_free(&r->r[i].hit);
         cairn_free(r->r[i].snippet);
         cairn_free(r->r[i].hl);
+        for (size_t j = 0; j < r->r[i].n_dup_paths; j++)
+            cairn_free(r->r[i].dup_paths[j]);
+        cairn_free(r->r[i].dup_paths);
     }
     cairn_free(r->r);
     memset(r, 0, sizeof *r);
@@ -375,6 +378,21 @@ cairn_status search_run_docs(search_engine *e, const char *query, const bm25_all
                              search_results *out)
 {
     return run(e, query, allowed, k, out, true);
+}
+
+cairn_status search_run_collapsed(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                                  bool docs, search_results *out)
+{
+    size_t fetch = k * 3 + 16;
+    if (fetch > k + 300)
+        fetch = k + 300;
+    if (k == 0 || k > 100000)
+        fetch = k;
+    CAIRN_TRY(run(e, query, allowed, fetch, out, docs));
+    cairn_status st = search_collapse(out, k);
+    if (st != CAIRN_OK)
+        search_results_free(out);
+    return st;
 }
 
 /* ---- snippets ---- */

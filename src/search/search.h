@@ -60,7 +60,15 @@ typedef struct search_result {
     /* highlighted words in snippet: byte spans [hl[2i], hl[2i+1]) */
     size_t *hl;
     size_t n_hl;
+    /* search_collapse: other results with the same (or nearly the same)
+     * text folded into this one, and their distinct paths (at most
+     * SEARCH_MAX_DUP_PATHS) */
+    size_t n_dups;
+    char **dup_paths;
+    size_t n_dup_paths;
 } search_result;
+
+#define SEARCH_MAX_DUP_PATHS 50
 
 typedef struct search_results {
     search_result *r;
@@ -92,6 +100,15 @@ cairn_status search_run(search_engine *e, const char *query, const bm25_allowed 
  * store on first use. */
 cairn_status search_run_docs(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
                              search_results *out);
+
+/* search_run / search_run_docs with duplicate texts collapsed (dedup.c):
+ * fetches up to 3k + 16 (at most k + 300) results, folds identical and
+ * near-identical chunk texts into the best-ranked one (n_dups, dup_paths),
+ * and returns the first k that remain. */
+cairn_status search_run_collapsed(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                                  bool docs, search_results *out);
+/* The collapsing step alone, on a list already fetched; keeps at most k. */
+cairn_status search_collapse(search_results *r, size_t k);
 
 /* Snippet of about `words` words of `text` around the terms of q, with the
  * matching words' spans (relative to the snippet). Caller frees *out, *hl. */
