@@ -26,13 +26,15 @@ static bool parse_num(const char *s, double *out)
 static void search_usage(FILE *f)
 {
     fprintf(f,
-            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--all] [--json] [--db DIR]\n"
+            "usage: cairn search QUERY... [--k N] [--where EXPR] [--fresh-within DUR] [--group doc|chunk] [--all] [--files] [-C N] [--json] [--db DIR]\n"
             "  BM25 search over the store's chunks (words are OR-ed, ranked by BM25).\n"
             "  --k N                 number of results (10)\n"
             "  --where EXPR          only chunks of documents matching the filter (docs/filters.md)\n"
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
             "  --group doc|chunk     rank documents (document-level BM25 over their chunks, each\n"
             "                        shown by its best chunk) or chunks (default)\n"
+            "  -C N                  N sentences of context before and after the snippet's own\n"
+            "  --files, -l           print only the paths of the matching files, best first, once each\n"
             "  --all                 keep duplicate texts (by default identical or near-identical\n"
             "                        chunks, e.g. many copies of a license, show once: \"and N more\")\n"
             "  --json   one JSON object with a \"results\" array (duplicates, duplicate_paths)\n"
@@ -181,7 +183,8 @@ int cmd_search(int argc, char **argv)
     if (!cli_take_db(&argc, argv, &db))
         return 2;
     size_t k = 10;
-    bool json = false, info = false, by_doc = false, all = false;
+    bool json = false, info = false, by_doc = false, all = false, files_only = false;
+    int context = 0;
     const char *where = NULL;
     int64_t fresh_s = 0;
     cairn_buf q;
@@ -197,6 +200,16 @@ int cmd_search(int argc, char **argv)
             json = true;
         } else if (!strcmp(a, "--all")) {
             all = true;
+        } else if (!strcmp(a, "--files") || !strcmp(a, "-l")) {
+            files_only = true;
+        } else if (!strcmp(a, "-C") || !strcmp(a, "--context")) {
+            if (i + 1 >= argc || !parse_num(argv[i + 1], &x) || x < 0 || x > 20 || x != (double)(int)x) {
+                fprintf(stderr, "cairn search: -C needs a number of sentences from 0 to 20\n");
+                cairn_buf_free(&q);
+                return 2;
+            }
+            context = (int)x;
+            i++;
         } else if (!strcmp(a, "--index-info")) {
             info = true;
         } else if (!strcmp(a, "--k") || !strcmp(a, "-k")) {
@@ -260,6 +273,8 @@ int cmd_search(int argc, char **argv)
     cairn_status st = cli_open_store(db, &s);
     if (st == CAIRN_OK)
         st = search_open(s, &e);
+    if (st == CAIRN_OK)
+        search_set_context(e, context);
     /* Pre-filtering: the allowed chunks are computed first, and the search
      * ranks only those (so a full top-k comes back however selective). */
     if (st == CAIRN_OK && where)
@@ -274,6 +289,15 @@ int cmd_search(int argc, char **argv)
     if (st != CAIRN_OK) {
         cli_error("search", st);
         rc = 1;
+    } else if (files_only) {
+        /* ripgrep -l: the matching files, best first, each once */
+        for (size_t i = 0; i < res.n; i++) {
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = !strcmp(res.r[j].hit.path, res.r[i].hit.path);
+            if (!seen)
+                printf("%s\n", res.r[i].hit.path);
+        }
     } else if (json) {
         rc = print_json(&res, q.data);
     } else {

@@ -16,5 +16,7 @@ int cmd_quantize(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);   /* tokenize -m MODEL -p TEXT */
+int cmd_ls(int argc, char **argv);         /* cmd_ls.c */
+int cmd_show(int argc, char **argv);       /* cmd_ls.c */
 
 #endif

@@ -209,6 +209,9 @@ cairn_status search_derived_hook(store *s, void *ctx)
 
 /* ---- engine ---- */
 
+static cairn_status snippet_impl(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
+                                 int sentences, char **out, size_t **hl, size_t *n_hl);
+
 struct search_engine {
     store *s;
     search_settings set;
@@ -216,7 +219,10 @@ struct search_engine {
     text_analyzer *an;
     int32_t *doc_of;        /* chunk id -> document id (search_run_docs) */
     bm25_groups *groups;
+    int context;            /* search_set_context: sentences around the snippet */
 };
+
+void search_set_context(search_engine *e, int sentences) { e->context = sentences > 0 ? sentences : 0; }
 
 cairn_status search_open(store *s, search_engine **out)
 {
@@ -288,7 +294,7 @@ static cairn_status add_result(search_engine *e, const bm25_query *q, uint64_t c
         return hs;
     r->score = score;
     out->n++;
-    return search_snippet(e->an, q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
+    return snippet_impl(e->an, q, r->hit.text, strlen(r->hit.text), 40, e->context, &r->snippet, &r->hl, &r->n_hl);
 }
 
 /* Chunk -> document map over the index's ids, from the store. */
@@ -418,8 +424,28 @@ static cairn_status on_word(void *ctx, const char *t, size_t len, uint32_t pos, 
     return CAIRN_OK;
 }
 
+/* A sentence ends at . ! ? followed by whitespace, or at a blank line. */
+static bool sentence_end(const char *t, size_t len, size_t i)
+{
+    if ((t[i] == '.' || t[i] == '!' || t[i] == '?') && (i + 1 >= len || t[i + 1] == ' ' || t[i + 1] == '\n'))
+        return true;
+    return t[i] == '\n' && i + 1 < len && t[i + 1] == '\n';
+}
+
 cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
                             char **out, size_t **hl, size_t *n_hl)
+{
+    return snippet_impl(a, q, text, len, words, 0, out, hl, n_hl);
+}
+
+cairn_status search_snippet_context(text_analyzer *a, const bm25_query *q, const char *text, size_t len,
+                                    size_t words, int sentences, char **out, size_t **hl, size_t *n_hl)
+{
+    return snippet_impl(a, q, text, len, words, sentences, out, hl, n_hl);
+}
+
+static cairn_status snippet_impl(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
+                                 int sentences, char **out, size_t **hl, size_t *n_hl)
 {
     *out = NULL;
     *hl = NULL;
@@ -451,6 +477,29 @@ cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *t
     }
     size_t we = CAIRN_MIN(c.n, ws + words);
     size_t from = c.n ? c.w[ws].s : 0, to = c.n ? c.w[we - 1].e : CAIRN_MIN(len, (size_t)200);
+    if (sentences > 0 && c.n) {
+        /* -C N: out to the start of the window's sentence and N before it,
+         * and to the end of its last sentence and N after it */
+        int k = 0;
+        while (from > 0) {
+            if (sentence_end(text, len, from - 1) && k++ == sentences)
+                break;
+            from--;
+        }
+        while (from < len && (text[from] == ' ' || text[from] == '\n'))
+            from++;
+        k = 0;
+        size_t i = to ? to - 1 : 0;
+        while (i < len && !(sentence_end(text, len, i) && k++ == sentences))
+            i++;
+        to = i < len ? i + 1 : len;
+        ws = 0;
+        while (ws < c.n && c.w[ws].s < from)
+            ws++;
+        we = ws;
+        while (we < c.n && c.w[we].e <= to)
+            we++;
+    }
     cairn_buf b;
     cairn_buf_init(&b, 0);
     size_t *h = cairn_calloc(2 * (we - ws) + 2, sizeof *h);

@@ -115,4 +115,12 @@ cairn_status search_collapse(search_results *r, size_t k);
 cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
                             char **out, size_t **hl, size_t *n_hl);
 
+/* The same, widened to whole sentences: the window's own sentences plus
+ * `sentences` before and after (`cairn search -C N`). */
+cairn_status search_snippet_context(text_analyzer *a, const bm25_query *q, const char *text, size_t len,
+                                    size_t words, int sentences, char **out, size_t **hl, size_t *n_hl);
+/* Snippets of the results from now on carry `sentences` of context (0 = the
+ * plain ~40-word window). */
+void search_set_context(search_engine *e, int sentences);
+
 #endif
