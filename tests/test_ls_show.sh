@@ -53,5 +53,9 @@ check "grep -q 'First sentence here. The walrus sleeps on ice. Last sentence the
 out=$("$CAIRN" search -C x walrus 2>&1); rc=$?; check "[ $rc -eq 2 ]"
 # no escape codes without a terminal
 out=$("$CAIRN" search walrus 2>&1); check "! grep -q \$'\\033' <<<\"\$out\""
+# a query of only stop words says so
+out=$("$CAIRN" search the of and 2>&1); check "grep -q 'has only stop words' <<<\"\$out\""
+out=$("$CAIRN" search zzzunknown 2>&1); check "grep -q 'no results for' <<<\"\$out\" && ! grep -q 'stop words' <<<\"\$out\""
+js=$("$CAIRN" search --json the 2>&1); check "grep -q '\"only_stop_words\":true' <<<\"\$js\""
 echo "$n checks, $fail failures"
 [ $fail -eq 0 ]

@@ -59,6 +59,11 @@ static void put_clean(const char *s, size_t from, size_t to)
 static void print_human(const search_results *res, const char *query, bool tty)
 {
     const char *B = tty ? "\033[1m" : "", *N = tty ? "\033[0m" : "", *D = tty ? "\033[2m" : "";
+    if (res->n == 0 && res->only_stop_words) {
+        printf("no results: \"%s\" has only stop words (too common to be indexed); add a more specific word\n",
+               query);
+        return;
+    }
     if (res->n == 0) {
         printf("no results for \"%s\"\n", query);
         return;
@@ -105,6 +110,8 @@ static int print_json(const search_results *res, const char *query)
     if (ok) {
         cJSON_AddStringToObject(root, "query", query);
         cJSON_AddNumberToObject(root, "took_ms", res->took_ms);
+        if (res->only_stop_words)
+            cJSON_AddTrueToObject(root, "only_stop_words");
         cJSON_AddItemToObject(root, "results", arr);
     }
     for (size_t i = 0; ok && i < res->n; i++) {

@@ -330,6 +330,17 @@ static cairn_status load_groups(search_engine *e)
     return bm25_groups_new(e->ix, e->doc_of, n_ids, (uint32_t)(max_doc + 1), &e->groups);
 }
 
+static cairn_status count_word(void *ctx, const char *t, size_t len, uint32_t pos, size_t s, size_t e)
+{
+    (void)t;
+    (void)len;
+    (void)pos;
+    (void)s;
+    (void)e;
+    (*(size_t *)ctx)++;
+    return CAIRN_OK;
+}
+
 /* Chunk search, or with `docs` document-level search shown by each
  * document's best chunk: the same steps around a different index call. */
 static cairn_status run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
@@ -345,6 +356,12 @@ static cairn_status run(search_engine *e, const char *query, const bm25_allowed 
         CAIRN_TRY(load_groups(e));
     bm25_query q = {0};
     cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
+    if (st == CAIRN_OK && q.n == 0) {
+        /* words that all analyze away ("the who") are said so, not just "no results" */
+        size_t words = 0;
+        st = text_analyze_words(e->an, query, strlen(query), count_word, &words);
+        out->only_stop_words = words > 0;
+    }
     /* A few extra hits cover chunks deleted since the index was opened. */
     size_t want = k + 8;
     bm25_hit *hits = cairn_calloc(want, sizeof *hits);

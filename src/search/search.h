@@ -75,6 +75,7 @@ typedef struct search_results {
     size_t n;
     double took_ms;
     bm25_search_stats stats;
+    bool only_stop_words;   /* the query has words, but all are stop words: nothing to search for */
 } search_results;
 
 void search_results_free(search_results *r);
