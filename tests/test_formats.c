@@ -1104,12 +1104,44 @@ static void test_alloc_failures(void)
                   {"xl/s.xml", sh, 0}, {"xl/sharedStrings.xml", "<sst><si><t>a</t></si></sst>", 0}};
     size_t xn;
     char *xz = make_zip(xx, 4, false, &xn);
+    char sl[2048];
+    snprintf(sl, sizeof sl, "%s", slide("T", "body"));
+    zpart pp[] = {{"ppt/presentation.xml", "<p:presentation " P_NS "/>", 0}, {"ppt/slides/slide1.xml", sl, 0},
+                  {"docProps/core.xml", core_xml, 0}};
+    size_t pn;
+    char *pz = make_zip(pp, 3, false, &pn);
+    const char *odt = "<office:document-content " ODF_NS "><office:body><office:text><text:h text:outline-level=\"1\">H</text:h>"
+                      "<text:list><text:list-item><text:p>i</text:p></text:list-item></text:list><table:table><table:table-row>"
+                      "<table:table-cell><text:p>c</text:p></table:table-cell></table:table-row></table:table></office:text></office:body></office:document-content>";
+    zpart op[] = {{"mimetype", "application/vnd.oasis.opendocument.text", 0}, {"content.xml", odt, 0},
+                  {"meta.xml", "<office:document-meta xmlns:office=\"o\" xmlns:dc=\"http://purl.org/dc/elements/1.1/\" xmlns:meta=\"m\"><office:meta><dc:title>T</dc:title><meta:keyword>a</meta:keyword><meta:keyword>b</meta:keyword></office:meta></office:document-meta>", 0}};
+    size_t on;
+    char *oz = make_zip(op, 3, true, &on);
+    const char *ods = "<office:document-content " ODF_NS "><office:body><office:spreadsheet><table:table table:name=\"S\"><table:table-row>"
+                      "<table:table-cell table:number-columns-repeated=\"2\"><text:p>h</text:p></table:table-cell></table:table-row>"
+                      "<table:table-row table:number-rows-repeated=\"2\"><table:table-cell office:date-value=\"2024-01-01\"/></table:table-row>"
+                      "</table:table></office:spreadsheet></office:body></office:document-content>";
+    zpart sp[] = {{"mimetype", "application/vnd.oasis.opendocument.spreadsheet", 0}, {"content.xml", ods, 0}};
+    size_t sn;
+    char *sz = make_zip(sp, 2, true, &sn);
+    zpart ep[] = {{"mimetype", "application/epub+zip", 0},
+                  {"META-INF/container.xml", "<container><rootfiles><rootfile full-path=\"b.opf\"/></rootfiles></container>", 0},
+                  {"b.opf", "<package><metadata xmlns:dc=\"http://purl.org/dc/elements/1.1/\"><dc:title>T</dc:title><dc:creator>A</dc:creator>"
+                            "<dc:creator>B</dc:creator><dc:date>2020-01-01</dc:date></metadata><manifest><item id=\"c\" href=\"c.xhtml\"/></manifest>"
+                            "<spine><itemref idref=\"c\"/></spine></package>", 0},
+                  {"c.xhtml", "<html><body><h1>H</h1><p>p</p></body></html>", 0}};
+    size_t en;
+    char *ez = make_zip(ep, 4, false, &en);
     const char *rtf = "{\\rtf1\\ansi{\\stylesheet{\\s1 heading 1;}}{\\info{\\title T}{\\keywords a b}}\\s1 H\\par x\\'e9\\u8364?\\par\\intbl a\\cell b\\cell\\row}";
     struct { const char *path; const char *data; size_t len; } cases[] = {
         {"a.md.gz", z, zn},
         {"a.docx", dz, dn},
         {"a.xlsx", xz, xn},
         {"a.rtf", rtf, 0},
+        {"a.pptx", pz, pn},
+        {"a.odt", oz, on},
+        {"a.ods", sz, sn},
+        {"a.epub", ez, en},
         {"cairn.1", man_page, 0},
         {"l1.txt", "Cr\xe8me br\xfbl\xe9" "e et caf\xe9" ".\n", 0},
         {"u16.txt", "\xff\xfeh\0i\0", 6},
@@ -1143,6 +1175,10 @@ static void test_alloc_failures(void)
     free(z);
     free(dz);
     free(xz);
+    free(pz);
+    free(oz);
+    free(sz);
+    free(ez);
 }
 
 int main(void)
