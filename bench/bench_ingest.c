@@ -10,6 +10,14 @@
  *                                        MB/s and peak RSS (the child's
  *                                        ru_maxrss), to show memory is bounded
  *   bench_ingest --memory-jsonl MB...    --memory on a generated corpus.jsonl
+ *   bench_ingest --gz MB FILES RUNS      the same generated text, plain and
+ *                                        gzip -6 compressed (x.txt.gz), runs
+ *                                        interleaved: CPU MB/s of the
+ *                                        uncompressed bytes for both, and the
+ *                                        ratio (the .gz target is >= 80%)
+ *   bench_ingest --gz DIR RUNS           the same with DIR's .gz files (e.g.
+ *                                        real Debian changelogs) against
+ *                                        a gunzipped copy of them
  *   bench_ingest --jsonl MB...           the real `cairn add` (the binary next
  *                                        to this one, run as a child) of a
  *                                        BEIR-style corpus.jsonl of MB: wall,
@@ -385,8 +393,70 @@ static int jsonl_mode(int argc, char **argv)
     return 0;
 }
 
+/* --gz: plain vs gzip-compressed copies of the same corpus. */
+static int gz_mode(int argc, char **argv)
+{
+    struct stat dsb;
+    bool from_dir = argc > 2 && stat(argv[2], &dsb) == 0 && S_ISDIR(dsb.st_mode);
+    size_t mb = from_dir ? 0 : argc > 2 ? (size_t)atol(argv[2]) : 50;
+    size_t files = from_dir ? 1 : argc > 3 ? (size_t)atol(argv[3]) : 500;
+    int runs = from_dir ? (argc > 3 ? atoi(argv[3]) : 3) : argc > 4 ? atoi(argv[4]) : 3;
+    if ((!from_dir && mb < 1) || files < 1 || runs < 1 || runs > 15)
+        return 2;
+    char root[] = "/tmp/cairn_bench_ingest.XXXXXX";
+    if (!mkdtemp(root))
+        return 1;
+    char corpus[1100], gz[1100], cmd[3400];
+    snprintf(corpus, sizeof corpus, "%s/corpus", root);
+    snprintf(gz, sizeof gz, "%s/corpus_gz", root);
+    if (from_dir) {
+        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && cp -r '%s' '%s' && gzip -d -r '%s'", argv[2], gz, argv[2], corpus,
+                 corpus);
+    } else {
+        mkdir(corpus, 0755);
+        make_corpus(corpus, mb, files);
+        snprintf(cmd, sizeof cmd, "cp -r '%s' '%s' && gzip -6 -r '%s'", corpus, gz, gz);
+    }
+    if (system(cmd) != 0) {
+        fprintf(stderr, "gzip failed\n");
+        return 1;
+    }
+    double cp[15], cz[15], wp[15], wz[15];
+    pipe_stats copy;
+    const pipe_stats *ps = NULL;
+    size_t chunks_p = 0, chunks_z = 0;
+    uint64_t raw_z = 0;
+    for (int r = 0; r < runs; r++) {
+        if (run_once(root, corpus, &wp[r], &cp[r], &ps, &copy, true))
+            return 1;
+        chunks_p = ps->chunks_added;
+        if (from_dir)
+            mb = (size_t)(ps->bytes_read / 1000000);
+        if (run_once(root, gz, &wz[r], &cz[r], &ps, &copy, true))
+            return 1;
+        chunks_z = ps->chunks_added;
+        raw_z = ps->bytes_read;
+    }
+    qsort(cp, (size_t)runs, sizeof *cp, cmp_double);
+    qsort(cz, (size_t)runs, sizeof *cz, cmp_double);
+    qsort(wp, (size_t)runs, sizeof *wp, cmp_double);
+    qsort(wz, (size_t)runs, sizeof *wz, cmp_double);
+    double umb = (double)mb;
+    printf("corpus: %.1f MB of text%s (gzip: %.1f MB); chunks plain %zu, gz %zu\n", umb,
+           from_dir ? " from a directory" : "", (double)raw_z / 1e6, chunks_p, chunks_z);
+    printf("plain  median of %d: cpu %.2f s = %.1f MB/s, wall %.2f s\n", runs, cp[runs / 2], umb / cp[runs / 2],
+           wp[runs / 2]);
+    printf(".gz    median of %d: cpu %.2f s = %.1f MB/s, wall %.2f s\n", runs, cz[runs / 2], umb / cz[runs / 2],
+           wz[runs / 2]);
+    printf(".gz rate / plain rate (cpu): %.0f%%\n", 100.0 * cp[runs / 2] / cz[runs / 2]);
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", root);
+    return system(cmd) != 0 || chunks_p != chunks_z;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--gz"))
+        return gz_mode(argc, argv);
     if (argc > 2 && !strcmp(argv[1], "--jsonl"))
         return jsonl_mode(argc, argv);
     if (argc > 2 && (!strcmp(argv[1], "--memory") || !strcmp(argv[1], "--memory-jsonl")))

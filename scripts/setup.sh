@@ -10,6 +10,7 @@ PKGS+=(clang libclang-rt-14-dev sqlite3)                                       #
 PKGS+=(libmicrohttpd-dev)  # server
 PKGS+=(libedit-dev)  # chat
 PKGS+=(libcurl4-openssl-dev)  # gateway
+PKGS+=(libarchive-dev libuchardet-dev libxml2-dev zlib1g-dev)  # ingest formats
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

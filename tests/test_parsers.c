@@ -96,7 +96,9 @@ static void test_detect(void)
         {"empty.txt", "", 0, "text", NULL},
         {"img.txt", "\x89PNG\r\n\x1a\n\0\0\0\rIHDR", 16, NULL, "PNG"},
         {"a.bin", "\x7f" "ELF\2\1\1\0\0\0", 10, NULL, "ELF"},
-        {"doc.docx", "PK\x03\x04\x14\0\6\0", 8, NULL, "zip"},
+        {"doc.docx", "PK\x03\x04\x14\0\6\0", 8, "office", NULL},   /* office.c looks inside (test_formats.c) */
+        {"a.zip", "PK\x03\x04\x14\0\6\0", 8, NULL, "zip"},
+        {"a.rtf", "{\\rtf1 hi}", 9, "rtf", NULL},
         {"a.gz", "\x1f\x8b\x08\0\0\0", 6, NULL, "gzip"},
         {"a.gguf", "GGUF\3\0\0\0", 8, NULL, "GGUF"},
         {"db.sqlite", "SQLite format 3\0\x10\0", 18, NULL, "SQLite"},

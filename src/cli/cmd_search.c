@@ -28,7 +28,7 @@ static void search_usage(FILE *f)
 {
     fprintf(f,
             "usage: cairn search QUERY... [--k N] [--mode bm25|dense|hybrid] [--where EXPR] [--fresh-within DUR]\n"
-            "                    [--group doc|chunk] [--json] [--db DIR]\n"
+            "                    [--group doc|chunk] [--all] [--files] [-C N] [--json] [--db DIR]\n"
             "  Search the store's chunks: BM25 (words OR-ed), dense (cosine of embeddings; needs [embed]\n"
             "  model), or hybrid (both lists fused). docs/search.md, docs/vectors.md.\n"
             "  --mode M              bm25 | dense | hybrid (default: [search] mode in .cairn/config, else bm25)\n"
@@ -42,7 +42,11 @@ static void search_usage(FILE *f)
             "  --fresh-within DUR    only documents ingested within DUR (7d, 12h, 30m)\n"
             "  --group doc|chunk     rank documents (document-level BM25 over their chunks, each\n"
             "                        shown by its best chunk) or chunks (default)\n"
-            "  --json   one JSON object with a \"results\" array\n"
+            "  -C N                  N sentences of context before and after the snippet's own\n"
+            "  --files, -l           print only the paths of the matching files, best first, once each\n"
+            "  --all                 keep duplicate texts (by default identical or near-identical\n"
+            "                        chunks, e.g. many copies of a license, show once: \"and N more\")\n"
+            "  --json   one JSON object with a \"results\" array (duplicates, duplicate_paths)\n"
             "  --index-info   print the search index's state (after catching up) as JSON\n");
 }
 
@@ -64,6 +68,11 @@ static void put_clean(const char *s, size_t from, size_t to)
 static void print_human(const search_results *res, const char *query, bool tty)
 {
     const char *B = tty ? "\033[1m" : "", *N = tty ? "\033[0m" : "", *D = tty ? "\033[2m" : "";
+    if (res->n == 0 && res->only_stop_words) {
+        printf("no results: \"%s\" has only stop words (too common to be indexed); add a more specific word\n",
+               query);
+        return;
+    }
     if (res->n == 0) {
         printf("no results for \"%s\"\n", query);
         return;
@@ -96,6 +105,9 @@ static void print_human(const search_results *res, const char *query, bool tty)
         }
         put_clean(r->snippet, at, len);
         printf("\n");
+        if (r->n_dups)
+            printf("     %s(and %zu more with the same text%s%s%s)%s\n", D, r->n_dups, r->n_dup_paths ? ": " : "",
+                   r->n_dup_paths ? r->dup_paths[0] : "", r->n_dup_paths > 1 ? ", ..." : "", N);
     }
 }
 
@@ -107,6 +119,8 @@ static int print_json(const search_results *res, const char *query)
     if (ok) {
         cJSON_AddStringToObject(root, "query", query);
         cJSON_AddNumberToObject(root, "took_ms", res->took_ms);
+        if (res->only_stop_words)
+            cJSON_AddTrueToObject(root, "only_stop_words");
         cJSON_AddItemToObject(root, "results", arr);
     }
     for (size_t i = 0; ok && i < res->n; i++) {
@@ -147,6 +161,11 @@ static int print_json(const search_results *res, const char *query)
         cJSON *meta = h->meta_json ? cJSON_Parse(h->meta_json) : NULL;
         cJSON_AddItemToObject(o, "metadata", meta ? meta : cJSON_CreateObject());
         cJSON_AddStringToObject(o, "ingested_at", ts);
+        /* duplicate texts folded into this result (search_collapse) */
+        cJSON_AddNumberToObject(o, "duplicates", (double)r->n_dups);
+        cJSON *dp = cJSON_AddArrayToObject(o, "duplicate_paths");
+        for (size_t j = 0; dp && j < r->n_dup_paths; j++)
+            cJSON_AddItemToArray(dp, cJSON_CreateString(r->dup_paths[j]));
     }
     if (!ok) {
         cJSON_Delete(root);
@@ -190,7 +209,8 @@ int cmd_search(int argc, char **argv)
     if (!cli_take_db(&argc, argv, &db))
         return 2;
     size_t k = 10;
-    bool json = false, info = false, by_doc = false;
+    bool json = false, info = false, by_doc = false, all = false, files_only = false;
+    int context = 0;
     const char *where = NULL, *mode_s = NULL, *rerank = NULL;
     bool set_fusion = false, set_rrf = false, set_w = false, set_depth = false;
     hybrid_opts ho;
@@ -207,6 +227,18 @@ int cmd_search(int argc, char **argv)
             return 0;
         } else if (!strcmp(a, "--json")) {
             json = true;
+        } else if (!strcmp(a, "--all")) {
+            all = true;
+        } else if (!strcmp(a, "--files") || !strcmp(a, "-l")) {
+            files_only = true;
+        } else if (!strcmp(a, "-C") || !strcmp(a, "--context")) {
+            if (i + 1 >= argc || !parse_num(argv[i + 1], &x) || x < 0 || x > 20 || x != (double)(int)x) {
+                fprintf(stderr, "cairn search: -C needs a number of sentences from 0 to 20\n");
+                cairn_buf_free(&q);
+                return 2;
+            }
+            context = (int)x;
+            i++;
         } else if (!strcmp(a, "--index-info")) {
             info = true;
         } else if (!strcmp(a, "--k") || !strcmp(a, "-k")) {
@@ -341,6 +373,7 @@ int cmd_search(int argc, char **argv)
         if (st == CAIRN_OK)
             ho.reranker = rr;
     }
+        search_set_context(e, context);
     /* Pre-filtering: the allowed chunks are computed first, and the search
      * ranks only those (so a full top-k comes back however selective). */
     if (st == CAIRN_OK && where)
@@ -349,12 +382,26 @@ int cmd_search(int argc, char **argv)
         st = filter_allowed(s, filter, fresh_s, now, &bits, &everything);
     bm25_allowed allowed = {bits.bits, bits.nbits};
     if (st == CAIRN_OK)
-        st = by_doc ? search_run_docs(e, q.data, everything ? NULL : &allowed, k, &res)
-                    : search_run_mode(e, de, q.data, everything ? NULL : &allowed, k, &ho, &res);
+        {
+            size_t fetch = all ? k : search_collapse_fetch(k);
+            st = by_doc ? search_run_docs(e, q.data, everything ? NULL : &allowed, fetch, &res)
+                        : search_run_mode(e, de, q.data, everything ? NULL : &allowed, fetch, &ho, &res);
+            if (st == CAIRN_OK && !all && (st = search_collapse(&res, k)) != CAIRN_OK)
+                search_results_free(&res);
+        }
     int rc = 0;
     if (st != CAIRN_OK) {
         cli_error("search", st);
         rc = 1;
+    } else if (files_only) {
+        /* ripgrep -l: the matching files, best first, each once */
+        for (size_t i = 0; i < res.n; i++) {
+            bool seen = false;
+            for (size_t j = 0; j < i && !seen; j++)
+                seen = !strcmp(res.r[j].hit.path, res.r[i].hit.path);
+            if (!seen)
+                printf("%s\n", res.r[i].hit.path);
+        }
     } else if (json) {
         rc = print_json(&res, q.data);
     } else {

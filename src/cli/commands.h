@@ -22,5 +22,7 @@ int cmd_serve(int argc, char **argv);      /* serve [-m MODEL] ... (src/server) 
 int cmd_embed(int argc, char **argv);      /* embed -m MODEL TEXT... */
 int cmd_ask(int argc, char **argv);
 int cmd_chat(int argc, char **argv);
+int cmd_ls(int argc, char **argv);         /* cmd_ls.c */
+int cmd_show(int argc, char **argv);       /* cmd_ls.c */
 
 #endif

@@ -15,6 +15,8 @@ static const command commands[] = {
     {"add", cmd_add, "ingest files and directories"},
     {"rm", cmd_rm, "remove documents and everything derived from them"},
     {"status", cmd_status, "documents, chunks, bytes, index size, freshness"},
+    {"ls", cmd_ls, "list documents (state, chunks, age) and skipped files with reasons"},
+    {"show", cmd_show, "one document: metadata and chunks, where each came from"},
     {"search", cmd_search, "search the store (BM25)"},
     {"ask", cmd_ask, "answer a question from the store, with citations and sources"},
     {"chat", cmd_chat, "a conversation over the store (answers with citations)"},

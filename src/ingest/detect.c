@@ -71,7 +71,6 @@ static const magic magics[] = {
     {0, "wOF2", 4, "binary file: WOFF2 font"},
     {0, "OTTO", 4, "binary file: OpenType font"},
     {0, "\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", 8, "OLE compound file (old .doc/.xls/.ppt/.msg): not supported"},
-    {0, "{\\rtf", 5, "RTF document: not supported"},
     {0, "%!PS", 4, "PostScript document: not supported"},
 };
 
@@ -100,7 +99,7 @@ static const ext_map exts[] = {
     {"pptx", NULL, "presentation (pptx): not supported"}, {"ppt", NULL, "presentation (ppt): not supported"},
     {"odt", NULL, "OpenDocument file: not supported"}, {"ods", NULL, "OpenDocument file: not supported"},
     {"odp", NULL, "OpenDocument file: not supported"}, {"epub", NULL, "EPUB book: not supported"},
-    {"rtf", NULL, "RTF document: not supported"},
+    {"rtf", &ingest_parser_rtf, NULL},
     {"o", NULL, "binary file: object code"}, {"a", NULL, "binary file: static library"},
     {"so", NULL, "binary file: shared library"}, {"dll", NULL, "binary file: Windows library"},
     {"exe", NULL, "binary file: Windows executable"}, {"class", NULL, "binary file: Java class"},
@@ -131,6 +130,18 @@ static const struct { const char *name; const ingest_parser *parser; } names[] =
     {"containerfile", &ingest_parser_code}, {"rakefile", &ingest_parser_code}, {"gemfile", &ingest_parser_code},
     {"jenkinsfile", &ingest_parser_code},
 };
+
+/* Names whose zip content office.c reads. */
+static bool office_name(const char *path)
+{
+    static const char *const e[] = {"docx", "docm", "dotx", "dotm", "pptx", "pptm", "potx", "ppsx", "xlsx", "xlsm",
+                                    "xltx", "odt", "ott", "odp", "otp", "ods", "ots", "epub"};
+    const char *ext = pc_path_ext(path);
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(e); i++)
+        if (!strcasecmp(ext, e[i]))
+            return true;
+    return false;
+}
 
 static const char *basename_of(const char *path)
 {
@@ -228,6 +239,12 @@ const ingest_parser *ingest_detect(const char *path, const char *data, size_t le
     size_t head = CAIRN_MIN(len, (size_t)1024);
     if (head >= 5 && memmem(data, head, "%PDF-", 5))
         return &ingest_parser_pdf;
+    if (len >= 5 && memcmp(data, "{\\rtf", 5) == 0)
+        return &ingest_parser_rtf;
+    /* a zip named as an office document or e-book: office.c looks inside
+     * (the members decide the format; a plain zip is skipped there) */
+    if (len >= 4 && memcmp(data, "PK\x03\x04", 4) == 0 && office_name(path))
+        return &ingest_parser_office;
     for (size_t i = 0; i < CAIRN_ARRAY_LEN(magics); i++) {
         const magic *m = &magics[i];
         if (len >= m->off + m->len && memcmp(data + m->off, m->bytes, m->len) == 0) {
@@ -253,6 +270,8 @@ const ingest_parser *ingest_detect(const char *path, const char *data, size_t le
             }
         }
     }
+    if (man_looks_like(path, data, len))
+        return &ingest_parser_man;
     if (ingest_code_language(path))
         return &ingest_parser_code;
     const char *base = basename_of(path);

@@ -2,6 +2,7 @@
  * detect → parse → emit path shared by every parser. */
 #include "ingest/ingest.h"
 #include "ingest/parse_common.h"
+#include "ingest/decompress.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -117,6 +118,8 @@ static size_t utf8_valid_prefix(const char *str, size_t len)
     return len;
 }
 
+bool utf8_valid(const char *s, size_t len) { return utf8_valid_prefix(s, len) == len; }
+
 cairn_status utf8_repair(const char *s, size_t len, char **out, size_t *out_len, bool *repaired)
 {
     *out = NULL;
@@ -202,6 +205,12 @@ cairn_status ingest_doc_repair(ingest_doc *d)
 cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc)
 {
     pc_emit_wrap *w = ctx;
+    if (w->compression)
+        CAIRN_TRY(meta_set_string(&doc->meta, "compression", w->compression));
+    if (w->encoding) {
+        CAIRN_TRY(meta_set_string(&doc->meta, "encoding", w->encoding));
+        snprintf(doc->encoding, sizeof doc->encoding, "%s", w->encoding);
+    }
     CAIRN_TRY(ingest_doc_repair(doc));
     return w->emit(w->ctx, doc);
 }
@@ -229,24 +238,89 @@ static bool named_json(const char *path)
     return false;
 }
 
-cairn_status ingest_buffer(const char *path, const char *data, size_t len,
-                           const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+/* Parsers of plain text, whose bytes get charset detection when they are
+ * not UTF-8 (HTML has its own charset handling; JSON is UTF-8 by its spec;
+ * CSV and JSONL are streamed and stay UTF-8 only). */
+static bool plain_text(const ingest_parser *p)
+{
+    return p == &ingest_parser_text || p == &ingest_parser_markdown || p == &ingest_parser_code ||
+           p == &ingest_parser_man;
+}
+
+/* Detect and parse (data already decompressed / converted from UTF-16). */
+static cairn_status parse_detected(const char *path, const char *data, size_t len, const char *codec,
+                                   const char *enc_in, const ingest_options *opt, ingest_emit_fn emit, void *ctx)
 {
     const char *why = NULL;
     const ingest_parser *p = ingest_detect(path, data, len, &why);
-    if (!p)
+    if (!p) {
+        if (codec)
+            return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s-compressed: %s", codec, why ? why : "unknown file type");
         return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s", why ? why : "unknown file type");
-    count_wrap c = {{emit, ctx}, 0};
-    cairn_status st = p->parse(path, data, len, opt, count_emit, &c);
+    }
+    char enc[32] = "";
+    char *conv = NULL;
+    size_t conv_len = 0;
+    if (enc_in)
+        snprintf(enc, sizeof enc, "%s", enc_in);
+    else if (plain_text(p))
+        CAIRN_TRY(charset_to_utf8(data, len, &conv, &conv_len, enc));
+    count_wrap c = {{emit, ctx, codec, enc[0] ? enc : NULL}, 0};
+    const char *d = conv ? conv : data;
+    size_t dn = conv ? conv_len : len;
+    cairn_status st = p->parse(path, d, dn, opt, count_emit, &c);
     /* Content sniffed as JSON ("{ header }" at the top of a config file, a
      * Pascal comment) that does not parse, in a file not named as JSON, is
      * text that happens to start with a brace: read it as text. */
     if (st == CAIRN_ERR_CORRUPT && c.n == 0 && (p == &ingest_parser_json || p == &ingest_parser_jsonl) &&
         !named_json(path)) {
         cairn_clear_error();
-        st = ingest_parser_text.parse(path, data, len, opt, count_emit, &c);
+        st = ingest_parser_text.parse(path, d, dn, opt, count_emit, &c);
     }
+    cairn_free(conv);
     return st;
+}
+
+/* After decompression: UTF-16/32 text with a byte order mark is converted
+ * first (it would look binary), then detected as usual. */
+static cairn_status parse_bytes(const char *path, const char *data, size_t len, const char *codec,
+                                const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    size_t bl;
+    const char *bom = charset_bom(data, len, &bl);
+    if (!bom)
+        return parse_detected(path, data, len, codec, NULL, opt, emit, ctx);
+    char *u;
+    size_t un;
+    CAIRN_TRY(charset_convert(data + bl, len - bl, bom, &u, &un));
+    cairn_status st = parse_detected(path, u, un, codec, bom, opt, emit, ctx);
+    cairn_free(u);
+    return st;
+}
+
+/* A compressed file: decompressed whole (capped on the uncompressed size,
+ * decompress.h), then detected on its inner name and parsed as usual. A
+ * compressed file inside is not opened again (skipped as compressed). */
+static cairn_status ingest_compressed(const char *path, const char *data, size_t len, const char *codec,
+                                      const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    char *out;
+    size_t n;
+    CAIRN_TRY(decomp_buffer(data, len, codec, opt->max_file_bytes, "ingest.max_file_mb", &out, &n));
+    char inner[4096];
+    decomp_inner_name(path, inner, sizeof inner);
+    cairn_status st = parse_bytes(inner, out, n, codec, opt, emit, ctx);
+    cairn_free(out);
+    return st;
+}
+
+cairn_status ingest_buffer(const char *path, const char *data, size_t len,
+                           const ingest_options *opt, ingest_emit_fn emit, void *ctx)
+{
+    const char *codec = decomp_codec(data, len);
+    if (codec)
+        return ingest_compressed(path, data, len, codec, opt, emit, ctx);
+    return parse_bytes(path, data, len, NULL, opt, emit, ctx);
 }
 
 cairn_status ingest_data_load(const char *path, size_t limit, ingest_data *d)

@@ -79,6 +79,7 @@ typedef struct ingest_doc {
     size_t n_blocks, cap_blocks;
     meta_list meta;     /* parser-found metadata (front matter, <meta>, PDF info, record fields) */
     bool utf8_repaired; /* invalid UTF-8 was replaced by U+FFFD */
+    char encoding[32];  /* plain text that was not UTF-8: the charset it was read as (else "") */
     char key_alt[48];   /* with ingest_options.caller_unique_keys: the record's position
                          * ("line:7", "row:3"); a repeated key becomes "key@key_alt" */
 } ingest_doc;
@@ -184,5 +185,8 @@ extern const ingest_parser ingest_parser_pdf;
 extern const ingest_parser ingest_parser_json;
 extern const ingest_parser ingest_parser_jsonl;
 extern const ingest_parser ingest_parser_csv;
+extern const ingest_parser ingest_parser_man;     /* man.c: roff manual pages */
+extern const ingest_parser ingest_parser_office;  /* office.c: docx pptx xlsx odt odp ods epub (type = the format) */
+extern const ingest_parser ingest_parser_rtf;     /* rtf.c */
 
 #endif

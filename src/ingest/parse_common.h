@@ -55,6 +55,22 @@ cairn_status pc_set_record_key(pc_keyset *ks, const ingest_options *opt, ingest_
  * everything else stays a string. */
 cairn_status pc_meta_string(meta_list *m, const char *key, const char *s);
 
+/* ---- charsets (charset.c) ---- */
+/* True when s[0..len) is valid UTF-8 without NUL bytes (ingest.c). */
+bool utf8_valid(const char *s, size_t len);
+/* A UTF-16/UTF-32 byte order mark at the start: its charset name and length. */
+const char *charset_bom(const char *data, size_t len, size_t *bom_len);
+/* Convert from `from` to UTF-8 into *out (NUL-terminated, caller frees);
+ * bytes invalid in `from` become U+FFFD. CAIRN_ERR_UNSUPPORTED: unknown charset. */
+cairn_status charset_convert(const char *data, size_t len, const char *from, char **out, size_t *out_len);
+/* Text that is not valid UTF-8: detect its charset and convert (*out, enc
+ * = the charset's name); *out NULL when it is UTF-8 or nothing better than
+ * U+FFFD repair can be done. */
+cairn_status charset_to_utf8(const char *data, size_t len, char **out, size_t *out_len, char enc[32]);
+
+/* A manual page (man.c): a .man / .<section> name and roff content. */
+bool man_looks_like(const char *path, const char *data, size_t len);
+
 /* ---- JSON records (json.c), shared with jsonl.c ---- */
 struct cJSON;
 /* Turn one JSON object into a document: id/title/text fields per the
@@ -73,6 +89,8 @@ cairn_status jsonl_parse_records(const char *path, const char *data, size_t len,
 typedef struct pc_emit_wrap {
     ingest_emit_fn emit;
     void *ctx;
+    const char *compression;    /* set: metadata "compression" (a compressed file) */
+    const char *encoding;       /* set: metadata "encoding" (converted from this charset) */
 } pc_emit_wrap;
 cairn_status pc_emit_repaired(void *ctx, ingest_doc *doc);   /* ctx: pc_emit_wrap */
 

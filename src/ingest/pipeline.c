@@ -53,6 +53,7 @@ typedef struct file_ctx {
     int64_t now_ns;
     size_t docs, chunks;
     bool repaired;
+    char encoding[32];      /* not UTF-8: the charset it was read as */
     const char *type;
     uint64_t stream_read;  /* streamed files: bytes read so far */
     uint64_t *seen;         /* bitset by doc id: documents stored from this file in this run */
@@ -362,6 +363,8 @@ static cairn_status emit_doc(void *ctx, ingest_doc *d)
         return cairn_fail(CAIRN_ERR_INTERRUPTED, "interrupted");
     if (d->utf8_repaired)
         fc->repaired = true;
+    if (d->encoding[0])
+        snprintf(fc->encoding, sizeof fc->encoding, "%s", d->encoding);
     fc->type = d->type;
     /* metadata precedence: parser < sidecar < --tag */
     CAIRN_TRY(merge_meta(&d->meta, fc->sidecar));
@@ -670,6 +673,11 @@ static cairn_status add_file(pipeline *p, const char *fs_path, const struct stat
         goto out;
     if (fc.repaired)
         event(p, PIPE_WARNING, fs_path, "invalid UTF-8 was replaced with U+FFFD", size, 0, 0);
+    if (fc.encoding[0]) {
+        char why[96];
+        snprintf(why, sizeof why, "not UTF-8: read as %s (detected)", fc.encoding);
+        event(p, PIPE_WARNING, fs_path, why, size, 0, 0);
+    }
     event(p, existed ? PIPE_UPDATED : PIPE_ADDED, fs_path, NULL, size, fc.docs, fc.chunks);
     st = group_maybe_commit(p);
 out:

@@ -3,6 +3,7 @@
  * ingest_probe / ingest_stream_file (ingest.h). */
 #include "ingest/stream.h"
 #include "ingest/parse_common.h"
+#include "ingest/decompress.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #define PROBE_BYTES ((size_t)64 << 10)
+#define COMPRESSED_PROBE_BYTES ((size_t)16 << 10)
 #define DEFAULT_MAX_RECORD ((size_t)16 << 20)   /* = ingest_options_default's */
 
 static size_t read_size_for_tests;
@@ -29,6 +31,16 @@ cairn_status rstream_open_file(rstream *s, const char *path, size_t max_record)
     (void)posix_fadvise(s->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
     XXH3_128bits_reset(&s->hash_);
     return CAIRN_OK;
+}
+
+cairn_status rstream_decompress(rstream *s, uint64_t max_out, const char *cap_name)
+{
+    unsigned char sig[8];
+    ssize_t r = pread(s->fd, sig, sizeof sig, 0);
+    const char *codec = r > 0 ? decomp_codec(sig, (size_t)r) : NULL;
+    if (!codec)
+        return CAIRN_OK;
+    return decomp_open_fd(&s->dec_, s->fd, codec, max_out, cap_name, &s->hash_);
 }
 
 void rstream_open_mem(rstream *s, const char *path, const char *data, size_t len, size_t max_record)
@@ -80,7 +92,24 @@ cairn_status rstream_more(rstream *s, size_t keep, bool *more)
         s->cap_ = nc;
     }
     size_t got = 0;
-    while (got < want) {
+    while (s->dec_ && got < want) {
+        size_t g;
+        cairn_status st = decomp_read(s->dec_, s->buf_ + left + got, want - got, &g);
+        if (st != CAIRN_OK) {
+            s->d = s->buf_;
+            s->buf_[left] = 0;
+            s->len = left;
+            return cairn_fail_wrap(st, "%s", s->path);
+        }
+        if (g == 0) {
+            s->eof = true;
+            break;
+        }
+        got += g;
+        if (read_size_for_tests)
+            break;
+    }
+    while (!s->dec_ && got < want) {
         ssize_t r = read(s->fd, s->buf_ + left + got, want - got);
         if (r < 0) {
             if (errno == EINTR)
@@ -97,10 +126,11 @@ cairn_status rstream_more(rstream *s, size_t keep, bool *more)
         if (read_size_for_tests)
             break;
     }
-    XXH3_128bits_update(&s->hash_, s->buf_ + left, got);
+    if (!s->dec_)
+        XXH3_128bits_update(&s->hash_, s->buf_ + left, got);   /* the decoder hashes the raw bytes */
     s->total_ += got;
     if (s->progress_)
-        *s->progress_ = s->total_;
+        *s->progress_ = s->dec_ ? decomp_raw_bytes(s->dec_) : s->total_;
     s->len = left + got;
     s->buf_[s->len] = 0;
     s->d = s->buf_;
@@ -116,6 +146,7 @@ void rstream_hash_hex(rstream *s, char out[33])
 
 void rstream_close(rstream *s)
 {
+    decomp_close(s->dec_);
     if (s->fd >= 0)
         close(s->fd);
     cairn_free(s->buf_);
@@ -128,6 +159,20 @@ void rstream_close(rstream *s)
 static bool streamable(const ingest_parser *p, const ingest_options *opt)
 {
     return p == &ingest_parser_jsonl || (p == &ingest_parser_csv && (!opt || opt->csv_row_per_doc));
+}
+
+/* An inner name that may hold a record file: .jsonl .ndjson .csv .tsv .tab,
+ * .json (may be one object per line) or no extension (sniffed). */
+static bool could_stream(const char *inner)
+{
+    static const char *const e[] = {"jsonl", "ndjson", "csv", "tsv", "tab", "json"};
+    const char *ext = pc_path_ext(inner);
+    if (!*ext)
+        return true;
+    for (size_t i = 0; i < CAIRN_ARRAY_LEN(e); i++)
+        if (pc_ext_is(inner, e[i]))
+            return true;
+    return false;
 }
 
 cairn_status ingest_probe(const char *path, const ingest_options *opt, const ingest_parser **parser, bool *streamed,
@@ -159,6 +204,53 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
             break;
         n += (size_t)r;
     }
+    /* A compressed file: detect on its first uncompressed bytes and its
+     * inner name (x.jsonl.gz is JSONL, streamed through the decoder). */
+    const char *codec = st == CAIRN_OK ? decomp_codec(head, n) : NULL;
+    char inner[4096];
+    const char *dpath = path;
+    if (codec) {
+        decomp_inner_name(path, inner, sizeof inner);
+        dpath = inner;
+        /* Only record files are streamed: when the inner name says the file
+         * is something else (x.txt.gz, ssh.1.gz), the whole-file path decides
+         * and the probe does not decompress anything (it would be a second
+         * decompression of the first 16 KiB of every such file). */
+        if (!could_stream(inner)) {
+            close(fd);
+            cairn_free(head);
+            return CAIRN_OK;
+        }
+        decomp *dec = NULL;
+        size_t got = 0;
+        bool whole = false;
+        if (lseek(fd, 0, SEEK_SET) == 0 &&
+            decomp_open_fd(&dec, fd, codec, UINT64_MAX - 2, NULL, NULL) == CAIRN_OK) {
+            /* 16 KiB is enough to detect on (detection reads 8 KiB, JSONL
+             * sniffing two lines) and keeps the probe from decompressing most
+             * of a small file a second time */
+            while (got < COMPRESSED_PROBE_BYTES) {
+                size_t g;
+                if (decomp_read(dec, head + got, COMPRESSED_PROBE_BYTES - got, &g) != CAIRN_OK)
+                    break;
+                if (g == 0) {
+                    whole = true;
+                    break;
+                }
+                got += g;
+            }
+        }
+        decomp_close(dec);
+        cairn_clear_error();
+        /* a damaged stream: leave it to the whole-file path, which says why */
+        n = got;
+        fsize = whole ? got : got + 1;
+        if (!got && !whole) {
+            close(fd);
+            cairn_free(head);
+            return CAIRN_OK;
+        }
+    }
     close(fd);
     if (st == CAIRN_OK) {
         /* Cut a partial last line, so content sniffing (jsonl: the last
@@ -169,7 +261,7 @@ cairn_status ingest_probe(const char *path, const ingest_options *opt, const ing
                 n = (size_t)(nl - head) + 1;
         }
         head[n] = 0;
-        *parser = ingest_detect(path, head, n, why);
+        *parser = ingest_detect(dpath, head, n, why);
         *streamed = *parser && streamable(*parser, opt);
     }
     cairn_free(head);
@@ -190,8 +282,13 @@ cairn_status ingest_stream_file_progress(const char *path, const ingest_parser *
         return cairn_fail(CAIRN_ERR_INVALID, "%s: the %s parser does not stream", path, parser ? parser->name : "?");
     rstream s;
     CAIRN_TRY(rstream_open_file(&s, path, opt->max_record_bytes));
+    cairn_status dst = rstream_decompress(&s, opt->max_stream_bytes, "ingest.max_stream_gb");
+    if (dst != CAIRN_OK) {
+        rstream_close(&s);
+        return cairn_fail_wrap(dst, "%s", path);
+    }
     s.progress_ = bytes_read;
-    pc_emit_wrap w = {emit, ctx};
+    pc_emit_wrap w = {emit, ctx, s.dec_ ? decomp_name(s.dec_) : NULL, NULL};
     cairn_status st = parser == &ingest_parser_jsonl ? jsonl_parse_stream(&s, opt, pc_emit_repaired, &w)
                                                      : csv_parse_stream(&s, opt, pc_emit_repaired, &w);
     if (st == CAIRN_OK && expect_hash) {

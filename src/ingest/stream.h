@@ -41,10 +41,16 @@ typedef struct rstream {
     uint64_t total_;        /* bytes read so far */
     uint64_t *progress_; /* optional: mirrors total_ */
     XXH3_state_t hash_;
+    struct decomp *dec_;    /* a compressed file: reads go through the decoder
+                             * (decompress.h), hash_ then covers the raw bytes */
 } rstream;
 
 /* Open a file for streaming (read-only). Errors name the file. */
 cairn_status rstream_open_file(rstream *s, const char *path, size_t max_record);
+/* After rstream_open_file: when the file starts with a compression
+ * signature, read it through a decoder capped at max_out uncompressed
+ * bytes (cap_name names the setting in the refusal). A no-op otherwise. */
+cairn_status rstream_decompress(rstream *s, uint64_t max_out, const char *cap_name);
 /* A window over bytes already in memory (not copied; must outlive s). */
 void rstream_open_mem(rstream *s, const char *path, const char *data, size_t len, size_t max_record);
 /* Drop d[0..keep), read more after what is left. *more = false at EOF

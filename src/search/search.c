@@ -217,6 +217,9 @@ cairn_status search_derived_hook(store *s, void *ctx)
 
 /* ---- engine ---- */
 
+static cairn_status snippet_impl(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
+                                 int sentences, char **out, size_t **hl, size_t *n_hl);
+
 struct search_engine {
     store *s;
     search_settings set;
@@ -224,7 +227,10 @@ struct search_engine {
     text_analyzer *an;
     int32_t *doc_of;        /* chunk id -> document id (search_run_docs) */
     bm25_groups *groups;
+    int context;            /* search_set_context: sentences around the snippet */
 };
+
+void search_set_context(search_engine *e, int sentences) { e->context = sentences > 0 ? sentences : 0; }
 
 cairn_status search_open(store *s, search_engine **out)
 {
@@ -282,6 +288,9 @@ void search_results_free(search_results *r)
         store_hit_free(&r->r[i].hit);
         cairn_free(r->r[i].snippet);
         cairn_free(r->r[i].hl);
+        for (size_t j = 0; j < r->r[i].n_dup_paths; j++)
+            cairn_free(r->r[i].dup_paths[j]);
+        cairn_free(r->r[i].dup_paths);
     }
     cairn_free(r->r);
     memset(r, 0, sizeof *r);
@@ -308,7 +317,7 @@ static cairn_status add_result(search_engine *e, const bm25_query *q, uint64_t c
         return hs;
     r->score = score;
     out->n++;
-    return search_snippet(e->an, q, r->hit.text, strlen(r->hit.text), 40, &r->snippet, &r->hl, &r->n_hl);
+    return snippet_impl(e->an, q, r->hit.text, strlen(r->hit.text), 40, e->context, &r->snippet, &r->hl, &r->n_hl);
 }
 
 /* Chunk -> document map over the index's ids, from the store. */
@@ -344,6 +353,17 @@ static cairn_status load_groups(search_engine *e)
     return bm25_groups_new(e->ix, e->doc_of, n_ids, (uint32_t)(max_doc + 1), &e->groups);
 }
 
+static cairn_status count_word(void *ctx, const char *t, size_t len, uint32_t pos, size_t s, size_t e)
+{
+    (void)t;
+    (void)len;
+    (void)pos;
+    (void)s;
+    (void)e;
+    (*(size_t *)ctx)++;
+    return CAIRN_OK;
+}
+
 /* Chunk search, or with `docs` document-level search shown by each
  * document's best chunk: the same steps around a different index call. */
 static cairn_status run(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
@@ -359,6 +379,12 @@ static cairn_status run(search_engine *e, const char *query, const bm25_allowed 
         CAIRN_TRY(load_groups(e));
     bm25_query q = {0};
     cairn_status st = bm25_query_parse(&q, e->an, query, strlen(query));
+    if (st == CAIRN_OK && q.n == 0) {
+        /* words that all analyze away ("the who") are said so, not just "no results" */
+        size_t words = 0;
+        st = text_analyze_words(e->an, query, strlen(query), count_word, &words);
+        out->only_stop_words = words > 0;
+    }
     /* A few extra hits cover chunks deleted since the index was opened. */
     size_t want = k + 8;
     bm25_hit *hits = cairn_calloc(want, sizeof *hits);
@@ -430,6 +456,26 @@ cairn_status search_run_docs(search_engine *e, const char *query, const bm25_all
     return run(e, query, allowed, k, out, true);
 }
 
+size_t search_collapse_fetch(size_t k)
+{
+    size_t fetch = k * 3 + 16;
+    if (fetch > k + 300)
+        fetch = k + 300;
+    if (k == 0 || k > 100000)
+        fetch = k;
+    return fetch;
+}
+
+cairn_status search_run_collapsed(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                                  bool docs, search_results *out)
+{
+    CAIRN_TRY(run(e, query, allowed, search_collapse_fetch(k), out, docs));
+    cairn_status st = search_collapse(out, k);
+    if (st != CAIRN_OK)
+        search_results_free(out);
+    return st;
+}
+
 /* ---- snippets ---- */
 
 typedef struct wspan { size_t s, e; bool hit; } wspan;
@@ -453,8 +499,28 @@ static cairn_status on_word(void *ctx, const char *t, size_t len, uint32_t pos, 
     return CAIRN_OK;
 }
 
+/* A sentence ends at . ! ? followed by whitespace, or at a blank line. */
+static bool sentence_end(const char *t, size_t len, size_t i)
+{
+    if ((t[i] == '.' || t[i] == '!' || t[i] == '?') && (i + 1 >= len || t[i + 1] == ' ' || t[i + 1] == '\n'))
+        return true;
+    return t[i] == '\n' && i + 1 < len && t[i + 1] == '\n';
+}
+
 cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
                             char **out, size_t **hl, size_t *n_hl)
+{
+    return snippet_impl(a, q, text, len, words, 0, out, hl, n_hl);
+}
+
+cairn_status search_snippet_context(text_analyzer *a, const bm25_query *q, const char *text, size_t len,
+                                    size_t words, int sentences, char **out, size_t **hl, size_t *n_hl)
+{
+    return snippet_impl(a, q, text, len, words, sentences, out, hl, n_hl);
+}
+
+static cairn_status snippet_impl(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
+                                 int sentences, char **out, size_t **hl, size_t *n_hl)
 {
     *out = NULL;
     *hl = NULL;
@@ -486,6 +552,29 @@ cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *t
     }
     size_t we = CAIRN_MIN(c.n, ws + words);
     size_t from = c.n ? c.w[ws].s : 0, to = c.n ? c.w[we - 1].e : CAIRN_MIN(len, (size_t)200);
+    if (sentences > 0 && c.n) {
+        /* -C N: out to the start of the window's sentence and N before it,
+         * and to the end of its last sentence and N after it */
+        int k = 0;
+        while (from > 0) {
+            if (sentence_end(text, len, from - 1) && k++ == sentences)
+                break;
+            from--;
+        }
+        while (from < len && (text[from] == ' ' || text[from] == '\n'))
+            from++;
+        k = 0;
+        size_t i = to ? to - 1 : 0;
+        while (i < len && !(sentence_end(text, len, i) && k++ == sentences))
+            i++;
+        to = i < len ? i + 1 : len;
+        ws = 0;
+        while (ws < c.n && c.w[ws].s < from)
+            ws++;
+        we = ws;
+        while (we < c.n && c.w[we].e <= to)
+            we++;
+    }
     cairn_buf b;
     cairn_buf_init(&b, 0);
     size_t *h = cairn_calloc(2 * (we - ws) + 2, sizeof *h);

@@ -60,13 +60,22 @@ typedef struct search_result {
     /* highlighted words in snippet: byte spans [hl[2i], hl[2i+1]) */
     size_t *hl;
     size_t n_hl;
+    /* search_collapse: other results with the same (or nearly the same)
+     * text folded into this one, and their distinct paths (at most
+     * SEARCH_MAX_DUP_PATHS) */
+    size_t n_dups;
+    char **dup_paths;
+    size_t n_dup_paths;
 } search_result;
+
+#define SEARCH_MAX_DUP_PATHS 50
 
 typedef struct search_results {
     search_result *r;
     size_t n;
     double took_ms;
     bm25_search_stats stats;
+    bool only_stop_words;   /* the query has words, but all are stop words: nothing to search for */
 } search_results;
 
 void search_results_free(search_results *r);
@@ -102,10 +111,28 @@ store *search_store(const search_engine *e);
 /* The BM25 top k chunk ids and scores only (no rows). */
 cairn_status search_bm25_hits(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
                               bm25_hit *out, size_t *n_out);
+/* search_run / search_run_docs with duplicate texts collapsed (dedup.c):
+ * fetches up to 3k + 16 (at most k + 300) results, folds identical and
+ * near-identical chunk texts into the best-ranked one (n_dups, dup_paths),
+ * and returns the first k that remain. */
+cairn_status search_run_collapsed(search_engine *e, const char *query, const bm25_allowed *allowed, size_t k,
+                                  bool docs, search_results *out);
+/* How many results to fetch so that k remain after collapsing. */
+size_t search_collapse_fetch(size_t k);
+/* The collapsing step alone, on a list already fetched; keeps at most k. */
+cairn_status search_collapse(search_results *r, size_t k);
 
 /* Snippet of about `words` words of `text` around the terms of q, with the
  * matching words' spans (relative to the snippet). Caller frees *out, *hl. */
 cairn_status search_snippet(text_analyzer *a, const bm25_query *q, const char *text, size_t len, size_t words,
                             char **out, size_t **hl, size_t *n_hl);
+
+/* The same, widened to whole sentences: the window's own sentences plus
+ * `sentences` before and after (`cairn search -C N`). */
+cairn_status search_snippet_context(text_analyzer *a, const bm25_query *q, const char *text, size_t len,
+                                    size_t words, int sentences, char **out, size_t **hl, size_t *n_hl);
+/* Snippets of the results from now on carry `sentences` of context (0 = the
+ * plain ~40-word window). */
+void search_set_context(search_engine *e, int sentences);
 
 #endif
