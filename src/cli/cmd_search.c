@@ -373,6 +373,7 @@ int cmd_search(int argc, char **argv)
         if (st == CAIRN_OK)
             ho.reranker = rr;
     }
+    if (st == CAIRN_OK)
         search_set_context(e, context);
     /* Pre-filtering: the allowed chunks are computed first, and the search
      * ranks only those (so a full top-k comes back however selective). */
