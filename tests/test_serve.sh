@@ -26,7 +26,7 @@ start_server() {
   "$CAIRN" serve --port 0 "$@" > "$log" 2>&1 &
   PIDS+=($!)
   local pid=$!
-  for _ in $(seq 1 600); do
+  for _ in $(seq 1 3000); do   # up to 300 s: model loads under ASan on a loaded machine
     PORT=$(sed -n 's/.*listening on http:\/\/127\.0\.0\.1:\([0-9]*\).*/\1/p' "$log")
     [ -n "$PORT" ] && return 0
     kill -0 "$pid" 2>/dev/null || fail "the server did not start: $(cat "$log")"
@@ -121,7 +121,7 @@ CAIRN_URL="http://127.0.0.1:$PORT" CAIRN_KEY="" CAIRN_MODEL=syn CAIRN_LONG=1900 
 # a non-loopback bind without a key says so loudly
 "$CAIRN" serve --no-store -m "$MODEL" --host 0.0.0.0 --port 0 > "$T/c.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 1 300); do grep -q "listening" "$T/c.log" && break; sleep 0.1; done
+for _ in $(seq 1 3000); do grep -q "listening" "$T/c.log" && break; sleep 0.1; done
 grep -q "WARNING: cairn serve is listening on 0.0.0.0 WITHOUT an API key" "$T/c.log" || fail "no warning: $(cat "$T/c.log")"
 # usage errors
 "$CAIRN" serve --api-key a --api-key-file b 2>/dev/null && fail "both key options accepted"
