@@ -12,8 +12,10 @@
  * random sentences of 3-letter words from the vocabulary, 60-64 words, so
  * 62-66 tokens with [CLS] and [SEP] (~64). One embedder_embed call per rep
  * embeds them all (packed runs, THREADS threads, default 2); reported:
- * the median over REPS (default 3) of sentences/s and tokens/s, and the
- * CPU share the threads got (on a busy machine wall time is not CPU time).
+ * the median over REPS (default 3) of sentences/s and tokens/s, the CPU
+ * share the threads got, and sentences per CPU-second (on a busy machine
+ * wall time is not CPU time; with perfect scaling THREADS x sent/cpu-s is
+ * what an idle machine would give).
  *
  * Reference numbers (issue 12): llama.cpp's llama-embedding b4748 on an
  * AMD EPYC host of this kind, 2 threads, same workload: 48 (F16), 62 (Q8_0),
@@ -123,7 +125,8 @@ int main(int argc, char **argv)
     }
     printf("bench_embed: all-MiniLM-L6-v2 shape (384 x 6 layers, 12 heads, ffn 1536, vocab 30522), %d sentences, "
            "%d threads, kernels %s, median of %d\n", n, threads, kernels_isa(), reps);
-    printf("%-8s %10s %12s %12s %8s %10s\n", "type", "tok/sent", "sentences/s", "tokens/s", "cpu%", "file MiB");
+    printf("%-8s %10s %12s %12s %8s %14s %10s\n", "type", "tok/sent", "sentences/s", "tokens/s", "cpu%",
+           "sent/cpu-s", "file MiB");
     char list[256];
     snprintf(list, sizeof list, "%s", types);
     int rc = 0;
@@ -147,7 +150,7 @@ int main(int argc, char **argv)
             continue;
         }
         float *out = malloc((size_t)n * (size_t)embedder_dim(e) * sizeof(float));
-        double sps[100], tps[100], cpu[100];
+        double sps[100], tps[100], cpu[100], spc[100];
         embed_stats st = {0};
         /* warm-up: page the weights in, size the scratch */
         embedder_embed(e, NULL, (const char *const *)texts, lens, CAIRN_MIN(n, 32), out, NULL);
@@ -162,9 +165,10 @@ int main(int argc, char **argv)
             sps[r] = (double)n * 1000.0 / st.ms;
             tps[r] = (double)st.n_tokens * 1000.0 / st.ms;
             cpu[r] = 100.0 * (c1 - c0) / (st.ms / 1000.0) / threads;
+            spc[r] = (double)n / (c1 - c0);
         }
-        printf("%-8s %10.1f %12.1f %12.0f %8.0f %10.1f\n", tk, (double)st.n_tokens / n, median(sps, reps),
-               median(tps, reps), median(cpu, reps), (double)qs.out_file_size / (1 << 20));
+        printf("%-8s %10.1f %12.1f %12.0f %8.0f %14.1f %10.1f\n", tk, (double)st.n_tokens / n, median(sps, reps),
+               median(tps, reps), median(cpu, reps), median(spc, reps), (double)qs.out_file_size / (1 << 20));
         fflush(stdout);
         free(out);
         embedder_free(e);

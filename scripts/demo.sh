@@ -14,7 +14,7 @@ store=$(mktemp -d /tmp/cairn-demo.XXXXXX)
 query=${1:-"chunk size and overlap"}
 echo; echo "\$ cairn search \"$query\""
 "$CAIRN" search --db "$store" --k 5 "$query"
-question=${2:-"how are chunks kept stable when a file is edited?"}
+question=${2:-"what happens to a chunk id when its document is re-ingested?"}
 echo; echo "\$ cairn ask \"$question\"   (no model: an extractive answer; -m MODEL.gguf generates one)"
 "$CAIRN" ask --db "$store" "$question"
 echo; echo "(store left at $store)"

@@ -2,7 +2,7 @@
  * test_embed_ops.c — the AVX2 row steps of the encoder (model/embed_ops.h)
  * against their scalar references on random inputs of several sizes
  * (including sizes that are not multiples of 8, and attention over 1..70
- * keys). Tolerances relative to the largest output magnitude: 1e-5 for
+ * keys), and the float GEMM tile bit for bit. Tolerances relative to the largest output magnitude: 1e-5 for
  * layer norm and attention (float summation order), 1e-5 for GELU and SiLU
  * (a polynomial e^x of ~2 ulp against libm). Skipped without AVX2.
  */
@@ -93,6 +93,33 @@ static void test_attention(void)
         }
 }
 
+/* The GEMM tile: the same fused multiply-add chain per output, so the
+ * AVX2 tile equals the reference bit for bit for every height and width. */
+static void test_gemm_panel(void)
+{
+    enum { K = 200, MMAX = 20 };
+    static float x[MMAX * (K + 3)], p[K * 16] __attribute__((aligned(32))), y1[MMAX * 19], y2[MMAX * 19];
+    for (int i = 0; i < MMAX * (K + 3); i++)
+        x[i] = frand();
+    for (int i = 0; i < K * 16; i++)
+        p[i] = frand();
+    int same = 0, runs = 0;
+    for (int m = 1; m <= MMAX; m++)
+        for (int nc = 1; nc <= 16; nc += 5) {
+            memset(y1, 0, sizeof y1);
+            memset(y2, 0, sizeof y2);
+            embed_gemm_panel_ref(x, K + 3, m, K, p, y1, 19, nc);
+            embed_gemm_panel_avx2(x, K + 3, m, K, p, y2, 19, nc);
+            same += !memcmp(y1, y2, sizeof y1);
+            runs++;
+        }
+    CHECK_EQ_INT(same, runs);
+    double r = 0;
+    for (int k = 0; k < K; k++)
+        r += (double)x[k] * p[k * 16];
+    CHECK_NEAR(y1[0], r, 1e-4);
+}
+
 int main(void)
 {
     if (!embed_ops_avx2_ok())
@@ -100,5 +127,6 @@ int main(void)
     RUN(test_layernorm);
     RUN(test_gelu_silu);
     RUN(test_attention);
+    RUN(test_gemm_panel);
     return t_done();
 }

@@ -76,8 +76,10 @@ node "$CAIRN_SRC/tests/serve/hostile.js" || fail "hostile HTTP"
 curl -sf "http://127.0.0.1:$PORT/health" >/dev/null 2>&1 || node -e 'require("http").get(process.argv[1],r=>process.exit(r.statusCode==200?0:1))' "$CAIRN_URL/health" || fail "server died"
 
 # a store without a chat model: /v1/ask answers extractively, chat models are 404
-start_server "$T/d.log" --db "$T/proj/.cairn"
-python3 - "http://127.0.0.1:$PORT" <<'PY' || fail "extractive ask"
+"$CAIRN" model synth "$T/rerank.gguf" --arch bert --pooling 4 --cls-out 1 >/dev/null
+"$CAIRN" embed -m "$T/rerank.gguf" --rerank "a cat" --json "the dog" "a cat sat" "cars" > "$T/rerank.json"
+start_server "$T/d.log" --db "$T/proj/.cairn" --rerank-model "$T/rerank.gguf"
+python3 - "http://127.0.0.1:$PORT" "$T/rerank.json" <<'PY' || fail "extractive ask / rerank"
 import json, sys, urllib.request, urllib.error
 base = sys.argv[1]
 def post(path, body):
@@ -94,6 +96,20 @@ st, a = post("/v1/ask", {"question": "bread", "filter": "path GLOB ("})
 assert st == 400 and "filter" in a["error"]["message"], a
 st, a = post("/v1/chat/completions", {"model": "cairn-rag", "messages": [{"role": "user", "content": "x"}]})
 assert st == 404 and a["error"]["code"] == "model_not_found", a
+# rerank: the scores of cairn embed --rerank, best first, top_n
+ref = json.load(open(sys.argv[2]))["scores"]
+docs = ["the dog", "a cat sat", "cars"]
+st, a = post("/v1/rerank", {"model": "rerank", "query": "a cat", "documents": docs})
+assert st == 200 and len(a["results"]) == 3, a
+order = sorted(range(3), key=lambda i: (-ref[i], i))
+assert [x["index"] for x in a["results"]] == order, (a, ref)
+assert all(x["relevance_score"] == ref[x["index"]] and x["document"]["text"] == docs[x["index"]] for x in a["results"]), (a, ref)
+st, a = post("/v1/rerank", {"model": "rerank", "query": "a cat", "documents": docs, "top_n": 1})
+assert st == 200 and len(a["results"]) == 1 and a["results"][0]["index"] == order[0], a
+st, a = post("/v1/rerank", {"model": "rerank", "query": "a cat", "documents": []})
+assert st == 400, a
+st, a = post("/v1/rerank", {"model": "other", "query": "a cat", "documents": docs})
+assert st == 404, a
 PY
 
 # many clients: a slower synthetic model so that long requests stay long

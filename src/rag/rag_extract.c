@@ -133,7 +133,8 @@ static bool sentence_end(const char *t, size_t n, size_t i)
     if (j >= n)
         return true;
     unsigned char c = (unsigned char)t[j];
-    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '"' || c == '(' || c == '[' || c >= 0x80))
+    if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '"' || c == '(' ||
+          c == '[' || c >= 0x80))
         return false;
     if (t[i] != '.')
         return true;
@@ -261,6 +262,8 @@ cairn_status rag_extract(search_engine *e, const rag_context *ctx, const char *q
                     bars += t[k] == '|';
                 if (bars >= 2)      /* a table row: words without the sentence around them */
                     score *= 0.3;
+                if (end > s0 && t[end - 1] == ':')      /* a label introducing a list, not a statement */
+                    score *= 0.5;
                 if (score > 0) {
                     if (nc == capc) {
                         size_t cap = capc ? 2 * capc : 64;
