@@ -528,8 +528,8 @@ cairn_status gguf_testmodel_write(const char *path, const gguf_testmodel_params 
     bool moe_arch = !strcmp(p.arch, "qwen2moe") || !strcmp(p.arch, "olmoe") || !strcmp(p.arch, "qwen3moe");
     bool qwen = moe_arch || !strcmp(p.arch, "qwen2");
     if (!qwen && strcmp(p.arch, "llama"))
-        return cairn_fail(CAIRN_ERR_UNSUPPORTED, "synth: arch '%s' (llama, qwen2, qwen2moe, olmoe or qwen3moe)",
-                          p.arch);
+        return cairn_fail(CAIRN_ERR_UNSUPPORTED,
+                          "synth: arch '%s' (llama, qwen2, qwen2moe, olmoe, qwen3moe, bert or nomic-bert)", p.arch);
     if (p.n_embd <= 0 || p.n_layer <= 0 || p.n_head <= 0 || p.n_vocab <= 0 || p.n_ctx <= 0)
         return cairn_fail(CAIRN_ERR_INVALID, "synth: dimensions must be positive");
     if (p.n_ff <= 0)

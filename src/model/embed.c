@@ -11,10 +11,11 @@
  * matmul: one kernel call over the whole row) is independent of the other
  * tokens of the run and of the thread that runs it, and each (sequence,
  * head) is computed whole by one thread, so a text gives the same vector bit
- * for bit alone or in any batch, with any thread count. (Where the kernels
- * pick a tile kernel by the number of tokens — AVX-512 gemm for >= 8 —
- * matmul's per-token results may differ in the last bits between run sizes;
- * on AVX2 and scalar every output is the same vec_dot call.)
+ * for bit alone or in any batch, with any thread count. (With AVX2 the
+ * products are our float GEMM, one fma chain per output; without it the
+ * kernels' scalar matmul, one vec_dot call per output: invariant either way.
+ * Only CAIRN_KERNELS=avx512 without AVX2 steps could reach matmul's AVX-512
+ * tiles, which depend on the run size in the last bits — not a real CPU.)
  *
  * Per layer (T packed tokens, d wide, scratch in embed_ctx):
  *   q, k, v = x Wq^T, x Wk^T, x Wv^T        (T, d) each, or one (T, 3d) for fused qkv
@@ -23,7 +24,8 @@
  *   x       = LN(x + att Wo^T + bo)
  *   ff      = gelu(x Wup^T + bup)            (T, ff)  [nomic: silu(x Wg^T) * x Wup^T]
  *   x       = LN(x + ff Wdown^T + bdown)
- * then pooling (mean / CLS / last) per sequence and L2 normalisation, or
+ * (the last layer under CLS / last pooling past attention for the pooled rows
+ * only) then pooling (mean / CLS / last) per sequence and L2 normalisation, or
  * for RANK the head: tanh(cls x_cls + b), then cls.output, score = output 0.
  */
 #include "model/bert.h"
@@ -52,6 +54,9 @@ struct embed_ctx {
     float *att;                      /* (cap, d) */
     float *tmp;                      /* (cap, d) */
     float *ff;                       /* (cap, n_ff) */
+    float *ff2;                      /* (cap, n_ff) nomic-bert: the up half of SwiGLU (float GEMM path) */
+    float *panel, *rowbuf;           /* (nth, 16 * kmax), (nth, kmax): float GEMM weight panels */
+    int kmax;
     int32_t *ids, *pos;              /* (cap,) */
     int *seq0, *seqn;                /* (cap_seq,) first token and length of each packed sequence */
     float *sc;                       /* (nth, n_ctx) attention row of scores, per thread */
@@ -112,6 +117,9 @@ void embed_ctx_free(embed_ctx *c)
     cairn_free_aligned(c->att);
     cairn_free_aligned(c->tmp);
     cairn_free_aligned(c->ff);
+    cairn_free_aligned(c->ff2);
+    cairn_free_aligned(c->panel);
+    cairn_free_aligned(c->rowbuf);
     cairn_free(c->ids);
     cairn_free(c->pos);
     cairn_free(c->seq0);
@@ -158,6 +166,10 @@ cairn_status embed_ctx_new(const cairn_embedder *e, embed_ctx **out)
     c->att = fbuf(cap, d);
     c->tmp = fbuf(cap, d);
     c->ff = fbuf(cap, (size_t)e->n_ff);
+    c->kmax = CAIRN_MAX(e->d, e->n_ff);
+    c->panel = fbuf((size_t)c->nth * 16, (size_t)c->kmax);
+    c->rowbuf = fbuf((size_t)c->nth, (size_t)c->kmax);
+    c->ff2 = e->nomic ? fbuf(cap, (size_t)e->n_ff) : fbuf(1, 16);
     c->ids = cairn_calloc(cap, sizeof *c->ids);
     c->pos = cairn_calloc(cap, sizeof *c->pos);
     c->seq0 = cairn_calloc((size_t)c->cap_seq, sizeof *c->seq0);
@@ -166,7 +178,7 @@ cairn_status embed_ctx_new(const cairn_embedder *e, embed_ctx **out)
     c->tok = cairn_calloc((size_t)e->n_ctx, sizeof *c->tok);
     c->pooled = cairn_calloc((size_t)c->cap_seq * d, sizeof(float));
     c->head = cairn_calloc((size_t)c->cap_seq * CAIRN_MAX(d, (size_t)c->n_out), sizeof(float));
-    if (!c->x || !c->qkv || !c->att || !c->tmp || !c->ff || !c->ids || !c->pos || !c->seq0 || !c->seqn || !c->sc ||
+    if (!c->x || !c->qkv || !c->att || !c->tmp || !c->ff || !c->ff2 || !c->panel || !c->rowbuf || !c->ids || !c->pos || !c->seq0 || !c->seqn || !c->sc ||
         !c->tok || !c->pooled || !c->head) {
         embed_ctx_free(c);
         return cairn_fail(CAIRN_ERR_NOMEM, "embedder: out of memory for a %d-token batch", (int)cap);
@@ -217,6 +229,61 @@ const char *embedder_id(const cairn_embedder *e) { return e->id; }
 const char *embedder_query_prefix(const cairn_embedder *e) { return e->query_prefix; }
 const char *embedder_doc_prefix(const cairn_embedder *e) { return e->doc_prefix; }
 
+/* ---- dense products ---- */
+
+/* y (T, rows) = x (T, cols) W^T. With AVX2: the float GEMM of
+ * embed_gemm_avx2.c, one 16-row weight panel per piece of work (dequantized
+ * once with the type's to_float into the thread's panel buffer, then
+ * multiplied by every token of the run in tiles of 6). Without: the
+ * kernels' quantized matmul. Either way each output depends on its own
+ * token's row only. */
+#define GEMM_PANEL 16
+
+typedef struct gemm_arg {
+    const qmat *w;
+    const float *x;
+    float *y;
+    int T;
+} gemm_arg;
+
+static void rows_gemm(embed_ctx *c, const void *arg, int64_t i0, int64_t i1, int ith)
+{
+    const gemm_arg *a = arg;
+    const qmat *w = a->w;
+    int K = (int)w->cols, R = (int)w->rows;
+    const qtype_traits *qt = qtype_get(w->type);
+    size_t rs = qtype_row_size(w->type, K);
+    float *P = c->panel + (size_t)ith * GEMM_PANEL * c->kmax, *row = c->rowbuf + (size_t)ith * c->kmax;
+    for (int64_t pi = i0; pi < i1; pi++) {
+        int r0 = (int)pi * GEMM_PANEL, nc = CAIRN_MIN(GEMM_PANEL, R - r0);
+        for (int j = 0; j < GEMM_PANEL; j++) {
+            if (j < nc)
+                qt->to_float((const uint8_t *)w->data + (size_t)(r0 + j) * rs, row, K);
+            for (int kk = 0; kk < K; kk++)
+                P[(size_t)kk * GEMM_PANEL + j] = j < nc ? row[kk] : 0.0f;
+        }
+        embed_gemm_panel_avx2(a->x, (size_t)K, a->T, K, P, a->y + r0, (size_t)R, nc);
+    }
+}
+
+static cairn_status emm(embed_ctx *c, const qmat *w, const float *x, float *y, int T)
+{
+    if (!embed_gemm_fast() || w->cols > c->kmax)
+        return matmul(&c->mm, w, x, y, T);
+    gemm_arg a = {w, x, y, T};
+    par_for(c, (w->rows + GEMM_PANEL - 1) / GEMM_PANEL, 1, rows_gemm, &a);
+    return CAIRN_OK;
+}
+
+/* g = silu(g) * u over rows of n_ff (nomic-bert, float GEMM path) */
+static void rows_silu(embed_ctx *c, const void *arg, int64_t r0, int64_t r1, int ith)
+{
+    (void)arg;
+    (void)ith;
+    size_t f = (size_t)c->e->n_ff;
+    embed_silu_mul(c->ff + (size_t)r0 * f, c->ff2 + (size_t)r0 * f, (size_t)(r1 - r0) * f);
+}
+
 /* ---- forward steps ---- */
 
 /* x[t] = LN(tok_embd[id] + pos_embd[pos] + type_embd[0]) */
@@ -250,6 +317,8 @@ typedef struct att_arg {
     const bert_layer *L;
     float *q, *k, *v;
     int ld;
+    int only;                        /* -1: every query row; 0: the first row only, 1: the last row only,
+                                        written to row s of att (the last layer under CLS/last pooling) */
 } att_arg;
 
 /* One (sequence, head) per index: its slices of q, k, v get their biases
@@ -284,9 +353,10 @@ static void rows_attention(embed_ctx *c, const void *arg, int64_t i0, int64_t i1
                 embed_rope_neox(k, cs, sn, half);
             }
         }
-        for (int i = 0; i < n; i++) {
+        int qa = a->only == 1 ? n - 1 : 0, qb = a->only == 0 ? 1 : n;
+        for (int i = qa; i < qb; i++) {
             const float *q = a->q + (size_t)(t0 + i) * ld + (size_t)h * hd;
-            float *o = c->att + (size_t)(t0 + i) * e->d + (size_t)h * hd;
+            float *o = c->att + (size_t)(a->only >= 0 ? s : t0 + i) * e->d + (size_t)h * hd;
             embed_attend_row(q, a->k + (size_t)t0 * ld + (size_t)h * hd, a->v + (size_t)t0 * ld + (size_t)h * hd,
                              (size_t)ld, n, hd, scale, sc, o);
         }
@@ -317,13 +387,18 @@ static void rows_gelu(embed_ctx *c, const void *arg, int64_t r0, int64_t r1, int
         embed_gelu_bias(c->ff + t * f, b, f);
 }
 
-static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq)
+/* One layer over the T packed tokens. only >= 0 (the last layer when only
+ * the first (0) or last (1) token of each sequence is pooled): keys and
+ * values of every token, but attention, output and FFN for the pooled rows
+ * alone, which end up as rows 0..nseq-1 of x — the same per-row arithmetic,
+ * so the same bits as the full layer. */
+static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq, int only)
 {
     const cairn_embedder *e = c->e;
     int d = e->d;
-    att_arg a = {L, NULL, NULL, NULL, 0};
+    att_arg a = {L, NULL, NULL, NULL, 0, only};
     if (L->wqkv.data) {
-        CAIRN_TRY(matmul(&c->mm, &L->wqkv, c->x, c->qkv, T));
+        CAIRN_TRY(emm(c, &L->wqkv, c->x, c->qkv, T));
         a.q = c->qkv;
         a.k = c->qkv + d;
         a.v = c->qkv + 2 * d;
@@ -331,23 +406,41 @@ static cairn_status run_layer(embed_ctx *c, const bert_layer *L, int T, int nseq
     } else {
         qmat ws[3] = {L->wq, L->wk, L->wv};
         float *ys[3] = {c->qkv, c->qkv + (size_t)T * d, c->qkv + 2 * (size_t)T * d};
-        CAIRN_TRY(matmul_multi(&c->mm, ws, 3, c->x, ys, T));
+        if (embed_gemm_fast())
+            for (int i = 0; i < 3; i++)
+                CAIRN_TRY(emm(c, &ws[i], c->x, ys[i], T));
+        else
+            CAIRN_TRY(matmul_multi(&c->mm, ws, 3, c->x, ys, T));
         a.q = ys[0];
         a.k = ys[1];
         a.v = ys[2];
         a.ld = d;
     }
     par_for(c, (int64_t)nseq * e->n_head, 1, rows_attention, &a);
-    CAIRN_TRY(matmul(&c->mm, &L->wo, c->att, c->tmp, T));
+    if (only >= 0) {
+        /* the residual rows of the pooled tokens to rows 0..nseq-1; row s
+         * comes from token >= s, and later sources lie beyond, so in order */
+        for (int s = 0; s < nseq; s++) {
+            int t = c->seq0[s] + (only ? c->seqn[s] - 1 : 0);
+            if (t != s)
+                memcpy(c->x + (size_t)s * d, c->x + (size_t)t * d, (size_t)d * sizeof(float));
+        }
+        T = nseq;
+    }
+    CAIRN_TRY(emm(c, &L->wo, c->att, c->tmp, T));
     ln_arg l1 = {c->tmp, L->bo, L->ln1_w, L->ln1_b};
     par_for(c, T, 16, rows_add_ln, &l1);
-    if (e->nomic) {
+    if (e->nomic && embed_gemm_fast()) {
+        CAIRN_TRY(emm(c, &L->gate, c->x, c->ff, T));
+        CAIRN_TRY(emm(c, &L->up, c->x, c->ff2, T));
+        par_for(c, T, 8, rows_silu, NULL);
+    } else if (e->nomic) {
         CAIRN_TRY(matmul_glu(&c->mm, &L->gate, &L->up, c->x, c->ff, T, embed_silu_mul));
     } else {
-        CAIRN_TRY(matmul(&c->mm, &L->up, c->x, c->ff, T));
+        CAIRN_TRY(emm(c, &L->up, c->x, c->ff, T));
         par_for(c, T, 8, rows_gelu, L->b_up);
     }
-    CAIRN_TRY(matmul(&c->mm, &L->down, c->ff, c->tmp, T));
+    CAIRN_TRY(emm(c, &L->down, c->ff, c->tmp, T));
     ln_arg l2 = {c->tmp, e->nomic ? NULL : L->b_down, L->ln2_w, L->ln2_b};
     par_for(c, T, 16, rows_add_ln, &l2);
     return CAIRN_OK;
@@ -359,18 +452,15 @@ static cairn_status forward(embed_ctx *c, int T, int nseq, embed_pooling pool)
     const cairn_embedder *e = c->e;
     int d = e->d;
     par_for(c, T, 16, rows_embed, NULL);
+    int only = pool == EMBED_POOL_MEAN ? -1 : pool == EMBED_POOL_LAST ? 1 : 0;
     for (int il = 0; il < e->n_layer; il++)
-        CAIRN_TRY(run_layer(c, &e->layers[il], T, nseq));
+        CAIRN_TRY(run_layer(c, &e->layers[il], T, nseq, il == e->n_layer - 1 ? only : -1));
     for (int s = 0; s < nseq; s++) {
         float *p = c->pooled + (size_t)s * d;
-        const float *x0 = c->x + (size_t)c->seq0[s] * d;
-        int n = c->seqn[s];
-        if (pool == EMBED_POOL_MEAN) {
-            embed_mean_rows(x0, n, d, p);
-        } else {
-            const float *r = pool == EMBED_POOL_LAST ? x0 + (size_t)(n - 1) * d : x0;
-            memcpy(p, r, (size_t)d * sizeof *p);
-        }
+        if (only < 0)
+            embed_mean_rows(c->x + (size_t)c->seq0[s] * d, c->seqn[s], d, p);
+        else
+            memcpy(p, c->x + (size_t)s * d, (size_t)d * sizeof *p);
     }
     return CAIRN_OK;
 }
@@ -391,6 +481,8 @@ static cairn_status tokenize_one(embed_ctx *c, const char *text, size_t len, int
     n += (int)bos;
     if (eos)
         c->tok[n++] = tokenizer_eos(e->tok);
+    if (n == 0)   /* an empty text under a tokenizer without special tokens: one padding token */
+        c->tok[n++] = 0;
     *n_out = n;
     return CAIRN_OK;
 }
@@ -501,6 +593,8 @@ static cairn_status tokenize_pair(embed_ctx *c, const char *q, size_t ql, const 
     if (bos)
         c->tok[0] = tokenizer_bos(e->tok);
     *cut = need_q > (size_t)nq || need_d > (size_t)nd;
+    if (o == 0)
+        c->tok[o++] = 0;
     *n_out = o;
     return CAIRN_OK;
 }
@@ -512,7 +606,7 @@ static cairn_status rank_head(embed_ctx *c, int nseq, float *scores)
     int d = e->d;
     const float *in = c->pooled;
     if (e->cls.data) {
-        CAIRN_TRY(matmul(&c->mm, &e->cls, c->pooled, c->head, nseq));
+        CAIRN_TRY(emm(c, &e->cls, c->pooled, c->head, nseq));
         for (int k = 0; k < nseq; k++)
             for (int i = 0; i < d; i++) {
                 float *h = c->head + (size_t)k * d + i;
@@ -525,13 +619,13 @@ static cairn_status rank_head(embed_ctx *c, int nseq, float *scores)
             scores[k] = in[(size_t)k * d];
         return CAIRN_OK;
     }
-    /* cls.output over `in` into the tail of tmp (tmp holds (cap, d) >= nseq * n_out floats) */
-    float *o = c->tmp;
+    /* cls.output over `in` into head ((cap_seq, max(d, n_out)) floats) */
+    float *o = c->head;
     if (in == c->head) {
         memcpy(c->pooled, c->head, (size_t)nseq * d * sizeof(float));
         in = c->pooled;
     }
-    CAIRN_TRY(matmul(&c->mm, &e->cls_out, in, o, nseq));
+    CAIRN_TRY(emm(c, &e->cls_out, in, o, nseq));
     for (int k = 0; k < nseq; k++)
         scores[k] = o[(size_t)k * c->n_out] + (e->cls_out_b ? e->cls_out_b[0] : 0.0f);
     return CAIRN_OK;

@@ -101,6 +101,17 @@ void embed_mean_rows(const float *x, int n, int d, float *out)
     }
 }
 
+void embed_gemm_panel_ref(const float *x, size_t ldx, int m, int k, const float *p, float *y, size_t ldy, int nc)
+{
+    for (int t = 0; t < m; t++)
+        for (int j = 0; j < nc; j++) {
+            float acc = 0.0f;
+            for (int kk = 0; kk < k; kk++)
+                acc = fmaf(x[(size_t)t * ldx + kk], p[(size_t)kk * 16 + j], acc);
+            y[(size_t)t * ldy + j] = acc;
+        }
+}
+
 static bool use_avx2(void)
 {
     static int v = -1;   /* racy first use writes the same value from every thread */
@@ -108,6 +119,8 @@ static bool use_avx2(void)
         v = embed_ops_avx2_ok() && strcmp(kernels_isa(), "scalar") != 0;
     return v;
 }
+
+bool embed_gemm_fast(void) { return use_avx2(); }
 
 void embed_layernorm(float *x, const float *add, const float *bias, const float *w, const float *b, int d, float eps)
 {

@@ -29,6 +29,17 @@ void embed_attend_row(const float *q, const float *K, const float *V, size_t ld,
 /* out (d) = mean of the n rows of x (d floats each). */
 void embed_mean_rows(const float *x, int n, int d, float *out);
 
+/* The dense-product tile (embed_gemm_avx2.c): y (m rows, ldy apart; nc <= 16
+ * outputs each) = x (m rows of k, ldx apart) times the panel p (k x 16,
+ * k-major, 32-byte aligned: p[kk*16 + j] = weight row j at column kk). Each
+ * output is the fused multiply-add chain over kk = 0..k-1 from 0, so the
+ * reference and the AVX2 version agree bit for bit. */
+void embed_gemm_panel_ref(const float *x, size_t ldx, int m, int k, const float *p, float *y, size_t ldy, int nc);
+void embed_gemm_panel_avx2(const float *x, size_t ldx, int m, int k, const float *p, float *y, size_t ldy, int nc);
+
+/* True when the AVX2 steps (and so the float GEMM) are in use. */
+bool embed_gemm_fast(void);
+
 /* Scalar references. */
 void embed_layernorm_ref(float *x, const float *add, const float *bias, const float *w, const float *b, int d,
                          float eps);
