@@ -92,10 +92,20 @@ def post(path, body):
 st, a = post("/v1/ask", {"question": "How do I clean the centrifugal pump impeller?"})
 assert st == 200 and a["kind"] == "extractive" and "impeller" in a["answer"] and "[1]" in a["answer"], a
 assert a["sources"][0]["path"].endswith("pumps.md") and a["sources"][0]["staleness"] == "fresh", a
+# every answer says which route answered, with no gateway too
+req = urllib.request.Request(base + "/v1/ask", json.dumps({"question": "pump impeller"}).encode(), {"Content-Type": "application/json"})
+with urllib.request.urlopen(req) as r:
+    assert r.headers.get("X-Cairn-Route") == "local", dict(r.headers)
 st, a = post("/v1/ask", {"question": "bread", "filter": "path GLOB ("})
 assert st == 400 and "filter" in a["error"]["message"], a
 st, a = post("/v1/chat/completions", {"model": "cairn-rag", "messages": [{"role": "user", "content": "x"}]})
 assert st == 404 and a["error"]["code"] == "model_not_found", a
+req = urllib.request.Request(base + "/v1/chat/completions", json.dumps({"model": "m", "messages": [{"role": "user", "content": "x"}]}).encode(), {"Content-Type": "application/json"})
+try:
+    urllib.request.urlopen(req)
+    assert False, "a chat request without a chat model succeeded"
+except urllib.error.HTTPError as e:
+    assert e.headers.get("X-Cairn-Route") == "error", dict(e.headers)
 # rerank: the scores of cairn embed --rerank, best first, top_n
 ref = json.load(open(sys.argv[2]))["scores"]
 docs = ["the dog", "a cat sat", "cars"]

@@ -62,6 +62,12 @@ enum MHD_Result reply_queue(http_req *r, int status, struct MHD_Response *resp)
         MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->S->o.cors_origin);
         MHD_add_response_header(resp, "Vary", "Origin");
     }
+    /* Every answer to a generation request says which route answered
+     * (docs/gateway.md). With a gateway, srv_gateway.c sets the headers;
+     * without one, the answer is local (or no route answered: an error). */
+    if (!r->S->gw && r->rt && (r->rt->fn == api_chat || r->rt->fn == api_completions || r->rt->fn == api_ask) &&
+        !MHD_get_response_header(resp, "X-Cairn-Route"))
+        MHD_add_response_header(resp, "X-Cairn-Route", status < 400 ? "local" : "error");
     r->status = status;
     r->answered = true;
     enum MHD_Result ret = MHD_queue_response(r->c, (unsigned)status, resp);
