@@ -11,7 +11,14 @@
  *   qwen2-yarn: YaRN RoPE scaling x4 (original context 32), F32;
  *   qwen2-hd64, llama-hd128: F32 models with the head sizes of real models,
  *            so the F16-cache attention path runs its full-width blocks;
- *   llama-l also carries a llama3-style rope_freqs tensor.
+ *   llama-l also carries a llama3-style rope_freqs tensor;
+ *   llama3:  llama3 RoPE scaling from metadata only (x8, low 1, high 4,
+ *            original context 64, so the 8 frequencies fall in all three
+ *            bands: kept, blended, slowed), GQA 4/2, F32;
+ *   llama3-t: the same metadata plus a rope_freqs tensor, which wins;
+ *   qwen3:   per-head q/k RMSNorm, NeoX RoPE, no biases, head_dim 32 set by
+ *            key_length (q width 128 != n_embd 64, as Qwen3), GQA 4/2, F32;
+ *   qwen3-k: qwen3 with Q4_K/Q6_K weights, head_dim 64.
  *
  * The KV cache is F32 here so the comparison isolates weights and forward
  * pass; the F16 cache (the default, with its own attention path) is then
@@ -44,23 +51,34 @@ typedef struct synth {
     uint32_t t_embd, t_q, t_k, t_v, t_o, t_gate, t_up, t_down, t_out;
     double tol;
     bool yarn, rope_freqs;          /* YaRN scaling (original context 32); llama3-style rope_freqs */
+    bool llama3;                    /* rope.scaling.type llama3 (factor rope_scale, original context 64) */
+    bool qk_norm;                   /* per-head attn_q_norm / attn_k_norm (qwen3) */
+    int head_dim;                   /* > 0: attention.key_length/value_length; 0 = n_embd / n_head */
 } synth;
 
 static const synth MODELS[] = {
     {"qwen2", "qwen2", 64, 4, 2, 96, 2, 100, 16, 1e6f, 0, true, true,
-     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false},
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false, false, false, 0},
     {"llama-k", "llama", 256, 8, 2, 512, 2, 300, 16, 10000.0f, 2.0f, false, false,
-     QT_Q4_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_0, QT_Q3_K, QT_Q2_K, QT_Q4_K, QT_Q6_K, 3e-2, false, false},
+     QT_Q4_K, QT_Q4_K, QT_Q5_K, QT_Q6_K, QT_Q8_0, QT_Q3_K, QT_Q2_K, QT_Q4_K, QT_Q6_K, 3e-2, false, false, false, false, 0},
     {"llama-l", "llama", 64, 4, 4, 128, 2, 200, 16, 10000.0f, 0, false, false,
-     QT_Q4_0, QT_F16, QT_BF16, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q4_0, QT_F16, 3e-2, false, true},
+     QT_Q4_0, QT_F16, QT_BF16, QT_Q4_1, QT_Q5_0, QT_Q5_1, QT_Q8_0, QT_Q4_0, QT_F16, 3e-2, false, true, false, false, 0},
     {"qwen2-k", "qwen2", 256, 4, 2, 512, 2, 150, 64, 1e6f, 0, true, false,
-     QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q6_K, 3e-2, false, false},
+     QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q6_K, 3e-2, false, false, false, false, 0},
     {"qwen2-hd64", "qwen2", 256, 4, 2, 256, 2, 120, 64, 1e6f, 0, true, false,
-     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false},
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false, false, false, 0},
     {"llama-hd128", "llama", 256, 2, 1, 256, 2, 120, 128, 1e4f, 0, false, true,
-     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false},
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false, false, false, 0},
     {"qwen2-yarn", "qwen2", 64, 4, 2, 96, 2, 100, 16, 1e4f, 4.0f, true, true,
-     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, true, false},
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, true, false, false, false, 0},
+    {"llama3", "llama", 64, 4, 2, 128, 2, 100, 16, 1e4f, 8.0f, false, false,
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false, true, false, 0},
+    {"llama3-t", "llama", 64, 4, 2, 128, 2, 100, 16, 1e4f, 8.0f, false, true,
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, true, true, false, 0},
+    {"qwen3", "qwen3", 64, 4, 2, 96, 2, 100, 32, 1e6f, 0, false, true,
+     QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, QT_F32, 1e-4, false, false, false, true, 32},
+    {"qwen3-k", "qwen3", 256, 4, 2, 512, 2, 150, 64, 1e6f, 0, false, false,
+     QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q4_K, QT_Q4_K, QT_Q4_K, QT_Q6_K, QT_Q6_K, 3e-2, false, false, false, true, 0},
 };
 
 /* Add a rows x cols tensor of random values scaled by `scale`, quantized to `type`. */
@@ -106,14 +124,23 @@ static bool write_model(const synth *S, const char *path)
     KF("attention.layer_norm_rms_epsilon", 1e-6);
     if (S->rope_scale > 0) {
         snprintf(k, sizeof k, "%s.rope.scaling.type", S->arch);
-        ok = ok && gguf_writer_set_str(w, k, S->yarn ? "yarn" : "linear") == CAIRN_OK;
+        ok = ok && gguf_writer_set_str(w, k, S->yarn ? "yarn" : S->llama3 ? "llama3" : "linear") == CAIRN_OK;
         KF("rope.scaling.factor", S->rope_scale);
         if (S->yarn)
             KU("rope.scaling.original_context_length", 32);
+        if (S->llama3) {
+            KU("rope.scaling.original_context_length", 64);
+            KF("rope.scaling.low_freq_factor", 1.0);
+            KF("rope.scaling.high_freq_factor", 4.0);
+        }
+    }
+    if (S->head_dim > 0) {
+        KU("attention.key_length", S->head_dim);
+        KU("attention.value_length", S->head_dim);
     }
 #undef KU
 #undef KF
-    const int hd = S->n_embd / S->n_head, qd = S->n_head * hd, kvd = S->n_head_kv * hd;
+    const int hd = S->head_dim > 0 ? S->head_dim : S->n_embd / S->n_head, qd = S->n_head * hd, kvd = S->n_head_kv * hd;
     const float we = 1.0f, wm = sqrtf(3.0f / (float)S->n_embd), wf = sqrtf(3.0f / (float)S->n_ff);
     ok = ok && add_tensor(w, "token_embd.weight", S->t_embd, S->n_vocab, S->n_embd, we, 0);
     ok = ok && add_tensor(w, "output_norm.weight", QT_F32, 1, S->n_embd, 0.2f, 1.0f);
@@ -133,6 +160,10 @@ static bool write_model(const synth *S, const char *path)
             T("attn_q.bias", QT_F32, 1, qd, 0.5f, 0);
             T("attn_k.bias", QT_F32, 1, kvd, 0.5f, 0);
             T("attn_v.bias", QT_F32, 1, kvd, 0.5f, 0);
+        }
+        if (S->qk_norm) {
+            T("attn_q_norm.weight", QT_F32, 1, hd, 0.2f, 1.0f);
+            T("attn_k_norm.weight", QT_F32, 1, hd, 0.2f, 1.0f);
         }
         T("attn_output.weight", S->t_o, S->n_embd, qd, wm, 0);
         T("ffn_norm.weight", QT_F32, 1, S->n_embd, 0.2f, 1.0f);
@@ -159,13 +190,27 @@ static void check_model(const synth *S)
     CHECK_OK(model_load(path, &m));
     if (!m)
         return;
-    CHECK(m->hp.arch == (strcmp(S->arch, "qwen2") ? MODEL_ARCH_LLAMA : MODEL_ARCH_QWEN2));
-    CHECK(m->hp.rope == (strcmp(S->arch, "qwen2") ? ROPE_PAIRS_NORMAL : ROPE_PAIRS_NEOX));
+    bool llama = !strcmp(S->arch, "llama");
+    CHECK(m->hp.arch == (llama ? MODEL_ARCH_LLAMA : !strcmp(S->arch, "qwen3") ? MODEL_ARCH_QWEN3 : MODEL_ARCH_QWEN2));
+    CHECK(!strcmp(model_arch_name(m->hp.arch), S->arch));
+    CHECK(m->hp.rope == (llama ? ROPE_PAIRS_NORMAL : ROPE_PAIRS_NEOX));
+    CHECK_EQ_INT(m->hp.qk_norm, S->qk_norm);
+    CHECK_EQ_INT(m->layers[0].q_norm != NULL, S->qk_norm);
     CHECK_EQ_INT(m->tied_output, S->tied);
     CHECK_EQ_INT(m->hp.n_rot, S->n_rot);
     CHECK_EQ_INT(m->layers[0].bq != NULL, S->biases);
-    CHECK_EQ_INT(m->rope_freqs != NULL, S->rope_freqs);
-    CHECK(m->hp.rope_scaling_type == (S->rope_scale > 0 ? (S->yarn ? ROPE_SCALING_YARN : ROPE_SCALING_LINEAR) : ROPE_SCALING_NONE));
+    CHECK_EQ_INT(m->rope_freqs != NULL, S->rope_freqs || S->llama3);
+    CHECK(m->hp.rope_scaling_type == (S->rope_scale > 0 ? (S->yarn ? ROPE_SCALING_YARN : S->llama3 ? ROPE_SCALING_LLAMA3 :
+                                      ROPE_SCALING_LINEAR) : ROPE_SCALING_NONE));
+    if (S->llama3) {   /* the factor lives in the divisors, never also in a uniform scale */
+        CHECK(m->hp.rope_freq_scale == 1.0f);
+        if (!S->rope_freqs) {   /* base 1e4, 16 dims, L 64: wavelengths 6.3 (kept), 19.9, 62.8 (blended), 199.. (x8) */
+            CHECK(m->rope_freqs[0] == 1.0f);
+            CHECK(m->rope_freqs[1] > 1.0f && m->rope_freqs[2] > m->rope_freqs[1] && m->rope_freqs[2] < 8.0f);
+            for (int i = 3; i < 8; i++)
+                CHECK(m->rope_freqs[i] == 8.0f);
+        }
+    }
 
     int32_t ids[9];
     for (int i = 0; i < 9; i++)

@@ -33,6 +33,7 @@ const char *model_arch_name(model_arch a)
     case MODEL_ARCH_QWEN2MOE: return "qwen2moe";
     case MODEL_ARCH_OLMOE: return "olmoe";
     case MODEL_ARCH_QWEN3MOE: return "qwen3moe";
+    case MODEL_ARCH_QWEN3: return "qwen3";
     }
     return "?";
 }
@@ -138,7 +139,7 @@ static cairn_status load_hparams(cairn_model *m)
         if (gguf_get_bool(m->gguf, key, &b) == CAIRN_OK)
             hp->moe_norm_w = b;
     }
-    hp->qk_norm = hp->arch == MODEL_ARCH_OLMOE || hp->arch == MODEL_ARCH_QWEN3MOE;
+    hp->qk_norm = hp->arch == MODEL_ARCH_OLMOE || hp->arch == MODEL_ARCH_QWEN3MOE || hp->arch == MODEL_ARCH_QWEN3;
 
     uint32_t def_hd = (uint32_t)(hp->n_embd / hp->n_head);
     CAIRN_TRY(hp_u32(m, "attention.key_length", false, def_hd, &v));
@@ -166,7 +167,7 @@ static cairn_status load_hparams(cairn_model *m)
 
     /* RoPE */
     hp->rope = (hp->arch == MODEL_ARCH_QWEN2 || hp->arch == MODEL_ARCH_QWEN2MOE || hp->arch == MODEL_ARCH_OLMOE ||
-                hp->arch == MODEL_ARCH_QWEN3MOE) ? ROPE_PAIRS_NEOX : ROPE_PAIRS_NORMAL;
+                hp->arch == MODEL_ARCH_QWEN3MOE || hp->arch == MODEL_ARCH_QWEN3) ? ROPE_PAIRS_NEOX : ROPE_PAIRS_NORMAL;
     CAIRN_TRY(hp_u32(m, "rope.dimension_count", false, (uint32_t)hp->head_dim, &v));
     if (v % 2 || (int)v > hp->head_dim)
         return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rope.dimension_count %u invalid for head dim %d",
@@ -191,6 +192,7 @@ static cairn_status load_hparams(cairn_model *m)
         if (gguf_str_eq(stype, "none")) hp->rope_scaling_type = ROPE_SCALING_NONE;
         else if (gguf_str_eq(stype, "linear")) hp->rope_scaling_type = ROPE_SCALING_LINEAR;
         else if (gguf_str_eq(stype, "yarn")) hp->rope_scaling_type = ROPE_SCALING_YARN;
+        else if (gguf_str_eq(stype, "llama3")) hp->rope_scaling_type = ROPE_SCALING_LLAMA3;
         else
             return cairn_fail(CAIRN_ERR_UNSUPPORTED, "%s: rope scaling type '%.*s' not supported",
                               gguf_path(m->gguf), (int)CAIRN_MIN(stype.len, 32), stype.ptr);
@@ -206,6 +208,24 @@ static cairn_status load_hparams(cairn_model *m)
     }
     CAIRN_TRY(hp_u32(m, "rope.scaling.original_context_length", false, (uint32_t)hp->n_ctx_train, &v));
     hp->rope_yarn_orig_ctx = (int)CAIRN_MIN(v, 1u << 24);
+    if (hp->rope_scaling_type == ROPE_SCALING_LLAMA3) {
+        /* llama3 scales per frequency, not uniformly: the factor goes into
+         * the per-dimension divisors (rope_freqs), never into freq_scale.
+         * Defaults are Llama 3.1's (x8, low 1, high 4, original 8192). */
+        hp->rope_llama3_factor = factor > 0 ? factor : 8.0f;
+        hp->rope_freq_scale = 1.0f;
+        CAIRN_TRY(hp_f32(m, "rope.scaling.low_freq_factor", false, 1.0f, &hp->rope_llama3_low));
+        CAIRN_TRY(hp_f32(m, "rope.scaling.high_freq_factor", false, 4.0f, &hp->rope_llama3_high));
+        if (!(hp->rope_llama3_factor >= 1.0f && hp->rope_llama3_factor <= 1e3f) ||
+            !(hp->rope_llama3_low > 0 && hp->rope_llama3_low < hp->rope_llama3_high && hp->rope_llama3_high <= 1e3f))
+            return cairn_fail(CAIRN_ERR_CORRUPT,
+                              "%s: llama3 rope scaling (factor %g, low_freq_factor %g, high_freq_factor %g) invalid: "
+                              "need factor >= 1 and 0 < low < high", gguf_path(m->gguf),
+                              (double)hp->rope_llama3_factor, (double)hp->rope_llama3_low,
+                              (double)hp->rope_llama3_high);
+        if (hp->rope_yarn_orig_ctx < 1)
+            return cairn_fail(CAIRN_ERR_CORRUPT, "%s: rope.scaling.original_context_length 0", gguf_path(m->gguf));
+    }
     return CAIRN_OK;
 }
 
@@ -436,6 +456,39 @@ static cairn_status bind_layer(cairn_model *m, int il)
     return CAIRN_OK;
 }
 
+/* The divisors llama3 scaling puts on each rotary frequency (what
+ * converters store as rope_freqs): with wavelength w_i = 2 pi / inv_freq_i
+ * and the original context L, dimensions whose w_i exceeds L / low_freq_factor
+ * are slowed by the factor, those below L / high_freq_factor are kept, and
+ * in between the new frequency blends inv/factor and inv by
+ * s = (L / w_i - low) / (high - low): new = (1 - s) inv / factor + s inv. The
+ * divisor is inv / new. Computed in double; n_rot/2 floats, owned. */
+static cairn_status llama3_rope_freqs(cairn_model *m)
+{
+    const model_hparams *hp = &m->hp;
+    const int half = hp->n_rot / 2;
+    float *f = cairn_malloc((size_t)half * sizeof *f);
+    if (!f)
+        return cairn_fail(CAIRN_ERR_NOMEM, "model: out of memory");
+    CAIRN_TRY(own(m, f));
+    const double L = hp->rope_yarn_orig_ctx, factor = hp->rope_llama3_factor;
+    const double lo = hp->rope_llama3_low, hi = hp->rope_llama3_high;
+    for (int i = 0; i < half; i++) {
+        double inv = pow((double)hp->rope_freq_base, -2.0 * i / hp->n_rot);
+        double wavelen = 2.0 * M_PI / inv;
+        if (wavelen < L / hi) {
+            f[i] = 1.0f;
+        } else if (wavelen > L / lo) {
+            f[i] = (float)factor;
+        } else {
+            double sm = (L / wavelen - lo) / (hi - lo);
+            f[i] = (float)(1.0 / ((1.0 - sm) / factor + sm));
+        }
+    }
+    m->rope_freqs = f;
+    return CAIRN_OK;
+}
+
 static cairn_status bind_all(cairn_model *m)
 {
     gguf_str arch;
@@ -451,9 +504,11 @@ static cairn_status bind_all(cairn_model *m)
         m->hp.arch = MODEL_ARCH_OLMOE;
     else if (gguf_str_eq(arch, "qwen3moe"))
         m->hp.arch = MODEL_ARCH_QWEN3MOE;
+    else if (gguf_str_eq(arch, "qwen3"))
+        m->hp.arch = MODEL_ARCH_QWEN3;
     else
         return cairn_fail(CAIRN_ERR_UNSUPPORTED,
-                          "%s: architecture '%.*s' not supported (llama, qwen2, qwen2moe, olmoe, qwen3moe)",
+                          "%s: architecture '%.*s' not supported (llama, qwen2, qwen2moe, olmoe, qwen3, qwen3moe)",
                           gguf_path(m->gguf), (int)CAIRN_MIN(arch.len, 64), arch.ptr);
     snprintf(m->arch_name, sizeof m->arch_name, "%s", model_arch_name(m->hp.arch));
     CAIRN_TRY(load_hparams(m));
@@ -474,6 +529,8 @@ static cairn_status bind_all(cairn_model *m)
         m->tied_output = true;
     }
     CAIRN_TRY(bind_vector(m, "rope_freqs.weight", hp->n_rot / 2, false, &m->rope_freqs));
+    if (!m->rope_freqs && hp->rope_scaling_type == ROPE_SCALING_LLAMA3)
+        CAIRN_TRY(llama3_rope_freqs(m));
 
     m->layers = cairn_calloc((size_t)hp->n_layer, sizeof *m->layers);
     if (!m->layers)

@@ -29,12 +29,13 @@
 #include "gguf/gguf.h"
 #include "kernels/matmul.h"
 
-typedef enum { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN2MOE, MODEL_ARCH_OLMOE, MODEL_ARCH_QWEN3MOE } model_arch;
+typedef enum { MODEL_ARCH_LLAMA, MODEL_ARCH_QWEN2, MODEL_ARCH_QWEN2MOE, MODEL_ARCH_OLMOE, MODEL_ARCH_QWEN3MOE,
+               MODEL_ARCH_QWEN3 } model_arch;
 
 /* RoPE pairing: NORMAL rotates adjacent pairs (x[2i], x[2i+1]) as llama.cpp's
  * "normal" mode; NEOX rotates (x[i], x[i + n_rot/2]) (GPT-NeoX, qwen2). */
 typedef enum { ROPE_PAIRS_NORMAL, ROPE_PAIRS_NEOX } rope_pairs;
-typedef enum { ROPE_SCALING_NONE, ROPE_SCALING_LINEAR, ROPE_SCALING_YARN } rope_scaling;
+typedef enum { ROPE_SCALING_NONE, ROPE_SCALING_LINEAR, ROPE_SCALING_YARN, ROPE_SCALING_LLAMA3 } rope_scaling;
 
 typedef struct model_hparams {
     model_arch arch;
@@ -51,15 +52,17 @@ typedef struct model_hparams {
     rope_pairs rope;
     int n_rot;                /* rotated dims per head (rope.dimension_count, <= head_dim) */
     float rope_freq_base;     /* theta base */
-    float rope_freq_scale;    /* 1 / scaling factor (linear and yarn) */
+    float rope_freq_scale;    /* 1 / scaling factor (linear and yarn; 1 for llama3, whose factor is in rope_freqs) */
     rope_scaling rope_scaling_type;
-    int rope_yarn_orig_ctx;   /* rope.scaling.original_context_length (yarn) */
+    int rope_yarn_orig_ctx;   /* rope.scaling.original_context_length (yarn, llama3) */
+    float rope_llama3_factor; /* llama3: rope.scaling.{factor,low_freq_factor,high_freq_factor} */
+    float rope_llama3_low, rope_llama3_high;
     /* MoE (0 for dense models) */
     int n_expert, n_expert_used;
     int n_ff_exp;             /* hidden width of one expert (expert_feed_forward_length, else n_ff) */
     int n_ff_shexp;           /* shared expert width (qwen2moe), 0 = none */
     bool moe_norm_w;          /* renormalise the chosen experts' weights to sum 1 */
-    bool qk_norm;             /* RMSNorm on q and k before RoPE (olmoe: whole vector; qwen3moe: per head) */
+    bool qk_norm;             /* RMSNorm on q and k before RoPE (olmoe: whole vector; qwen3, qwen3moe: per head) */
 } model_hparams;
 
 typedef struct model_layer {
@@ -79,7 +82,7 @@ typedef struct model_layer {
     qmat gate_shexp, up_shexp;       /* shared expert (n_ff_shexp, n_embd), data NULL when absent */
     qmat down_shexp;                 /* (n_embd, n_ff_shexp) */
     const float *gate_inp_shexp;     /* (n_embd,) sigmoid gate of the shared expert */
-    const float *q_norm, *k_norm;    /* qk_norm: (q_dim,)/(kv_dim,) for olmoe, (head_dim,) for qwen3moe */
+    const float *q_norm, *k_norm;    /* qk_norm: (q_dim,)/(kv_dim,) for olmoe, (head_dim,) for qwen3/qwen3moe */
 } model_layer;
 
 typedef struct cairn_model {
@@ -87,7 +90,8 @@ typedef struct cairn_model {
     char arch_name[32];
     model_hparams hp;
     qmat tok_embd;                   /* (n_vocab, n_embd), rows looked up with to_float */
-    const float *rope_freqs;         /* (n_rot/2,) frequency divisors (llama3 rope_freqs), or NULL */
+    const float *rope_freqs;         /* (n_rot/2,) frequency divisors: the rope_freqs tensor, else computed
+                                      * from llama3 scaling metadata (owned), or NULL */
     model_layer *layers;             /* (n_layer,) */
     const float *output_norm;        /* (n_embd,) */
     qmat output;                     /* (n_vocab, n_embd); == tok_embd when tied */

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """(cairn copy of ../shared/tools/np_ref.py, extended for qwen2: Q/K/V biases, NeoX RoPE; partial
-rotary dims (rope.dimension_count < head dim), linear and YaRN RoPE scaling, rope_freqs, attention.key_length; and a
+rotary dims (rope.dimension_count < head dim), linear, YaRN and llama3 RoPE scaling, rope_freqs, attention.key_length; qwen3 (per-head q/k RMSNorm, dense); and a
 `llama-full` mode printing the whole last-position logit vector; encoders: nomic-bert (RoPE NeoX,
 fused attn_qkv, SwiGLU), pooling mean/CLS/last per <arch>.pooling_type, and the `rank` mode for
 cross-encoder heads cls / cls.output.)
@@ -36,19 +36,30 @@ def llama_logits(path, ids):
     n_exp, n_used = g("expert_count", 0), g("expert_used_count", 0)
     hd = g("attention.key_length", n_embd // n_head)
     n_rot = g("rope.dimension_count", hd)
-    neox = a in ("qwen2", "qwen2moe", "olmoe", "qwen3moe")
+    neox = a in ("qwen2", "qwen2moe", "olmoe", "qwen3", "qwen3moe")
     norm_w = a in ("llama", "qwen3moe")      # renormalise the chosen experts' weights (not qwen2moe/olmoe)
     if a == "qwen3moe":                      # qwen3moe: per expert_weights_norm, default on
         norm_w = bool(g("expert_weights_norm", True))
     scale_type = g("rope.scaling.type", "none")
     factor = g("rope.scaling.factor", 0.0) or g("rope.scale_linear", 0.0) or 0.0
-    fscale = 1.0 / factor if factor and scale_type != "none" else 1.0
+    fscale = 1.0 / factor if factor and scale_type not in ("none", "llama3") else 1.0
     n = len(ids)
     x = W(T, "token_embd.weight")[ids]
     rms = lambda v, w: v / np.sqrt((v * v).mean(-1, keepdims=True) + eps) * w
     inv = base ** (-np.arange(0, n_rot, 2) / n_rot)
     if "rope_freqs.weight" in T:
         inv = inv / W(T, "rope_freqs.weight")
+    elif scale_type == "llama3":
+        # llama3 (Llama 3.1+): per frequency by wavelength against the original context L:
+        # long waves (> L/low) slowed by the factor, short ones (< L/high) kept, a smooth
+        # blend of the two between
+        f3 = factor or 8.0
+        lo, hi = g("rope.scaling.low_freq_factor", 1.0), g("rope.scaling.high_freq_factor", 4.0)
+        L = g("rope.scaling.original_context_length", g("context_length"))
+        wl = 2 * np.pi / inv
+        sm = np.clip((L / wl - lo) / (hi - lo), 0.0, 1.0)
+        blended = (1 - sm) * inv / f3 + sm * inv
+        inv = np.where(wl < L / hi, inv, np.where(wl > L / lo, inv / f3, blended))
     extrap = np.arange(n)[:, None] * inv[None, :]          # (n, n_rot/2) unscaled angles
     ang = extrap * fscale
     mscale = 1.0
@@ -91,7 +102,7 @@ def llama_logits(path, ids):
         if a == "olmoe":                         # RMSNorm over the whole q / k vectors
             qv, kv_ = rms(qv, W(T, p + "attn_q_norm.weight")), rms(kv_, W(T, p + "attn_k_norm.weight"))
         qv, kv_ = qv.reshape(n, n_head, hd), kv_.reshape(n, n_kv, hd)
-        if a == "qwen3moe":                      # RMSNorm per head
+        if a in ("qwen3", "qwen3moe"):           # RMSNorm per head
             qv, kv_ = rms(qv, W(T, p + "attn_q_norm.weight")), rms(kv_, W(T, p + "attn_k_norm.weight"))
         q, k = rope(qv), rope(kv_)
         v = proj(h, p, "attn_v").reshape(n, n_kv, hd)
