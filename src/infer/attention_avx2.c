@@ -1,27 +1,13 @@
 /* attention_avx2.c — AVX2+FMA dot and axpy for attention (picked at run time). */
 #include "infer/attention.h"
 #include "infer/simd_exp.h"
+#include "kernels/fdot_avx2.h"
 #include <immintrin.h>
 #include <math.h>
 
 float attn_dot_avx2(const float *a, const float *b, int n)
 {
-    __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) {
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-        s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
-    }
-    for (; i + 8 <= n; i += 8)
-        s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
-    s0 = _mm256_add_ps(s0, s1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(s0), _mm256_extractf128_ps(s0, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    h = _mm_add_ss(h, _mm_movehdup_ps(h));
-    float s = _mm_cvtss_f32(h);
-    for (; i < n; i++)
-        s += a[i] * b[i];
-    return s;
+    return fdot_f32_avx2(a, b, (size_t)n);
 }
 
 void attn_axpy_avx2(float *y, float a, const float *x, int n)
